@@ -1,0 +1,46 @@
+# extension-runner: `make demo` and `make test` are the two commands a newcomer runs.
+SHELL := /bin/bash
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+BIN := $(BUILD_DIR)/bin/extension-runner
+
+# Debian packages needed to build and test (the development build).
+DEB_PACKAGES := build-essential cmake pkg-config libcurl4-openssl-dev rapidjson-dev \
+  libcli11-dev catch2 libcpp-httplib-dev python3
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build test demo clean format
+
+all: build
+
+## deps: install the Debian packages that are missing (runs apt-get update first).
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "All build dependencies are installed."; fi
+
+## build: configure and compile into $(BUILD_DIR)/bin/extension-runner.
+build:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+## test: deps + build + every test (ctest).
+test: deps build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+## demo: deps + build + a whole local lifecycle against the embedded emulator.
+demo: deps build
+	$(BIN) demo
+
+format:
+	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,78 @@
+#include <catch2/catch.hpp>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <string>
+
+#include "extension_runner/process.hpp"
+
+using namespace extension_runner;
+
+namespace {
+std::string read_all(int fd) {
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+}  // namespace
+
+TEST_CASE("process: a child's output and exit code are captured") {
+  SpawnOptions o;
+  o.argv = shell_argv("read line; echo \"got $line $FOO\"; echo err >&2; exit 3");
+  o.set_env["FOO"] = "bar";
+  auto child = ChildProcess::spawn(o);
+  REQUIRE(child.ok());
+  const std::string input = "hello\n";
+  REQUIRE(write_all(child->stdin_fd().get(), input.data(), input.size()).ok());
+  child->stdin_fd().reset();
+  CHECK(read_all(child->stdout_fd().get()) == "got hello bar\n");
+  CHECK(read_all(child->stderr_fd().get()) == "err\n");
+  auto status = child->wait();
+  CHECK_FALSE(status.signaled);
+  CHECK(status.code == 3);
+}
+
+TEST_CASE("process: a missing program is an Io error, not a hang") {
+  SpawnOptions o;
+  o.argv = {"/nonexistent/program"};
+  auto child = ChildProcess::spawn(o);
+  REQUIRE_FALSE(child.ok());
+  CHECK(child.error().kind == ErrorKind::Io);
+  CHECK_THAT(child.error().message, Catch::Contains("No such file"));
+}
+
+TEST_CASE("process: terminate escalates to SIGKILL for a child that ignores SIGTERM") {
+  SpawnOptions o;
+  o.argv = shell_argv("trap '' TERM; echo ready; while :; do sleep 1; done");
+  auto child = ChildProcess::spawn(o);
+  REQUIRE(child.ok());
+  char c;
+  REQUIRE(::read(child->stdout_fd().get(), &c, 1) == 1);  // the trap is installed
+  auto status = child->terminate(std::chrono::milliseconds(300));
+  CHECK(status.signaled);
+  CHECK(status.code == SIGKILL);
+}
+
+TEST_CASE("process: destroying the owner kills the whole process group") {
+  int grandchild_pidfd = -1;
+  {
+    SpawnOptions o;
+    o.argv = shell_argv("sleep 30 & echo $!; wait");
+    auto child = ChildProcess::spawn(o);
+    REQUIRE(child.ok());
+    std::string line;
+    char c;
+    while (::read(child->stdout_fd().get(), &c, 1) == 1 && c != '\n') line.push_back(c);
+    const auto grandchild = static_cast<pid_t>(std::stoi(line));
+    grandchild_pidfd = static_cast<int>(::syscall(SYS_pidfd_open, grandchild, 0));
+    REQUIRE(grandchild_pidfd >= 0);
+  }
+  // A pidfd becomes readable when its process terminates: await that, bounded.
+  pollfd p{grandchild_pidfd, POLLIN, 0};
+  CHECK(::poll(&p, 1, 5000) == 1);
+  ::close(grandchild_pidfd);
+}

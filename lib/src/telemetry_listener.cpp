@@ -1,6 +1,7 @@
 #include "extension_runner/telemetry_listener.hpp"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -72,6 +73,12 @@ Result<TelemetryListener> TelemetryListener::start(const ListenerOptions& option
   auto impl = std::make_unique<Impl>();
   auto& server = impl->server;
   server.set_payload_max_length(options.body_limit);
+  // httplib's default also sets SO_REUSEPORT, which would let a second process bound to the
+  // same fixed port silently take half of the deliveries; a taken port must fail instead.
+  server.set_socket_options([](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
 
   // Counting in the logger sees every answer, including the 400/413 httplib produces itself
   // before a handler runs.

@@ -42,6 +42,7 @@ bool TelemetryQueue::push(std::vector<TelemetryRecord> batch) {
   }
   for (auto& r : batch) records_.push_back(std::move(r));
   bytes_ += batch_bytes;
+  ++counters_.accepted_batches;
   records_available_.notify_all();
   return true;
 }
@@ -101,6 +102,21 @@ bool TelemetryQueue::wait_until_drained(Clock::time_point deadline) {
   auto drained = [&] { return records_.empty() && counters_.in_flight == 0; };
   progress_.wait_until(lock, deadline, [&] { return closed_ || drained(); });
   return drained();
+}
+
+bool TelemetryQueue::wait_for_batch_after(uint64_t accepted_before, Clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto arrived = [&] { return counters_.accepted_batches > accepted_before; };
+  records_available_.wait_until(lock, deadline, [&] { return closed_ || arrived(); });
+  return arrived();
+}
+
+void TelemetryQueue::discard_queued() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  counters_.dropped += records_.size();
+  records_.clear();
+  bytes_ = 0;
+  progress_.notify_all();
 }
 
 void TelemetryQueue::close() {

@@ -177,3 +177,28 @@ TEST_CASE("telemetry queue: counters line") {
         "telemetry: received=2 delivered=0 dropped=1 refused_batches=1 rejected_requests=1 "
         "logs_dropped_seen=0 queued=1");
 }
+
+TEST_CASE("telemetry queue: wait_for_batch_after sees only newer batches") {
+  TelemetryQueue queue(100, 1 << 20);
+  REQUIRE(queue.push(batch_of(1)));
+  const auto seen = queue.counters().accepted_batches;
+  CHECK(seen == 1);
+  CHECK_FALSE(queue.wait_for_batch_after(seen, soon()));
+  std::thread producer([&] { queue.push(batch_of(2)); });
+  CHECK(queue.wait_for_batch_after(seen, generous()));
+  producer.join();
+}
+
+TEST_CASE("telemetry queue: discarded records are counted as dropped") {
+  TelemetryQueue queue(100, 1 << 20);
+  REQUIRE(queue.push(batch_of(5)));
+  auto b = queue.pop_batch(2, 1 << 20, soon());
+  queue.discard_queued();
+  auto c = queue.counters();
+  CHECK(c.dropped == 3);
+  CHECK(c.queued == 0);
+  CHECK(c.in_flight == 2);
+  check_accounting(c);
+  queue.complete(b, true);
+  CHECK(queue.wait_until_drained(soon()));
+}

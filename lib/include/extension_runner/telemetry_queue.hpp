@@ -26,6 +26,7 @@ struct TelemetryCounters {
   uint64_t received = 0;           ///< Records in accepted or refused batches.
   uint64_t delivered = 0;          ///< Records the consumer completed as delivered.
   uint64_t dropped = 0;            ///< Records refused (queue full) or completed as undeliverable.
+  uint64_t accepted_batches = 0;   ///< Batches taken into the queue.
   uint64_t refused_batches = 0;    ///< Batches refused because the queue was full.
   uint64_t rejected_requests = 0;  ///< Requests answered 4xx/5xx by the listener (any reason).
   uint64_t logs_dropped_records = 0;  ///< Sum of `droppedRecords` of platform.logsDropped seen.
@@ -87,6 +88,15 @@ class TelemetryQueue {
 
   /** Waits until nothing is queued or in flight. False at `deadline` or after close(). */
   bool wait_until_drained(Clock::time_point deadline);
+
+  /**
+   * Waits until more than `accepted_before` batches have been accepted (compare with
+   * counters().accepted_batches). True if one was; false at `deadline` or after close().
+   */
+  bool wait_for_batch_after(uint64_t accepted_before, Clock::time_point deadline);
+
+  /** Counts every queued (not in-flight) record as dropped and empties the queue. */
+  void discard_queued();
 
   /** Wakes every waiter; later waits return immediately. push() keeps working (for counts). */
   void close();

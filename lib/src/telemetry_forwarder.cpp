@@ -144,7 +144,13 @@ void TelemetryForwarder::shutdown(int64_t deadline_ms) {
       if (!queue_.wait_for_batch_after(seen, std::min(Clock::now() + quiet, end))) break;
     }
   }
-  stop_delivery();
+  if (listener_) listener_->stop();
+  queue_.discard_queued();
+  // A sink call started before shutdown may run past `end` (its deadline was set earlier);
+  // then the thread is joined by the destructor, after the caller has ended the child.
+  const bool idle = queue_.wait_until_drained(end);
+  queue_.close();
+  if (idle && delivery_.joinable()) delivery_.join();
   log_info(queue_.counters().to_line());
 }
 

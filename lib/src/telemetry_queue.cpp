@@ -33,9 +33,11 @@ bool TelemetryQueue::push(std::vector<TelemetryRecord> batch) {
   std::lock_guard<std::mutex> lock(mutex_);
   counters_.received += batch.size();
   counters_.logs_dropped_records += logs_dropped;
+  // Records handed to the consumer but not completed still occupy memory: they count.
+  const size_t held = records_.size() + counters_.in_flight;
   const bool fits =
-      records_.size() + batch.size() <= max_records_ && bytes_ + batch_bytes <= max_bytes_;
-  if (!fits && !records_.empty()) {
+      held + batch.size() <= max_records_ && bytes_ + in_flight_bytes_ + batch_bytes <= max_bytes_;
+  if (!fits && held > 0) {
     counters_.dropped += batch.size();
     ++counters_.refused_batches;
     return false;
@@ -66,6 +68,7 @@ TelemetryBatch TelemetryQueue::pop_batch(size_t max_records, size_t max_bytes,
     records_.pop_front();
   }
   counters_.in_flight += batch.records.size();
+  in_flight_bytes_ += batch.bytes;
   return batch;
 }
 
@@ -73,6 +76,7 @@ void TelemetryQueue::complete(const TelemetryBatch& batch, bool delivered) {
   std::lock_guard<std::mutex> lock(mutex_);
   const uint64_t n = batch.records.size();
   counters_.in_flight -= std::min<uint64_t>(n, counters_.in_flight);
+  in_flight_bytes_ -= std::min(batch.bytes, in_flight_bytes_);
   (delivered ? counters_.delivered : counters_.dropped) += n;
   for (const auto& r : batch.records) {
     if (r.ends_invocation() && !r.request_id.empty()) remember_done_locked(r.request_id);

@@ -201,7 +201,7 @@ TEST_CASE("telemetry listener: wait_for_runtime_done sees a runtimeDone POSTed l
   CHECK(queue.counters().delivered == 2);
 }
 
-TEST_CASE("telemetry listener: a taken port is a ListenerFailed error; stop is idempotent") {
+TEST_CASE("telemetry listener: a taken port is a ListenerFailed error, and stop is idempotent") {
   TelemetryQueue queue(10, 1 << 20);
   auto first = TelemetryListener::start(local(), queue);
   REQUIRE(first.ok());

@@ -202,3 +202,12 @@ TEST_CASE("telemetry queue: discarded records are counted as dropped") {
   queue.complete(b, true);
   CHECK(queue.wait_until_drained(soon()));
 }
+
+TEST_CASE("telemetry queue: records in flight count against the capacity") {
+  TelemetryQueue queue(10, 1 << 20);
+  REQUIRE(queue.push(batch_of(8)));
+  auto b = queue.pop_batch(100, 1 << 20, soon());
+  CHECK_FALSE(queue.push(batch_of(3)));  // 8 held by the consumer + 3 > 10
+  queue.complete(b, true);
+  CHECK(queue.push(batch_of(3)));
+}

@@ -86,7 +86,8 @@ class TelemetryForwarder {
                                                            BatchSink sink,
                                                            ForwarderOptions options = {});
 
-  ~TelemetryForwarder();  ///< Stops the listener and joins the delivery thread.
+  /** Stops the listener and joins the delivery thread (waiting for a sink call in flight). */
+  ~TelemetryForwarder();
   TelemetryForwarder(const TelemetryForwarder&) = delete;
   TelemetryForwarder& operator=(const TelemetryForwarder&) = delete;
 
@@ -107,8 +108,10 @@ class TelemetryForwarder {
   /**
    * Shutdown flush, then stop: keeps listening and delivering until the queue is drained and no
    * new batch arrived for the quiet period, all bounded by `deadline_ms` − shutdown_reserve_ms.
-   * Then stops the listener and delivery, counts anything left as dropped and logs the counters
-   * in one line. Idempotent.
+   * Then stops the listener, counts what is still queued as dropped and logs the counters in
+   * one line. Returns by that bound provided the sink honours its deadlines; a sink call begun
+   * before shutdown() (deadline up to delivery_timeout_ms later) is not waited for past the
+   * bound: end the child, then destroy the forwarder (the destructor joins). Idempotent.
    */
   void shutdown(int64_t deadline_ms);
 

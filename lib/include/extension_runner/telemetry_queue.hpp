@@ -55,8 +55,9 @@ class TelemetryQueue {
   TelemetryQueue& operator=(const TelemetryQueue&) = delete;
 
   /**
-   * Appends the whole batch, or refuses it whole when it would exceed either capacity.
-   * A batch larger than the capacity is still taken when the queue is empty, so no batch is
+   * Appends the whole batch, or refuses it whole when it would exceed either capacity; records
+   * popped but not yet completed count against it. A batch larger than the capacity is still
+   * taken when nothing is held, so no batch is
    * refused forever; memory stays below capacity + one request body. Counts every record as
    * received, and refused ones as dropped. Returns whether the batch was taken.
    */
@@ -114,7 +115,8 @@ class TelemetryQueue {
   std::condition_variable records_available_;
   std::condition_variable progress_;  ///< complete() / close(): done ids and drain changed.
   std::deque<TelemetryRecord> records_;
-  size_t bytes_ = 0;
+  size_t bytes_ = 0;            ///< Of records_.
+  size_t in_flight_bytes_ = 0;  ///< Of popped, not yet completed records.
   bool closed_ = false;
   TelemetryCounters counters_;
   std::deque<std::string> done_ids_;  ///< Recent completed request ids, oldest first, bounded.

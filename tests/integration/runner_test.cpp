@@ -439,3 +439,84 @@ TEST_CASE("runner: shutdown closes stdin and the child exits on its own") {
   CHECK(await_death(pid));
   invoker.shutdown(5000);  // idempotent
 }
+
+namespace {
+bool have_program(const std::string& name) {
+  return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+void check_example(const std::string& command) {
+  TempDir dir;
+  LogCapture logs;
+  ChildInvokerOptions o;
+  o.command = command;
+  o.log_name = "example";
+  o.startup.name = "example-ext";
+  o.startup_timeout_ms = 20000;
+  ChildInvoker invoker(o);
+  auto started = invoker.start();
+  REQUIRE(started.ok());
+  auto reply = invoker.invoke(
+      request("req-e1", R"({"eventType":"INVOKE","requestId":"req-e1","deadlineMs":1})"));
+  REQUIRE(reply.ok());
+  CHECK_FALSE(reply->errors);
+  CHECK(reply->invokeid == "req-e1");
+  CHECK(reply->result_json == R"({"eventType":"INVOKE","requestId":"req-e1"})");
+  // The echo handler prints; that line must arrive as the child's stderr, not on the protocol.
+  CHECK(logs.contains("echo handler got INVOKE req-e1"));
+  auto batch = invoker.invoke(request("req-t", R"({"eventType":"TELEMETRY","records":[]})"));
+  REQUIRE(batch.ok());
+  CHECK(batch->result_json == R"({"eventType":"TELEMETRY","requestId":null})");
+  const pid_t pid = invoker.pid();
+  invoker.shutdown(5000);
+  CHECK(await_death(pid));
+}
+}  // namespace
+
+TEST_CASE("runner: the Python example answers and keeps user prints off the protocol") {
+  check_example("exec python3 " + std::string(ER_SOURCE_DIR) + "/examples/python/runner.py");
+}
+
+TEST_CASE("runner: the Node example answers and keeps user prints off the protocol") {
+  if (!have_program("node")) {
+    WARN("node not installed: skipping the Node example test");
+    return;
+  }
+  check_example("exec node " + std::string(ER_SOURCE_DIR) + "/examples/node/runner.js");
+}
+
+TEST_CASE("runner: the Python example loads a user handler and reports its exceptions") {
+  TempDir dir;
+  LogCapture logs;
+  dir.write(
+      "my_handler.py",
+      "def handle(event, context):\n"
+      "    print('user print')\n"
+      "    if event.get('fail'):\n"
+      "        raise ValueError('bad event')\n"
+      "    return {'seen': event.get('eventType'), 'arn': context['invoked_function_arn']}\n");
+  ChildInvokerOptions o;
+  o.command = "exec python3 " + std::string(ER_SOURCE_DIR) + "/examples/python/runner.py";
+  o.startup.handler = "my_handler.handle";
+  o.startup.env = {{"EXTENSION_RUNNER_HANDLER_DIR", dir.path}};
+  o.startup_timeout_ms = 20000;
+  ChildInvoker invoker(o);
+  REQUIRE(invoker.start().ok());
+  auto ok = invoker.invoke(request("r1", R"({"eventType":"INVOKE"})"));
+  REQUIRE(ok.ok());
+  CHECK(ok->result_json ==
+        R"({"seen":"INVOKE","arn":"arn:aws:lambda:us-east-1:123456789012:function:fn"})");
+  auto failed = invoker.invoke(request("r2", R"({"fail":true})"));
+  REQUIRE(failed.ok());
+  CHECK(failed->errors);
+  CHECK(failed->errortype == "ValueError");
+  CHECK(failed->result_json == R"({"errorMessage":"bad event"})");
+
+  ChildInvokerOptions missing = o;
+  missing.startup.handler = "nope.handle";
+  ChildInvoker broken(missing);
+  auto started = broken.start();
+  REQUIRE_FALSE(started.ok());
+  CHECK(started.error().kind == ErrorKind::ChildStartupFailed);
+  CHECK_THAT(started.error().message, Catch::Contains("cannot load handler"));
+}

@@ -13,6 +13,7 @@
 #include "extension_runner/extensions_api.hpp"
 #include "extension_runner/lifecycle.hpp"
 #include "extension_runner/log.hpp"
+#include "extension_runner/runner.hpp"
 #include "extension_runner/scenario.hpp"
 
 namespace extension_runner::cli {
@@ -38,10 +39,10 @@ void report_config_error_to_lambda(const std::string& runtime_api, const std::st
   (void)client.init_error(ErrorReport{std::string(error_type(error.kind)), error.message, {}});
 }
 
-std::unique_ptr<EventHandler> make_handler(const Config& config) {
-  // The runner handler (child runtime) is wired here once it exists; without a command every
+std::unique_ptr<EventHandler> make_handler(const Config& config, const std::string& mode) {
+  // With a child runtime command, events go to it over the runner protocol; without one every
   // event is printed as one JSON line.
-  (void)config;
+  if (!config.command.empty()) return make_runner_handler(config, mode);
   return make_stdout_handler();
 }
 
@@ -129,7 +130,7 @@ int run(int argc, char** argv) {
     }
     if (invokes) emulate_options.scenario.invokes = *invokes;
     return run_emulation(*config, name, emulate_options,
-                         [](const Config& c) { return make_handler(c); });
+                         [](const Config& c) { return make_handler(c, "emulate"); });
   }
 
   if (config->runtime_api.empty()) {
@@ -137,7 +138,7 @@ int run(int argc, char** argv) {
                  "extensions; to try it locally run `extension-runner emulate` (see --help)\n";
     return kExitUsage;
   }
-  auto handler = make_handler(*config);
+  auto handler = make_handler(*config, "lambda");
   return run_lifecycle(*config, name, *handler);
 }
 

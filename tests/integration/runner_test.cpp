@@ -298,7 +298,7 @@ TEST_CASE("runner: a successful reply resets the crash count") {
   }
 }
 
-TEST_CASE("runner: a hang past the deadline is Runner.Timeout; the group is killed") {
+TEST_CASE("runner: a hang past the deadline is Runner.Timeout and the group is killed") {
   TempDir dir;
   LogCapture logs;
   ChildInvoker invoker(probe_options(dir));
@@ -393,7 +393,7 @@ TEST_CASE("runner: an oversized reply is a protocol error and the child keeps se
   CHECK(invoker.pid() == pid);
 }
 
-TEST_CASE("runner: a reply with a foreign invokeid is a protocol error; child restarted") {
+TEST_CASE("runner: a reply with a foreign invokeid is a protocol error and the child is restarted") {
   TempDir dir;
   LogCapture logs;
   ChildInvoker invoker(probe_options(dir));

@@ -80,7 +80,7 @@ const auto kLong = [] { return std::chrono::steady_clock::now() + 20s; };
 
 }  // namespace
 
-TEST_CASE("dispatcher: the invoker lives on the worker; requests run in FIFO order") {
+TEST_CASE("dispatcher: the invoker lives on the worker and requests run in FIFO order") {
   Record r;
   Dispatcher d;
   REQUIRE(d.start(fake(&r)).ok());
@@ -100,7 +100,7 @@ TEST_CASE("dispatcher: the invoker lives on the worker; requests run in FIFO ord
   CHECK(r.ids == std::vector<std::string>{"a", "b", "c", "telemetry"});
 }
 
-TEST_CASE("dispatcher: a ticket wait is bounded; wait_idle reports a busy worker") {
+TEST_CASE("dispatcher: a ticket wait is bounded and wait_idle reports a busy worker") {
   Record r;
   Dispatcher d;
   REQUIRE(d.start(fake(&r)).ok());

@@ -393,7 +393,8 @@ TEST_CASE("runner: an oversized reply is a protocol error and the child keeps se
   CHECK(invoker.pid() == pid);
 }
 
-TEST_CASE("runner: a reply with a foreign invokeid is a protocol error and the child is restarted") {
+TEST_CASE(
+    "runner: a reply with a foreign invokeid is a protocol error and the child is restarted") {
   TempDir dir;
   LogCapture logs;
   ChildInvoker invoker(probe_options(dir));

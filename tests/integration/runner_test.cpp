@@ -8,6 +8,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
@@ -156,22 +157,33 @@ std::vector<pid_t> group_members(pid_t pgid) {
 // Captures log lines for the duration of a test.
 struct LogCapture {
   std::mutex mutex;
+  std::condition_variable cv;
   std::vector<std::string> lines;
   std::atomic<size_t> count{0};
   LogCapture() {
     set_log_sink([this](const std::string& line) {
       ++count;
-      std::lock_guard<std::mutex> lock(mutex);
-      if (lines.size() < 1000) lines.push_back(line);
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (lines.size() < 1000) lines.push_back(line);
+      }
+      cv.notify_all();
     });
   }
   ~LogCapture() { set_log_sink(nullptr); }
-  bool contains(const std::string& text) {
-    std::lock_guard<std::mutex> lock(mutex);
+  bool has(const std::string& text) {
     for (const auto& l : lines) {
       if (l.find(text) != std::string::npos) return true;
     }
     return false;
+  }
+  /**
+   * Whether a line containing `text` was logged, waiting (bounded) for it: the child's stderr
+   * is forwarded by its own thread, so a line may be logged just after the reply arrives.
+   */
+  bool contains(const std::string& text) {
+    std::unique_lock<std::mutex> lock(mutex);
+    return cv.wait_for(lock, std::chrono::seconds(10), [&] { return has(text); });
   }
 };
 

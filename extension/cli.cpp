@@ -14,7 +14,7 @@
 #include "extension_runner/lifecycle.hpp"
 #include "extension_runner/log.hpp"
 #include "extension_runner/scenario.hpp"
-#include "extension_runner/telemetry_handler.hpp"
+#include "extension_runner/host.hpp"
 
 namespace extension_runner::cli {
 namespace {
@@ -37,13 +37,6 @@ void report_config_error_to_lambda(const std::string& runtime_api, const std::st
   ExtensionsClient client(runtime_api);
   if (auto reg = client.register_extension(name); !reg) return;
   (void)client.init_error(ErrorReport{std::string(error_type(error.kind)), error.message, {}});
-}
-
-std::unique_ptr<EventHandler> make_handler(const Config& config) {
-  // Without a command every event (and telemetry batch) is printed as one JSON line.
-  auto inner = make_stdout_handler();
-  if (config.telemetry == TelemetryMode::Off) return inner;
-  return make_telemetry_handler(std::move(inner), make_no_child_sink(config));
 }
 
 }  // namespace
@@ -134,7 +127,7 @@ int run(int argc, char** argv) {
     }
     if (invokes) emulate_options.scenario.invokes = *invokes;
     return run_emulation(*config, name, emulate_options,
-                         [](const Config& c) { return make_handler(c); });
+                         [](const Config& c) { return make_host_handler(c, "emulate"); });
   }
 
   if (config->runtime_api.empty()) {
@@ -142,7 +135,7 @@ int run(int argc, char** argv) {
                  "extensions; to try it locally run `extension-runner emulate` (see --help)\n";
     return kExitUsage;
   }
-  auto handler = make_handler(*config);
+  auto handler = make_host_handler(*config, "lambda");
   return run_lifecycle(*config, name, *handler);
 }
 

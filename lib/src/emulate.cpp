@@ -6,7 +6,7 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <thread>
@@ -183,6 +183,32 @@ class Publisher {
   size_t published_ = 0, batches_ = 0, refused_ = 0;
 };
 
+/** A stop flag whose waits end as soon as it is set (spacing pauses must not outlive a stop). */
+class StopFlag {
+ public:
+  void set() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopped_ = true;
+    }
+    cv_.notify_all();
+  }
+  bool is_set() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stopped_;
+  }
+  /** Waits `duration` unless stopped first; true if it was stopped. */
+  bool wait_for(std::chrono::milliseconds duration) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return cv_.wait_for(lock, duration, [&] { return stopped_; });
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopped_ = false;
+};
+
 Fault to_fault(const ScenarioFault& f) {
   return Fault{f.status, f.error_type, f.error_message, 1, f.after};
 }
@@ -215,12 +241,12 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
   const Scenario& scenario = options.scenario;
   const int64_t start = wall_clock_ms();
   Tracer tracer(start, options.json);
-  std::atomic<bool> done{false};
+  StopFlag done;
   Emulator emulator;
   InterruptWatcher watcher([&] {
     tracer.line("emulator", "interrupt", "SIGINT/SIGTERM: sending SHUTDOWN (SandboxTerminated)",
                 wall_clock_ms());
-    done = true;
+    done.set();
     emulator.interrupt("SandboxTerminated", wall_clock_ms() + scenario.shutdown_budget_ms);
   });
   emulator.set_observer([&tracer](const RecordedCall& call) { tracer.on_call(call); });
@@ -245,15 +271,15 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
   // Like Lambda, hand out the next event only once the extension is waiting for it, so each
   // deadline is measured from when the invoke really starts.
   std::thread driver([&] {
-    for (int i = 0; i <= scenario.invokes && !done; ++i) {
-      while (!done && !emulator.wait_for_idle_next(std::chrono::milliseconds(500))) {
+    for (int i = 0; i <= scenario.invokes && !done.is_set(); ++i) {
+      while (!done.is_set() && !emulator.wait_for_idle_next(std::chrono::milliseconds(500))) {
       }
-      if (done) break;
-      if (i > 0 && scenario.spacing_ms > 0) {
-        // Emulated idle time between invokes (the sandbox would be frozen), not synchronisation.
-        std::this_thread::sleep_for(std::chrono::milliseconds(scenario.spacing_ms));
+      if (done.is_set()) break;
+      // Emulated idle time between invokes (the sandbox would be frozen).
+      if (i > 0 && scenario.spacing_ms > 0 &&
+          done.wait_for(std::chrono::milliseconds(scenario.spacing_ms))) {
+        break;
       }
-      if (done) break;
       publisher.report_previous();
       if (i < scenario.invokes) {
         const std::string request_id = random_uuid();
@@ -268,7 +294,7 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
 
   auto handler = make_handler(config);
   const int code = run_lifecycle(config, name, *handler);
-  done = true;
+  done.set();
   emulator.stop();
   driver.join();
 

@@ -23,6 +23,12 @@ class Invoker {
   virtual Result<InvokeReply> invoke(const InvokeRequest& request) = 0;
   /** Ends the child (if any) within `budget_ms`. Idempotent. */
   virtual void shutdown(int64_t budget_ms) = 0;
+  /**
+   * Stops serving, from any thread: an invoke() in progress returns promptly (its child is
+   * killed) and later ones fail with Cancelled; shutdown() still works. Sticky. Used when the
+   * SHUTDOWN budget runs out while a request is still running.
+   */
+  virtual void cancel() {}
 };
 
 }  // namespace extension_runner

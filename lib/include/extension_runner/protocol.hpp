@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "extension_runner/result.hpp"
 
@@ -74,5 +75,51 @@ struct ProxyRequest {
   std::map<std::string, std::string> env;
   std::string event_json = "null";
 };
+
+/** Protocol version this host speaks (`StartupRequest.version`). */
+inline constexpr int kProtocolVersion = 1;
+
+// Encoding. Every encoder returns one compact JSON object without the trailing newline.
+// Raw-JSON payloads (`event_json`, `result_json`, `client_context_json`) are re-serialised
+// compactly, so a payload holding newlines can never break the line framing.
+
+/** `{"handler":…,"env":{…},"version":1,"name":…,"mode":…}`. */
+std::string encode_startup_request(const StartupRequest& request);
+
+/**
+ * `{"context":{"aws_request_id":…,"client_context":<json>|null,"identity":{…}|null,
+ * "invoked_function_arn":…},"event":<json>,"deadline":<ms>}`.
+ * InvalidInput when `event_json` or `client_context_json` is not valid JSON.
+ */
+Result<std::string> encode_invoke_request(const InvokeRequest& request);
+
+/**
+ * `{"result":<json>,"errortype":…,"invokeid":…,"errors":true?,"billing":{"duration":<ms float>,
+ * "memory":"<MB>","used":<MB>}}`; `errors` is omitted when false (seed: `omitempty`).
+ * InvalidInput when `result_json` is not valid JSON.
+ */
+Result<std::string> encode_invoke_reply(const InvokeReply& reply);
+
+// Decoding. All decoders return ProtocolError for text that is not JSON, not an object, or has
+// a known field of the wrong type. Unknown fields are ignored.
+
+/** `{"ok":bool,"error"?:string}`; `ok` is required. */
+Result<StartupResponse> decode_startup_response(std::string_view line);
+
+/**
+ * An InvokeReply. `invokeid` is required (it pairs the reply with its request); `result`
+ * (any JSON, kept as compact text; absent = `null`), `errortype`, `errors` and `billing`
+ * are optional since the host fills billing itself.
+ */
+Result<InvokeReply> decode_invoke_reply(std::string_view line);
+
+/** A ProxyRequest `{"context","remaining","env","event"}`; all fields optional. */
+Result<ProxyRequest> decode_proxy_request(std::string_view text);
+
+/**
+ * A Context object. `client_context` and `identity` may be absent or null; `client_context` is
+ * kept as compact JSON text (it must be an object).
+ */
+Result<InvokeContext> decode_invoke_context(std::string_view text);
 
 }  // namespace extension_runner

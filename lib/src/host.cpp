@@ -1,0 +1,49 @@
+#include "extension_runner/host.hpp"
+
+#include <atomic>
+
+#include "extension_runner/clock.hpp"
+#include "extension_runner/runner.hpp"
+#include "extension_runner/telemetry_handler.hpp"
+
+namespace extension_runner {
+namespace {
+
+// How long the child may work on one TELEMETRY batch once it starts it.
+constexpr int64_t kChildBatchBudgetMs = 5000;
+// A batch may wait behind an INVOKE as long as a function may run (15 minutes), so telemetry
+// is not dropped just because the child was busy; the shutdown deadline caps it.
+constexpr int64_t kBatchWaitMs = 15 * 60 * 1000;
+
+}  // namespace
+
+BatchSink make_dispatcher_sink(std::shared_ptr<Dispatcher> dispatcher, int64_t child_budget_ms) {
+  auto sequence = std::make_shared<std::atomic<uint64_t>>(0);
+  return [dispatcher = std::move(dispatcher), sequence, child_budget_ms](
+             const std::string& event_json, int64_t deadline_ms) {
+    InvokeRequest request;
+    request.context.aws_request_id = "telemetry-" + std::to_string(++*sequence);
+    request.event_json = event_json;
+    auto reply = dispatcher->submit_with_budget(std::move(request), child_budget_ms)
+                     .wait_until(steady_deadline(deadline_ms));
+    return reply && reply->ok() && !reply->value().errors;
+  };
+}
+
+std::unique_ptr<EventHandler> make_host_handler(const Config& config, const std::string& mode) {
+  if (config.command.empty()) {
+    auto inner = make_stdout_handler();
+    if (config.telemetry == TelemetryMode::Off) return inner;
+    return make_telemetry_handler(std::move(inner), make_no_child_sink(config));
+  }
+  auto dispatcher = std::make_shared<Dispatcher>();
+  auto inner = make_runner_handler(config, mode, dispatcher);
+  if (config.telemetry == TelemetryMode::Off) return inner;
+  ForwarderOptions options;
+  options.delivery_timeout_ms = kBatchWaitMs;
+  return make_telemetry_handler(std::move(inner),
+                                make_dispatcher_sink(std::move(dispatcher), kChildBatchBudgetMs),
+                                options);
+}
+
+}  // namespace extension_runner

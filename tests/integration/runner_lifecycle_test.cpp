@@ -1,0 +1,151 @@
+// The real binary in Lambda mode with a child runtime, against the in-process emulator.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "extension_runner/clock.hpp"
+#include "extension_runner/emulator.hpp"
+#include "extension_runner/json.hpp"
+#include "support.hpp"
+
+using namespace extension_runner;
+using test_support::lines_of;
+using test_support::run_binary;
+
+namespace {
+
+// Appends every line it receives to $PROBE_LOG, then answers; PROBE_MODE picks misbehaviour.
+constexpr const char* kProbe = R"PY(
+import json, os, sys
+log = open(os.environ["PROBE_LOG"], "a")
+mode = os.environ.get("PROBE_MODE", "ok")
+for line in sys.stdin:
+    log.write(line); log.flush()
+    msg = json.loads(line)
+    if "handler" in msg:
+        if mode == "refuse":
+            print(json.dumps({"ok": False, "error": "handler not found"}), flush=True); sys.exit(1)
+        print(json.dumps({"ok": True}), flush=True)
+        continue
+    if mode == "crash":
+        os._exit(2)
+    print(json.dumps({"result": {"ok": 1}, "errortype": "", "invokeid": msg["context"]["aws_request_id"]}), flush=True)
+)PY";
+
+struct Fixture {
+  Emulator api;
+  std::string dir;
+  std::string log;
+  std::string script;
+  Fixture() {
+    REQUIRE(api.start().ok());
+    char tmpl[] = "/tmp/er-lifecycle-XXXXXX";
+    dir = ::mkdtemp(tmpl);
+    log = dir + "/requests.log";
+    script = dir + "/probe.py";
+    std::ofstream(script) << kProbe;
+  }
+  ~Fixture() { (void)!std::system(("rm -rf '" + dir + "'").c_str()); }
+  std::map<std::string, std::string> env(const std::string& mode = "ok") const {
+    return {{"AWS_LAMBDA_RUNTIME_API", api.runtime_api()},
+            {"EXTENSION_RUNNER_COMMAND", "exec python3 " + script},
+            {"EXTENSION_RUNNER_HANDLER", "probe.handle"},
+            {"EXTENSION_RUNNER_NAME", "probe-ext"},
+            {"EXTENSION_RUNNER_STARTUP_TIMEOUT", "10000"},
+            {"PROBE_LOG", log},
+            {"PROBE_MODE", mode}};
+  }
+  std::vector<rapidjson::Document> requests() const {
+    std::ifstream in(log);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<rapidjson::Document> out;
+    for (const auto& line : lines_of(text)) {
+      auto doc = parse_json(line);
+      REQUIRE(doc.ok());
+      out.push_back(std::move(*doc));
+    }
+    return out;
+  }
+};
+
+int64_t in_ms(int64_t ms) { return wall_clock_ms() + ms; }
+
+std::string str(const rapidjson::Value& v) {
+  return v.IsString() ? v.GetString() : "<not a string>";
+}
+
+}  // namespace
+
+TEST_CASE(
+    "runner lifecycle: 3 INVOKEs and SHUTDOWN reach the child in order, with context and "
+    "deadline") {
+  Fixture f;
+  std::vector<int64_t> deadlines;
+  for (int i = 1; i <= 3; ++i) {
+    deadlines.push_back(in_ms(10000 + i));
+    f.api.push_invoke("req-" + std::to_string(i), deadlines.back());
+  }
+  const int64_t shutdown_deadline = in_ms(4000);
+  f.api.push_shutdown("spindown", shutdown_deadline);
+  auto run = run_binary({}, f.env(), 30000);
+  const int64_t exited = wall_clock_ms();
+  INFO(run.err);
+  CHECK(run.status.success());
+  CHECK(exited < shutdown_deadline);
+  CHECK(f.api.calls_to(Endpoint::InitError).empty());
+  CHECK(f.api.calls_to(Endpoint::ExitError).empty());
+
+  const auto requests = f.requests();
+  REQUIRE(requests.size() == 5);
+  const auto& startup = requests[0];
+  CHECK(str(startup["handler"]) == "probe.handle");
+  CHECK(str(startup["name"]) == "probe-ext");
+  CHECK(str(startup["mode"]) == "lambda");
+  CHECK(startup["version"].GetInt() == 1);
+  CHECK(str(startup["env"]["AWS_LAMBDA_FUNCTION_NAME"]) == "emulated-function");
+  CHECK(str(startup["env"]["AWS_LAMBDA_FUNCTION_VERSION"]) == "$LATEST");
+  for (int i = 0; i < 3; ++i) {
+    INFO("INVOKE " << i + 1);
+    const auto& r = requests[static_cast<size_t>(i + 1)];
+    const std::string id = "req-" + std::to_string(i + 1);
+    CHECK(str(r["context"]["aws_request_id"]) == id);
+    CHECK(str(r["context"]["invoked_function_arn"]) == Emulator::kDefaultArn);
+    CHECK(r["context"]["client_context"].IsNull());
+    CHECK(r["deadline"].GetInt64() == deadlines[static_cast<size_t>(i)]);
+    CHECK(str(r["event"]["eventType"]) == "INVOKE");
+    CHECK(str(r["event"]["requestId"]) == id);
+    CHECK(r["event"]["deadlineMs"].GetInt64() == deadlines[static_cast<size_t>(i)]);
+  }
+  const auto& shutdown = requests[4];
+  CHECK(str(shutdown["event"]["eventType"]) == "SHUTDOWN");
+  CHECK(str(shutdown["event"]["shutdownReason"]) == "spindown");
+  CHECK(str(shutdown["context"]["aws_request_id"]).size() == 36);
+  CHECK(shutdown["deadline"].GetInt64() < shutdown_deadline);
+  CHECK(shutdown["deadline"].GetInt64() > shutdown_deadline - 4000);
+}
+
+TEST_CASE("runner lifecycle: a child that refuses to start is init/error ChildStartupFailed") {
+  Fixture f;
+  f.api.push_invoke("req-1", in_ms(10000));
+  auto run = run_binary({}, f.env("refuse"), 30000);
+  INFO(run.err);
+  CHECK_FALSE(run.status.success());
+  const auto errors = f.api.calls_to(Endpoint::InitError);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].header("Lambda-Extension-Function-Error-Type") == "Extension.ChildStartupFailed");
+  CHECK_THAT(errors[0].body, Catch::Contains("handler not found"));
+}
+
+TEST_CASE("runner lifecycle: a child that keeps crashing is exit/error ChildCrashed") {
+  Fixture f;
+  for (int i = 1; i <= 5; ++i) f.api.push_invoke("req-" + std::to_string(i), in_ms(10000));
+  auto run = run_binary({}, f.env("crash"), 30000);
+  INFO(run.err);
+  CHECK_FALSE(run.status.success());
+  const auto errors = f.api.calls_to(Endpoint::ExitError);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].header("Lambda-Extension-Function-Error-Type") == "Extension.ChildCrashed");
+}

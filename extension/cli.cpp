@@ -15,6 +15,7 @@
 #include "extension_runner/log.hpp"
 #include "extension_runner/scenario.hpp"
 #include "extension_runner/host.hpp"
+#include "extension_runner/invoke_mode.hpp"
 
 namespace extension_runner::cli {
 namespace {
@@ -80,8 +81,34 @@ int run(int argc, char** argv) {
   emulate->add_flag("--telemetry", emulate_telemetry,
                     "subscribe to the Telemetry API (EXTENSION_RUNNER_TELEMETRY=telemetry)");
 
+  InvokeModeOptions invoke_options;
+  CLI::App* invoke = app.add_subcommand(
+      "invoke",
+      "Start a child runtime, send it one event, print its InvokeReply (with billing) as JSON.\n"
+      "Exit 0 when errors is false, 1 when true, 2 on usage errors or startup failure.\n"
+      "Example: echo '{\"eventType\":\"INVOKE\"}' | extension-runner invoke --runtime 'python3 "
+      "examples/python/runner.py' --event -");
+  invoke->fallthrough();
+  invoke->add_option("--runtime", invoke_options.runtime, "child runtime command")->required();
+  auto* event_opt = invoke->add_option("--event", invoke_options.event_path,
+                                       "event JSON file, or - for stdin");
+  auto* request_opt = invoke->add_option(
+      "--request", invoke_options.request_path,
+      "seed ProxyRequest JSON file {context, remaining, env, event}");
+  event_opt->excludes(request_opt);
+  invoke->add_option("--handler", invoke_options.handler, "handler sent in the StartupRequest");
+  invoke->add_option("--timeout", invoke_options.timeout_ms, "deadline in ms from now (default 3000)")
+      ->check(CLI::Range(int64_t{1}, int64_t{900000}));
+  invoke->add_option("--memory", invoke_options.memory_mb, "memory size in MB for billing.memory")
+      ->check(CLI::Range(1, 10240));
+  invoke->add_option("--repeat", invoke_options.repeat, "send the event N times, then a summary")
+      ->check(CLI::Range(1, 1000000));
+
   try {
     app.parse(argc, argv);
+    if (invoke->parsed() && event_opt->count() == 0 && request_opt->count() == 0) {
+      throw CLI::ValidationError("invoke", "needs --event FILE|- or --request FILE");
+    }
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -106,7 +133,7 @@ int run(int argc, char** argv) {
   if (!config) {
     std::cerr << "extension-runner: " << config.error().message << '\n';
     const auto api = process_env()("AWS_LAMBDA_RUNTIME_API");
-    if (!emulate->parsed() && api && !api->empty()) {
+    if (!emulate->parsed() && !invoke->parsed() && api && !api->empty()) {
       auto name = process_env()("EXTENSION_RUNNER_NAME");
       report_config_error_to_lambda(*api, name && !name->empty() ? *name : default_name,
                                     config.error());
@@ -115,6 +142,8 @@ int run(int argc, char** argv) {
   }
   const std::string name = config->name.empty() ? default_name : config->name;
   apply_logging(*config, name);
+
+  if (invoke->parsed()) return run_invoke_mode(*config, name, invoke_options);
 
   if (emulate->parsed()) {
     if (!scenario_path.empty()) {

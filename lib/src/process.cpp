@@ -1,5 +1,6 @@
 #include "extension_runner/process.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -289,6 +291,20 @@ long peak_rss_kb(pid_t pid) {
     if (line.rfind("VmHWM:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
   }
   return 0;
+}
+
+long group_peak_rss_kb(pid_t pgid) {
+  if (pgid <= 0) return 0;
+  std::unique_ptr<DIR, int (*)(DIR*)> proc(::opendir("/proc"), ::closedir);
+  if (!proc) return peak_rss_kb(pgid);
+  long total = 0;
+  while (const dirent* entry = ::readdir(proc.get())) {
+    if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
+    const pid_t pid = static_cast<pid_t>(std::strtol(entry->d_name, nullptr, 10));
+    // getpgid is one syscall, far cheaper than reading /proc/<pid>/stat for every process.
+    if (::getpgid(pid) == pgid) total += peak_rss_kb(pid);
+  }
+  return total;
 }
 
 }  // namespace extension_runner

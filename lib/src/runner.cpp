@@ -460,7 +460,7 @@ Result<InvokeReply> ChildInvoker::invoke(const InvokeRequest& request) {
   const auto timed_out = [&] {
     InvokeReply r = host_reply(request, kRunnerTimeout,
                                "no reply by the deadline; child runtime killed and restarted");
-    r.billing.used_mb = (peak_rss_kb(pid()) + 1023) / 1024;
+    r.billing.used_mb = (group_peak_rss_kb(pid()) + 1023) / 1024;
     r.billing.duration_ms = elapsed_ms();
     end_session();
     log_warn("request " + request.context.aws_request_id + " timed out; child runtime killed");
@@ -498,7 +498,7 @@ Result<InvokeReply> ChildInvoker::invoke(const InvokeRequest& request) {
         InvokeReply reply = std::move(m->reply);
         reply.billing.duration_ms = duration;
         reply.billing.memory = options_.memory_size;
-        reply.billing.used_mb = (peak_rss_kb(pid()) + 1023) / 1024;
+        reply.billing.used_mb = (group_peak_rss_kb(pid()) + 1023) / 1024;
         if (reply.invokeid != request.context.aws_request_id) {
           const std::string why = "reply invokeid '" + clip(reply.invokeid) +
                                   "' does not match request '" + request.context.aws_request_id +
@@ -517,7 +517,7 @@ Result<InvokeReply> ChildInvoker::invoke(const InvokeRequest& request) {
         log_from(LogLevel::Warn, options_.log_name, "protocol: bad reply: " + m->error);
         InvokeReply r = host_reply(request, kRunnerProtocolError, m->error);
         r.billing.duration_ms = duration;
-        r.billing.used_mb = (peak_rss_kb(pid()) + 1023) / 1024;
+        r.billing.used_mb = (group_peak_rss_kb(pid()) + 1023) / 1024;
         return r;
       }
       case Message::Kind::Startup:

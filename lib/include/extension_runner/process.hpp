@@ -134,4 +134,11 @@ class ChildProcess {
 /** Peak resident set size of a live process in kB (VmHWM from /proc), 0 if unknown. */
 long peak_rss_kb(pid_t pid);
 
+/**
+ * Sum of the peak RSS (VmHWM) of every live process in process group `pgid`, in kB. A child
+ * started as `/bin/sh -c "python3 …"` is a shell with the interpreter below it; measuring the
+ * leader alone would report the shell.
+ */
+long group_peak_rss_kb(pid_t pgid);
+
 }  // namespace extension_runner

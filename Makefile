@@ -44,3 +44,5 @@ format:
 
 clean:
 	rm -rf $(BUILD_DIR)
+
+include $(dir $(lastword $(MAKEFILE_LIST)))layer/layer.mk

@@ -71,12 +71,17 @@ layer: static
 
 ## test-layer: run both layers from zips in chroots (arm64 under qemu), check ELF/zip/sizes,
 ## then check the SAM build targets and the template.
+## The integration tests that start the binary run once more against the static x86_64 binary.
+LAYER_INTEGRATION_TESTS ?= $(LAYER_BUILD_DIR)/bin/integration_tests
 test-layer: layer
-	$(LAYER_ROOT)/layer/test-layer.sh $(LAYER_DIR) $(LAYER_MAX_ZIP_BYTES)
+	@test -x $(LAYER_INTEGRATION_TESTS) || { echo "$(LAYER_INTEGRATION_TESTS) missing: make build first" >&2; exit 1; }
+	ER_BINARY=$(abspath $(LAYER_BUILD_DIR))/static-x86_64/bin/extension-runner $(LAYER_INTEGRATION_TESTS)
+	ER_INTEGRATION_TESTS=$(LAYER_INTEGRATION_TESTS) \
+	  $(LAYER_ROOT)/layer/test-layer.sh $(LAYER_DIR) $(LAYER_MAX_ZIP_BYTES)
 	$(MAKE) --no-print-directory test-sam-targets
 
 test-sam-targets: layer-deps
-	STATIC_DEPS_DIR=$(abspath $(STATIC_DEPS_DIR)) $(LAYER_ROOT)/layer/test-sam-targets.sh
+	ER_DEPS_CACHE=$(abspath $(STATIC_DEPS_DIR)) $(LAYER_ROOT)/layer/test-sam-targets.sh
 
 # SAM (`BuildMethod: makefile`) runs `make build-<LogicalId>` in a scratch copy of the tree with
 # ARTIFACTS_DIR = the layer root (/opt). A fresh build directory avoids the copied build/ and its

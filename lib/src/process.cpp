@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 extern char** environ;
@@ -115,6 +116,10 @@ std::vector<std::string> shell_argv(const std::string& command) {
 
 Result<ChildProcess> ChildProcess::spawn(const SpawnOptions& options) {
   if (options.argv.empty()) return make_error(ErrorKind::InvalidInput, "spawn: empty argv");
+  // A host that writes to a child's pipe must see EPIPE when the child is gone, not die of
+  // SIGPIPE. The child gets the default disposition back before exec.
+  static std::once_flag ignore_sigpipe;
+  std::call_once(ignore_sigpipe, [] { ::signal(SIGPIPE, SIG_IGN); });
 
   // Everything the child needs is built before fork: no allocation after it.
   std::vector<std::string> env_strings;

@@ -1,0 +1,128 @@
+#include "cli.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <deque>
+#include <iostream>
+#include <map>
+#include <string>
+
+#include "extension_runner/config.hpp"
+#include "extension_runner/emulate.hpp"
+#include "extension_runner/extensions_api.hpp"
+#include "extension_runner/lifecycle.hpp"
+#include "extension_runner/log.hpp"
+
+namespace extension_runner::cli {
+namespace {
+
+std::string basename_of(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+void apply_logging(const Config& config, const std::string& name) {
+  set_log_level(config.log_level);
+  set_log_format(config.log_format);
+  set_log_name(name);
+}
+
+// Inside Lambda a bad setting must still reach the platform as init/error, which needs an
+// identifier: register, report, leave.
+void report_config_error_to_lambda(const std::string& runtime_api, const std::string& name,
+                                   const Error& error) {
+  ExtensionsClient client(runtime_api);
+  if (auto reg = client.register_extension(name); !reg) return;
+  (void)client.init_error(ErrorReport{std::string(error_type(error.kind)), error.message, {}});
+}
+
+std::unique_ptr<EventHandler> make_handler(const Config& config) {
+  // The runner handler (child runtime) is wired here once it exists; without a command every
+  // event is printed as one JSON line.
+  (void)config;
+  return make_stdout_handler();
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  CLI::App app{
+      "extension-runner: an AWS Lambda extension host.\n"
+      "Without a subcommand it runs the Lambda Extensions API lifecycle (inside Lambda).\n"
+      "Every setting is an environment variable and the same-named flag (flag wins).\n\n"
+      "Example (local):  extension-runner emulate --command 'python3 examples/python/runner.py'",
+      "extension-runner"};
+  app.set_version_flag("--version", std::string("extension-runner ") + ER_VERSION);
+  app.option_defaults()->group("Settings");
+
+  // One option per row of the settings table; given values are collected by flag name.
+  std::deque<std::string> values;
+  std::map<std::string, CLI::Option*> options;
+  for (const auto& s : settings()) {
+    values.emplace_back();
+    std::string help = s.help + " [env " + s.env + "]";
+    if (!s.default_value.empty()) help += " (default " + s.default_value + ")";
+    options[s.flag] = app.add_option("--" + s.flag, values.back(), help);
+  }
+
+  EmulateOptions emulate_options;
+  CLI::App* emulate = app.add_subcommand(
+      "emulate",
+      "Run the whole lifecycle locally against an embedded Extensions API emulator.\n"
+      "Example: extension-runner emulate --invokes 3 --command 'python3 examples/python/runner.py'");
+  emulate->fallthrough();
+  emulate->add_option("--invokes", emulate_options.invokes, "number of INVOKE events")
+      ->check(CLI::Range(0, 100000));
+  emulate->add_option("--shutdown-reason", emulate_options.shutdown_reason,
+                      "shutdownReason of the final SHUTDOWN");
+  emulate->add_flag("--json", emulate_options.json, "print the trace as JSON lines");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "extension-runner: " << e.what() << " (see --help)\n";
+    return kExitUsage;
+  }
+
+  std::map<std::string, std::string> given;
+  size_t i = 0;
+  for (const auto& s : settings()) {
+    if (options[s.flag]->count() > 0) given[s.flag] = values[i];
+    ++i;
+  }
+  auto config = load_config(given, process_env());
+  const std::string default_name = basename_of(argc > 0 ? argv[0] : "extension-runner");
+  if (!config) {
+    std::cerr << "extension-runner: " << config.error().message << '\n';
+    const auto api = process_env()("AWS_LAMBDA_RUNTIME_API");
+    if (!emulate->parsed() && api && !api->empty()) {
+      auto name = process_env()("EXTENSION_RUNNER_NAME");
+      report_config_error_to_lambda(*api, name && !name->empty() ? *name : default_name,
+                                    config.error());
+    }
+    return kExitUsage;
+  }
+  const std::string name = config->name.empty() ? default_name : config->name;
+  apply_logging(*config, name);
+
+  if (emulate->parsed()) {
+    return run_emulation(*config, name, emulate_options,
+                         [](const Config& c) { return make_handler(c); });
+  }
+
+  if (config->runtime_api.empty()) {
+    std::cerr << "extension-runner: AWS_LAMBDA_RUNTIME_API is not set: Lambda sets it for "
+                 "extensions; to try it locally run `extension-runner emulate` (see --help)\n";
+    return kExitUsage;
+  }
+  auto handler = make_handler(*config);
+  return run_lifecycle(*config, name, *handler);
+}
+
+}  // namespace extension_runner::cli

@@ -38,6 +38,8 @@ set(RAPIDJSON_INCLUDE_DIRS "${ER_STATIC_PREFIX}/include")
 set(CMAKE_CXX_FLAGS_RELEASE "-O2 -DNDEBUG")
 set(CMAKE_C_FLAGS_RELEASE "-O2 -DNDEBUG")
 add_compile_options(-ffunction-sections -fdata-sections)
+# The link warns that getaddrinfo needs glibc's NSS modules at run time: expected and harmless,
+# libcurl never calls it for the numeric AWS_LAMBDA_RUNTIME_API (docs/deploy.md, "Name resolution").
 add_link_options(-static -Wl,--gc-sections -s)
 if(ER_LTO)
   set(CMAKE_INTERPROCEDURAL_OPTIMIZATION ON)

@@ -5,6 +5,7 @@
 #include <deque>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "extension_runner/config.hpp"
@@ -12,6 +13,7 @@
 #include "extension_runner/extensions_api.hpp"
 #include "extension_runner/lifecycle.hpp"
 #include "extension_runner/log.hpp"
+#include "extension_runner/scenario.hpp"
 
 namespace extension_runner::cli {
 namespace {
@@ -71,10 +73,14 @@ int run(int argc, char** argv) {
       "Run the whole lifecycle locally against an embedded Extensions API emulator.\n"
       "Example: extension-runner emulate --invokes 3 --command 'python3 examples/python/runner.py'");
   emulate->fallthrough();
-  emulate->add_option("--invokes", emulate_options.invokes, "number of INVOKE events")
+  std::string scenario_path;
+  std::string runtime_command;
+  std::optional<int> invokes;
+  emulate->add_option("--scenario", scenario_path, "scenario JSON file (see README)");
+  emulate->add_option("--invokes", invokes, "number of INVOKE events (overrides the scenario)")
       ->check(CLI::Range(0, 100000));
-  emulate->add_option("--shutdown-reason", emulate_options.shutdown_reason,
-                      "shutdownReason of the final SHUTDOWN");
+  emulate->add_option("--runtime", runtime_command,
+                      "child runtime command (same as --command)");
   emulate->add_flag("--json", emulate_options.json, "print the trace as JSON lines");
 
   try {
@@ -96,6 +102,7 @@ int run(int argc, char** argv) {
     if (options[s.flag]->count() > 0) given[s.flag] = values[i];
     ++i;
   }
+  if (!runtime_command.empty()) given["command"] = runtime_command;
   auto config = load_config(given, process_env());
   const std::string default_name = basename_of(argc > 0 ? argv[0] : "extension-runner");
   if (!config) {
@@ -112,6 +119,15 @@ int run(int argc, char** argv) {
   apply_logging(*config, name);
 
   if (emulate->parsed()) {
+    if (!scenario_path.empty()) {
+      auto scenario = load_scenario(scenario_path);
+      if (!scenario) {
+        std::cerr << "extension-runner: " << scenario.error().message << '\n';
+        return kExitUsage;
+      }
+      emulate_options.scenario = *scenario;
+    }
+    if (invokes) emulate_options.scenario.invokes = *invokes;
     return run_emulation(*config, name, emulate_options,
                          [](const Config& c) { return make_handler(c); });
   }

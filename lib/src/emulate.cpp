@@ -2,6 +2,10 @@
 
 #include <unistd.h>
 
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <mutex>
@@ -89,14 +93,85 @@ class Tracer {
   std::mutex mutex_;
 };
 
+/** Turns SIGINT/SIGTERM into a SHUTDOWN while the emulation runs; restores on destruction. */
+class InterruptWatcher {
+ public:
+  explicit InterruptWatcher(std::function<void()> on_interrupt)
+      : on_interrupt_(std::move(on_interrupt)) {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGUSR1);  // our own wake-up to stop the watcher
+    // Blocked before any other thread starts, so only the watcher receives them; children get
+    // the default mask back before exec (process.cpp).
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+    thread_ = std::thread([this] {
+      int interrupts = 0;
+      while (true) {
+        int sig = 0;
+        if (sigwait(&set_, &sig) != 0 || sig == SIGUSR1) return;
+        if (++interrupts > 1) std::_Exit(130);  // children die with us (PDEATHSIG)
+        on_interrupt_();
+      }
+    });
+  }
+  ~InterruptWatcher() {
+    pthread_kill(thread_.native_handle(), SIGUSR1);
+    thread_.join();
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  InterruptWatcher(const InterruptWatcher&) = delete;
+  InterruptWatcher& operator=(const InterruptWatcher&) = delete;
+
+ private:
+  std::function<void()> on_interrupt_;
+  sigset_t set_{}, old_{};
+  std::thread thread_;
+};
+
+Fault to_fault(const ScenarioFault& f) {
+  return Fault{f.status, f.error_type, f.error_message, 1, f.after};
+}
+
+std::string overhead_summary(const std::vector<RecordedCall>& calls,
+                             const std::vector<int64_t>& arrivals) {
+  // Overhead of invoke i: INVOKE handed out → the extension's next /next arrives.
+  std::vector<int64_t> overheads;
+  size_t arrival = 1;
+  for (const auto& c : calls) {
+    if (c.endpoint != Endpoint::Next || c.status != 200 ||
+        c.response_body.find(R"("eventType":"INVOKE")") == std::string::npos) {
+      continue;
+    }
+    while (arrival < arrivals.size() && arrivals[arrival] < c.time_ms) ++arrival;
+    if (arrival < arrivals.size()) overheads.push_back(arrivals[arrival++] - c.time_ms);
+  }
+  if (overheads.empty()) return "no completed invokes";
+  std::sort(overheads.begin(), overheads.end());
+  return "per-invoke overhead min " + std::to_string(overheads.front()) + " / median " +
+         std::to_string(overheads[overheads.size() / 2]) + " / max " +
+         std::to_string(overheads.back()) + " ms over " + std::to_string(overheads.size()) +
+         " invokes";
+}
+
 }  // namespace
 
 int run_emulation(Config config, const std::string& name, const EmulateOptions& options,
                   const HandlerFactory& make_handler) {
+  const Scenario& scenario = options.scenario;
   const int64_t start = wall_clock_ms();
   Tracer tracer(start, options.json);
+  std::atomic<bool> done{false};
   Emulator emulator;
+  InterruptWatcher watcher([&] {
+    tracer.line("emulator", "interrupt", "SIGINT/SIGTERM: sending SHUTDOWN (SandboxTerminated)",
+                wall_clock_ms());
+    done = true;
+    emulator.interrupt("SandboxTerminated", wall_clock_ms() + scenario.shutdown_budget_ms);
+  });
   emulator.set_observer([&tracer](const RecordedCall& call) { tracer.on_call(call); });
+  if (scenario.register_fault) emulator.inject(Endpoint::Register, to_fault(*scenario.register_fault));
+  if (scenario.next_fault) emulator.inject(Endpoint::Next, to_fault(*scenario.next_fault));
   if (auto started = emulator.start(); !started) {
     log_error(started.error().message);
     return kExitFailure;
@@ -106,17 +181,21 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
 
   // Like Lambda, hand out the next event only once the extension is waiting for it, so each
   // deadline is measured from when the invoke really starts.
-  std::atomic<bool> done{false};
   std::thread driver([&] {
-    for (int i = 0; i <= options.invokes && !done; ++i) {
+    for (int i = 0; i <= scenario.invokes && !done; ++i) {
       while (!done && !emulator.wait_for_idle_next(std::chrono::milliseconds(500))) {
       }
       if (done) break;
-      if (i < options.invokes) {
-        emulator.push_invoke(random_uuid(), wall_clock_ms() + options.function_timeout_ms);
+      if (i > 0 && scenario.spacing_ms > 0) {
+        // Emulated idle time between invokes (the sandbox would be frozen), not synchronisation.
+        std::this_thread::sleep_for(std::chrono::milliseconds(scenario.spacing_ms));
+      }
+      if (done) break;
+      if (i < scenario.invokes) {
+        emulator.push_invoke(random_uuid(), wall_clock_ms() + scenario.function_timeout_ms);
       } else {
-        emulator.push_shutdown(options.shutdown_reason,
-                               wall_clock_ms() + options.shutdown_budget_ms);
+        emulator.push_shutdown(scenario.shutdown_reason,
+                               wall_clock_ms() + scenario.shutdown_budget_ms);
       }
     }
   });
@@ -127,8 +206,13 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
   emulator.stop();
   driver.join();
 
+  const auto calls = emulator.calls();
+  const auto arrivals = emulator.next_arrival_times();
+  std::string init = "init not completed";
+  if (!arrivals.empty()) init = "init " + std::to_string(arrivals.front() - start) + " ms";
   tracer.line("emulator", "summary",
-              "exit code " + std::to_string(code) + ", " + std::to_string(emulator.calls().size()) +
+              "exit code " + std::to_string(code) + "; " + init + "; " +
+                  overhead_summary(calls, arrivals) + "; " + std::to_string(calls.size()) +
                   " API calls in " + std::to_string(wall_clock_ms() - start) + " ms",
               wall_clock_ms());
   return code;

@@ -107,6 +107,19 @@ void Emulator::push_raw_event(const std::string& body) {
   changed_.notify_all();
 }
 
+void Emulator::interrupt(const std::string& reason, int64_t deadline_ms) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    events_.clear();
+  }
+  push_shutdown(reason, deadline_ms);
+}
+
+std::vector<int64_t> Emulator::next_arrival_times() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return next_arrivals_;
+}
+
 void Emulator::inject(Endpoint endpoint, Fault fault) {
   std::lock_guard<std::mutex> lock(mutex_);
   faults_[endpoint].push_back(std::move(fault));
@@ -315,6 +328,10 @@ void Emulator::install_routes() {
 
   server_->Get(base + "/event/next", [=](const Request& req, Response& res) {
     if (!check_identifier(Endpoint::Next, req, res)) return;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      next_arrivals_.push_back(wall_clock_ms());
+    }
     if (injected(Endpoint::Next, req, res)) return;
     std::string body;
     {

@@ -92,6 +92,15 @@ class Emulator {
   /** Queues an arbitrary `/next` body (for malformed-event tests). */
   void push_raw_event(const std::string& body);
 
+  /**
+   * Drops every queued event and queues a SHUTDOWN instead, as RIE does on SIGTERM/SIGINT
+   * (reason `SandboxTerminated`, lambda-apis.md §10).
+   */
+  void interrupt(const std::string& reason, int64_t deadline_ms);
+
+  /** Wall-clock times at which `/next` calls arrived (before any event was available). */
+  std::vector<int64_t> next_arrival_times() const;
+
   /** Makes calls to `endpoint` fail as described. */
   void inject(Endpoint endpoint, Fault fault);
 
@@ -141,6 +150,7 @@ class Emulator {
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   std::deque<std::string> events_;
+  std::vector<int64_t> next_arrivals_;
   std::map<std::string, Registered> extensions_;  ///< By identifier.
   std::string first_identifier_;
   std::map<Endpoint, std::deque<Fault>> faults_;

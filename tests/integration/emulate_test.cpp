@@ -1,0 +1,106 @@
+// `extension-runner emulate` driven as a user would: subprocess, trace on stdout.
+#include <catch2/catch.hpp>
+#include <unistd.h>
+
+#include <csignal>
+#include <fstream>
+
+#include "extension_runner/json.hpp"
+#include "support.hpp"
+
+using namespace extension_runner;
+using test_support::lines_of;
+using test_support::run_binary;
+
+namespace {
+
+struct TraceLine {
+  std::string what, detail;
+};
+
+std::vector<TraceLine> trace_of(const std::string& out) {
+  std::vector<TraceLine> trace;
+  for (const auto& l : lines_of(out)) {
+    auto doc = parse_json(l);
+    if (!doc.ok()) continue;
+    auto what = json_string(*doc, "what");
+    if (what) trace.push_back({*what, json_string(*doc, "detail").value_or("")});
+  }
+  return trace;
+}
+
+std::string write_scenario(const std::string& json) {
+  const std::string path = "/tmp/er-scenario-" + std::to_string(::getpid()) + ".json";
+  std::ofstream(path) << json;
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("emulate: a register fault ends in a non-zero exit with the API's words in the log") {
+  const auto path = write_scenario(
+      R"({"faults":{"register":{"status":403,"errorMessage":"no such file in /opt/extensions"}}})");
+  auto run = run_binary({"emulate", "--json", "--scenario", path}, {});
+  CHECK(run.status.code == 1);
+  CHECK_THAT(run.err, Catch::Contains("no such file in /opt/extensions"));
+  auto trace = trace_of(run.out);
+  REQUIRE_FALSE(trace.empty());
+  CHECK(trace.back().what == "summary");
+  CHECK_THAT(trace.back().detail, Catch::Contains("exit code 1"));
+  ::unlink(path.c_str());
+}
+
+TEST_CASE("emulate: a /next fault after 2 invokes shows exit/error in the trace") {
+  const auto path = write_scenario(R"({"invokes":5,"faults":{"next":{"status":500,"after":2}}})");
+  auto run = run_binary({"emulate", "--json", "--scenario", path}, {});
+  CHECK(run.status.code == 1);
+  int invokes = 0, exit_errors = 0;
+  for (const auto& t : trace_of(run.out)) {
+    invokes += t.detail.rfind("INVOKE", 0) == 0 ? 1 : 0;
+    if (t.what == "exit/error") {
+      ++exit_errors;
+      CHECK_THAT(t.detail, Catch::StartsWith("Extension.ApiFatal"));
+    }
+  }
+  CHECK(invokes == 2);
+  CHECK(exit_errors == 1);
+  ::unlink(path.c_str());
+}
+
+TEST_CASE("emulate: a bad scenario is a usage error naming the field") {
+  const auto path = write_scenario(R"({"invokez":1})");
+  auto run = run_binary({"emulate", "--scenario", path}, {});
+  CHECK(run.status.code == 2);
+  CHECK_THAT(run.err, Catch::Contains("invokez: unknown field"));
+  auto missing = run_binary({"emulate", "--scenario", "/nonexistent.json"}, {});
+  CHECK(missing.status.code == 2);
+  auto flag = run_binary({"emulate", "--invokes", "many"}, {});
+  CHECK(flag.status.code == 2);
+  ::unlink(path.c_str());
+}
+
+TEST_CASE("emulate: SIGINT turns into SHUTDOWN SandboxTerminated and a clean exit") {
+  // Long spacing keeps the emulation idle between invokes until we interrupt it.
+  const auto path = write_scenario(R"({"invokes":3,"spacingMs":60000})");
+  SpawnOptions o;
+  o.argv = {test_support::binary_path(), "emulate", "--json", "--scenario", path};
+  o.pipe_stdin = false;
+  auto child = ChildProcess::spawn(o);
+  REQUIRE(child.ok());
+  test_support::Drain err(std::move(child->stderr_fd()));
+  // Wait for the first INVOKE line on stdout: the emulation is then running.
+  std::string out;
+  char c;
+  while (out.find(R"("detail":"INVOKE)") == std::string::npos && ::read(child->stdout_fd().get(), &c, 1) == 1) {
+    out.push_back(c);
+  }
+  REQUIRE(out.find(R"("detail":"INVOKE)") != std::string::npos);
+  child->signal_group(SIGINT);
+  test_support::Drain rest(std::move(child->stdout_fd()));
+  auto status = child->wait_for(std::chrono::milliseconds(10000));
+  REQUIRE(status.has_value());
+  CHECK(status->success());
+  out += rest.take();
+  CHECK_THAT(out, Catch::Contains("SHUTDOWN reason=SandboxTerminated"));
+  ::unlink(path.c_str());
+}

@@ -14,6 +14,7 @@
 #include "extension_runner/lifecycle.hpp"
 #include "extension_runner/log.hpp"
 #include "extension_runner/scenario.hpp"
+#include "extension_runner/telemetry_handler.hpp"
 
 namespace extension_runner::cli {
 namespace {
@@ -39,10 +40,10 @@ void report_config_error_to_lambda(const std::string& runtime_api, const std::st
 }
 
 std::unique_ptr<EventHandler> make_handler(const Config& config) {
-  // The runner handler (child runtime) is wired here once it exists; without a command every
-  // event is printed as one JSON line.
-  (void)config;
-  return make_stdout_handler();
+  // Without a command every event (and telemetry batch) is printed as one JSON line.
+  auto inner = make_stdout_handler();
+  if (config.telemetry == TelemetryMode::Off) return inner;
+  return make_telemetry_handler(std::move(inner), make_no_child_sink(config));
 }
 
 }  // namespace
@@ -82,6 +83,9 @@ int run(int argc, char** argv) {
   emulate->add_option("--runtime", runtime_command,
                       "child runtime command (same as --command)");
   emulate->add_flag("--json", emulate_options.json, "print the trace as JSON lines");
+  bool emulate_telemetry = false;
+  emulate->add_flag("--telemetry", emulate_telemetry,
+                    "subscribe to the Telemetry API (EXTENSION_RUNNER_TELEMETRY=telemetry)");
 
   try {
     app.parse(argc, argv);
@@ -103,6 +107,7 @@ int run(int argc, char** argv) {
     ++i;
   }
   if (!runtime_command.empty()) given["command"] = runtime_command;
+  if (emulate_telemetry && given.count("telemetry") == 0) given["telemetry"] = "telemetry";
   auto config = load_config(given, process_env());
   const std::string default_name = basename_of(argc > 0 ? argv[0] : "extension-runner");
   if (!config) {

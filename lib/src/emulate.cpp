@@ -17,6 +17,7 @@
 #include "extension_runner/json.hpp"
 #include "extension_runner/log.hpp"
 #include "extension_runner/process.hpp"
+#include "extension_runner/telemetry_emulator.hpp"
 
 namespace extension_runner {
 namespace {
@@ -129,6 +130,59 @@ class InterruptWatcher {
   std::thread thread_;
 };
 
+/**
+ * Plays Lambda's part of the Telemetry API: for each invoke, platform.start, the scenario's
+ * function log records and platform.runtimeDone while the function "runs"; platform.report once
+ * the extension is idle again (as Lambda does: the report needs the extensions' duration).
+ * Publishes only when the extension subscribed.
+ */
+class Publisher {
+ public:
+  Publisher(const TelemetryEmulator& telemetry, Tracer& tracer, const Scenario& scenario)
+      : telemetry_(telemetry), tracer_(tracer), scenario_(scenario) {}
+
+  void invoke(const std::string& request_id) {
+    std::vector<std::string> records{TelemetryEmulator::start_record(request_id)};
+    for (const auto& log : scenario_.log_records_json) {
+      records.push_back(TelemetryEmulator::record("function", log));
+    }
+    records.push_back(TelemetryEmulator::runtime_done_record(request_id));
+    publish(records);
+    last_request_id_ = request_id;
+  }
+
+  void report_previous() {
+    if (last_request_id_.empty()) return;
+    publish({TelemetryEmulator::report_record(last_request_id_)});
+    last_request_id_.clear();
+  }
+
+  std::string summary() const {
+    if (!telemetry_.subscription()) return "telemetry not subscribed";
+    return "published " + std::to_string(published_) + " records in " +
+           std::to_string(batches_) + " batches, " + std::to_string(refused_) + " not accepted";
+  }
+
+ private:
+  void publish(const std::vector<std::string>& records) {
+    if (!telemetry_.subscription()) return;
+    const int status = telemetry_.post_until_accepted(TelemetryEmulator::batch(records),
+                                                      std::chrono::milliseconds(1000));
+    ++batches_;
+    published_ += records.size();
+    if (status != 200) refused_ += records.size();
+    tracer_.line("telemetry", "batch",
+                 std::to_string(records.size()) + " records -> " + std::to_string(status),
+                 wall_clock_ms());
+  }
+
+  const TelemetryEmulator& telemetry_;
+  Tracer& tracer_;
+  const Scenario& scenario_;
+  std::string last_request_id_;
+  size_t published_ = 0, batches_ = 0, refused_ = 0;
+};
+
 Fault to_fault(const ScenarioFault& f) {
   return Fault{f.status, f.error_type, f.error_message, 1, f.after};
 }
@@ -170,6 +224,15 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
     emulator.interrupt("SandboxTerminated", wall_clock_ms() + scenario.shutdown_budget_ms);
   });
   emulator.set_observer([&tracer](const RecordedCall& call) { tracer.on_call(call); });
+  TelemetryEmulator telemetry(
+      [&emulator](const std::string& id) { return emulator.knows_identifier(id); });
+  telemetry.install(emulator.server());
+  if (scenario.telemetry_fault == TelemetryFault::NotSupported) {
+    telemetry.inject(SubscribeFault::NotSupported);
+  } else if (scenario.telemetry_fault == TelemetryFault::ValidationError) {
+    telemetry.inject(SubscribeFault::ValidationError);
+  }
+  Publisher publisher(telemetry, tracer, scenario);
   if (scenario.register_fault) emulator.inject(Endpoint::Register, to_fault(*scenario.register_fault));
   if (scenario.next_fault) emulator.inject(Endpoint::Next, to_fault(*scenario.next_fault));
   if (auto started = emulator.start(); !started) {
@@ -191,8 +254,11 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
         std::this_thread::sleep_for(std::chrono::milliseconds(scenario.spacing_ms));
       }
       if (done) break;
+      publisher.report_previous();
       if (i < scenario.invokes) {
-        emulator.push_invoke(random_uuid(), wall_clock_ms() + scenario.function_timeout_ms);
+        const std::string request_id = random_uuid();
+        emulator.push_invoke(request_id, wall_clock_ms() + scenario.function_timeout_ms);
+        publisher.invoke(request_id);
       } else {
         emulator.push_shutdown(scenario.shutdown_reason,
                                wall_clock_ms() + scenario.shutdown_budget_ms);
@@ -208,12 +274,15 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
 
   const auto calls = emulator.calls();
   const auto arrivals = emulator.next_arrival_times();
+  std::string handler_summary = handler->summary();
+  if (!handler_summary.empty()) handler_summary = "; " + handler_summary;
   std::string init = "init not completed";
   if (!arrivals.empty()) init = "init " + std::to_string(arrivals.front() - start) + " ms";
   tracer.line("emulator", "summary",
               "exit code " + std::to_string(code) + "; " + init + "; " +
                   overhead_summary(calls, arrivals) + "; " + std::to_string(calls.size()) +
-                  " API calls in " + std::to_string(wall_clock_ms() - start) + " ms",
+                  " API calls in " + std::to_string(wall_clock_ms() - start) + " ms; " +
+                  publisher.summary() + handler_summary,
               wall_clock_ms());
   return code;
 }

@@ -144,6 +144,11 @@ std::vector<RecordedCall> Emulator::calls_to(Endpoint endpoint) const {
   return out;
 }
 
+bool Emulator::knows_identifier(const std::string& identifier) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return extensions_.count(identifier) > 0;
+}
+
 std::string Emulator::identifier() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return first_identifier_;

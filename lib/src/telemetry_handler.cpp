@@ -32,6 +32,10 @@ class TelemetryHandler final : public EventHandler {
     return inner_->on_shutdown(event);
   }
 
+  std::string summary() const override {
+    return forwarder_ ? forwarder_->counters().to_line() : inner_->summary();
+  }
+
  private:
   std::unique_ptr<EventHandler> inner_;
   BatchSink sink_;

@@ -104,3 +104,65 @@ TEST_CASE("emulate: SIGINT turns into SHUTDOWN SandboxTerminated and a clean exi
   CHECK_THAT(out, Catch::Contains("SHUTDOWN reason=SandboxTerminated"));
   ::unlink(path.c_str());
 }
+
+TEST_CASE("emulate --telemetry: every published record reaches stdout, each invoke's before the next") {
+  auto run = run_binary({"emulate", "--json", "--telemetry", "--invokes", "3"}, {});
+  INFO(run.err);
+  CHECK(run.status.success());
+  // Event lines (from the stdout handler) in order: INVOKE r1, TELEMETRY(start..runtimeDone r1),
+  // TELEMETRY(report r1), INVOKE r2, ...
+  std::vector<std::string> order;
+  int records = 0;
+  for (const auto& l : lines_of(run.out)) {
+    auto doc = parse_json(l);
+    if (!doc.ok()) continue;
+    const auto type = json_string(*doc, "eventType");
+    if (!type) continue;
+    if (*type == "TELEMETRY") {
+      for (const auto& r : (*doc)["records"].GetArray()) {
+        ++records;
+        const std::string rtype = json_string(r, "type").value_or("");
+        if (rtype == "platform.runtimeDone") order.push_back("done:" + json_string(r["record"], "requestId").value_or(""));
+      }
+    } else if (*type == "INVOKE") {
+      order.push_back("invoke:" + json_string(*doc, "requestId").value_or(""));
+    }
+  }
+  CHECK(records == 3 * 5);  // start + 2 function lines + runtimeDone + report
+  // The INVOKE line and its telemetry come from two threads, so within an invocation either
+  // may print first; but request N's runtimeDone is out before INVOKE N+1 (per-invoke flush).
+  REQUIRE(order.size() == 6);
+  auto id_of = [](const std::string& entry) { return entry.substr(entry.find(':') + 1); };
+  for (size_t i = 0; i < 6; i += 2) {
+    INFO(order[i] << " / " << order[i + 1]);
+    CHECK(id_of(order[i]) == id_of(order[i + 1]));
+    CHECK(order[i].substr(0, 4) != order[i + 1].substr(0, 4));
+  }
+  CHECK_THAT(run.err, Catch::Contains("received=15 delivered=15 dropped=0"));
+}
+
+TEST_CASE("emulate: a NotSupported telemetry answer (sam local) is tolerated") {
+  const auto path = write_scenario(R"({"invokes":1,"faults":{"telemetry":"NotSupported"}})");
+  auto run = run_binary({"emulate", "--json", "--telemetry", "--scenario", path}, {});
+  CHECK(run.status.success());
+  CHECK_THAT(run.err, Catch::Contains("NotSupported"));
+  auto trace = trace_of(run.out);
+  REQUIRE_FALSE(trace.empty());
+  CHECK_THAT(trace.back().detail, Catch::Contains("telemetry not subscribed"));
+  ::unlink(path.c_str());
+}
+
+TEST_CASE("emulate: a telemetry ValidationError is init/error Extension.SubscribeFailed") {
+  const auto path = write_scenario(R"({"faults":{"telemetry":"ValidationError"}})");
+  auto run = run_binary({"emulate", "--json", "--telemetry", "--scenario", path}, {});
+  CHECK(run.status.code == 1);
+  bool init_error = false;
+  for (const auto& t : trace_of(run.out)) {
+    if (t.what == "init/error") {
+      init_error = true;
+      CHECK_THAT(t.detail, Catch::StartsWith("Extension.SubscribeFailed"));
+    }
+  }
+  CHECK(init_error);
+  ::unlink(path.c_str());
+}

@@ -111,6 +111,8 @@ class Emulator {
   std::vector<RecordedCall> calls() const;
   /** Calls to one endpoint. */
   std::vector<RecordedCall> calls_to(Endpoint endpoint) const;
+  /** Whether `identifier` belongs to a registered extension. */
+  bool knows_identifier(const std::string& identifier) const;
   /** Identifier handed to the first registered extension ("" before). */
   std::string identifier() const;
   /** How many `/next` calls are blocked waiting for an event right now. */

@@ -36,6 +36,8 @@ class EventHandler {
   virtual Result<void> on_invoke(const InvokeEvent& event) = 0;
   /** SHUTDOWN, the last call; must return well before `event.deadline_ms`. */
   virtual Result<void> on_shutdown(const ShutdownEvent& event) = 0;
+  /** One line of what the handler did (e.g. telemetry counters), for `emulate`'s summary. */
+  virtual std::string summary() const { return {}; }
 };
 
 /** Process exit codes of Lambda mode. */

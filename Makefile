@@ -34,6 +34,7 @@ build:
 ## test: deps + build + every test (ctest).
 test: deps build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) --no-print-directory test-layer
 
 ## demo: deps + build + a whole local lifecycle against the embedded emulator.
 demo: deps build
@@ -44,3 +45,5 @@ format:
 
 clean:
 	rm -rf $(BUILD_DIR)
+
+include $(dir $(lastword $(MAKEFILE_LIST)))layer/layer.mk

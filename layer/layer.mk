@@ -1,0 +1,104 @@
+# The release build and the Lambda layers (included from the root Makefile).
+#
+#   make static       build/static-{x86_64,arm64}/bin/extension-runner  (fully static, stripped)
+#   make layer        build/layer/extension-runner-{x86_64,arm64}.zip    (extensions/extension-runner)
+#   make test-layer   chroot/qemu runs of both zips, size budget, SAM build targets, cfn-lint
+#   make build-ExtensionRunnerLayerX86 ARTIFACTS_DIR=...   (what `sam build` runs; also Arm64)
+#
+# Static dependencies (libcurl from Debian's source package, header-only cpp-httplib) are built
+# once per architecture under $(STATIC_DEPS_DIR) by layer/build-static-deps.sh and reused.
+
+LAYER_ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
+LAYER_BUILD_DIR ?= $(or $(BUILD_DIR),build)
+STATIC_DEPS_DIR ?= $(LAYER_BUILD_DIR)/static-deps
+LAYER_DIR := $(LAYER_BUILD_DIR)/layer
+LAYER_ARCHES := x86_64 arm64
+LAYER_JOBS ?= 2
+# Zipped size budget per architecture (issue: 1.5 MB).
+LAYER_MAX_ZIP_BYTES ?= 1500000
+
+# Debian packages for the release build, the cross build and the layer tests.
+LAYER_DEB_PACKAGES := build-essential cmake dpkg-dev patch g++-aarch64-linux-gnu \
+  qemu-user-static binfmt-support zip unzip binutils rapidjson-dev libcli11-dev
+LAYER_SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+STATIC_CMAKE_ARGS = -DER_STATIC=ON -DER_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release
+STATIC_CMAKE_ARGS_x86_64 :=
+STATIC_CMAKE_ARGS_arm64 = -DCMAKE_TOOLCHAIN_FILE=$(LAYER_ROOT)/cmake/aarch64-linux-gnu.cmake
+
+.PHONY: layer-deps static $(addprefix static-,$(LAYER_ARCHES)) \
+  $(addprefix static-deps-,$(LAYER_ARCHES)) layer test-layer test-sam-targets \
+  build-ExtensionRunnerLayerX86 build-ExtensionRunnerLayerArm64
+
+## layer-deps: install the Debian packages the release build needs (apt-get update first).
+layer-deps:
+	@missing=""; for p in $(LAYER_DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing:$$missing"; \
+	  $(LAYER_SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(LAYER_SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# (Static pattern rules: make skips implicit-rule search for .PHONY targets.)
+$(addprefix static-deps-,$(LAYER_ARCHES)): static-deps-%: layer-deps
+	JOBS=$(LAYER_JOBS) $(LAYER_ROOT)/layer/build-static-deps.sh $* $(STATIC_DEPS_DIR)
+
+# $(1) = arch, $(2) = build directory.
+define static_build
+	cmake -S $(LAYER_ROOT) -B $(2) $(STATIC_CMAKE_ARGS) $(STATIC_CMAKE_ARGS_$(1)) \
+	  -DER_STATIC_PREFIX=$(abspath $(STATIC_DEPS_DIR))/$(1) >/dev/null
+	cmake --build $(2) --target extension-runner -j $(LAYER_JOBS)
+endef
+
+$(addprefix static-,$(LAYER_ARCHES)): static-%: static-deps-%
+	$(call static_build,$*,$(LAYER_BUILD_DIR)/static-$*)
+
+## static: the fully static release binaries for x86_64 and arm64.
+static: $(addprefix static-,$(LAYER_ARCHES))
+
+## layer: build/layer/extension-runner-<arch>.zip holding only extensions/extension-runner (755).
+layer: static
+	@set -e; for arch in $(LAYER_ARCHES); do \
+	  stage=$(LAYER_DIR)/stage-$$arch; zip=$(abspath $(LAYER_DIR))/extension-runner-$$arch.zip; \
+	  rm -rf $$stage $$zip; \
+	  install -D -m 755 $(LAYER_BUILD_DIR)/static-$$arch/bin/extension-runner $$stage/extensions/extension-runner; \
+	  touch -d '2000-01-01 00:00:00' $$stage/extensions/extension-runner; \
+	  (cd $$stage && zip -X -q -9 $$zip extensions/extension-runner); \
+	  echo "$$zip"; \
+	done
+
+## test-layer: run both layers from zips in chroots (arm64 under qemu), check ELF/zip/sizes,
+## then check the SAM build targets and the template.
+## The integration tests that start the binary run once more against the static x86_64 binary.
+LAYER_INTEGRATION_TESTS ?= $(LAYER_BUILD_DIR)/bin/integration_tests
+test-layer: layer
+	@test -x $(LAYER_INTEGRATION_TESTS) || { echo "$(LAYER_INTEGRATION_TESTS) missing: make build first" >&2; exit 1; }
+	ER_BINARY=$(abspath $(LAYER_BUILD_DIR))/static-x86_64/bin/extension-runner $(LAYER_INTEGRATION_TESTS)
+	ER_INTEGRATION_TESTS=$(LAYER_INTEGRATION_TESTS) \
+	  $(LAYER_ROOT)/layer/test-layer.sh $(LAYER_DIR) $(LAYER_MAX_ZIP_BYTES)
+	$(MAKE) --no-print-directory test-sam-targets
+
+test-sam-targets: layer-deps
+	ER_DEPS_CACHE=$(abspath $(STATIC_DEPS_DIR)) $(LAYER_ROOT)/layer/test-sam-targets.sh
+
+# SAM (`BuildMethod: makefile`) runs `make build-<LogicalId>` in a scratch copy of the tree with
+# ARTIFACTS_DIR = the layer root (/opt). A fresh build directory avoids the copied build/ and its
+# CMakeCache.txt; copied static deps with a matching stamp are reused.
+# $(1) = arch.
+define sam_layer
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (run by sam build)" >&2; exit 1; }
+	JOBS=$(LAYER_JOBS) $(LAYER_ROOT)/layer/build-static-deps.sh $(1) $(STATIC_DEPS_DIR)
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  cmake -S $(LAYER_ROOT) -B $$tmp $(STATIC_CMAKE_ARGS) $(STATIC_CMAKE_ARGS_$(1)) \
+	    -DER_STATIC_PREFIX=$(abspath $(STATIC_DEPS_DIR))/$(1) >/dev/null; \
+	  cmake --build $$tmp --target extension-runner -j $(LAYER_JOBS); \
+	  install -D -m 755 $$tmp/bin/extension-runner "$(ARTIFACTS_DIR)/extensions/extension-runner"
+endef
+
+build-ExtensionRunnerLayerX86: layer-deps
+	$(call sam_layer,x86_64)
+
+build-ExtensionRunnerLayerArm64: layer-deps
+	$(call sam_layer,arm64)

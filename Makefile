@@ -38,7 +38,7 @@ test: deps build
 
 ## demo: deps + build + a whole local lifecycle against the embedded emulator.
 demo: deps build
-	$(BIN) emulate
+	$(BIN) emulate --telemetry --runtime "python3 examples/python/runner.py"
 
 format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -1,7 +1,6 @@
 #include "cli.hpp"
 
 #include <CLI/CLI.hpp>
-
 #include <deque>
 #include <iostream>
 #include <map>
@@ -11,11 +10,11 @@
 #include "extension_runner/config.hpp"
 #include "extension_runner/emulate.hpp"
 #include "extension_runner/extensions_api.hpp"
+#include "extension_runner/host.hpp"
+#include "extension_runner/invoke_mode.hpp"
 #include "extension_runner/lifecycle.hpp"
 #include "extension_runner/log.hpp"
 #include "extension_runner/scenario.hpp"
-#include "extension_runner/host.hpp"
-#include "extension_runner/invoke_mode.hpp"
 
 namespace extension_runner::cli {
 namespace {
@@ -66,7 +65,8 @@ int run(int argc, char** argv) {
   CLI::App* emulate = app.add_subcommand(
       "emulate",
       "Run the whole lifecycle locally against an embedded Extensions API emulator.\n"
-      "Example: extension-runner emulate --invokes 3 --command 'python3 examples/python/runner.py'");
+      "Example: extension-runner emulate --invokes 3 --command 'python3 "
+      "examples/python/runner.py'");
   emulate->fallthrough();
   std::string scenario_path;
   std::string runtime_command;
@@ -74,8 +74,7 @@ int run(int argc, char** argv) {
   emulate->add_option("--scenario", scenario_path, "scenario JSON file (see README)");
   emulate->add_option("--invokes", invokes, "number of INVOKE events (overrides the scenario)")
       ->check(CLI::Range(0, 100000));
-  emulate->add_option("--runtime", runtime_command,
-                      "child runtime command (same as --command)");
+  emulate->add_option("--runtime", runtime_command, "child runtime command (same as --command)");
   emulate->add_flag("--json", emulate_options.json, "print the trace as JSON lines");
   bool emulate_telemetry = false;
   emulate->add_flag("--telemetry", emulate_telemetry,
@@ -90,14 +89,15 @@ int run(int argc, char** argv) {
       "examples/python/runner.py' --event -");
   invoke->fallthrough();
   invoke->add_option("--runtime", invoke_options.runtime, "child runtime command")->required();
-  auto* event_opt = invoke->add_option("--event", invoke_options.event_path,
-                                       "event JSON file, or - for stdin");
-  auto* request_opt = invoke->add_option(
-      "--request", invoke_options.request_path,
-      "seed ProxyRequest JSON file {context, remaining, env, event}");
+  auto* event_opt =
+      invoke->add_option("--event", invoke_options.event_path, "event JSON file, or - for stdin");
+  auto* request_opt =
+      invoke->add_option("--request", invoke_options.request_path,
+                         "seed ProxyRequest JSON file {context, remaining, env, event}");
   event_opt->excludes(request_opt);
   invoke->add_option("--handler", invoke_options.handler, "handler sent in the StartupRequest");
-  invoke->add_option("--timeout", invoke_options.timeout_ms, "deadline in ms from now (default 3000)")
+  invoke
+      ->add_option("--timeout", invoke_options.timeout_ms, "deadline in ms from now (default 3000)")
       ->check(CLI::Range(int64_t{1}, int64_t{900000}));
   invoke->add_option("--memory", invoke_options.memory_mb, "memory size in MB for billing.memory")
       ->check(CLI::Range(1, 10240));

@@ -39,8 +39,8 @@ const SettingSpec& spec_for(const std::string& env) {
 }
 
 Error invalid(const SettingSpec& spec, const std::string& value, const std::string& why) {
-  return make_error(ErrorKind::ConfigInvalid, "invalid " + spec.env + " (--" + spec.flag + ") '" +
-                                                  value + "': " + why);
+  return make_error(ErrorKind::ConfigInvalid,
+                    "invalid " + spec.env + " (--" + spec.flag + ") '" + value + "': " + why);
 }
 
 Result<int64_t> parse_int(const SettingSpec& spec, const std::string& text, int64_t lo,
@@ -225,14 +225,16 @@ Result<Config> load_config(const std::map<std::string, std::string>& flags, cons
       }
     }
   }
-  auto items = get_int("EXTENSION_RUNNER_BUFFER_MAX_ITEMS", kMinItems, kMaxItems, c.buffer_max_items);
+  auto items =
+      get_int("EXTENSION_RUNNER_BUFFER_MAX_ITEMS", kMinItems, kMaxItems, c.buffer_max_items);
   if (!items) return items.error();
   c.buffer_max_items = static_cast<int>(*items);
-  auto bytes = get_int("EXTENSION_RUNNER_BUFFER_MAX_BYTES", kMinBytes, kMaxBytes, c.buffer_max_bytes);
+  auto bytes =
+      get_int("EXTENSION_RUNNER_BUFFER_MAX_BYTES", kMinBytes, kMaxBytes, c.buffer_max_bytes);
   if (!bytes) return bytes.error();
   c.buffer_max_bytes = static_cast<int>(*bytes);
-  auto timeout =
-      get_int("EXTENSION_RUNNER_BUFFER_TIMEOUT_MS", kMinTimeoutMs, kMaxTimeoutMs, c.buffer_timeout_ms);
+  auto timeout = get_int("EXTENSION_RUNNER_BUFFER_TIMEOUT_MS", kMinTimeoutMs, kMaxTimeoutMs,
+                         c.buffer_timeout_ms);
   if (!timeout) return timeout.error();
   c.buffer_timeout_ms = static_cast<int>(*timeout);
   if (auto v = get("EXTENSION_RUNNER_LISTEN")) {

@@ -1,9 +1,8 @@
 #include "extension_runner/dispatcher.hpp"
 
-#include "extension_runner/clock.hpp"
-
 #include <algorithm>
 
+#include "extension_runner/clock.hpp"
 #include "extension_runner/log.hpp"
 
 namespace extension_runner {
@@ -64,7 +63,9 @@ Result<void> Dispatcher::start(InvokerFactory factory) {
   return future.get();
 }
 
-Ticket Dispatcher::submit(InvokeRequest request) { return submit_with_budget(std::move(request), 0); }
+Ticket Dispatcher::submit(InvokeRequest request) {
+  return submit_with_budget(std::move(request), 0);
+}
 
 Ticket Dispatcher::submit_with_budget(InvokeRequest request, int64_t budget_ms) {
   Job job;

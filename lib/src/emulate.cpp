@@ -1,9 +1,8 @@
 #include "extension_runner/emulate.hpp"
 
-#include <unistd.h>
-
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -24,11 +23,16 @@ namespace {
 
 const char* endpoint_name(Endpoint e) {
   switch (e) {
-    case Endpoint::Register: return "register";
-    case Endpoint::Next: return "next";
-    case Endpoint::InitError: return "init/error";
-    case Endpoint::ExitError: return "exit/error";
-    case Endpoint::Other: return "other";
+    case Endpoint::Register:
+      return "register";
+    case Endpoint::Next:
+      return "next";
+    case Endpoint::InitError:
+      return "init/error";
+    case Endpoint::ExitError:
+      return "exit/error";
+    case Endpoint::Other:
+      return "other";
   }
   return "other";
 }
@@ -42,8 +46,8 @@ class Tracer {
     std::string summary;
     switch (call.endpoint) {
       case Endpoint::Register:
-        summary = "name=" + call.header("Lambda-Extension-Name") + " -> " +
-                  std::to_string(call.status);
+        summary =
+            "name=" + call.header("Lambda-Extension-Name") + " -> " + std::to_string(call.status);
         break;
       case Endpoint::Next:
         if (call.status == 200) {
@@ -159,8 +163,8 @@ class Publisher {
 
   std::string summary() const {
     if (!telemetry_.subscription()) return "telemetry not subscribed";
-    return "published " + std::to_string(published_) + " records in " +
-           std::to_string(batches_) + " batches, " + std::to_string(refused_) + " not accepted";
+    return "published " + std::to_string(published_) + " records in " + std::to_string(batches_) +
+           " batches, " + std::to_string(refused_) + " not accepted";
   }
 
  private:
@@ -259,7 +263,8 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
     telemetry.inject(SubscribeFault::ValidationError);
   }
   Publisher publisher(telemetry, tracer, scenario);
-  if (scenario.register_fault) emulator.inject(Endpoint::Register, to_fault(*scenario.register_fault));
+  if (scenario.register_fault)
+    emulator.inject(Endpoint::Register, to_fault(*scenario.register_fault));
   if (scenario.next_fault) emulator.inject(Endpoint::Next, to_fault(*scenario.next_fault));
   if (auto started = emulator.start(); !started) {
     log_error(started.error().message);

@@ -35,7 +35,8 @@ std::string random_uuid() {
   char buffer[40];
   std::snprintf(buffer, sizeof buffer, "%08x-%04x-4%03x-%04x-%012llx",
                 static_cast<unsigned>(a >> 32), static_cast<unsigned>((a >> 16) & 0xffff),
-                static_cast<unsigned>(a & 0x0fff), static_cast<unsigned>(((b >> 48) & 0x3fff) | 0x8000),
+                static_cast<unsigned>(a & 0x0fff),
+                static_cast<unsigned>(((b >> 48) & 0x3fff) | 0x8000),
                 static_cast<unsigned long long>(b & 0xffffffffffffULL));
   return buffer;
 }
@@ -88,7 +89,8 @@ void Emulator::push_invoke(const std::string& request_id, int64_t deadline_ms,
                      R"(,"requestId":)" + json_quote(request_id) + R"(,"invokedFunctionArn":)" +
                      json_quote(invoked_function_arn);
   if (with_tracing) {
-    body += R"(,"tracing":{"type":"X-Amzn-Trace-Id","value":"Root=1-5f35ae12-0c0fec141ab77a00bc047aa2;Parent=2be948a625588e32;Sampled=1"})";
+    body +=
+        R"(,"tracing":{"type":"X-Amzn-Trace-Id","value":"Root=1-5f35ae12-0c0fec141ab77a00bc047aa2;Parent=2be948a625588e32;Sampled=1"})";
   }
   body += "}";
   push_raw_event(body);

@@ -46,7 +46,8 @@ Result<Event> parse_event(std::string_view body) {
     e.request_id = std::move(*request_id);
     e.invoked_function_arn = json_string(v, "invokedFunctionArn").value_or("");
     if (const auto* t = json_member(v, "tracing"); t != nullptr && t->IsObject()) {
-      e.tracing = Tracing{json_string(*t, "type").value_or(""), json_string(*t, "value").value_or("")};
+      e.tracing =
+          Tracing{json_string(*t, "type").value_or(""), json_string(*t, "value").value_or("")};
     }
     e.raw = to_json(v);
     return Event(std::move(e));

@@ -69,7 +69,8 @@ Error api_error(const std::string& what, const HttpResponse& response) {
     if (type || message) detail = type.value_or("") + ": " + message.value_or("");
   }
   if (detail.empty()) detail = response.body.empty() ? "(empty body)" : response.body;
-  const std::string text = what + " failed with HTTP " + std::to_string(response.status) + ": " + detail;
+  const std::string text =
+      what + " failed with HTTP " + std::to_string(response.status) + ": " + detail;
   return make_error(response.status >= 500 ? ErrorKind::ApiFatal : ErrorKind::ApiRejected, text);
 }
 
@@ -78,8 +79,8 @@ Result<RegisterResponse> parse_register_response(const HttpResponse& response) {
   RegisterResponse r;
   r.identifier = response.header(kIdentifierHeader);
   if (r.identifier.empty()) {
-    return make_error(ErrorKind::ProtocolError,
-                      std::string("register answered 200 without a ") + kIdentifierHeader + " header");
+    return make_error(ErrorKind::ProtocolError, std::string("register answered 200 without a ") +
+                                                    kIdentifierHeader + " header");
   }
   // The body is informative only; a missing or odd body must not fail registration.
   if (auto doc = parse_json(response.body); doc.ok() && doc->IsObject()) {
@@ -117,20 +118,22 @@ Result<void> check_accepted(const std::string& what, const Result<HttpResponse>&
   return {};
 }
 // Error reports are the last thing we send; they must not hang the exit.
-constexpr HttpTimeouts kReportTimeouts{std::chrono::milliseconds(1000), std::chrono::milliseconds(2000)};
+constexpr HttpTimeouts kReportTimeouts{std::chrono::milliseconds(1000),
+                                       std::chrono::milliseconds(2000)};
 }  // namespace
 
 Result<void> ExtensionsClient::init_error(const ErrorReport& report) {
-  return check_accepted("init/error", http_.send(build_init_error_request(identifier_, report),
-                                                 kReportTimeouts));
+  return check_accepted("init/error",
+                        http_.send(build_init_error_request(identifier_, report), kReportTimeouts));
 }
 
 Result<void> ExtensionsClient::exit_error(const ErrorReport& report) {
-  return check_accepted("exit/error", http_.send(build_exit_error_request(identifier_, report),
-                                                 kReportTimeouts));
+  return check_accepted("exit/error",
+                        http_.send(build_exit_error_request(identifier_, report), kReportTimeouts));
 }
 
-Result<HttpResponse> ExtensionsClient::send(const HttpRequest& request, const HttpTimeouts& timeouts) {
+Result<HttpResponse> ExtensionsClient::send(const HttpRequest& request,
+                                            const HttpTimeouts& timeouts) {
   return http_.send(request, timeouts);
 }
 

@@ -41,9 +41,8 @@ std::unique_ptr<EventHandler> make_host_handler(const Config& config, const std:
   if (config.telemetry == TelemetryMode::Off) return inner;
   ForwarderOptions options;
   options.delivery_timeout_ms = kBatchWaitMs;
-  return make_telemetry_handler(std::move(inner),
-                                make_dispatcher_sink(std::move(dispatcher), kChildBatchBudgetMs),
-                                options);
+  return make_telemetry_handler(
+      std::move(inner), make_dispatcher_sink(std::move(dispatcher), kChildBatchBudgetMs), options);
 }
 
 }  // namespace extension_runner

@@ -123,8 +123,8 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& request, const HttpTime
 
   const CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK) {
-    return make_error(ErrorKind::ApiUnreachable, request.method + " " + url + " failed: " +
-                                                     curl_easy_strerror(rc));
+    return make_error(ErrorKind::ApiUnreachable,
+                      request.method + " " + url + " failed: " + curl_easy_strerror(rc));
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
   return response;

@@ -79,7 +79,8 @@ void print_line(const std::string& line) {
 
 }  // namespace
 
-int run_invoke_mode(const Config& config, const std::string& name, const InvokeModeOptions& options) {
+int run_invoke_mode(const Config& config, const std::string& name,
+                    const InvokeModeOptions& options) {
   auto prepared = prepare(options);
   if (!prepared) {
     std::cerr << "extension-runner invoke: " << prepared.error().message << '\n';
@@ -106,7 +107,8 @@ int run_invoke_mode(const Config& config, const std::string& name, const InvokeM
   for (int i = 0; i < options.repeat; ++i) {
     InvokeRequest request = prepared->request;
     if (request.context.aws_request_id.empty()) request.context.aws_request_id = random_uuid();
-    const int64_t budget = prepared->deadline_from_request ? prepared->remaining_ms : options.timeout_ms;
+    const int64_t budget =
+        prepared->deadline_from_request ? prepared->remaining_ms : options.timeout_ms;
     request.deadline_ms = wall_clock_ms() + budget;
     auto reply = invoker.invoke(request);
     if (!reply) {
@@ -126,10 +128,11 @@ int run_invoke_mode(const Config& config, const std::string& name, const InvokeM
   if (options.repeat > 1) {
     std::sort(durations.begin(), durations.end());
     char summary[256];
-    std::snprintf(summary, sizeof summary,
-                  R"({"summary":{"invokes":%d,"errors":%d,"duration_ms":{"min":%.3f,"median":%.3f,"max":%.3f},"max_used_mb":%lld}})",
-                  options.repeat, errors, durations.front(), durations[durations.size() / 2],
-                  durations.back(), static_cast<long long>(max_used));
+    std::snprintf(
+        summary, sizeof summary,
+        R"({"summary":{"invokes":%d,"errors":%d,"duration_ms":{"min":%.3f,"median":%.3f,"max":%.3f},"max_used_mb":%lld}})",
+        options.repeat, errors, durations.front(), durations[durations.size() / 2],
+        durations.back(), static_cast<long long>(max_used));
     print_line(summary);
   }
   return errors > 0 ? kInvokeReplyErrors : kInvokeOk;

@@ -13,8 +13,9 @@ Result<rapidjson::Document> parse_json(std::string_view text) {
   doc.Parse(text.data(), text.size());
   if (doc.HasParseError()) {
     return make_error(ErrorKind::ProtocolError,
-                      std::string("invalid JSON: ") + rapidjson::GetParseError_En(doc.GetParseError()) +
-                          " at offset " + std::to_string(doc.GetErrorOffset()));
+                      std::string("invalid JSON: ") +
+                          rapidjson::GetParseError_En(doc.GetParseError()) + " at offset " +
+                          std::to_string(doc.GetErrorOffset()));
   }
   return doc;
 }

@@ -69,8 +69,8 @@ int run_lifecycle(const Config& config, const std::string& name, EventHandler& h
     }
     if (auto* invoke = std::get_if<InvokeEvent>(&*event)) {
       ++invokes;
-      log_debug("INVOKE " + invoke->request_id + " (" + std::to_string(ms_until(invoke->deadline_ms)) +
-                " ms left)");
+      log_debug("INVOKE " + invoke->request_id + " (" +
+                std::to_string(ms_until(invoke->deadline_ms)) + " ms left)");
       if (auto handled = handler.on_invoke(*invoke); !handled) {
         return report_failure(client, Phase::Running, handled.error());
       }

@@ -75,12 +75,18 @@ std::optional<LogFormat> parse_log_format(std::string_view text) {
 
 std::string_view log_level_name(LogLevel level) {
   switch (level) {
-    case LogLevel::Trace: return "TRACE";
-    case LogLevel::Debug: return "DEBUG";
-    case LogLevel::Info: return "INFO";
-    case LogLevel::Warn: return "WARN";
-    case LogLevel::Error: return "ERROR";
-    case LogLevel::Fatal: return "FATAL";
+    case LogLevel::Trace:
+      return "TRACE";
+    case LogLevel::Debug:
+      return "DEBUG";
+    case LogLevel::Info:
+      return "INFO";
+    case LogLevel::Warn:
+      return "WARN";
+    case LogLevel::Error:
+      return "ERROR";
+    case LogLevel::Fatal:
+      return "FATAL";
   }
   return "INFO";
 }

@@ -166,8 +166,8 @@ Result<ChildProcess> ChildProcess::spawn(const SpawnOptions& options) {
   const pid_t pid = ::fork();
   if (pid < 0) return io_error("fork");
   if (pid == 0) {
-    exec_child(options, argv.data(), envp.data(), in.read.get(), out.write.get(),
-               err.write.get(), exec_status->write.get(), parent);
+    exec_child(options, argv.data(), envp.data(), in.read.get(), out.write.get(), err.write.get(),
+               exec_status->write.get(), parent);
   }
   // Also set the group from the parent so signal_group works even before the child runs.
   ::setpgid(pid, pid);

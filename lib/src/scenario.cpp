@@ -37,7 +37,8 @@ Result<void> check_keys(const rapidjson::Value& v, const std::string& where,
 Result<ScenarioFault> parse_fault(const rapidjson::Value& v, const std::string& name,
                                   const char* default_type) {
   if (!v.IsObject()) return invalid("faults." + name, "expected an object");
-  if (auto keys = check_keys(v, "faults." + name + ".", {"status", "errorType", "errorMessage", "after"});
+  if (auto keys =
+          check_keys(v, "faults." + name + ".", {"status", "errorType", "errorMessage", "after"});
       !keys) {
     return keys.error();
   }
@@ -60,8 +61,9 @@ Result<Scenario> parse_scenario(std::string_view text) {
   if (!doc) return invalid("document", doc.error().message);
   const rapidjson::Value& v = *doc;
   if (!v.IsObject()) return invalid("document", "expected a JSON object");
-  if (auto keys = check_keys(v, "", {"invokes", "spacingMs", "functionTimeoutMs", "shutdownReason",
-                                     "shutdownBudgetMs", "logs", "faults"});
+  if (auto keys = check_keys(v, "",
+                             {"invokes", "spacingMs", "functionTimeoutMs", "shutdownReason",
+                              "shutdownBudgetMs", "logs", "faults"});
       !keys) {
     return keys.error();
   }

@@ -1,6 +1,5 @@
 // The README documents what the binary does: every setting appears in its configuration table.
 #include <catch2/catch.hpp>
-
 #include <fstream>
 #include <sstream>
 

@@ -1,7 +1,7 @@
 // `extension-runner emulate` driven as a user would: subprocess, trace on stdout.
-#include <catch2/catch.hpp>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <csignal>
 #include <fstream>
 
@@ -91,7 +91,8 @@ TEST_CASE("emulate: SIGINT turns into SHUTDOWN SandboxTerminated and a clean exi
   // Wait for the first INVOKE line on stdout: the emulation is then running.
   std::string out;
   char c;
-  while (out.find(R"("detail":"INVOKE)") == std::string::npos && ::read(child->stdout_fd().get(), &c, 1) == 1) {
+  while (out.find(R"("detail":"INVOKE)") == std::string::npos &&
+         ::read(child->stdout_fd().get(), &c, 1) == 1) {
     out.push_back(c);
   }
   REQUIRE(out.find(R"("detail":"INVOKE)") != std::string::npos);
@@ -105,7 +106,8 @@ TEST_CASE("emulate: SIGINT turns into SHUTDOWN SandboxTerminated and a clean exi
   ::unlink(path.c_str());
 }
 
-TEST_CASE("emulate --telemetry: every published record reaches stdout, each invoke's before the next") {
+TEST_CASE(
+    "emulate --telemetry: every published record reaches stdout, each invoke's before the next") {
   auto run = run_binary({"emulate", "--json", "--telemetry", "--invokes", "3"}, {});
   INFO(run.err);
   CHECK(run.status.success());
@@ -122,7 +124,8 @@ TEST_CASE("emulate --telemetry: every published record reaches stdout, each invo
       for (const auto& r : (*doc)["records"].GetArray()) {
         ++records;
         const std::string rtype = json_string(r, "type").value_or("");
-        if (rtype == "platform.runtimeDone") order.push_back("done:" + json_string(r["record"], "requestId").value_or(""));
+        if (rtype == "platform.runtimeDone")
+          order.push_back("done:" + json_string(r["record"], "requestId").value_or(""));
       }
     } else if (*type == "INVOKE") {
       order.push_back("invoke:" + json_string(*doc, "requestId").value_or(""));

@@ -1,8 +1,8 @@
 // `extension-runner invoke` driven as a user would, with the real Python example child.
-#include <catch2/catch.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <fstream>
 
 #include "extension_runner/json.hpp"
@@ -14,7 +14,8 @@ using test_support::run_binary;
 
 namespace {
 
-const std::string kPythonRunner = "python3 " + std::string(ER_SOURCE_DIR) + "/examples/python/runner.py";
+const std::string kPythonRunner =
+    "python3 " + std::string(ER_SOURCE_DIR) + "/examples/python/runner.py";
 
 /** A temp dir with a handler module `probe.py` and input files. */
 struct Workdir {
@@ -30,7 +31,8 @@ struct Workdir {
           "    raise ValueError('handler refused')\n");
   }
   ~Workdir() {
-    for (const char* f : {"probe.py", "event.json", "request.json"}) ::unlink((dir + "/" + f).c_str());
+    for (const char* f : {"probe.py", "event.json", "request.json"})
+      ::unlink((dir + "/" + f).c_str());
     ::system(("rm -rf " + dir + "/__pycache__").c_str());
     ::rmdir(dir.c_str());
   }
@@ -90,7 +92,8 @@ TEST_CASE("invoke: a ProxyRequest's env reaches the child and its context passes
                 "identity": {"cognito_identity_id": "id-1", "cognito_identity_pool_id": "pool-1"}},
     "remaining": 2500, "env": {"PROBE_VAR": "from-proxy-request"}, "event": {"hello": "world"}})");
   auto run = run_binary(
-      {"invoke", "--runtime", kPythonRunner, "--handler", "probe.handler", "--request", request}, w.env());
+      {"invoke", "--runtime", kPythonRunner, "--handler", "probe.handler", "--request", request},
+      w.env());
   INFO(run.err);
   CHECK(run.status.code == 0);
   auto reply = parse_json(lines_of(run.out).at(0));
@@ -112,7 +115,8 @@ TEST_CASE("invoke: a ProxyRequest's env reaches the child and its context passes
 TEST_CASE("invoke --repeat prints every reply and a summary line") {
   Workdir w;
   const auto event = w.write("event.json", R"({"x":1})");
-  auto run = run_binary({"invoke", "--runtime", kPythonRunner, "--event", event, "--repeat", "4"}, w.env());
+  auto run = run_binary({"invoke", "--runtime", kPythonRunner, "--event", event, "--repeat", "4"},
+                        w.env());
   CHECK(run.status.code == 0);
   const auto out = lines_of(run.out);
   REQUIRE(out.size() == 5);

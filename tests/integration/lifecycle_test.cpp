@@ -1,8 +1,8 @@
 // The real binary in Lambda mode against the in-process Extensions API emulator.
-#include <catch2/catch.hpp>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdio>
 
 #include "extension_runner/clock.hpp"
@@ -51,7 +51,8 @@ TEST_CASE("lifecycle: register shape as AWS documents it") {
   }
 }
 
-TEST_CASE("lifecycle: 3 INVOKEs then SHUTDOWN, each printed as a JSON line, exit 0 before the deadline") {
+TEST_CASE(
+    "lifecycle: 3 INVOKEs then SHUTDOWN, each printed as a JSON line, exit 0 before the deadline") {
   Lambda lambda;
   for (int i = 1; i <= 3; ++i) lambda.api.push_invoke("req-" + std::to_string(i), in_ms(5000));
   const int64_t shutdown_deadline = in_ms(2000);
@@ -97,11 +98,12 @@ TEST_CASE("lifecycle: 500 on /next → exit/error and a non-zero exit") {
 
 TEST_CASE("lifecycle: 403 on register → non-zero exit with the API's message in the log") {
   Lambda lambda;
-  lambda.api.inject(Endpoint::Register,
-                    Fault{403, "Extension.InvalidExtensionName", "name does not match a file", 1, 0});
+  lambda.api.inject(Endpoint::Register, Fault{403, "Extension.InvalidExtensionName",
+                                              "name does not match a file", 1, 0});
   auto run = run_binary({}, lambda.env());
   CHECK(run.status.code == 1);
-  CHECK_THAT(run.err, Catch::Contains("Extension.InvalidExtensionName: name does not match a file"));
+  CHECK_THAT(run.err,
+             Catch::Contains("Extension.InvalidExtensionName: name does not match a file"));
   CHECK(lambda.api.calls_to(Endpoint::Next).empty());
 }
 
@@ -115,7 +117,8 @@ TEST_CASE("lifecycle: a malformed event is reported through exit/error") {
   CHECK(errors[0].header("Lambda-Extension-Function-Error-Type") == "Extension.ProtocolError");
 }
 
-TEST_CASE("lifecycle: the name follows the executable's basename, or --name / EXTENSION_RUNNER_NAME") {
+TEST_CASE(
+    "lifecycle: the name follows the executable's basename, or --name / EXTENSION_RUNNER_NAME") {
   const std::string dir = "/tmp/er-name-" + std::to_string(::getpid());
   ::mkdir(dir.c_str(), 0755);
   const std::string link = dir + "/my-telemetry-ext";
@@ -132,22 +135,26 @@ TEST_CASE("lifecycle: the name follows the executable's basename, or --name / EX
   {
     Lambda lambda;
     lambda.api.push_shutdown("spindown", in_ms(2000));
-    auto run = run_binary({"--name", "from-flag"}, lambda.env({{"EXTENSION_RUNNER_NAME", "from-env"}}));
+    auto run =
+        run_binary({"--name", "from-flag"}, lambda.env({{"EXTENSION_RUNNER_NAME", "from-env"}}));
     CHECK(run.status.success());
-    CHECK(lambda.api.calls_to(Endpoint::Register).at(0).header("Lambda-Extension-Name") == "from-flag");
+    CHECK(lambda.api.calls_to(Endpoint::Register).at(0).header("Lambda-Extension-Name") ==
+          "from-flag");
   }
   {
     Lambda lambda;
     lambda.api.push_shutdown("spindown", in_ms(2000));
     auto run = run_binary({}, lambda.env({{"EXTENSION_RUNNER_NAME", "from-env"}}));
     CHECK(run.status.success());
-    CHECK(lambda.api.calls_to(Endpoint::Register).at(0).header("Lambda-Extension-Name") == "from-env");
+    CHECK(lambda.api.calls_to(Endpoint::Register).at(0).header("Lambda-Extension-Name") ==
+          "from-env");
   }
   ::unlink(link.c_str());
   ::rmdir(dir.c_str());
 }
 
-TEST_CASE("lifecycle: an invalid setting inside Lambda → init/error Extension.ConfigInvalid, exit 2") {
+TEST_CASE(
+    "lifecycle: an invalid setting inside Lambda → init/error Extension.ConfigInvalid, exit 2") {
   Lambda lambda;
   auto run = run_binary({}, lambda.env({{"EXTENSION_RUNNER_DISPATCH", "sometimes"}}));
   CHECK(run.status.code == 2);
@@ -197,7 +204,8 @@ TEST_CASE("lifecycle: an unreachable Runtime API fails fast") {
 TEST_CASE("lifecycle: AWS_LAMBDA_LOG_FORMAT=JSON makes every log line a JSON object") {
   Lambda lambda;
   lambda.api.push_shutdown("spindown", in_ms(2000));
-  auto run = run_binary({}, lambda.env({{"AWS_LAMBDA_LOG_FORMAT", "JSON"}, {"AWS_LAMBDA_LOG_LEVEL", "DEBUG"}}));
+  auto run = run_binary(
+      {}, lambda.env({{"AWS_LAMBDA_LOG_FORMAT", "JSON"}, {"AWS_LAMBDA_LOG_LEVEL", "DEBUG"}}));
   CHECK(run.status.success());
   const auto lines = lines_of(run.err);
   REQUIRE_FALSE(lines.empty());

@@ -1,12 +1,12 @@
-#include <catch2/catch.hpp>
+#include "extension_runner/process.hpp"
+
 #include <poll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <csignal>
 #include <string>
-
-#include "extension_runner/process.hpp"
 
 using namespace extension_runner;
 

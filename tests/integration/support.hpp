@@ -33,7 +33,8 @@ class Drain {
     thread_ = std::thread([this] {
       char buf[8192];
       ssize_t n;
-      while ((n = ::read(fd_.get(), buf, sizeof buf)) > 0) text_.append(buf, static_cast<size_t>(n));
+      while ((n = ::read(fd_.get(), buf, sizeof buf)) > 0)
+        text_.append(buf, static_cast<size_t>(n));
     });
   }
   ~Drain() {
@@ -55,8 +56,7 @@ class Drain {
  * removed), waiting at most `timeout_ms` before SIGKILLing it.
  */
 inline RunResult run_binary(const std::vector<std::string>& args,
-                            const std::map<std::string, std::string>& env,
-                            int timeout_ms = 20000,
+                            const std::map<std::string, std::string>& env, int timeout_ms = 20000,
                             std::vector<std::string> unset = {"AWS_LAMBDA_RUNTIME_API"},
                             const std::string& argv0 = "") {
   extension_runner::SpawnOptions o;

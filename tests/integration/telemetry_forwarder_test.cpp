@@ -410,7 +410,8 @@ TEST_CASE("telemetry forwarder: a slow child keeps memory bounded and the counts
   CHECK(sink.records().size() == c.delivered);
 }
 
-TEST_CASE("telemetry forwarder: without a child, JSON lines, but never with `extension` subscribed") {
+TEST_CASE(
+    "telemetry forwarder: without a child, JSON lines, but never with `extension` subscribed") {
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
   auto sink = make_json_lines_sink(fds[1]);

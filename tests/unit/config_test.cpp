@@ -1,8 +1,7 @@
-#include <catch2/catch.hpp>
-
-#include <set>
-
 #include "extension_runner/config.hpp"
+
+#include <catch2/catch.hpp>
+#include <set>
 
 using namespace extension_runner;
 
@@ -28,9 +27,8 @@ TEST_CASE("config: defaults when nothing is set") {
 }
 
 TEST_CASE("config: flag beats env beats default") {
-  auto c = load_config({{"name", "from-flag"}},
-                       env_of({{"EXTENSION_RUNNER_NAME", "from-env"},
-                               {"EXTENSION_RUNNER_DISPATCH", "async"}}));
+  auto c = load_config({{"name", "from-flag"}}, env_of({{"EXTENSION_RUNNER_NAME", "from-env"},
+                                                        {"EXTENSION_RUNNER_DISPATCH", "async"}}));
   REQUIRE(c.ok());
   CHECK(c->name == "from-flag");
   CHECK(c->dispatch == Dispatch::Async);

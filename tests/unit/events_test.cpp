@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "extension_runner/events.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace extension_runner;
 
@@ -26,12 +26,15 @@ TEST_CASE("events: INVOKE shapes from the Extensions API") {
       {"extra unknown fields are ignored",
        R"({"eventType":"INVOKE","deadlineMs":5,"requestId":"r2","invokedFunctionArn":"a","future":{"x":[1,2]},"n":null})",
        5, "r2", "a", false},
-      {"epoch-ms deadline beyond 32 bits", R"({"eventType":"INVOKE","deadlineMs":4102444800000,"requestId":"r3"})",
-       4102444800000, "r3", "", false},
+      {"epoch-ms deadline beyond 32 bits",
+       R"({"eventType":"INVOKE","deadlineMs":4102444800000,"requestId":"r3"})", 4102444800000, "r3",
+       "", false},
       {"deadline written as a float with no fraction",
-       R"({"eventType":"INVOKE","deadlineMs":1.7e12,"requestId":"r4"})", 1700000000000, "r4", "", false},
+       R"({"eventType":"INVOKE","deadlineMs":1.7e12,"requestId":"r4"})", 1700000000000, "r4", "",
+       false},
       {"tracing that is not an object is ignored",
-       R"({"eventType":"INVOKE","deadlineMs":1,"requestId":"r5","tracing":"Root=1"})", 1, "r5", "", false},
+       R"({"eventType":"INVOKE","deadlineMs":1,"requestId":"r5","tracing":"Root=1"})", 1, "r5", "",
+       false},
   };
   for (const auto& c : cases) {
     INFO(c.name);
@@ -54,10 +57,14 @@ TEST_CASE("events: SHUTDOWN accepts any shutdownReason, compared case-insensitiv
     ShutdownReason expected;
   };
   const std::vector<Case> cases = {
-      {"spindown", ShutdownReason::Spindown}, {"SPINDOWN", ShutdownReason::Spindown},
-      {"Timeout", ShutdownReason::Timeout},   {"timeout", ShutdownReason::Timeout},
-      {"FAILURE", ShutdownReason::Failure},   {"failure", ShutdownReason::Failure},
-      {"SandboxTerminated", ShutdownReason::Other}, {"ReleaseFail", ShutdownReason::Other},
+      {"spindown", ShutdownReason::Spindown},
+      {"SPINDOWN", ShutdownReason::Spindown},
+      {"Timeout", ShutdownReason::Timeout},
+      {"timeout", ShutdownReason::Timeout},
+      {"FAILURE", ShutdownReason::Failure},
+      {"failure", ShutdownReason::Failure},
+      {"SandboxTerminated", ShutdownReason::Other},
+      {"ReleaseFail", ShutdownReason::Other},
       {"", ShutdownReason::Other},
   };
   for (const auto& c : cases) {

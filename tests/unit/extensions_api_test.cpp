@@ -1,6 +1,7 @@
+#include "extension_runner/extensions_api.hpp"
+
 #include <catch2/catch.hpp>
 
-#include "extension_runner/extensions_api.hpp"
 #include "extension_runner/json.hpp"
 
 using namespace extension_runner;
@@ -54,7 +55,8 @@ TEST_CASE("extensions api: register responses") {
   HttpResponse ok;
   ok.status = 200;
   ok.headers = {{"lambda-extension-identifier", "abc"}};  // header names are case-insensitive
-  ok.body = R"({"functionName":"helloWorld","functionVersion":"$LATEST","handler":"lambda_function.lambda_handler","accountId":"123456789012"})";
+  ok.body =
+      R"({"functionName":"helloWorld","functionVersion":"$LATEST","handler":"lambda_function.lambda_handler","accountId":"123456789012"})";
   auto r = parse_register_response(ok);
   REQUIRE(r.ok());
   CHECK(r->identifier == "abc");
@@ -86,7 +88,8 @@ TEST_CASE("extensions api: error statuses map to kinds with the API's words verb
     std::string expect;
   };
   const std::vector<Case> cases = {
-      {403, R"({"errorType":"Extension.InvalidExtensionName","errorMessage":"Empty extension name"})",
+      {403,
+       R"({"errorType":"Extension.InvalidExtensionName","errorMessage":"Empty extension name"})",
        ErrorKind::ApiRejected, "HTTP 403: Extension.InvalidExtensionName: Empty extension name"},
       {400, R"({"errorType":"InvalidRequestFormat","errorMessage":"x"})", ErrorKind::ApiRejected,
        "InvalidRequestFormat: x"},

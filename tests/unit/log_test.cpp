@@ -1,7 +1,8 @@
+#include "extension_runner/log.hpp"
+
 #include <catch2/catch.hpp>
 
 #include "extension_runner/json.hpp"
-#include "extension_runner/log.hpp"
 
 using namespace extension_runner;
 

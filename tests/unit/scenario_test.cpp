@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "extension_runner/scenario.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace extension_runner;
 

@@ -87,7 +87,7 @@ class Dispatcher {
     std::optional<InvokeRequest> request;
     std::function<void()> call;  ///< Runs on the worker instead of a request.
     std::shared_ptr<std::promise<Result<InvokeReply>>> promise;
-    bool last = false;  ///< The worker exits after this job.
+    bool last = false;      ///< The worker exits after this job.
     int64_t budget_ms = 0;  ///< > 0: deadline = start + budget_ms.
   };
 

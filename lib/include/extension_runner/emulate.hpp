@@ -16,7 +16,8 @@ namespace extension_runner {
 
 struct EmulateOptions {
   Scenario scenario;  ///< What the emulated function environment does.
-  bool json = false;  ///< Trace as JSON lines (`{"t_ms","source","what","detail"}`) instead of text.
+  bool json =
+      false;  ///< Trace as JSON lines (`{"t_ms","source","what","detail"}`) instead of text.
 };
 
 using HandlerFactory = std::function<std::unique_ptr<EventHandler>(const Config&)>;

@@ -38,9 +38,9 @@ struct RecordedCall {
   std::string path;
   std::map<std::string, std::string> headers;  ///< Header names as sent.
   std::string body;
-  int status = 0;              ///< What the emulator answered.
-  std::string response_body;   ///< What the emulator answered.
-  int64_t time_ms = 0;         ///< Wall clock when answered.
+  int status = 0;             ///< What the emulator answered.
+  std::string response_body;  ///< What the emulator answered.
+  int64_t time_ms = 0;        ///< Wall clock when answered.
   /** A header value by case-insensitive name, or "". */
   std::string header(const std::string& name) const;
 };

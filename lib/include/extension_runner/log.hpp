@@ -34,7 +34,8 @@ LogLevel log_level();
 /** Would a message at `level` be written? */
 bool log_enabled(LogLevel level);
 
-/** Redirects log lines (fully formatted, without the newline) for tests; nullptr restores stderr. */
+/** Redirects log lines (fully formatted, without the newline) for tests; nullptr restores stderr.
+ */
 void set_log_sink(std::function<void(const std::string&)> sink);
 
 /** Writes one line at `level` (dropped below the configured level). */

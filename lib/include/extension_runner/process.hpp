@@ -71,9 +71,9 @@ struct SpawnOptions {
   std::vector<std::string> argv;               ///< argv[0] is looked up in PATH.
   std::map<std::string, std::string> set_env;  ///< Added to / overriding the inherited environment.
   std::vector<std::string> unset_env;          ///< Removed from the inherited environment.
-  bool pipe_stdin = true;   ///< else inherits the host's stdin... replaced by /dev/null.
-  bool pipe_stdout = true;  ///< else inherits the host's stdout.
-  bool pipe_stderr = true;  ///< else inherits the host's stderr.
+  bool pipe_stdin = true;       ///< else inherits the host's stdin... replaced by /dev/null.
+  bool pipe_stdout = true;      ///< else inherits the host's stdout.
+  bool pipe_stderr = true;      ///< else inherits the host's stderr.
   bool die_with_parent = true;  ///< PR_SET_PDEATHSIG = SIGKILL.
   std::string working_dir;      ///< "" = inherit.
 };

@@ -118,9 +118,9 @@ class ChildInvoker : public Invoker {
  * config.dispatch; SHUTDOWN is sent as the last request, then the child is ended, all before
  * the SHUTDOWN deadline [EXT].
  */
-std::unique_ptr<EventHandler> make_runner_handler(
-    const Config& config, const std::string& mode = "lambda",
-    std::shared_ptr<Dispatcher> dispatcher = nullptr);
+std::unique_ptr<EventHandler> make_runner_handler(const Config& config,
+                                                  const std::string& mode = "lambda",
+                                                  std::shared_ptr<Dispatcher> dispatcher = nullptr);
 
 /** Builds the ChildInvoker options the handler uses (exposed for tests and `invoke` mode). */
 ChildInvokerOptions runner_options(const Config& config, StartupRequest startup);

@@ -39,7 +39,7 @@ struct Scenario {
   int64_t spacing_ms = 0;              ///< Pause between an invoke's end and the next INVOKE.
   int64_t function_timeout_ms = 3000;  ///< Each INVOKE's deadline: now + this.
   std::string shutdown_reason = "spindown";
-  int64_t shutdown_budget_ms = 2000;   ///< SHUTDOWN deadline: now + this [EXT].
+  int64_t shutdown_budget_ms = 2000;  ///< SHUTDOWN deadline: now + this [EXT].
   /** Function log records emitted per invoke, each a raw JSON string or object. */
   std::vector<std::string> log_records_json{R"("START handling the event")",
                                             R"({"level":"INFO","message":"work done"})"};

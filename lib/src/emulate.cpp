@@ -81,21 +81,19 @@ class Tracer {
     if (json_) {
       out = R"({"t_ms":)" + std::to_string(at_ms - start_ms_) + R"(,"source":)" +
             json_quote(source) + R"(,"what":)" + json_quote(what) + R"(,"detail":)" +
-            json_quote(detail) + "}\n";
+            json_quote(detail) + "}";
     } else {
       char prefix[48];
       std::snprintf(prefix, sizeof prefix, "[+%6lld ms] %-9s ",
                     static_cast<long long>(at_ms - start_ms_), what.c_str());
-      out = std::string(prefix) + detail + "\n";
+      out = std::string(prefix) + detail;
     }
-    std::lock_guard<std::mutex> lock(mutex_);
-    (void)write_all(STDOUT_FILENO, out.data(), out.size());
+    (void)write_line(STDOUT_FILENO, out);
   }
 
  private:
   int64_t start_ms_;
   bool json_;
-  std::mutex mutex_;
 };
 
 /** Turns SIGINT/SIGTERM into a SHUTDOWN while the emulation runs; restores on destruction. */

@@ -72,11 +72,6 @@ Result<Prepared> prepare(const InvokeModeOptions& options) {
   return p;
 }
 
-void print_line(const std::string& line) {
-  std::string out = line + "\n";
-  (void)write_all(STDOUT_FILENO, out.data(), out.size());
-}
-
 }  // namespace
 
 int run_invoke_mode(const Config& config, const std::string& name,
@@ -118,7 +113,8 @@ int run_invoke_mode(const Config& config, const std::string& name,
       return kInvokeUsage;
     }
     auto line = encode_invoke_reply(*reply);
-    print_line(line ? *line : R"({"errors":true,"errortype":"Runner.ProtocolError"})");
+    (void)write_line(STDOUT_FILENO,
+                     line ? *line : R"({"errors":true,"errortype":"Runner.ProtocolError"})");
     durations.push_back(reply->billing.duration_ms);
     max_used = std::max(max_used, reply->billing.used_mb);
     errors += reply->errors ? 1 : 0;
@@ -133,7 +129,7 @@ int run_invoke_mode(const Config& config, const std::string& name,
         R"({"summary":{"invokes":%d,"errors":%d,"duration_ms":{"min":%.3f,"median":%.3f,"max":%.3f},"max_used_mb":%lld}})",
         options.repeat, errors, durations.front(), durations[durations.size() / 2],
         durations.back(), static_cast<long long>(max_used));
-    print_line(summary);
+    (void)write_line(STDOUT_FILENO, summary);
   }
   return errors > 0 ? kInvokeReplyErrors : kInvokeOk;
 }

@@ -28,11 +28,7 @@ class StdoutHandler final : public EventHandler {
   Result<void> on_shutdown(const ShutdownEvent& event) override { return print(event.raw); }
 
  private:
-  static Result<void> print(const std::string& raw) {
-    std::string line = raw;
-    line.push_back('\n');
-    return write_all(STDOUT_FILENO, line.data(), line.size());
-  }
+  static Result<void> print(const std::string& raw) { return write_line(STDOUT_FILENO, raw); }
 };
 
 }  // namespace

@@ -104,6 +104,15 @@ Result<void> write_all(int fd, const char* data, size_t size) {
   return {};
 }
 
+Result<void> write_line(int fd, std::string_view line) {
+  static std::mutex mutex;
+  std::string text;
+  text.reserve(line.size() + 1);
+  text.append(line).push_back('\n');
+  std::lock_guard<std::mutex> lock(mutex);
+  return write_all(fd, text.data(), text.size());
+}
+
 std::string ExitStatus::describe() const {
   if (signaled) {
     const char* name = ::strsignal(code);

@@ -32,12 +32,7 @@ std::string telemetry_event_json(const TelemetryBatch& batch) {
 }
 
 BatchSink make_json_lines_sink(int fd) {
-  auto mutex = std::make_shared<std::mutex>();
-  return [fd, mutex](const std::string& event_json, int64_t) {
-    const std::string line = event_json + "\n";
-    std::lock_guard<std::mutex> lock(*mutex);
-    return write_all(fd, line.data(), line.size()).ok();
-  };
+  return [fd](const std::string& event_json, int64_t) { return write_line(fd, event_json).ok(); };
 }
 
 BatchSink make_no_child_sink(const Config& config) {

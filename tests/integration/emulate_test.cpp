@@ -1,4 +1,7 @@
 // `extension-runner emulate` driven as a user would: subprocess, trace on stdout.
+#include <dirent.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -27,6 +30,35 @@ std::vector<TraceLine> trace_of(const std::string& out) {
     if (what) trace.push_back({*what, json_string(*doc, "detail").value_or("")});
   }
   return trace;
+}
+
+/** Pids of every live descendant of `root` (read from /proc). */
+std::vector<pid_t> descendants_of(pid_t root) {
+  std::map<pid_t, pid_t> parent;
+  DIR* proc = ::opendir("/proc");
+  while (const dirent* e = proc ? ::readdir(proc) : nullptr) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (pid <= 0) continue;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const auto close_paren = text.rfind(')');
+    if (close_paren == std::string::npos) continue;
+    char state;
+    int ppid;
+    if (std::sscanf(text.c_str() + close_paren + 1, " %c %d", &state, &ppid) == 2)
+      parent[pid] = ppid;
+  }
+  if (proc) ::closedir(proc);
+  std::vector<pid_t> out;
+  for (const auto& [pid, ppid] : parent) {
+    for (pid_t p = ppid; p > 1; p = parent.count(p) ? parent[p] : 0) {
+      if (p == root) {
+        out.push_back(pid);
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 std::string write_scenario(const std::string& json) {
@@ -167,5 +199,48 @@ TEST_CASE("emulate: a telemetry ValidationError is init/error Extension.Subscrib
     }
   }
   CHECK(init_error);
+  ::unlink(path.c_str());
+}
+
+TEST_CASE("emulate: Ctrl-C with a child runtime ends it too: no orphans") {
+  const auto path = write_scenario(R"({"invokes":3,"spacingMs":60000})");
+  SpawnOptions o;
+  o.argv = {test_support::binary_path(),
+            "emulate",
+            "--json",
+            "--scenario",
+            path,
+            "--runtime",
+            "python3 " + std::string(ER_SOURCE_DIR) + "/examples/python/runner.py"};
+  o.pipe_stdin = false;
+  auto host = ChildProcess::spawn(o);
+  REQUIRE(host.ok());
+  test_support::Drain err(std::move(host->stderr_fd()));
+  std::string out;
+  char c;
+  while (out.find(R"("detail":"INVOKE)") == std::string::npos &&
+         ::read(host->stdout_fd().get(), &c, 1) == 1) {
+    out.push_back(c);
+  }
+  REQUIRE(out.find(R"("detail":"INVOKE)") != std::string::npos);
+  // The child runtime (a shell and the Python interpreter below it) is up: hold pidfds on them.
+  std::vector<int> pidfds;
+  for (pid_t pid : descendants_of(host->pid())) {
+    const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    if (fd >= 0) pidfds.push_back(fd);
+  }
+  REQUIRE_FALSE(pidfds.empty());
+  ::kill(host->pid(), SIGINT);  // what a terminal's Ctrl-C delivers to the foreground process
+  test_support::Drain rest(std::move(host->stdout_fd()));
+  auto status = host->wait_for(std::chrono::milliseconds(10000));
+  REQUIRE(status.has_value());
+  CHECK(status->success());
+  CHECK_THAT(rest.take(), Catch::Contains("SHUTDOWN reason=SandboxTerminated"));
+  for (int fd : pidfds) {
+    pollfd p{fd, POLLIN, 0};
+    CHECK(::poll(&p, 1, 5000) == 1);  // readable once that process has terminated
+    ::close(fd);
+  }
+  CHECK_THAT(err.take(), Catch::Contains("echo handler got SHUTDOWN"));
   ::unlink(path.c_str());
 }

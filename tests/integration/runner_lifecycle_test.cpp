@@ -32,6 +32,9 @@ for line in sys.stdin:
         continue
     if mode == "crash":
         os._exit(2)
+    if mode == "hang-first" and not globals().get("hung"):
+        hung = True
+        import time; time.sleep(3600)
     print(json.dumps({"result": {"ok": 1}, "errortype": "", "invokeid": msg["context"]["aws_request_id"]}), flush=True)
 )PY";
 
@@ -54,7 +57,7 @@ struct Fixture {
             {"EXTENSION_RUNNER_COMMAND", "exec python3 " + script},
             {"EXTENSION_RUNNER_HANDLER", "probe.handle"},
             {"EXTENSION_RUNNER_NAME", "probe-ext"},
-            {"EXTENSION_RUNNER_STARTUP_TIMEOUT", "10000"},
+            {"EXTENSION_RUNNER_STARTUP_TIMEOUT_MS", "9000"},
             {"PROBE_LOG", log},
             {"PROBE_MODE", mode}};
   }
@@ -148,4 +151,25 @@ TEST_CASE("runner lifecycle: a child that keeps crashing is exit/error ChildCras
   const auto errors = f.api.calls_to(Endpoint::ExitError);
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].header("Lambda-Extension-Function-Error-Type") == "Extension.ChildCrashed");
+}
+
+TEST_CASE("runner lifecycle: async dispatch keeps fetching events while the child is busy") {
+  Fixture f;
+  // The child never answers the first INVOKE. With sync dispatch the host would wait for it
+  // until its deadline (60 s); with async it fetches every event and shuts down in time.
+  for (int i = 1; i <= 3; ++i) f.api.push_invoke("req-" + std::to_string(i), in_ms(60000));
+  const int64_t shutdown_deadline = in_ms(2000);
+  f.api.push_shutdown("spindown", shutdown_deadline);
+  auto env = f.env("hang-first");
+  env["EXTENSION_RUNNER_DISPATCH"] = "async";
+  auto run = run_binary({}, env, 20000);
+  const int64_t exited = wall_clock_ms();
+  INFO(run.err);
+  CHECK_FALSE(run.timed_out);
+  CHECK(run.status.success());
+  CHECK(exited < shutdown_deadline);
+  CHECK(f.api.calls_to(Endpoint::Next).size() == 4);
+  const auto requests = f.requests();
+  REQUIRE(requests.size() >= 2);  // startup + the INVOKE it hangs on
+  CHECK(str(requests[1]["context"]["aws_request_id"]) == "req-1");
 }

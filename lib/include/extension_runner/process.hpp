@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "extension_runner/result.hpp"
@@ -56,6 +57,13 @@ Result<Pipe> make_pipe();
 
 /** Writes all of `data`, retrying on EINTR/short writes. Io error on failure (e.g. EPIPE). */
 Result<void> write_all(int fd, const char* data, size_t size);
+
+/**
+ * Writes `line` plus a newline to `fd` under one process-wide lock, so lines written by several
+ * threads (event lines, telemetry batches, the emulate trace) never interleave, even when
+ * longer than PIPE_BUF.
+ */
+Result<void> write_line(int fd, std::string_view line);
 
 /** How a child ended. */
 struct ExitStatus {

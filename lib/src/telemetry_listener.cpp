@@ -80,11 +80,14 @@ Result<TelemetryListener> TelemetryListener::start(const ListenerOptions& option
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
 
-  // Counting in the logger sees every answer, including the 400/413 httplib produces itself
-  // before a handler runs.
-  server.set_logger([&queue](const httplib::Request&, const httplib::Response& res) {
-    if (res.status >= 400) queue.count_rejected_request();
-  });
+  // httplib calls the error handler for every answer >= 400 (ours, and the 400/413 it produces
+  // itself before a handler runs) *before* writing it, so a client that sees the status also
+  // sees the count. (The logger would run only after the response is written.)
+  server.set_error_handler(
+      httplib::Server::HandlerWithResponse([&queue](const httplib::Request&, httplib::Response&) {
+        queue.count_rejected_request();
+        return httplib::Server::HandlerResponse::Unhandled;  // keep the body already set
+      }));
 
   const auto deliver = [&queue](const httplib::Request& req, httplib::Response& res) {
     auto batch = parse_telemetry_batch(req.body);

@@ -9,22 +9,13 @@ BIN := $(BUILD_DIR)/bin/extension-runner
 DEB_PACKAGES := build-essential cmake pkg-config libcurl4-openssl-dev rapidjson-dev \
   libcli11-dev catch2 libcpp-httplib-dev python3
 
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-
-.PHONY: all deps build test demo clean format
+.PHONY: all deps build test demo bench clean format
 
 all: build
 
 ## deps: install the Debian packages that are missing (runs apt-get update first).
 deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "Installing:$$missing"; \
-	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
-	else echo "All build dependencies are installed."; fi
+	@scripts/install-debs.sh $(DEB_PACKAGES)
 
 ## build: configure and compile into $(BUILD_DIR)/bin/extension-runner.
 build:
@@ -39,6 +30,11 @@ test: deps build
 ## demo: deps + build + a whole local lifecycle against the embedded emulator.
 demo: deps build
 	$(BIN) emulate --telemetry --runtime "python3 examples/python/runner.py"
+
+## bench: benchmarks (hyperfine); figures are quoted in the README, never asserted in tests.
+bench: deps build
+	@scripts/install-debs.sh hyperfine
+	bench/run.sh
 
 format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -20,7 +20,6 @@ LAYER_MAX_ZIP_BYTES ?= 1500000
 # Debian packages for the release build, the cross build and the layer tests.
 LAYER_DEB_PACKAGES := build-essential cmake dpkg-dev patch g++-aarch64-linux-gnu \
   qemu-user-static binfmt-support zip unzip binutils rapidjson-dev libcli11-dev
-LAYER_SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 STATIC_CMAKE_ARGS = -DER_STATIC=ON -DER_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release
 STATIC_CMAKE_ARGS_x86_64 :=
@@ -32,14 +31,7 @@ STATIC_CMAKE_ARGS_arm64 = -DCMAKE_TOOLCHAIN_FILE=$(LAYER_ROOT)/cmake/aarch64-lin
 
 ## layer-deps: install the Debian packages the release build needs (apt-get update first).
 layer-deps:
-	@missing=""; for p in $(LAYER_DEB_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "Installing:$$missing"; \
-	  $(LAYER_SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(LAYER_SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	@$(LAYER_ROOT)/scripts/install-debs.sh $(LAYER_DEB_PACKAGES)
 
 # (Static pattern rules: make skips implicit-rule search for .PHONY targets.)
 $(addprefix static-deps-,$(LAYER_ARCHES)): static-deps-%: layer-deps

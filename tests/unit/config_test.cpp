@@ -3,17 +3,11 @@
 #include <catch2/catch.hpp>
 #include <set>
 
+#include "test_env.hpp"
+
 using namespace extension_runner;
 
-namespace {
-EnvLookup env_of(std::map<std::string, std::string> vars) {
-  return [vars](const std::string& k) -> std::optional<std::string> {
-    auto it = vars.find(k);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
-}  // namespace
+using test_support::env_of;
 
 TEST_CASE("config: defaults when nothing is set") {
   auto c = load_config({}, env_of({}));

@@ -2,18 +2,11 @@
 
 #include "extension_runner/json.hpp"
 #include "extension_runner/telemetry.hpp"
+#include "test_env.hpp"
 
 using namespace extension_runner;
 
-namespace {
-EnvLookup env_of(std::map<std::string, std::string> vars) {
-  return [vars](const std::string& k) -> std::optional<std::string> {
-    auto it = vars.find(k);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
-}  // namespace
+using test_support::env_of;
 
 TEST_CASE("telemetry subscribe: destination URI from the bound address") {
   struct Case {

@@ -156,7 +156,9 @@ int run(int argc, char** argv) {
     }
     if (invokes) emulate_options.scenario.invokes = *invokes;
     return run_emulation(*config, name, emulate_options,
-                         [](const Config& c) { return make_host_handler(c, "emulate"); });
+                         [](const Config& c, ReplyObserver observer) {
+                           return make_host_handler(c, "emulate", std::move(observer));
+                         });
   }
 
   if (config->runtime_api.empty()) {

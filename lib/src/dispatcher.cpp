@@ -37,7 +37,8 @@ std::optional<Result<InvokeReply>> Ticket::wait_until(
   return future_.get();
 }
 
-Dispatcher::Dispatcher() : worker_([this] { run(); }) {}
+Dispatcher::Dispatcher(ReplyObserver observer)
+    : observer_(std::move(observer)), worker_([this] { run(); }) {}
 
 Dispatcher::~Dispatcher() { stop(0); }
 
@@ -180,6 +181,7 @@ void Dispatcher::run_request(Job& job) {
   }
   Result<InvokeReply> reply = invoker_->invoke(request);
   log_reply(request, reply);
+  if (observer_) observer_(request, reply);
   if (!reply && reply.error().kind != ErrorKind::Cancelled) {
     std::lock_guard<std::mutex> lock(mutex_);
     fatal_ = reply.error();

@@ -75,6 +75,20 @@ class Tracer {
     line("api", endpoint_name(call.endpoint), summary, call.time_ms);
   }
 
+  void on_reply(const InvokeRequest& request, const Result<InvokeReply>& reply) {
+    std::string detail = request.context.aws_request_id + " ";
+    if (!reply) {
+      detail += "failed: " + reply.error().message;
+    } else {
+      char billing[96];
+      std::snprintf(billing, sizeof billing, " in %.1f ms, %lld MB", reply->billing.duration_ms,
+                    static_cast<long long>(reply->billing.used_mb));
+      detail += reply->errors ? "errors " + reply->errortype : std::string("ok");
+      detail += billing;
+    }
+    line("child", "reply", detail, wall_clock_ms());
+  }
+
   void line(const std::string& source, const std::string& what, const std::string& detail,
             int64_t at_ms) {
     std::string out;
@@ -295,7 +309,10 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
     }
   });
 
-  auto handler = make_handler(config);
+  auto handler = make_handler(
+      config, [&tracer](const InvokeRequest& request, const Result<InvokeReply>& reply) {
+        tracer.on_reply(request, reply);
+      });
   const int code = run_lifecycle(config, name, *handler);
   done.set();
   emulator.stop();

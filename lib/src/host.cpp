@@ -30,13 +30,14 @@ BatchSink make_dispatcher_sink(std::shared_ptr<Dispatcher> dispatcher, int64_t c
   };
 }
 
-std::unique_ptr<EventHandler> make_host_handler(const Config& config, const std::string& mode) {
+std::unique_ptr<EventHandler> make_host_handler(const Config& config, const std::string& mode,
+                                                ReplyObserver observer) {
   if (config.command.empty()) {
     auto inner = make_stdout_handler();
     if (config.telemetry == TelemetryMode::Off) return inner;
     return make_telemetry_handler(std::move(inner), make_no_child_sink(config));
   }
-  auto dispatcher = std::make_shared<Dispatcher>();
+  auto dispatcher = std::make_shared<Dispatcher>(std::move(observer));
   auto inner = make_runner_handler(config, mode, dispatcher);
   if (config.telemetry == TelemetryMode::Off) return inner;
   ForwarderOptions options;

@@ -172,4 +172,14 @@ TEST_CASE("emulate with the Python example child: every event reaches it, make d
   CHECK(telemetry >= 1);
   CHECK(shutdown == 1);
   CHECK_THAT(run.err, Catch::Contains("received=15 delivered=15 dropped=0"));
+  // The trace shows each child reply: 3 INVOKEs, the SHUTDOWN and the telemetry batches.
+  int replies = 0;
+  for (const auto& l : lines_of(run.out)) {
+    auto doc = parse_json(l);
+    if (doc.ok() && json_string(*doc, "what") == "reply") {
+      ++replies;
+      CHECK_THAT(json_string(*doc, "detail").value_or(""), Catch::Contains(" ok in "));
+    }
+  }
+  CHECK(replies >= 4 + 1);
 }

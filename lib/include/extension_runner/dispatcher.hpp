@@ -38,12 +38,16 @@ class Ticket {
   std::shared_future<Result<InvokeReply>> future_;
 };
 
+/** Told about every request the dispatcher finished (on the worker thread; keep it cheap). */
+using ReplyObserver =
+    std::function<void(const InvokeRequest& request, const Result<InvokeReply>& reply)>;
+
 class Dispatcher {
  public:
   using InvokerFactory = std::function<Result<std::unique_ptr<Invoker>>()>;
 
-  /** Starts the worker thread (idle until start()). */
-  Dispatcher();
+  /** Starts the worker thread (idle until start()). `observer` may be empty. */
+  explicit Dispatcher(ReplyObserver observer = {});
   /** stop(0) if not stopped yet. */
   ~Dispatcher();
   Dispatcher(const Dispatcher&) = delete;
@@ -104,6 +108,7 @@ class Dispatcher {
   std::optional<int64_t> deadline_cap_;
   std::unique_ptr<Invoker> invoker_;  ///< Created, used and destroyed on the worker thread.
   Invoker* running_ = nullptr;        ///< invoker_ while a request runs, for cancel().
+  ReplyObserver observer_;            ///< Set before the worker starts, then only read by it.
   std::thread worker_;
 };
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "extension_runner/config.hpp"
+#include "extension_runner/dispatcher.hpp"
 #include "extension_runner/lifecycle.hpp"
 #include "extension_runner/scenario.hpp"
 
@@ -20,7 +21,9 @@ struct EmulateOptions {
       false;  ///< Trace as JSON lines (`{"t_ms","source","what","detail"}`) instead of text.
 };
 
-using HandlerFactory = std::function<std::unique_ptr<EventHandler>(const Config&)>;
+/** Builds the handler; `observer` must be given every child reply (for the trace). */
+using HandlerFactory =
+    std::function<std::unique_ptr<EventHandler>(const Config&, ReplyObserver observer)>;
 
 /**
  * Starts the emulator, runs the lifecycle against it with `config` (its runtime_api replaced),

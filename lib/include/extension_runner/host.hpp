@@ -18,8 +18,12 @@
 
 namespace extension_runner {
 
-/** The handler for `config`; `mode` (`lambda` | `emulate`) is sent to the child at startup. */
-std::unique_ptr<EventHandler> make_host_handler(const Config& config, const std::string& mode);
+/**
+ * The handler for `config`; `mode` (`lambda` | `emulate`) is sent to the child at startup.
+ * `observer`, if set, hears of every reply from the child (emulate's trace).
+ */
+std::unique_ptr<EventHandler> make_host_handler(const Config& config, const std::string& mode,
+                                                ReplyObserver observer = {});
 
 /**
  * A BatchSink that hands each TELEMETRY event to the child through `dispatcher`, queued behind

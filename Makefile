@@ -9,7 +9,7 @@ BIN := $(BUILD_DIR)/bin/extension-runner
 DEB_PACKAGES := build-essential cmake pkg-config libcurl4-openssl-dev rapidjson-dev \
   libcli11-dev catch2 libcpp-httplib-dev python3
 
-.PHONY: all deps build test demo bench clean format
+.PHONY: all deps build test demo bench fuzz clean format
 
 all: build
 
@@ -35,6 +35,28 @@ demo: deps build
 bench: deps build
 	@scripts/install-debs.sh hyperfine
 	bench/run.sh
+
+## fuzz: libFuzzer + ASan/UBSan on every parser of untrusted bytes, FUZZ_SECONDS each
+## (docs/fuzzing.md). Not part of `make test`. FUZZ_TARGETS=fuzz_parse_event runs one.
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS ?= $(patsubst fuzz/%.cpp,%,$(wildcard fuzz/fuzz_*.cpp))
+FUZZ_FLAGS ?= -max_len=65536 -timeout=5 -rss_limit_mb=1024
+fuzz:
+	@scripts/install-debs.sh clang-14 libclang-rt-14-dev $(DEB_PACKAGES)
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD_DIR) -DER_FUZZ=ON \
+	  -DER_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target $(FUZZ_TARGETS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  name=$${t#fuzz_}; log=$(FUZZ_BUILD_DIR)/$$t.log; mkdir -p $(FUZZ_BUILD_DIR)/corpus/$$name; \
+	  echo "== $$t: $(FUZZ_SECONDS)s"; \
+	  if ! $(FUZZ_BUILD_DIR)/fuzz/$$t $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SECONDS) \
+	      -artifact_prefix=$(FUZZ_BUILD_DIR)/$$t- -print_final_stats=1 \
+	      $(FUZZ_BUILD_DIR)/corpus/$$name fuzz/corpus/$$name >$$log 2>&1; then \
+	    tail -n 40 $$log; echo "$$t FAILED: reproducer in $(FUZZ_BUILD_DIR)/$$t-*"; exit 1; \
+	  fi; \
+	  grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)' $$log; \
+	done
 
 format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -1,0 +1,34 @@
+// parse_telemetry_batch + view_record (telemetry_records.hpp): a body POSTed to the
+// telemetry listener [TEL]. Invariants: every accepted record's `raw` is one JSON object that
+// re-parses, alone, to a record with the same fields; view_record never crashes on it.
+#include <string>
+
+#include "extension_runner/telemetry_records.hpp"
+#include "fuzz_check.hpp"
+
+using namespace extension_runner;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const auto batch = parse_telemetry_batch(fuzz::as_text(data, size));
+  if (!batch) {
+    FUZZ_CHECK(batch.error().kind == ErrorKind::InvalidInput);
+    return 0;
+  }
+  for (const auto& record : *batch) {
+    const auto doc = parse_json(record.raw);
+    FUZZ_CHECK(doc.ok());
+    FUZZ_CHECK(doc->IsObject());
+    const auto alone = parse_telemetry_batch("[" + record.raw + "]");
+    FUZZ_CHECK(alone.ok());
+    FUZZ_CHECK(alone->size() == 1);
+    const auto& same = alone->front();
+    FUZZ_CHECK(same.raw == record.raw);
+    FUZZ_CHECK(same.time == record.time);
+    FUZZ_CHECK(same.type == record.type);
+    FUZZ_CHECK(same.request_id == record.request_id);
+    FUZZ_CHECK(same.dropped_records == record.dropped_records);
+    (void)record.ends_invocation();
+    (void)view_record(record);
+  }
+  return 0;
+}

@@ -1,6 +1,8 @@
 #include "extension_runner/json.hpp"
 
 #include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -8,14 +10,80 @@
 
 namespace extension_runner {
 
+namespace {
+
+// Forwards RapidJSON's SAX events into the Document, refusing to open a level beyond
+// kMaxJsonDepth: the parse stops there, before the depth can cost any stack.
+class DepthLimitedHandler {
+ public:
+  explicit DepthLimitedHandler(rapidjson::Document& doc) : doc_(doc) {}
+
+  bool Null() { return doc_.Null(); }
+  bool Bool(bool b) { return doc_.Bool(b); }
+  bool Int(int i) { return doc_.Int(i); }
+  bool Uint(unsigned u) { return doc_.Uint(u); }
+  bool Int64(int64_t i) { return doc_.Int64(i); }
+  bool Uint64(uint64_t u) { return doc_.Uint64(u); }
+  bool Double(double d) { return doc_.Double(d); }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
+    return doc_.RawNumber(s, n, copy);
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_.String(s, n, copy); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_.Key(s, n, copy); }
+  bool StartObject() { return enter() && doc_.StartObject(); }
+  bool EndObject(rapidjson::SizeType members) {
+    --depth_;
+    return doc_.EndObject(members);
+  }
+  bool StartArray() { return enter() && doc_.StartArray(); }
+  bool EndArray(rapidjson::SizeType elements) {
+    --depth_;
+    return doc_.EndArray(elements);
+  }
+
+  bool too_deep() const { return too_deep_; }
+
+ private:
+  bool enter() {
+    too_deep_ = ++depth_ > kMaxJsonDepth;
+    return !too_deep_;
+  }
+
+  rapidjson::Document& doc_;
+  int depth_ = 0;
+  bool too_deep_ = false;
+};
+
+Error json_error(const std::string& why, size_t offset) {
+  return make_error(ErrorKind::ProtocolError,
+                    "invalid JSON: " + why + " at offset " + std::to_string(offset));
+}
+
+}  // namespace
+
 Result<rapidjson::Document> parse_json(std::string_view text) {
+  // A bare MemoryStream: Document::Parse(ptr, len) wraps it in an EncodedInputStream that
+  // silently drops leading 0xEF/0xBB/0xBF bytes, which would shift every offset we derive.
+  rapidjson::MemoryStream stream(text.data(), text.size());
+  rapidjson::Reader reader;
   rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
-  if (doc.HasParseError()) {
-    return make_error(ErrorKind::ProtocolError,
-                      std::string("invalid JSON: ") +
-                          rapidjson::GetParseError_En(doc.GetParseError()) + " at offset " +
-                          std::to_string(doc.GetErrorOffset()));
+  DepthLimitedHandler handler(doc);
+  rapidjson::ParseResult result;
+  auto generate = [&](rapidjson::Document&) {
+    result = reader.Parse<rapidjson::kParseFullPrecisionFlag>(stream, handler);
+    return !result.IsError();
+  };
+  doc.Populate(generate);
+  if (handler.too_deep()) {
+    return json_error("nested deeper than " + std::to_string(kMaxJsonDepth) + " levels",
+                      result.Offset());
+  }
+  if (result.IsError()) {
+    return json_error(rapidjson::GetParseError_En(result.Code()), result.Offset());
+  }
+  // The reader takes a NUL byte for the end of the text; anything after it would be ignored.
+  if (stream.Tell() != text.size()) {
+    return json_error("NUL byte (text continues after the JSON value)", stream.Tell());
   }
   return doc;
 }

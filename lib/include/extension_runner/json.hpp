@@ -15,7 +15,21 @@
 
 namespace extension_runner {
 
-/** Parses `text` as one JSON value. Errors are ProtocolError with RapidJSON's reason and offset. */
+/**
+ * Deepest array/object nesting parse_json accepts. Serialising a document recurses once per
+ * level, so an unbounded depth lets a few MB of `[` (a child's reply, a telemetry POST)
+ * overflow the stack; no Lambda event or log record comes near this.
+ */
+inline constexpr int kMaxJsonDepth = 1000;
+
+/**
+ * Parses `text` as exactly one JSON value (RFC 8259). Errors are ProtocolError with the reason
+ * and byte offset. Stricter than RapidJSON's defaults, so that every text it accepts means the
+ * same thing to every later reader: a byte-order mark or a NUL byte anywhere is an error (not
+ * skipped / not the end of the text), nesting deeper than kMaxJsonDepth is an error, and
+ * numbers are parsed to full precision, so to_json() of the result re-parses to the same
+ * values and re-serialises to the same text.
+ */
 Result<rapidjson::Document> parse_json(std::string_view text);
 
 /** Compact JSON text of a value. */

@@ -6,17 +6,25 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 
 namespace extension_runner {
 
 namespace {
 
-// Forwards RapidJSON's SAX events into the Document, refusing to open a level beyond
-// kMaxJsonDepth: the parse stops there, before the depth can cost any stack.
-class DepthLimitedHandler {
+// Forwards RapidJSON's SAX events into the Document, with two repairs:
+// - it refuses to open a level beyond kMaxJsonDepth, so the depth never costs stack;
+// - numbers arrive as text (kParseNumbersAsStringsFlag) and are converted here with
+//   std::from_chars, which rounds correctly. RapidJSON 1.1.0's default conversion is off by an
+//   ulp for long numbers (a re-serialised payload changes), and its kParseFullPrecisionFlag
+//   path turns zero with an exponent ("0e52") into garbage (clz(0) in internal/diyfp.h).
+class CheckedHandler {
  public:
-  explicit DepthLimitedHandler(rapidjson::Document& doc) : doc_(doc) {}
+  enum class Failure { None, TooDeep, NumberOutOfRange };
+
+  explicit CheckedHandler(rapidjson::Document& doc) : doc_(doc) {}
 
   bool Null() { return doc_.Null(); }
   bool Bool(bool b) { return doc_.Bool(b); }
@@ -25,8 +33,26 @@ class DepthLimitedHandler {
   bool Int64(int64_t i) { return doc_.Int64(i); }
   bool Uint64(uint64_t u) { return doc_.Uint64(u); }
   bool Double(double d) { return doc_.Double(d); }
-  bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
-    return doc_.RawNumber(s, n, copy);
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool /*copy*/) {
+    const char* end = s + n;
+    // The reader has checked the grammar: only '.', 'e' or 'E' make a non-integer.
+    if (std::find_if(s, end, [](char c) { return c == '.' || c == 'e' || c == 'E'; }) == end) {
+      int64_t i = 0;
+      if (auto r = std::from_chars(s, end, i); r.ec == std::errc() && r.ptr == end) {
+        return doc_.Int64(i);
+      }
+      uint64_t u = 0;
+      if (auto r = std::from_chars(s, end, u); r.ec == std::errc() && r.ptr == end) {
+        return doc_.Uint64(u);
+      }
+    }
+    double d = 0;
+    const auto r = std::from_chars(s, end, d);
+    if (r.ec != std::errc() || r.ptr != end) {
+      failure_ = Failure::NumberOutOfRange;
+      return false;
+    }
+    return doc_.Double(d);
   }
   bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_.String(s, n, copy); }
   bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_.Key(s, n, copy); }
@@ -41,17 +67,18 @@ class DepthLimitedHandler {
     return doc_.EndArray(elements);
   }
 
-  bool too_deep() const { return too_deep_; }
+  Failure failure() const { return failure_; }
 
  private:
   bool enter() {
-    too_deep_ = ++depth_ > kMaxJsonDepth;
-    return !too_deep_;
+    if (++depth_ <= kMaxJsonDepth) return true;
+    failure_ = Failure::TooDeep;
+    return false;
   }
 
   rapidjson::Document& doc_;
   int depth_ = 0;
-  bool too_deep_ = false;
+  Failure failure_ = Failure::None;
 };
 
 Error json_error(const std::string& why, size_t offset) {
@@ -67,16 +94,21 @@ Result<rapidjson::Document> parse_json(std::string_view text) {
   rapidjson::MemoryStream stream(text.data(), text.size());
   rapidjson::Reader reader;
   rapidjson::Document doc;
-  DepthLimitedHandler handler(doc);
+  CheckedHandler handler(doc);
   rapidjson::ParseResult result;
   auto generate = [&](rapidjson::Document&) {
-    result = reader.Parse<rapidjson::kParseFullPrecisionFlag>(stream, handler);
+    result = reader.Parse<rapidjson::kParseNumbersAsStringsFlag>(stream, handler);
     return !result.IsError();
   };
   doc.Populate(generate);
-  if (handler.too_deep()) {
-    return json_error("nested deeper than " + std::to_string(kMaxJsonDepth) + " levels",
-                      result.Offset());
+  switch (handler.failure()) {
+    case CheckedHandler::Failure::TooDeep:
+      return json_error("nested deeper than " + std::to_string(kMaxJsonDepth) + " levels",
+                        result.Offset());
+    case CheckedHandler::Failure::NumberOutOfRange:
+      return json_error("number out of the range of a double", result.Offset());
+    case CheckedHandler::Failure::None:
+      break;
   }
   if (result.IsError()) {
     return json_error(rapidjson::GetParseError_En(result.Code()), result.Offset());

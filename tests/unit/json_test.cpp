@@ -29,6 +29,8 @@ TEST_CASE("json: text that is not exactly one JSON value is rejected, whatever i
       {"a stray UTF-8 BOM byte before the value", "\xBB[{}]", "offset 0"},
       {"a whole UTF-8 BOM before the value", "\xEF\xBB\xBF{}", "offset 0"},
       {"nesting deeper than the limit", nested(kMaxJsonDepth + 1), "nested deeper than"},
+      {"a number too big for a double", "[1.8e308]", "out of the range"},
+      {"a number too small for a double", "[1e-400]", "out of the range"},
   };
   for (const auto& c : cases) {
     INFO(c.what);
@@ -74,6 +76,39 @@ TEST_CASE("json: numbers re-serialise to the same text every time (payloads pass
     REQUIRE(twice.ok());
     CHECK(to_json(*twice) == text);
     CHECK(twice->GetDouble() == once->GetDouble());
+  }
+}
+
+TEST_CASE("json: numbers keep their value and JSON kind") {
+  struct Case {
+    const char* text;
+    const char* json;
+    bool is_int64;
+    double value;
+  };
+  const std::vector<Case> cases = {
+      {"0e52", "0.0", false, 0.0},  // RapidJSON's full-precision path made this 7.7e25
+      {"-0E77", "-0.0", false, -0.0},
+      {"0.000000000000000000000000000000000000000", "0.0", false, 0.0},
+      {"00e-55", "", false, 0.0},  // leading zeros are not JSON
+      {"42", "42", true, 42},
+      {"-9223372036854775808", "-9223372036854775808", true, -9223372036854775808.0},
+      {"18446744073709551615", "18446744073709551615", false, 18446744073709551615.0},
+      {"18446744073709551616", "18446744073709553000.0", false, 18446744073709551616.0},
+      {"1.5", "1.5", false, 1.5},
+      {"4.9406564584124654e-324", "5e-324", false, 4.9406564584124654e-324},
+  };
+  for (const auto& c : cases) {
+    INFO(c.text);
+    const auto parsed = parse_json(c.text);
+    if (std::string(c.json).empty()) {
+      CHECK_FALSE(parsed.ok());
+      continue;
+    }
+    REQUIRE(parsed.ok());
+    CHECK(to_json(*parsed) == c.json);
+    CHECK(parsed->IsInt64() == c.is_int64);
+    CHECK(parsed->GetDouble() == c.value);
   }
 }
 

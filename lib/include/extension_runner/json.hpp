@@ -27,7 +27,8 @@ inline constexpr int kMaxJsonDepth = 1000;
  * and byte offset. Stricter than RapidJSON's defaults, so that every text it accepts means the
  * same thing to every later reader: a byte-order mark or a NUL byte anywhere is an error (not
  * skipped / not the end of the text), nesting deeper than kMaxJsonDepth is an error, and
- * numbers are parsed to full precision, so to_json() of the result re-parses to the same
+ * numbers are converted with correct rounding (a number whose magnitude is outside a double's
+ * range, e.g. 1e400 or 1e-400, is an error), so to_json() of the result re-parses to the same
  * values and re-serialises to the same text.
  */
 Result<rapidjson::Document> parse_json(std::string_view text);

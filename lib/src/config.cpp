@@ -45,10 +45,16 @@ Error invalid(const SettingSpec& spec, const std::string& value, const std::stri
 
 Result<int64_t> parse_int(const SettingSpec& spec, const std::string& text, int64_t lo,
                           int64_t hi) {
+  // Digits with an optional '-', nothing else: strtoll alone would skip blanks, take '+', and
+  // stop at an embedded NUL, and the caller may keep the text itself (memory size, listen).
+  const size_t digits = !text.empty() && text[0] == '-' ? 1 : 0;
+  if (text.size() == digits || text.find_first_not_of("0123456789", digits) != std::string::npos) {
+    return invalid(spec, text, "not an integer");
+  }
   errno = 0;
   char* end = nullptr;
   const long long v = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || end == nullptr || *end != '\0' || errno == ERANGE) {
+  if (end != text.c_str() + text.size() || errno == ERANGE) {
     return invalid(spec, text, "not an integer");
   }
   if (v < lo || v > hi) {

@@ -151,6 +151,13 @@ bool Config::flush_per_invoke() const {
 
 Result<Config> load_config(const std::map<std::string, std::string>& flags, const EnvLookup& env) {
   Loader loader(flags, env);
+  // No real environment or argv holds a NUL, but a value that did would mean one thing here and
+  // another to every C API it reaches (bind, exec): refuse it for every setting at once.
+  for (const auto& spec : settings()) {
+    if (auto v = loader.raw(spec); v && v->find('\0') != std::string::npos) {
+      return invalid(spec, *v, "contains a NUL byte");
+    }
+  }
   Config c;
   // Each step reads one setting; the first invalid one is reported.
   auto get = [&](const char* env_name) { return loader.raw(spec_for(env_name)); };

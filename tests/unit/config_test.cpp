@@ -49,9 +49,11 @@ TEST_CASE("config: invalid values name the setting") {
       {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "lots", "not an integer"},
       // Found by fuzzing: strtoll stopped at the NUL / skipped the blank, and the raw text was
       // then kept as if valid (reported as billing.memory, used as the listen address).
-      {"EXTENSION_RUNNER_LISTEN", std::string("0.0.0.0:43\0x", 12), "not an integer"},
-      {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", std::string("128\0", 4), "not an integer"},
+      {"EXTENSION_RUNNER_LISTEN", std::string("0.0.0.0:43\0x", 12), "NUL byte"},
+      {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", std::string("128\0", 4), "NUL byte"},
       {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", " 128", "not an integer"},
+      {"EXTENSION_RUNNER_LISTEN", std::string("127.0.0.1\0:43", 13), "NUL byte"},
+      {"EXTENSION_RUNNER_COMMAND", std::string("python3\0 -c evil", 16), "NUL byte"},
       {"EXTENSION_RUNNER_MAX_CRASHES", "+3", "not an integer"},
   };
   for (const auto& c : cases) {

@@ -55,7 +55,7 @@ fuzz:
 	      $(FUZZ_BUILD_DIR)/corpus/$$name fuzz/corpus/$$name >$$log 2>&1; then \
 	    tail -n 40 $$log; echo "$$t FAILED: reproducer in $(FUZZ_BUILD_DIR)/$$t-*"; exit 1; \
 	  fi; \
-	  grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)' $$log; \
+	  grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+[[:space:]]+DONE)' $$log; \
 	done
 
 format:

@@ -76,6 +76,7 @@ class EmulateCommand {
         "Example: extension-runner emulate --telemetry --runtime 'python3 "
         "examples/python/runner.py'");
     command_->fallthrough();  // the settings flags belong to the main app
+    command_->option_defaults()->group("Options");
     command_->add_option("--scenario", scenario_path_, "scenario JSON file (see README)");
     command_->add_option("--invokes", invokes_, "number of INVOKE events (overrides the scenario)")
         ->check(CLI::Range(0, 100000));
@@ -128,6 +129,7 @@ class InvokeCommand {
         "Example: echo '{\"eventType\":\"INVOKE\"}' | extension-runner invoke --runtime 'python3 "
         "examples/python/runner.py' --event -");
     command_->fallthrough();
+    command_->option_defaults()->group("Options");
     command_->add_option("--runtime", options_.runtime, "child runtime command")->required();
     event_ =
         command_->add_option("--event", options_.event_path, "event JSON file, or - for stdin");

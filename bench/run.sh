@@ -30,6 +30,6 @@ for b in "${binaries[@]}"; do
   if [ -f examples/python/runner.py ]; then
     echo "-- runner protocol round trip (python3 child, 200 invokes)"
     echo '{"hello":"world"}' > "$out/event.json"
-    "$b" invoke --runtime "python3 examples/python/runner.py" --event "$out/event.json" --repeat 200 | tail -1
+    "$b" invoke --runtime "python3 examples/python/runner.py" --event "$out/event.json" --repeat 200 2>/dev/null | tail -1
   fi
 done

@@ -39,6 +39,132 @@ void report_config_error_to_lambda(const std::string& runtime_api, const std::st
   (void)client.init_error(ErrorReport{std::string(error_type(error.kind)), error.message, {}});
 }
 
+/** One `--<flag>` per row of the settings table; remembers which ones were given. */
+class SettingOptions {
+ public:
+  void add_to(CLI::App& app) {
+    app.option_defaults()->group("Settings");
+    for (const auto& s : settings()) {
+      values_.emplace_back();
+      std::string help = s.help + " [env " + s.env + "]";
+      if (!s.default_value.empty()) help += " (default " + s.default_value + ")";
+      options_.push_back(app.add_option("--" + s.flag, values_.back(), help));
+    }
+  }
+
+  /** Flag name → value, for the flags given on the command line. */
+  std::map<std::string, std::string> given() const {
+    std::map<std::string, std::string> out;
+    for (size_t i = 0; i < options_.size(); ++i) {
+      if (options_[i]->count() > 0) out[settings()[i].flag] = values_[i];
+    }
+    return out;
+  }
+
+ private:
+  std::deque<std::string> values_;  // a deque: CLI11 keeps pointers to the elements
+  std::vector<CLI::Option*> options_;
+};
+
+/** `extension-runner emulate …`. */
+class EmulateCommand {
+ public:
+  void add_to(CLI::App& app) {
+    command_ = app.add_subcommand(
+        "emulate",
+        "Run the whole lifecycle locally against an embedded Extensions API emulator.\n"
+        "Example: extension-runner emulate --telemetry --runtime 'python3 "
+        "examples/python/runner.py'");
+    command_->fallthrough();  // the settings flags belong to the main app
+    command_->option_defaults()->group("Options");
+    command_->add_option("--scenario", scenario_path_, "scenario JSON file (see README)");
+    command_->add_option("--invokes", invokes_, "number of INVOKE events (overrides the scenario)")
+        ->check(CLI::Range(0, 100000));
+    command_->add_option("--runtime", runtime_, "child runtime command (same as --command)");
+    command_->add_flag("--json", options_.json, "print the trace as JSON lines");
+    command_->add_flag("--telemetry", telemetry_,
+                       "subscribe to the Telemetry API (EXTENSION_RUNNER_TELEMETRY=telemetry)");
+  }
+
+  bool parsed() const { return command_->parsed(); }
+
+  /** Its flags that stand for settings. */
+  void add_settings(std::map<std::string, std::string>& given) const {
+    if (!runtime_.empty()) given["command"] = runtime_;
+    if (telemetry_ && given.count("telemetry") == 0) given["telemetry"] = "telemetry";
+  }
+
+  int run(const Config& config, const std::string& name) {
+    if (!scenario_path_.empty()) {
+      auto scenario = load_scenario(scenario_path_);
+      if (!scenario) {
+        std::cerr << "extension-runner: " << scenario.error().message << '\n';
+        return kExitUsage;
+      }
+      options_.scenario = *scenario;
+    }
+    if (invokes_) options_.scenario.invokes = *invokes_;
+    return run_emulation(config, name, options_, [](const Config& c, ReplyObserver observer) {
+      return make_host_handler(c, "emulate", std::move(observer));
+    });
+  }
+
+ private:
+  CLI::App* command_ = nullptr;
+  EmulateOptions options_;
+  std::string scenario_path_;
+  std::string runtime_;
+  std::optional<int> invokes_;
+  bool telemetry_ = false;
+};
+
+/** `extension-runner invoke …`. */
+class InvokeCommand {
+ public:
+  void add_to(CLI::App& app) {
+    command_ = app.add_subcommand(
+        "invoke",
+        "Start a child runtime, send it one event, print its InvokeReply (with billing) as JSON.\n"
+        "Exit 0 when errors is false, 1 when true, 2 on usage errors or startup failure.\n"
+        "Example: echo '{\"eventType\":\"INVOKE\"}' | extension-runner invoke --runtime 'python3 "
+        "examples/python/runner.py' --event -");
+    command_->fallthrough();
+    command_->option_defaults()->group("Options");
+    command_->add_option("--runtime", options_.runtime, "child runtime command")->required();
+    event_ =
+        command_->add_option("--event", options_.event_path, "event JSON file, or - for stdin");
+    request_ = command_->add_option("--request", options_.request_path,
+                                    "seed ProxyRequest JSON file {context, remaining, env, event}");
+    event_->excludes(request_);
+    command_->add_option("--handler", options_.handler, "handler sent in the StartupRequest");
+    command_->add_option("--timeout", options_.timeout_ms, "deadline in ms from now (default 3000)")
+        ->check(CLI::Range(int64_t{1}, int64_t{900000}));
+    command_->add_option("--memory", options_.memory_mb, "memory size in MB for billing.memory")
+        ->check(CLI::Range(1, 10240));
+    command_->add_option("--repeat", options_.repeat, "send the event N times, then a summary")
+        ->check(CLI::Range(1, 1000000));
+  }
+
+  bool parsed() const { return command_->parsed(); }
+
+  /** What CLI11 cannot express: one of --event / --request is required. */
+  void validate() const {
+    if (parsed() && event_->count() == 0 && request_->count() == 0) {
+      throw CLI::ValidationError("invoke", "needs --event FILE|- or --request FILE");
+    }
+  }
+
+  int run(const Config& config, const std::string& name) const {
+    return run_invoke_mode(config, name, options_);
+  }
+
+ private:
+  CLI::App* command_ = nullptr;
+  CLI::Option* event_ = nullptr;
+  CLI::Option* request_ = nullptr;
+  InvokeModeOptions options_;
+};
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -46,69 +172,19 @@ int run(int argc, char** argv) {
       "extension-runner: an AWS Lambda extension host.\n"
       "Without a subcommand it runs the Lambda Extensions API lifecycle (inside Lambda).\n"
       "Every setting is an environment variable and the same-named flag (flag wins).\n\n"
-      "Example (local):  extension-runner emulate --command 'python3 examples/python/runner.py'",
+      "Example (local):  extension-runner emulate --runtime 'python3 examples/python/runner.py'",
       "extension-runner"};
   app.set_version_flag("--version", std::string("extension-runner ") + ER_VERSION);
-  app.option_defaults()->group("Settings");
-
-  // One option per row of the settings table; given values are collected by flag name.
-  std::deque<std::string> values;
-  std::map<std::string, CLI::Option*> options;
-  for (const auto& s : settings()) {
-    values.emplace_back();
-    std::string help = s.help + " [env " + s.env + "]";
-    if (!s.default_value.empty()) help += " (default " + s.default_value + ")";
-    options[s.flag] = app.add_option("--" + s.flag, values.back(), help);
-  }
-
-  EmulateOptions emulate_options;
-  CLI::App* emulate = app.add_subcommand(
-      "emulate",
-      "Run the whole lifecycle locally against an embedded Extensions API emulator.\n"
-      "Example: extension-runner emulate --invokes 3 --command 'python3 "
-      "examples/python/runner.py'");
-  emulate->fallthrough();
-  std::string scenario_path;
-  std::string runtime_command;
-  std::optional<int> invokes;
-  emulate->add_option("--scenario", scenario_path, "scenario JSON file (see README)");
-  emulate->add_option("--invokes", invokes, "number of INVOKE events (overrides the scenario)")
-      ->check(CLI::Range(0, 100000));
-  emulate->add_option("--runtime", runtime_command, "child runtime command (same as --command)");
-  emulate->add_flag("--json", emulate_options.json, "print the trace as JSON lines");
-  bool emulate_telemetry = false;
-  emulate->add_flag("--telemetry", emulate_telemetry,
-                    "subscribe to the Telemetry API (EXTENSION_RUNNER_TELEMETRY=telemetry)");
-
-  InvokeModeOptions invoke_options;
-  CLI::App* invoke = app.add_subcommand(
-      "invoke",
-      "Start a child runtime, send it one event, print its InvokeReply (with billing) as JSON.\n"
-      "Exit 0 when errors is false, 1 when true, 2 on usage errors or startup failure.\n"
-      "Example: echo '{\"eventType\":\"INVOKE\"}' | extension-runner invoke --runtime 'python3 "
-      "examples/python/runner.py' --event -");
-  invoke->fallthrough();
-  invoke->add_option("--runtime", invoke_options.runtime, "child runtime command")->required();
-  auto* event_opt =
-      invoke->add_option("--event", invoke_options.event_path, "event JSON file, or - for stdin");
-  auto* request_opt =
-      invoke->add_option("--request", invoke_options.request_path,
-                         "seed ProxyRequest JSON file {context, remaining, env, event}");
-  event_opt->excludes(request_opt);
-  invoke->add_option("--handler", invoke_options.handler, "handler sent in the StartupRequest");
-  invoke
-      ->add_option("--timeout", invoke_options.timeout_ms, "deadline in ms from now (default 3000)")
-      ->check(CLI::Range(int64_t{1}, int64_t{900000}));
-  invoke->add_option("--memory", invoke_options.memory_mb, "memory size in MB for billing.memory")
-      ->check(CLI::Range(1, 10240));
-  invoke->add_option("--repeat", invoke_options.repeat, "send the event N times, then a summary")
-      ->check(CLI::Range(1, 1000000));
+  SettingOptions setting_options;
+  setting_options.add_to(app);
+  EmulateCommand emulate;
+  emulate.add_to(app);
+  InvokeCommand invoke;
+  invoke.add_to(app);
 
   try {
     app.parse(argc, argv);
-    if (invoke->parsed() && event_opt->count() == 0 && request_opt->count() == 0) {
-      throw CLI::ValidationError("invoke", "needs --event FILE|- or --request FILE");
-    }
+    invoke.validate();
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -120,20 +196,14 @@ int run(int argc, char** argv) {
     return kExitUsage;
   }
 
-  std::map<std::string, std::string> given;
-  size_t i = 0;
-  for (const auto& s : settings()) {
-    if (options[s.flag]->count() > 0) given[s.flag] = values[i];
-    ++i;
-  }
-  if (!runtime_command.empty()) given["command"] = runtime_command;
-  if (emulate_telemetry && given.count("telemetry") == 0) given["telemetry"] = "telemetry";
+  auto given = setting_options.given();
+  emulate.add_settings(given);
   auto config = load_config(given, process_env());
   const std::string default_name = basename_of(argc > 0 ? argv[0] : "extension-runner");
   if (!config) {
     std::cerr << "extension-runner: " << config.error().message << '\n';
     const auto api = process_env()("AWS_LAMBDA_RUNTIME_API");
-    if (!emulate->parsed() && !invoke->parsed() && api && !api->empty()) {
+    if (!emulate.parsed() && !invoke.parsed() && api && !api->empty()) {
       auto name = process_env()("EXTENSION_RUNNER_NAME");
       report_config_error_to_lambda(*api, name && !name->empty() ? *name : default_name,
                                     config.error());
@@ -143,23 +213,8 @@ int run(int argc, char** argv) {
   const std::string name = config->name.empty() ? default_name : config->name;
   apply_logging(*config, name);
 
-  if (invoke->parsed()) return run_invoke_mode(*config, name, invoke_options);
-
-  if (emulate->parsed()) {
-    if (!scenario_path.empty()) {
-      auto scenario = load_scenario(scenario_path);
-      if (!scenario) {
-        std::cerr << "extension-runner: " << scenario.error().message << '\n';
-        return kExitUsage;
-      }
-      emulate_options.scenario = *scenario;
-    }
-    if (invokes) emulate_options.scenario.invokes = *invokes;
-    return run_emulation(*config, name, emulate_options,
-                         [](const Config& c, ReplyObserver observer) {
-                           return make_host_handler(c, "emulate", std::move(observer));
-                         });
-  }
+  if (invoke.parsed()) return invoke.run(*config, name);
+  if (emulate.parsed()) return emulate.run(*config, name);
 
   if (config->runtime_api.empty()) {
     std::cerr << "extension-runner: AWS_LAMBDA_RUNTIME_API is not set: Lambda sets it for "

@@ -121,12 +121,7 @@ TEST_CASE("emulate: SIGINT turns into SHUTDOWN SandboxTerminated and a clean exi
   REQUIRE(child.ok());
   test_support::Drain err(std::move(child->stderr_fd()));
   // Wait for the first INVOKE line on stdout: the emulation is then running.
-  std::string out;
-  char c;
-  while (out.find(R"("detail":"INVOKE)") == std::string::npos &&
-         ::read(child->stdout_fd().get(), &c, 1) == 1) {
-    out.push_back(c);
-  }
+  std::string out = test_support::read_until(child->stdout_fd().get(), R"("detail":"INVOKE)");
   REQUIRE(out.find(R"("detail":"INVOKE)") != std::string::npos);
   child->signal_group(SIGINT);
   test_support::Drain rest(std::move(child->stdout_fd()));
@@ -216,12 +211,7 @@ TEST_CASE("emulate: Ctrl-C with a child runtime ends it too: no orphans") {
   auto host = ChildProcess::spawn(o);
   REQUIRE(host.ok());
   test_support::Drain err(std::move(host->stderr_fd()));
-  std::string out;
-  char c;
-  while (out.find(R"("detail":"INVOKE)") == std::string::npos &&
-         ::read(host->stdout_fd().get(), &c, 1) == 1) {
-    out.push_back(c);
-  }
+  const std::string out = test_support::read_until(host->stdout_fd().get(), R"("detail":"INVOKE)");
   REQUIRE(out.find(R"("detail":"INVOKE)") != std::string::npos);
   // The child runtime (a shell and the Python interpreter below it) is up: hold pidfds on them.
   std::vector<int> pidfds;

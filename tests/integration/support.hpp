@@ -86,6 +86,14 @@ inline RunResult run_binary(const std::vector<std::string>& args,
   return r;
 }
 
+/** Reads `fd` until `needle` has appeared (or EOF); returns what was read. */
+inline std::string read_until(int fd, const std::string& needle) {
+  std::string text;
+  char c;
+  while (text.find(needle) == std::string::npos && ::read(fd, &c, 1) == 1) text.push_back(c);
+  return text;
+}
+
 /** Splits text into non-empty lines. */
 inline std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;

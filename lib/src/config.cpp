@@ -79,7 +79,7 @@ std::vector<std::string> split_csv(const std::string& text) {
 }  // namespace
 
 const std::vector<SettingSpec>& settings() {
-  static const std::vector<SettingSpec> table = {
+  static const std::vector<SettingSpec> kTable = {
       {"AWS_LAMBDA_RUNTIME_API", "runtime-api", "",
        "host:port of the Lambda Runtime API (set by Lambda)"},
       {"EXTENSION_RUNNER_NAME", "name", "",
@@ -122,7 +122,7 @@ const std::vector<SettingSpec>& settings() {
       {"EXTENSION_RUNNER_QUEUE_MAX_BYTES", "queue-max-bytes", "8388608",
        "telemetry bytes held for the child before the listener pushes back"},
   };
-  return table;
+  return kTable;
 }
 
 EnvLookup process_env() {

@@ -187,7 +187,7 @@ std::optional<Fault> Emulator::take_fault(Endpoint endpoint) {
   return taken;
 }
 
-void Emulator::record(RecordedCall call) {
+void Emulator::record(const RecordedCall& call) {
   std::function<void(const RecordedCall&)> observer;
   {
     std::lock_guard<std::mutex> lock(mutex_);

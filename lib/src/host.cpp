@@ -13,7 +13,7 @@ namespace {
 constexpr int64_t kChildBatchBudgetMs = 5000;
 // A batch may wait behind an INVOKE as long as a function may run (15 minutes), so telemetry
 // is not dropped just because the child was busy; the shutdown deadline caps it.
-constexpr int64_t kBatchWaitMs = 15 * 60 * 1000;
+constexpr int64_t kBatchWaitMs = int64_t{15} * 60 * 1000;
 
 }  // namespace
 

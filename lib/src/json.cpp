@@ -20,6 +20,7 @@ namespace {
 //   std::from_chars, which rounds correctly. RapidJSON 1.1.0's default conversion is off by an
 //   ulp for long numbers (a re-serialised payload changes), and its kParseFullPrecisionFlag
 //   path turns zero with an exponent ("0e52") into garbage (clz(0) in internal/diyfp.h).
+// NOLINTBEGIN(readability-identifier-naming): RapidJSON's SAX handler interface names these.
 class CheckedHandler {
  public:
   enum class Failure { None, TooDeep, NumberOutOfRange };
@@ -80,6 +81,7 @@ class CheckedHandler {
   int depth_ = 0;
   Failure failure_ = Failure::None;
 };
+// NOLINTEND(readability-identifier-naming)
 
 Error json_error(const std::string& why, size_t offset) {
   return make_error(ErrorKind::ProtocolError,

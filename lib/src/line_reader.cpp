@@ -8,9 +8,9 @@
 
 namespace extension_runner {
 namespace {
-constexpr size_t kChunk = 64 * 1024;
+constexpr size_t kChunk = size_t{64} * 1024;
 // A buffer that once held a big (but legal) line is released rather than kept at its peak.
-constexpr size_t kKeepCapacity = 1024 * 1024;
+constexpr size_t kKeepCapacity = size_t{1024} * 1024;
 }  // namespace
 
 LineReader::LineReader(int fd, size_t max_line_bytes, int cancel_fd)

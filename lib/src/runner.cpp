@@ -27,7 +27,7 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 // Stderr lines longer than this are logged truncated: a log line is not a data channel.
-constexpr size_t kMaxStderrLine = 64 * 1024;
+constexpr size_t kMaxStderrLine = size_t{64} * 1024;
 // Stderr lines kept to explain a failed startup.
 constexpr size_t kStderrTail = 5;
 // Replies nobody asked for are dropped beyond this many, so a chatty child cannot grow memory.

@@ -1,11 +1,11 @@
 // The emulator behaves as AWS documents the Extensions API [EXT] and as RIE implements it
 // (lambda-apis.md §1, §10): the tests and `emulate` are only as good as this fake.
-#include <catch2/catch.hpp>
+#include "extension_runner/emulator.hpp"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 
 #include "extension_runner/clock.hpp"
-#include "extension_runner/emulator.hpp"
 #include "extension_runner/extensions_api.hpp"
 #include "extension_runner/http.hpp"
 #include "extension_runner/json.hpp"
@@ -22,7 +22,8 @@ struct Api {
     http = HttpClient(emulator.runtime_api());
   }
   HttpResponse send(const HttpRequest& r) {
-    auto response = http.send(r, HttpTimeouts{std::chrono::milliseconds(1000), std::chrono::milliseconds(5000)});
+    auto response = http.send(
+        r, HttpTimeouts{std::chrono::milliseconds(1000), std::chrono::milliseconds(5000)});
     REQUIRE(response.ok());
     return *response;
   }
@@ -60,7 +61,8 @@ TEST_CASE("emulator: identifier checks answer 403 with RIE's error types") {
     auto r = api.send(next);
     CHECK(r.status == 403);
     CHECK(error_type_of(r) == c.error_type);
-    auto report = api.send(build_exit_error_request(c.identifier, ErrorReport{"Extension.X", "m", {}}));
+    auto report =
+        api.send(build_exit_error_request(c.identifier, ErrorReport{"Extension.X", "m", {}}));
     CHECK(report.status == 403);
   }
   CHECK_FALSE(id.empty());

@@ -142,7 +142,7 @@ class Emulator {
 
   void install_routes();
   std::optional<Fault> take_fault(Endpoint endpoint);
-  void record(RecordedCall call);
+  void record(const RecordedCall& call);
 
   FunctionInfo function_;
   std::unique_ptr<httplib::Server> server_;

@@ -27,13 +27,8 @@ else
   lifecycle_tests=('lifecycle:*' '~lifecycle: the name follows*')
 fi
 
-passed=0
-failed=0
-pass() { echo "  ok   $*"; passed=$((passed + 1)); }
-fail() { echo "  FAIL $*"; failed=$((failed + 1)); }
-
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=layer/test-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/test-lib.sh"
 
 for arch in x86_64 arm64; do
   zip="$layer_dir/extension-runner-$arch.zip"

@@ -18,13 +18,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 deps_cache="${ER_DEPS_CACHE:-$root/build/static-deps}"
 cd "$root"
 
-passed=0
-failed=0
-pass() { echo "  ok   $*"; passed=$((passed + 1)); }
-fail() { echo "  FAIL $*"; failed=$((failed + 1)); }
-
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=layer/test-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/test-lib.sh"
 
 # "<LogicalId> <Type> <dir> <Handler> <BuildArchitecture> <file under /var/task in
 # EXTENSION_RUNNER_COMMAND>" for each makefile-built resource ("-" when absent).

@@ -37,12 +37,12 @@ Result<std::string> read_input(const std::string& path) {
 struct Prepared {
   InvokeRequest request;
   std::map<std::string, std::string> env;
-  bool deadline_from_request = false;
-  int64_t remaining_ms = 0;
+  int64_t budget_ms = 0;  ///< Deadline = start of each invoke + this.
 };
 
 Result<Prepared> prepare(const InvokeModeOptions& options) {
   Prepared p;
+  p.budget_ms = options.timeout_ms;
   if (!options.request_path.empty()) {
     auto text = read_input(options.request_path);
     if (!text) return text.error();
@@ -54,10 +54,8 @@ Result<Prepared> prepare(const InvokeModeOptions& options) {
     p.request.context = proxy->context;
     p.request.event_json = proxy->event_json;
     p.env = proxy->env;
-    if (proxy->remaining_ms > 0) {
-      p.deadline_from_request = true;
-      p.remaining_ms = proxy->remaining_ms;
-    }
+    // A ProxyRequest's `remaining` wins over --timeout.
+    if (proxy->remaining_ms > 0) p.budget_ms = proxy->remaining_ms;
   } else {
     auto text = read_input(options.event_path);
     if (!text) return text.error();
@@ -102,9 +100,7 @@ int run_invoke_mode(const Config& config, const std::string& name,
   for (int i = 0; i < options.repeat; ++i) {
     InvokeRequest request = prepared->request;
     if (request.context.aws_request_id.empty()) request.context.aws_request_id = random_uuid();
-    const int64_t budget =
-        prepared->deadline_from_request ? prepared->remaining_ms : options.timeout_ms;
-    request.deadline_ms = wall_clock_ms() + budget;
+    request.deadline_ms = wall_clock_ms() + prepared->budget_ms;
     auto reply = invoker.invoke(request);
     if (!reply) {
       std::cerr << "extension-runner invoke: " << error_type(reply.error().kind) << ": "

@@ -22,8 +22,9 @@ build:
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-## test: deps + build + every test (ctest).
+## test: deps + build + the layering check + every test (ctest) + the layer tests.
 test: deps build
+	scripts/check-layers.sh
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory test-layer
 

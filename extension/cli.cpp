@@ -7,14 +7,14 @@
 #include <optional>
 #include <string>
 
-#include "extension_runner/config.hpp"
-#include "extension_runner/emulate.hpp"
-#include "extension_runner/extensions_api.hpp"
+#include "extension_runner/core/log.hpp"
+#include "extension_runner/debug/emulate.hpp"
+#include "extension_runner/debug/invoke_mode.hpp"
+#include "extension_runner/debug/scenario.hpp"
 #include "extension_runner/host.hpp"
-#include "extension_runner/invoke_mode.hpp"
-#include "extension_runner/lifecycle.hpp"
-#include "extension_runner/log.hpp"
-#include "extension_runner/scenario.hpp"
+#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/lambda/extensions_api.hpp"
+#include "extension_runner/lambda/lifecycle.hpp"
 
 namespace extension_runner::cli {
 namespace {

@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "extension_runner/json.hpp"
+#include "extension_runner/core/json.hpp"
 
 #define FUZZ_CHECK(cond)                                                                \
   do {                                                                                  \

@@ -5,7 +5,7 @@
 #include <map>
 #include <string>
 
-#include "extension_runner/config.hpp"
+#include "extension_runner/lambda/config.hpp"
 #include "fuzz_check.hpp"
 
 using namespace extension_runner;

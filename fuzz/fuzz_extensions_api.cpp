@@ -2,7 +2,7 @@
 // Input: `<status>\n` then `Name: value` header lines, an empty line, then the body.
 #include <string>
 
-#include "extension_runner/extensions_api.hpp"
+#include "extension_runner/lambda/extensions_api.hpp"
 #include "fuzz_check.hpp"
 
 using namespace extension_runner;

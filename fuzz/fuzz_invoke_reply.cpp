@@ -1,7 +1,7 @@
 // decode_invoke_reply (protocol.hpp): a child's reply line [docs/runner-protocol.md].
 // Invariant: a decoded reply encodes, and the encoding decodes to the same reply, so what
 // the host forwards is what the child said.
-#include "extension_runner/protocol.hpp"
+#include "extension_runner/runner/protocol.hpp"
 #include "fuzz_check.hpp"
 
 using namespace extension_runner;

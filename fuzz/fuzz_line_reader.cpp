@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "extension_runner/line_reader.hpp"
-#include "extension_runner/process.hpp"
+#include "extension_runner/core/fd.hpp"
+#include "extension_runner/runner/line_reader.hpp"
 #include "fuzz_check.hpp"
 
 using namespace extension_runner;

@@ -1,6 +1,6 @@
 // parse_event (events.hpp): an `/event/next` body from the Extensions API [EXT].
 // Invariant: an accepted event re-parses from its own `raw` to the same event.
-#include "extension_runner/events.hpp"
+#include "extension_runner/lambda/events.hpp"
 #include "fuzz_check.hpp"
 
 using namespace extension_runner;

@@ -1,7 +1,7 @@
 // decode_proxy_request (protocol.hpp): the `invoke --request` file [docs/runner-protocol.md].
 // Invariant: a decoded request can always be encoded as the InvokeRequest the host sends
 // the child, and that encoding is one line that decodes back to the same context.
-#include "extension_runner/protocol.hpp"
+#include "extension_runner/runner/protocol.hpp"
 #include "fuzz_check.hpp"
 
 using namespace extension_runner;

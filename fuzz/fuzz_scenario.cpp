@@ -1,6 +1,6 @@
 // parse_scenario (scenario.hpp): the `emulate --scenario` file.
 // Invariants: accepted values are inside their documented ranges; log records are JSON.
-#include "extension_runner/scenario.hpp"
+#include "extension_runner/debug/scenario.hpp"
 #include "fuzz_check.hpp"
 
 using namespace extension_runner;

@@ -1,5 +1,5 @@
 // decode_startup_response (protocol.hpp): the child's first line [docs/runner-protocol.md].
-#include "extension_runner/protocol.hpp"
+#include "extension_runner/runner/protocol.hpp"
 #include "fuzz_check.hpp"
 
 using namespace extension_runner;

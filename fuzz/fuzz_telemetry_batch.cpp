@@ -3,7 +3,7 @@
 // re-parses, alone, to a record with the same fields; view_record never crashes on it.
 #include <string>
 
-#include "extension_runner/telemetry_records.hpp"
+#include "extension_runner/telemetry/records.hpp"
 #include "fuzz_check.hpp"
 
 using namespace extension_runner;

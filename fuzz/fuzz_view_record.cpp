@@ -4,7 +4,7 @@
 #include <iterator>
 #include <string>
 
-#include "extension_runner/telemetry_records.hpp"
+#include "extension_runner/telemetry/records.hpp"
 #include "fuzz_check.hpp"
 
 using namespace extension_runner;

@@ -3,7 +3,7 @@
 #
 #   for every resource with `Metadata: {BuildMethod: makefile}`, run
 #   `make --makefile <CodeUri|ContentUri>/Makefile build-<LogicalId>` in a scratch copy of the
-#   tree, with a fresh ARTIFACTS_DIR, as SAM does (docs: lambda-apis.md §7), and check the output.
+#   tree, with a fresh ARTIFACTS_DIR, as SAM does ([SAM]; docs/platform.md), and check the output.
 #
 # The copy contains a stale in-tree build/ whose CMakeCache.txt names the original directory,
 # exactly the pitfall of SAM's scratch copies; the test first proves the stale cache does trip

@@ -2,9 +2,9 @@
 
 #include <atomic>
 
-#include "extension_runner/clock.hpp"
-#include "extension_runner/runner.hpp"
-#include "extension_runner/telemetry_handler.hpp"
+#include "extension_runner/core/clock.hpp"
+#include "extension_runner/runner/runner.hpp"
+#include "extension_runner/telemetry/handler.hpp"
 
 namespace extension_runner {
 namespace {

@@ -8,7 +8,7 @@
 #include <csignal>
 #include <fstream>
 
-#include "extension_runner/json.hpp"
+#include "extension_runner/core/json.hpp"
 #include "support.hpp"
 
 using namespace extension_runner;

@@ -1,14 +1,14 @@
 // The emulator behaves as AWS documents the Extensions API [EXT] and as RIE implements it
-// (lambda-apis.md §1, §10): the tests and `emulate` are only as good as this fake.
-#include "extension_runner/emulator.hpp"
+// ([EXT], [RIE]; docs/references.md): the tests and `emulate` are only as good as this fake.
+#include "extension_runner/debug/emulator.hpp"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
 
-#include "extension_runner/clock.hpp"
-#include "extension_runner/extensions_api.hpp"
-#include "extension_runner/http.hpp"
-#include "extension_runner/json.hpp"
+#include "extension_runner/core/clock.hpp"
+#include "extension_runner/core/json.hpp"
+#include "extension_runner/lambda/extensions_api.hpp"
+#include "extension_runner/lambda/http.hpp"
 
 using namespace extension_runner;
 

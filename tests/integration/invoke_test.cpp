@@ -5,7 +5,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
-#include "extension_runner/json.hpp"
+#include "extension_runner/core/json.hpp"
 #include "support.hpp"
 
 using namespace extension_runner;

@@ -1,4 +1,4 @@
-#include "extension_runner/process.hpp"
+#include "extension_runner/runner/process.hpp"
 
 #include <poll.h>
 #include <sys/syscall.h>

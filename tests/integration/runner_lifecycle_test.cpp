@@ -6,9 +6,9 @@
 #include <fstream>
 #include <string>
 
-#include "extension_runner/clock.hpp"
-#include "extension_runner/emulator.hpp"
-#include "extension_runner/json.hpp"
+#include "extension_runner/core/clock.hpp"
+#include "extension_runner/core/json.hpp"
+#include "extension_runner/debug/emulator.hpp"
 #include "support.hpp"
 
 using namespace extension_runner;

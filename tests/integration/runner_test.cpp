@@ -1,4 +1,4 @@
-#include "extension_runner/runner.hpp"
+#include "extension_runner/runner/runner.hpp"
 
 #include <dirent.h>
 #include <poll.h>
@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "extension_runner/clock.hpp"
-#include "extension_runner/json.hpp"
-#include "extension_runner/log.hpp"
+#include "extension_runner/core/clock.hpp"
+#include "extension_runner/core/json.hpp"
+#include "extension_runner/core/log.hpp"
 
 using namespace extension_runner;
 

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "extension_runner/process.hpp"
+#include "extension_runner/runner/process.hpp"
 
 namespace test_support {
 

@@ -1,5 +1,3 @@
-#include "extension_runner/telemetry_forwarder.hpp"
-
 #include <httplib.h>
 #include <unistd.h>
 
@@ -8,9 +6,10 @@
 #include <mutex>
 #include <thread>
 
-#include "extension_runner/clock.hpp"
-#include "extension_runner/json.hpp"
-#include "extension_runner/telemetry_emulator.hpp"
+#include "extension_runner/core/clock.hpp"
+#include "extension_runner/core/json.hpp"
+#include "extension_runner/debug/telemetry_emulator.hpp"
+#include "extension_runner/telemetry/forwarder.hpp"
 
 using namespace extension_runner;
 using std::chrono::milliseconds;

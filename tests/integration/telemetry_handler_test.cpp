@@ -1,17 +1,16 @@
 // The telemetry decorator inside the real lifecycle, against the Extensions API emulator with
 // the Telemetry API side installed on its server.
-#include "extension_runner/telemetry_handler.hpp"
-
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
 
-#include "extension_runner/clock.hpp"
-#include "extension_runner/emulator.hpp"
-#include "extension_runner/json.hpp"
-#include "extension_runner/telemetry_emulator.hpp"
+#include "extension_runner/core/clock.hpp"
+#include "extension_runner/core/json.hpp"
+#include "extension_runner/debug/emulator.hpp"
+#include "extension_runner/debug/telemetry_emulator.hpp"
+#include "extension_runner/telemetry/handler.hpp"
 
 using namespace extension_runner;
 using std::chrono::milliseconds;

@@ -1,9 +1,9 @@
-#include "extension_runner/telemetry_listener.hpp"
-
 #include <httplib.h>
 
 #include <catch2/catch.hpp>
 #include <thread>
+
+#include "extension_runner/telemetry/listener.hpp"
 
 using namespace extension_runner;
 

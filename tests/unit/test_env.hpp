@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-#include "extension_runner/config.hpp"
+#include "extension_runner/lambda/config.hpp"
 
 namespace test_support {
 

@@ -11,10 +11,10 @@
 #include <memory>
 #include <string>
 
-#include "extension_runner/config.hpp"
-#include "extension_runner/dispatcher.hpp"
-#include "extension_runner/lifecycle.hpp"
-#include "extension_runner/telemetry_forwarder.hpp"
+#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/lambda/lifecycle.hpp"
+#include "extension_runner/runner/dispatcher.hpp"
+#include "extension_runner/telemetry/forwarder.hpp"
 
 namespace extension_runner {
 

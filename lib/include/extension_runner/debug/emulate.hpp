@@ -1,0 +1,37 @@
+#pragma once
+/**
+ * @file emulate.hpp
+ * `extension-runner emulate`: the real Lambda-mode lifecycle, in this process, against the
+ * embedded Emulator, printing a timestamped trace of what crossed each API and a summary.
+ */
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "extension_runner/debug/scenario.hpp"
+#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/lambda/lifecycle.hpp"
+#include "extension_runner/runner/dispatcher.hpp"
+
+namespace extension_runner {
+
+struct EmulateOptions {
+  Scenario scenario;  ///< What the emulated function environment does.
+  bool json =
+      false;  ///< Trace as JSON lines (`{"t_ms","source","what","detail"}`) instead of text.
+};
+
+/** Builds the handler; `observer` must be given every child reply (for the trace). */
+using HandlerFactory =
+    std::function<std::unique_ptr<EventHandler>(const Config&, ReplyObserver observer)>;
+
+/**
+ * Starts the emulator, runs the lifecycle against it with `config` (its runtime_api replaced),
+ * prints the trace and a summary to stdout. SIGINT/SIGTERM turn into a SHUTDOWN with reason
+ * `SandboxTerminated` (as RIE does); a second one exits at once (children die with the host).
+ * Returns the lifecycle's exit code.
+ */
+int run_emulation(Config config, const std::string& name, const EmulateOptions& options,
+                  const HandlerFactory& make_handler);
+
+}  // namespace extension_runner

@@ -1,0 +1,57 @@
+#pragma once
+/**
+ * @file scenario.hpp
+ * What `extension-runner emulate` plays: a JSON scenario file (documented in the README).
+ *
+ * ```json
+ * {"invokes": 3, "spacingMs": 50, "functionTimeoutMs": 3000,
+ *  "shutdownReason": "spindown", "shutdownBudgetMs": 2000,
+ *  "logs": ["a function log line", {"level": "INFO", "message": "a JSON log line"}],
+ *  "faults": {"register": {"status": 403, "errorType": "Extension.InvalidExtensionName"},
+ *             "next": {"status": 500, "after": 2},
+ *             "telemetry": "NotSupported"}}
+ * ```
+ * Every field is optional; unknown fields are an error (a typo must not silently do nothing).
+ */
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "extension_runner/core/result.hpp"
+
+namespace extension_runner {
+
+/** An injected API failure: answer `status` with `{"errorType","errorMessage"}`. */
+struct ScenarioFault {
+  int status = 500;
+  std::string error_type;
+  std::string error_message = "injected by the scenario";
+  int after = 0;  ///< Let this many calls succeed first.
+};
+
+/** How the emulated Telemetry API answers the subscription. */
+enum class TelemetryFault { None, NotSupported, ValidationError };
+
+struct Scenario {
+  int invokes = 3;                     ///< INVOKE events before SHUTDOWN (0–100000).
+  int64_t spacing_ms = 0;              ///< Pause between an invoke's end and the next INVOKE.
+  int64_t function_timeout_ms = 3000;  ///< Each INVOKE's deadline: now + this.
+  std::string shutdown_reason = "spindown";
+  int64_t shutdown_budget_ms = 2000;  ///< SHUTDOWN deadline: now + this [EXT].
+  /** Function log records emitted per invoke, each a raw JSON string or object. */
+  std::vector<std::string> log_records_json{R"("START handling the event")",
+                                            R"({"level":"INFO","message":"work done"})"};
+  std::optional<ScenarioFault> register_fault;
+  std::optional<ScenarioFault> next_fault;
+  TelemetryFault telemetry_fault = TelemetryFault::None;
+};
+
+/** Parses a scenario document; InvalidInput errors name the offending field. */
+Result<Scenario> parse_scenario(std::string_view json);
+
+/** Reads and parses a scenario file. */
+Result<Scenario> load_scenario(const std::string& path);
+
+}  // namespace extension_runner

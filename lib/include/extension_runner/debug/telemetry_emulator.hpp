@@ -1,0 +1,112 @@
+#pragma once
+/**
+ * @file telemetry_emulator.hpp
+ * The Telemetry/Logs API side of the emulator ([LOGS], [TEL], [RIE]; docs/references.md):
+ * subscription endpoints that validate like AWS, RIE's 202 `*.NotSupported` answer as a fault, and
+ * a publisher that POSTs batches to the subscriber's destination like Lambda (retrying on error).
+ * Installs its routes on an existing cpp-httplib server (the Extensions API emulator's).
+ */
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "extension_runner/lambda/config.hpp"
+
+namespace httplib {
+class Server;
+}  // namespace httplib
+
+namespace extension_runner {
+
+/** How the next subscription call(s) are answered instead of normally. */
+enum class SubscribeFault {
+  NotSupported,     ///< 202 `{"errorType":"Telemetry.NotSupported"|"Logs.NotSupported",…}` (RIE).
+  ValidationError,  ///< 400 `{"errorType":"ValidationError"|"Logs.ValidationError",…}`.
+  ServerError,      ///< 500.
+};
+
+/** An accepted subscription. */
+struct EmulatedSubscription {
+  TelemetryMode mode = TelemetryMode::Telemetry;
+  std::string identifier;
+  std::string body;  ///< As sent.
+  std::string schema_version;
+  std::vector<std::string> types;
+  std::string uri;   ///< `destination.URI` as sent.
+  std::string host;  ///< Where batches go: `sandbox.localdomain`/`sandbox` → 127.0.0.1.
+  int port = 0;
+  std::string path = "/";
+};
+
+class TelemetryEmulator {
+ public:
+  /** `identifier_known(id)`: whether `id` is a registered extension's identifier. */
+  explicit TelemetryEmulator(std::function<bool(const std::string&)> identifier_known);
+  TelemetryEmulator(const TelemetryEmulator&) = delete;
+  TelemetryEmulator& operator=(const TelemetryEmulator&) = delete;
+
+  /**
+   * Adds `PUT /2022-07-01/telemetry` and `PUT /2020-08-15/logs` to `server` (before it starts;
+   * this object must outlive the server's serving). Answers: unknown or missing identifier →
+   * 403 `Extension.UnknownExtensionIdentifier`; body not an object, `types` missing/empty or
+   * unknown, `destination.URI` without a port, buffering out of the documented bounds → 400
+   * ValidationError (`Logs.ValidationError` for the Logs API) [TEL][LOGS]; subscribing to the
+   * other API after one succeeded → 400; else 200 `OK`.
+   */
+  void install(httplib::Server& server);
+
+  /** The next `times` subscription calls get `fault` (checked before anything else, like RIE). */
+  void inject(SubscribeFault fault, int times = 1);
+
+  /** The last accepted subscription, if any. */
+  std::optional<EmulatedSubscription> subscription() const;
+  /** Waits until a subscription was accepted; true if one was. */
+  bool wait_for_subscription(std::chrono::milliseconds timeout) const;
+  /** Subscription calls answered so far (any status). */
+  int subscribe_calls() const;
+
+  /**
+   * POSTs one batch body to the subscriber's destination. Returns the HTTP status, or -1 when
+   * there is no subscription or the connection failed.
+   */
+  int post(const std::string& body) const;
+  /**
+   * As Lambda: POSTs until the listener answers 200, retrying on an error status or a failed
+   * connection with a short backoff, for at most `budget`. Returns the last status.
+   */
+  int post_until_accepted(const std::string& body, std::chrono::milliseconds budget) const;
+
+  /** One `{"time","type","record"}` element; `record_json` is raw JSON (object or string). */
+  static std::string record(const std::string& type, const std::string& record_json);
+  /** `platform.start` / `platform.runtimeDone` / `platform.report` for a request id. */
+  static std::string start_record(const std::string& request_id);
+  static std::string runtime_done_record(const std::string& request_id,
+                                         const std::string& status = "success");
+  static std::string report_record(const std::string& request_id);
+  /** A `function` string record `"<text>"`. */
+  static std::string function_record(const std::string& text);
+  /** `[e1,e2,…]`. */
+  static std::string batch(const std::vector<std::string>& records);
+
+ private:
+  struct Answer {
+    int status;
+    std::string body;
+  };
+  Answer subscribe(TelemetryMode mode, const std::string& identifier, const std::string& body);
+
+  std::function<bool(const std::string&)> identifier_known_;
+  mutable std::mutex mutex_;
+  mutable std::condition_variable subscribed_;
+  std::deque<SubscribeFault> faults_;
+  std::optional<EmulatedSubscription> subscription_;
+  int calls_ = 0;
+};
+
+}  // namespace extension_runner

@@ -1,0 +1,86 @@
+#pragma once
+/**
+ * @file config.hpp
+ * Every setting is an environment variable and a same-named flag; flag > env > default.
+ * The flag name is the variable without its `EXTENSION_RUNNER_` / `AWS_LAMBDA_` prefix,
+ * lower-case, dashes for underscores (`EXTENSION_RUNNER_NAME` ↔ `--name`).
+ * Invalid values produce a ConfigInvalid error naming the setting.
+ */
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "extension_runner/core/log.hpp"
+#include "extension_runner/core/result.hpp"
+
+namespace extension_runner {
+
+/** One row of the settings table: the CLI, the README and load_config all read it. */
+struct SettingSpec {
+  std::string env;            ///< Environment variable, e.g. `EXTENSION_RUNNER_NAME`.
+  std::string flag;           ///< Long flag without dashes, e.g. `name`.
+  std::string default_value;  ///< Used when neither flag nor env is set ("" = unset).
+  std::string help;           ///< One line for `--help` and the README table.
+};
+
+/** The settings table, in documentation order. */
+const std::vector<SettingSpec>& settings();
+
+/** How the host paces `/next` against the child (issue: runner protocol). */
+enum class Dispatch { Sync, Async };
+/** Which log subscription API to use, if any [TEL][LOGS]. */
+enum class TelemetryMode { Off, Telemetry, Logs };
+/** Whether to wait for a request's platform.runtimeDone before the next `/next`. */
+enum class FlushMode { Auto, Invoke, None };
+
+/** The validated configuration. */
+struct Config {
+  // Extensions API
+  std::string runtime_api;  ///< host:port from AWS_LAMBDA_RUNTIME_API; required in Lambda mode.
+  std::string name;         ///< Lambda-Extension-Name; "" = basename of argv[0].
+  LogLevel log_level = LogLevel::Info;
+  LogFormat log_format = LogFormat::Text;
+
+  // Child runtime (runner protocol)
+  std::string command;  ///< Shell command of the child runtime; "" = write events to stdout.
+  std::string handler;  ///< Passed to the child in StartupRequest.handler.
+  int64_t startup_timeout_ms = 5000;
+  Dispatch dispatch = Dispatch::Sync;
+  int max_crashes = 3;
+  size_t max_message_bytes = 6 * 1024 * 1024;
+  std::string memory_size;  ///< AWS_LAMBDA_FUNCTION_MEMORY_SIZE, reported in billing.memory.
+
+  // Telemetry / Logs API
+  TelemetryMode telemetry = TelemetryMode::Off;
+  std::string telemetry_schema;  ///< "" = the mode's default (2022-12-13 / 2021-03-18).
+  std::vector<std::string> telemetry_types{"platform", "function"};
+  int buffer_max_items = 1000;
+  int buffer_max_bytes = 262144;
+  int buffer_timeout_ms = 100;
+  std::string listen = "0.0.0.0:0";  ///< Listener bind host:port.
+  FlushMode flush = FlushMode::Auto;
+  size_t queue_max_records = 20000;
+  size_t queue_max_bytes = 8 * 1024 * 1024;
+
+  /** The effective schema version for the chosen telemetry mode. */
+  std::string effective_telemetry_schema() const;
+  /** Whether the per-invoke flush is on (Auto = on when `platform` is subscribed). */
+  bool flush_per_invoke() const;
+};
+
+/** Looks up an environment variable; nullopt when unset. */
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+/** The process environment. */
+EnvLookup process_env();
+
+/**
+ * Builds a Config from flag values (keyed by SettingSpec::flag) and the environment.
+ * An empty flag value counts as given. Errors name the env var and the flag.
+ */
+Result<Config> load_config(const std::map<std::string, std::string>& flags, const EnvLookup& env);
+
+}  // namespace extension_runner

@@ -1,0 +1,86 @@
+#pragma once
+/**
+ * @file extensions_api.hpp
+ * The Extensions API (2020-01-01) [EXT]: pure request builders and response parsers, plus a
+ * small client that sends them over an HttpClient.
+ */
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "extension_runner/core/result.hpp"
+#include "extension_runner/lambda/events.hpp"
+#include "extension_runner/lambda/http.hpp"
+
+namespace extension_runner {
+
+inline constexpr const char* kExtensionsApiBase = "/2020-01-01/extension";
+inline constexpr const char* kIdentifierHeader = "Lambda-Extension-Identifier";
+inline constexpr const char* kNameHeader = "Lambda-Extension-Name";
+inline constexpr const char* kAcceptFeatureHeader = "Lambda-Extension-Accept-Feature";
+inline constexpr const char* kErrorTypeHeader = "Lambda-Extension-Function-Error-Type";
+
+/** The 200 answer to Register: identifier header plus function metadata [EXT]. */
+struct RegisterResponse {
+  std::string identifier;  ///< `Lambda-Extension-Identifier`, sent on every later call.
+  std::string function_name;
+  std::string function_version;
+  std::string handler;
+  std::optional<std::string> account_id;  ///< Only when the `accountId` feature was accepted.
+};
+
+/** Body of init/error and exit/error: `{"errorMessage","errorType","stackTrace":[]}` [EXT]. */
+struct ErrorReport {
+  std::string error_type;  ///< Also the `Lambda-Extension-Function-Error-Type` header.
+  std::string message;
+  std::vector<std::string> stack_trace;
+};
+
+/** `POST /register` for `name`, events INVOKE+SHUTDOWN, accepting feature `accountId`. */
+HttpRequest build_register_request(const std::string& name);
+/** `GET /event/next` with the identifier. */
+HttpRequest build_next_request(const std::string& identifier);
+/** `POST /init/error` with the error-type header and JSON body. */
+HttpRequest build_init_error_request(const std::string& identifier, const ErrorReport& report);
+/** `POST /exit/error` with the error-type header and JSON body. */
+HttpRequest build_exit_error_request(const std::string& identifier, const ErrorReport& report);
+
+/**
+ * Maps a non-success status to an Error: 500 → ApiFatal ("exit promptly" [EXT]); 4xx →
+ * ApiRejected whose message carries the body's errorType/errorMessage verbatim.
+ * `what` names the call, e.g. "register".
+ */
+Error api_error(const std::string& what, const HttpResponse& response);
+
+/** Parses a Register answer (status must be 200, identifier header present). */
+Result<RegisterResponse> parse_register_response(const HttpResponse& response);
+
+/**
+ * A client bound to one Runtime API address. Not thread-safe: use from one thread.
+ */
+class ExtensionsClient {
+ public:
+  explicit ExtensionsClient(std::string runtime_api);
+
+  /** Registers; keeps the identifier for later calls. */
+  Result<RegisterResponse> register_extension(const std::string& name);
+  /** Blocks until the next event. No request timeout: the sandbox may freeze in between [EXT]. */
+  Result<Event> next_event();
+  /** Reports an init failure; Lambda accepts no further calls afterwards [EXT]. */
+  Result<void> init_error(const ErrorReport& report);
+  /** Reports a failure after init; the extension exits afterwards [EXT]. */
+  Result<void> exit_error(const ErrorReport& report);
+
+  /** Sends any other request (e.g. a Telemetry/Logs subscription) to the same API. */
+  Result<HttpResponse> send(const HttpRequest& request, const HttpTimeouts& timeouts = {});
+
+  const std::string& identifier() const { return identifier_; }
+  const std::string& runtime_api() const { return runtime_api_; }
+
+ private:
+  std::string runtime_api_;
+  HttpClient http_;
+  std::string identifier_;
+};
+
+}  // namespace extension_runner

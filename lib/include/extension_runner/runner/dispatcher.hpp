@@ -1,0 +1,115 @@
+#pragma once
+/**
+ * @file dispatcher.hpp
+ * One worker thread that owns an Invoker and runs every request through it, in FIFO order.
+ * Producers (the lifecycle's INVOKE/SHUTDOWN, later the telemetry module's
+ * `{"eventType":"TELEMETRY","records":[…]}` batches) submit requests from any thread and
+ * wait on the returned Ticket as long as they choose.
+ *
+ * The invoker is created, used and destroyed on the worker thread, so a child it spawns is
+ * tied (PR_SET_PDEATHSIG) to a thread that lives as long as the dispatcher.
+ */
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "extension_runner/core/result.hpp"
+#include "extension_runner/runner/invoker.hpp"
+#include "extension_runner/runner/protocol.hpp"
+
+namespace extension_runner {
+
+/** The pending outcome of one submitted request; copyable, awaitable from any thread. */
+class Ticket {
+ public:
+  /** The reply (or the invoker's Error) once done; nullopt if `deadline` came first. */
+  std::optional<Result<InvokeReply>> wait_until(
+      std::chrono::steady_clock::time_point deadline) const;
+
+ private:
+  friend class Dispatcher;
+  std::shared_future<Result<InvokeReply>> future_;
+};
+
+/** Told about every request the dispatcher finished (on the worker thread; keep it cheap). */
+using ReplyObserver =
+    std::function<void(const InvokeRequest& request, const Result<InvokeReply>& reply)>;
+
+class Dispatcher {
+ public:
+  using InvokerFactory = std::function<Result<std::unique_ptr<Invoker>>()>;
+
+  /** Starts the worker thread (idle until start()). `observer` may be empty. */
+  explicit Dispatcher(ReplyObserver observer = {});
+  /** stop(0) if not stopped yet. */
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  /** Runs `factory` on the worker thread and keeps the invoker; returns the factory's error. */
+  Result<void> start(InvokerFactory factory);
+
+  /**
+   * Queues `request` behind those already queued. Its ticket completes with the invoker's
+   * answer; with the invoker's fatal Error once one occurred (later requests are not run); or
+   * with Error{Cancelled} if the dispatcher stops first. Each reply is logged (debug; warn
+   * when `errors`).
+   */
+  Ticket submit(InvokeRequest request);
+  /**
+   * As submit(), but the request's deadline is set when it *starts*: now + `budget_ms` (then
+   * capped). For work that waits behind other requests (telemetry batches behind a long
+   * INVOKE) and must not expire in the queue.
+   */
+  Ticket submit_with_budget(InvokeRequest request, int64_t budget_ms);
+
+  /** Waits until nothing is queued or running; false if `deadline` came first. */
+  bool wait_idle(std::chrono::steady_clock::time_point deadline);
+
+  /** Requests started from now on get `deadline = min(own, epoch_ms)` (for the SHUTDOWN budget). */
+  void cap_deadlines(int64_t epoch_ms);
+
+  /** The invoker's fatal Error (e.g. ChildCrashed), once it happened. */
+  std::optional<Error> fatal_error() const;
+
+  /**
+   * Ends everything within about `budget_ms`: queued requests are cancelled, a running one is
+   * interrupted (Invoker::cancel), then the invoker's shutdown(budget_ms) runs on the worker
+   * and the worker is joined. Idempotent.
+   */
+  void stop(int64_t budget_ms);
+
+ private:
+  struct Job {
+    std::optional<InvokeRequest> request;
+    std::function<void()> call;  ///< Runs on the worker instead of a request.
+    std::shared_ptr<std::promise<Result<InvokeReply>>> promise;
+    bool last = false;      ///< The worker exits after this job.
+    int64_t budget_ms = 0;  ///< > 0: deadline = start + budget_ms.
+  };
+
+  void run();
+  void run_request(Job& job);
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;       ///< Work arrived.
+  std::condition_variable idle_cv_;  ///< A job finished.
+  std::deque<Job> queue_;
+  bool busy_ = false;
+  bool stopping_ = false;
+  std::optional<Error> fatal_;
+  std::optional<int64_t> deadline_cap_;
+  std::unique_ptr<Invoker> invoker_;  ///< Created, used and destroyed on the worker thread.
+  Invoker* running_ = nullptr;        ///< invoker_ while a request runs, for cancel().
+  ReplyObserver observer_;            ///< Set before the worker starts, then only read by it.
+  std::thread worker_;
+};
+
+}  // namespace extension_runner

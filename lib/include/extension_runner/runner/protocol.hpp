@@ -1,0 +1,125 @@
+#pragma once
+/**
+ * @file protocol.hpp
+ * Runner protocol v1 messages between extension-runner (host) and a child runtime.
+ * Field names follow the seed Go package exactly, typos included (`errortype`, `invokeid`,
+ * `aws_request_id`); see docs/runner-protocol.md. Any-JSON payloads are carried as compact
+ * JSON text so messages move between threads cheaply.
+ */
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "extension_runner/core/result.hpp"
+
+namespace extension_runner {
+
+/** `identity` of a Context. */
+struct Identity {
+  std::string cognito_identity_id;
+  std::string cognito_identity_pool_id;
+};
+
+/** `context` of an InvokeRequest. `client_context` is passed through as raw JSON. */
+struct InvokeContext {
+  std::string aws_request_id;
+  std::optional<std::string> client_context_json;  ///< Raw JSON object, or absent (null).
+  std::optional<Identity> identity;
+  std::string invoked_function_arn;
+};
+
+/** Host → child, once: `{"handler","env","version","name","mode"}`. */
+struct StartupRequest {
+  std::string handler;
+  std::map<std::string, std::string> env;
+  int version = 1;
+  std::string name;
+  std::string mode = "lambda";  ///< `lambda` | `invoke` | `emulate`.
+};
+
+/** Child → host: `{"ok":true}` or `{"ok":false,"error":"…"}`. */
+struct StartupResponse {
+  bool ok = false;
+  std::string error;
+};
+
+/** Host → child: `{"context","event","deadline"}`; deadline in ms since the Unix epoch. */
+struct InvokeRequest {
+  InvokeContext context;
+  std::string event_json = "null";
+  int64_t deadline_ms = 0;
+};
+
+/** `billing` of an InvokeReply (seed type `ReqeustBilling`), measured by the host. */
+struct Billing {
+  double duration_ms = 0;  ///< `duration`: request written → reply read.
+  std::string memory;      ///< `memory`: configured memory size (AWS_LAMBDA_FUNCTION_MEMORY_SIZE).
+  int64_t used_mb = 0;     ///< `used`: the child's peak RSS in MB.
+};
+
+/** Child → host: `{"result","errortype","invokeid","errors"?,"billing"}`. */
+struct InvokeReply {
+  std::string result_json = "null";
+  std::string errortype;
+  std::string invokeid;
+  bool errors = false;  ///< Omitted from JSON when false.
+  Billing billing;
+};
+
+/** The seed's ProxyRequest, used by `extension-runner invoke --request`. */
+struct ProxyRequest {
+  InvokeContext context;
+  int64_t remaining_ms = 0;
+  std::map<std::string, std::string> env;
+  std::string event_json = "null";
+};
+
+/** Protocol version this host speaks (`StartupRequest.version`). */
+inline constexpr int kProtocolVersion = 1;
+
+// Encoding. Every encoder returns one compact JSON object without the trailing newline.
+// Raw-JSON payloads (`event_json`, `result_json`, `client_context_json`) are re-serialised
+// compactly, so a payload holding newlines can never break the line framing.
+
+/** `{"handler":…,"env":{…},"version":1,"name":…,"mode":…}`. */
+std::string encode_startup_request(const StartupRequest& request);
+
+/**
+ * `{"context":{"aws_request_id":…,"client_context":<json>|null,"identity":{…}|null,
+ * "invoked_function_arn":…},"event":<json>,"deadline":<ms>}`.
+ * InvalidInput when `event_json` or `client_context_json` is not valid JSON.
+ */
+Result<std::string> encode_invoke_request(const InvokeRequest& request);
+
+/**
+ * `{"result":<json>,"errortype":…,"invokeid":…,"errors":true?,"billing":{"duration":<ms float>,
+ * "memory":"<MB>","used":<MB>}}`; `errors` is omitted when false (seed: `omitempty`).
+ * InvalidInput when `result_json` is not valid JSON.
+ */
+Result<std::string> encode_invoke_reply(const InvokeReply& reply);
+
+// Decoding. All decoders return ProtocolError for text that is not JSON, not an object, or has
+// a known field of the wrong type. Unknown fields are ignored.
+
+/** `{"ok":bool,"error"?:string}`; `ok` is required. */
+Result<StartupResponse> decode_startup_response(std::string_view line);
+
+/**
+ * An InvokeReply. `invokeid` is required (it pairs the reply with its request); `result`
+ * (any JSON, kept as compact text; absent = `null`), `errortype`, `errors` and `billing`
+ * are optional since the host fills billing itself.
+ */
+Result<InvokeReply> decode_invoke_reply(std::string_view line);
+
+/** A ProxyRequest `{"context","remaining","env","event"}`; all fields optional. */
+Result<ProxyRequest> decode_proxy_request(std::string_view text);
+
+/**
+ * A Context object. `client_context` and `identity` may be absent or null; `client_context` is
+ * kept as compact JSON text (it must be an object).
+ */
+Result<InvokeContext> decode_invoke_context(std::string_view text);
+
+}  // namespace extension_runner

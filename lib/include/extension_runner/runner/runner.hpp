@@ -1,0 +1,128 @@
+#pragma once
+/**
+ * @file runner.hpp
+ * The child-runtime Invoker: runs the user's extension logic as a child process speaking
+ * runner protocol v1 (docs/runner-protocol.md; precedent: mless, [MLESS]), and the
+ * EventHandler that forwards Lambda events to it.
+ */
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/lambda/lifecycle.hpp"
+#include "extension_runner/runner/dispatcher.hpp"
+#include "extension_runner/runner/invoker.hpp"
+#include "extension_runner/runner/process.hpp"
+#include "extension_runner/runner/protocol.hpp"
+
+namespace extension_runner {
+
+/** `errortype` of replies the host makes up for requests the child did not answer properly. */
+inline constexpr const char* kRunnerTimeout = "Runner.Timeout";  ///< Deadline passed.
+inline constexpr const char* kRunnerCrashed = "Runner.Crashed";  ///< Child exited mid-request.
+/** The child's answer broke the protocol (oversized, wrong `invokeid`, mistyped fields). */
+inline constexpr const char* kRunnerProtocolError = "Runner.ProtocolError";
+/** The request itself could not be encoded (raw event not JSON). */
+inline constexpr const char* kRunnerInvalidRequest = "Runner.InvalidRequest";
+
+/** How a ChildInvoker starts and drives its child. */
+struct ChildInvokerOptions {
+  std::string command;             ///< Run with `/bin/sh -c` (EXTENSION_RUNNER_COMMAND).
+  std::string log_name = "child";  ///< Prefix (log `source`) of the child's stderr lines.
+  /** Sent after every (re)start; its `env` is also set in the child's environment. */
+  StartupRequest startup;
+  std::string working_dir;                     ///< "" = inherit.
+  int64_t startup_timeout_ms = 5000;           ///< For the handshake, per (re)start.
+  int max_crashes = 3;                         ///< Crashes in a row before Error{ChildCrashed}.
+  size_t max_message_bytes = 6 * 1024 * 1024;  ///< Longest accepted stdout line.
+  std::string memory_size;                     ///< Reported as billing.memory.
+  /** Delay before restarting after a crash; doubles per crash in a row, capped at 1 s. */
+  std::chrono::milliseconds crash_backoff{100};
+};
+
+/**
+ * Invoker over a child process. One request in flight; all calls except cancel() must come
+ * from one thread, which also (re)spawns the child, so it must live as long as the child
+ * should (PR_SET_PDEATHSIG fires when the forking thread exits).
+ *
+ * Outcomes of invoke():
+ * - the child's reply (billing measured by the host: duration request-write → reply-read,
+ *   memory = options.memory_size, used = the child's peak RSS in MB);
+ * - deadline passed → the process group is killed, reply `errors:true`, `Runner.Timeout`;
+ *   the child is restarted (same handshake) at the next invoke();
+ * - the child exits mid-request → `Runner.Crashed`, restarted with backoff at the next invoke();
+ *   `max_crashes` crashes (or failed restarts) in a row → Error{ChildCrashed}, for good;
+ * - a reply that is oversized or malformed → `Runner.ProtocolError`; one with a foreign
+ *   `invokeid` → `Runner.ProtocolError` and the child is restarted (the stream is out of step).
+ * Stdout lines that are not JSON (or JSON that is no protocol message) are logged as
+ * protocol warnings and skipped; stderr lines are logged at Info with `log_name` as source.
+ */
+class ChildInvoker : public Invoker {
+ public:
+  explicit ChildInvoker(ChildInvokerOptions options);
+  /** Kills the child's process group at once if still running; joins the reader threads. */
+  ~ChildInvoker() override;
+  ChildInvoker(const ChildInvoker&) = delete;
+  ChildInvoker& operator=(const ChildInvoker&) = delete;
+
+  /**
+   * Spawns the child and performs the handshake within startup_timeout_ms. Error
+   * ChildStartupFailed (with the child's `error` text, or its exit status and last stderr
+   * lines) when it answers `ok:false`, does not answer in time, or exits.
+   */
+  Result<void> start();
+
+  Result<InvokeReply> invoke(const InvokeRequest& request) override;
+  /** Closes the child's stdin, waits, SIGTERM, then SIGKILL, within `budget_ms`. */
+  void shutdown(int64_t budget_ms) override;
+  void cancel() override;
+
+  /** Pid of the current child, -1 when none is running. */
+  pid_t pid() const;
+  /** How many times the child was started (1 after start()). */
+  int starts() const { return starts_; }
+
+  struct Session;  ///< One running child with its reader threads (runner.cpp).
+  struct Inbox;    ///< Messages from the stdout reader; also woken by cancel() (runner.cpp).
+
+ private:
+  Result<void> start_session(std::chrono::steady_clock::time_point deadline);
+  void end_session();
+  InvokeReply host_reply(const InvokeRequest& request, const char* errortype,
+                         const std::string& message) const;
+  Result<InvokeReply> crashed(const InvokeRequest& request, InvokeReply reply);
+  bool sleep_until(std::chrono::steady_clock::time_point until);
+
+  ChildInvokerOptions options_;
+  std::unique_ptr<Session> session_;
+  int starts_ = 0;
+  int crashes_in_a_row_ = 0;
+  std::optional<Error> fatal_;
+  std::atomic<bool> cancelled_{false};
+  Pipe cancel_pipe_;  ///< Written once by cancel() to wake a blocked write.
+  std::unique_ptr<Inbox> inbox_;
+};
+
+/**
+ * The EventHandler that runs the user's logic in a child (EXTENSION_RUNNER_COMMAND):
+ * init() starts the child (StartupRequest: handler = config.handler, env = function metadata
+ * from Register, name = extension name, mode = `mode`); each INVOKE becomes an InvokeRequest
+ * (`event` = the raw event, `aws_request_id` = requestId, `deadline` = deadlineMs), paced by
+ * config.dispatch; SHUTDOWN is sent as the last request, then the child is ended, all before
+ * the SHUTDOWN deadline [EXT].
+ */
+std::unique_ptr<EventHandler> make_runner_handler(const Config& config,
+                                                  const std::string& mode = "lambda",
+                                                  std::shared_ptr<Dispatcher> dispatcher = nullptr);
+
+/** Builds the ChildInvoker options the handler uses (exposed for tests and `invoke` mode). */
+ChildInvokerOptions runner_options(const Config& config, StartupRequest startup);
+
+}  // namespace extension_runner

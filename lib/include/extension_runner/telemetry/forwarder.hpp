@@ -1,0 +1,139 @@
+#pragma once
+/**
+ * @file telemetry_forwarder.hpp
+ * The host's telemetry component: listener + subscription + delivery of batches to a sink
+ * (the child runtime, or stdout), with the per-invoke and shutdown flushes of issue 4.
+ *
+ * Use from the event handler (lifecycle thread):
+ *   init        → TelemetryForwarder::start (bind, serve, then subscribe [TEL]);
+ *   on_invoke   → forward the INVOKE to the child, then after_invoke(event);
+ *   on_shutdown → shutdown(event.deadline_ms) before ending the child.
+ * A delivery thread owned by the forwarder pops merged batches from the queue and hands them
+ * to the sink as the `event` of a runner-protocol InvokeRequest:
+ * `{"eventType":"TELEMETRY","records":[…records exactly as received…]}`.
+ */
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "extension_runner/core/result.hpp"
+#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/lambda/events.hpp"
+#include "extension_runner/lambda/http.hpp"
+#include "extension_runner/telemetry/listener.hpp"
+#include "extension_runner/telemetry/queue.hpp"
+#include "extension_runner/telemetry/subscription.hpp"
+
+namespace extension_runner {
+
+/**
+ * Delivers one TELEMETRY event (compact JSON) and returns whether it was delivered. Called from
+ * the forwarder's delivery thread, concurrently with the lifecycle thread's INVOKEs: the sink
+ * must serialise with them (the runner Dispatcher does). It must return by `deadline_ms`
+ * (epoch ms). false → the batch's records are counted as dropped.
+ */
+using BatchSink = std::function<bool(const std::string& event_json, int64_t deadline_ms)>;
+
+/** Sends the subscription request to the Runtime API (e.g. ExtensionsClient::send). */
+using SubscribeSender = std::function<Result<HttpResponse>(const HttpRequest& request)>;
+
+/** `{"eventType":"TELEMETRY","records":[raw,…]}` for a popped batch. */
+std::string telemetry_event_json(const TelemetryBatch& batch);
+
+/**
+ * A sink writing each TELEMETRY event as one JSON line to `fd` (stdout in the no-child mode).
+ * Thread-safe. Returns false (records counted as dropped) when the write fails.
+ */
+BatchSink make_json_lines_sink(int fd);
+
+/**
+ * The sink without a child: JSON lines on stdout, unless `extension` records are subscribed
+ * (stdout would feed back into them [TEL]); then batches are counted as dropped, and one
+ * warning says so.
+ */
+BatchSink make_no_child_sink(const Config& config);
+
+/** Tunables; the defaults suit Lambda. */
+struct ForwarderOptions {
+  size_t batch_max_records = 1000;     ///< Records merged into one TELEMETRY event at most.
+  size_t batch_max_bytes = 1 << 20;    ///< Bytes of records merged (≥ 1 record always).
+  int64_t delivery_timeout_ms = 5000;  ///< Deadline given to the sink for one event.
+  /**
+   * Shutdown: stop delivering this long before deadlineMs, leaving time to end the child and
+   * exit (the extension is SIGKILLed at the deadline [EXT]).
+   */
+  int64_t shutdown_reserve_ms = 300;
+  /** Shutdown: "no new batch for this long" ends the flush; 0 = buffering.timeoutMs + 50. */
+  int64_t quiet_period_ms = 0;
+};
+
+class TelemetryForwarder {
+ public:
+  /**
+   * Binds the listener, starts serving and delivering, then subscribes with `identifier`.
+   * Errors: ConfigInvalid (listen address), ListenerFailed (bind), SubscribeFailed (a 4xx/5xx
+   * answer, or the API unreachable) → the caller reports init/error. A `*.NotSupported` answer
+   * is not an error: one warning is logged and subscribed() is false.
+   * Requires config.telemetry != Off.
+   */
+  static Result<std::unique_ptr<TelemetryForwarder>> start(const Config& config,
+                                                           const std::string& identifier,
+                                                           const SubscribeSender& send,
+                                                           BatchSink sink,
+                                                           ForwarderOptions options = {});
+
+  /** Stops the listener and joins the delivery thread (waiting for a sink call in flight). */
+  ~TelemetryForwarder();
+  TelemetryForwarder(const TelemetryForwarder&) = delete;
+  TelemetryForwarder& operator=(const TelemetryForwarder&) = delete;
+
+  /** Whether the API accepted the subscription (false when telemetry is unavailable here). */
+  bool subscribed() const { return subscribed_; }
+  /** The destination URI sent in the subscription. */
+  const std::string& destination() const { return destination_; }
+  int port() const { return listener_ ? listener_->port() : 0; }
+
+  /**
+   * Per-invoke flush: when the config asks for it (Config::flush_per_invoke) and the
+   * subscription is live, waits until `event.request_id`'s platform.runtimeDone (or
+   * platform.report) has been delivered to the sink, or the event's deadline passes [OTEL].
+   * Returns whether it was delivered (true when no flush is configured).
+   */
+  bool after_invoke(const InvokeEvent& event);
+
+  /**
+   * Shutdown flush, then stop: keeps listening and delivering until the queue is drained and no
+   * new batch arrived for the quiet period, all bounded by `deadline_ms` − shutdown_reserve_ms.
+   * Then stops the listener, counts what is still queued as dropped and logs the counters in
+   * one line. Returns by that bound provided the sink honours its deadlines; a sink call begun
+   * before shutdown() (deadline up to delivery_timeout_ms later) is not waited for past the
+   * bound: end the child, then destroy the forwarder (the destructor joins). Idempotent.
+   */
+  void shutdown(int64_t deadline_ms);
+
+  TelemetryCounters counters() const { return queue_.counters(); }
+
+ private:
+  TelemetryForwarder(const Config& config, BatchSink sink, ForwarderOptions options);
+  void deliver_loop();
+  void stop_delivery();
+
+  const Config config_;
+  const ForwarderOptions options_;
+  BatchSink sink_;
+  TelemetryQueue queue_;
+  std::optional<TelemetryListener> listener_;  ///< After queue_: stopped before it is destroyed.
+  std::string destination_;
+  bool subscribed_ = false;
+  bool flush_per_invoke_ = false;
+  bool shut_down_ = false;
+  /** Epoch-ms cap on sink deadlines; lowered at shutdown. */
+  std::atomic<int64_t> deadline_cap_ms_{INT64_MAX};
+  std::thread delivery_;
+};
+
+}  // namespace extension_runner

@@ -1,0 +1,125 @@
+#pragma once
+/**
+ * @file telemetry_queue.hpp
+ * The one queue between the telemetry listener (producer, HTTP threads) and the delivery
+ * consumer (the thread forwarding batches to the child). Bounded in records and bytes; a batch
+ * is taken whole or refused whole, so the listener can answer an error status and let Lambda
+ * retry or drop on its side ("Lambda retries … if the POST request results in an error" [TEL]).
+ *
+ * Accounting, always: received = delivered + dropped + queued + in_flight.
+ */
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "extension_runner/telemetry/records.hpp"
+
+namespace extension_runner {
+
+/** A snapshot of the queue's counters. */
+struct TelemetryCounters {
+  uint64_t received = 0;           ///< Records in accepted or refused batches.
+  uint64_t delivered = 0;          ///< Records the consumer completed as delivered.
+  uint64_t dropped = 0;            ///< Records refused (queue full) or completed as undeliverable.
+  uint64_t accepted_batches = 0;   ///< Batches taken into the queue.
+  uint64_t refused_batches = 0;    ///< Batches refused because the queue was full.
+  uint64_t rejected_requests = 0;  ///< Requests answered 4xx/5xx by the listener (any reason).
+  uint64_t logs_dropped_records = 0;  ///< Sum of `droppedRecords` of platform.logsDropped seen.
+  uint64_t queued = 0;                ///< Records waiting now.
+  uint64_t queued_bytes = 0;          ///< Their bytes.
+  uint64_t in_flight = 0;             ///< Records popped but not yet completed.
+
+  /** One human-readable line, e.g. for the shutdown log. */
+  std::string to_line() const;
+};
+
+/** Records popped together; hand back with TelemetryQueue::complete. */
+struct TelemetryBatch {
+  std::vector<TelemetryRecord> records;
+  size_t bytes = 0;
+  bool empty() const { return records.empty(); }
+};
+
+class TelemetryQueue {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  /** Capacity in records and in bytes (sum of TelemetryRecord::size()); both ≥ 1. */
+  TelemetryQueue(size_t max_records, size_t max_bytes);
+  TelemetryQueue(const TelemetryQueue&) = delete;
+  TelemetryQueue& operator=(const TelemetryQueue&) = delete;
+
+  /**
+   * Appends the whole batch, or refuses it whole when it would exceed either capacity; records
+   * popped but not yet completed count against it. A batch larger than the capacity is still
+   * taken when nothing is held, so no batch is
+   * refused forever; memory stays below capacity + one request body. Counts every record as
+   * received, and refused ones as dropped. Returns whether the batch was taken.
+   */
+  bool push(std::vector<TelemetryRecord> batch);
+
+  /** Counts one request the listener rejected (bad method, body, size, or pushback). */
+  void count_rejected_request();
+
+  /**
+   * Waits until records are queued (or `deadline`, or close()), then pops up to `max_records`
+   * records and `max_bytes` bytes, in arrival order (always at least one record when any is
+   * queued). The records are in flight until complete() is called with the batch.
+   */
+  TelemetryBatch pop_batch(size_t max_records, size_t max_bytes, Clock::time_point deadline);
+
+  /**
+   * Ends a popped batch: `delivered` true counts its records delivered, false counts them
+   * dropped (e.g. the child crashed). Either way its runtimeDone/report request ids become
+   * "done" for wait_for_runtime_done.
+   */
+  void complete(const TelemetryBatch& batch, bool delivered);
+
+  /**
+   * Waits until a `platform.runtimeDone` or `platform.report` for `request_id` has been
+   * completed by the consumer. True when it was (including before this call), false at
+   * `deadline` or after close().
+   */
+  bool wait_for_runtime_done(const std::string& request_id, Clock::time_point deadline);
+
+  /** Waits until nothing is queued or in flight. False at `deadline` or after close(). */
+  bool wait_until_drained(Clock::time_point deadline);
+
+  /**
+   * Waits until more than `accepted_before` batches have been accepted (compare with
+   * counters().accepted_batches). True if one was; false at `deadline` or after close().
+   */
+  bool wait_for_batch_after(uint64_t accepted_before, Clock::time_point deadline);
+
+  /** Counts every queued (not in-flight) record as dropped and empties the queue. */
+  void discard_queued();
+
+  /** Wakes every waiter; later waits return immediately. push() keeps working (for counts). */
+  void close();
+  bool closed() const;
+
+  TelemetryCounters counters() const;
+
+ private:
+  void remember_done_locked(const std::string& request_id);
+  bool is_done_locked(const std::string& request_id) const;
+
+  const size_t max_records_;
+  const size_t max_bytes_;
+  mutable std::mutex mutex_;
+  std::condition_variable records_available_;
+  std::condition_variable progress_;  ///< complete() / close(): done ids and drain changed.
+  std::deque<TelemetryRecord> records_;
+  size_t bytes_ = 0;            ///< Of records_.
+  size_t in_flight_bytes_ = 0;  ///< Of popped, not yet completed records.
+  bool closed_ = false;
+  TelemetryCounters counters_;
+  std::deque<std::string> done_ids_;  ///< Recent completed request ids, oldest first, bounded.
+};
+
+}  // namespace extension_runner

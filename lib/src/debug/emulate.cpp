@@ -1,0 +1,336 @@
+#include "extension_runner/debug/emulate.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include "extension_runner/core/clock.hpp"
+#include "extension_runner/core/fd.hpp"
+#include "extension_runner/core/json.hpp"
+#include "extension_runner/core/log.hpp"
+#include "extension_runner/debug/emulator.hpp"
+#include "extension_runner/debug/telemetry_emulator.hpp"
+#include "extension_runner/lambda/events.hpp"
+
+namespace extension_runner {
+namespace {
+
+const char* endpoint_name(Endpoint e) {
+  switch (e) {
+    case Endpoint::Register:
+      return "register";
+    case Endpoint::Next:
+      return "next";
+    case Endpoint::InitError:
+      return "init/error";
+    case Endpoint::ExitError:
+      return "exit/error";
+    case Endpoint::Other:
+      return "other";
+  }
+  return "other";
+}
+
+/** Prints one line per API call, relative to the start of the emulation. */
+class Tracer {
+ public:
+  Tracer(int64_t start_ms, bool json) : start_ms_(start_ms), json_(json) {}
+
+  void on_call(const RecordedCall& call) {
+    std::string summary;
+    switch (call.endpoint) {
+      case Endpoint::Register:
+        summary =
+            "name=" + call.header("Lambda-Extension-Name") + " -> " + std::to_string(call.status);
+        break;
+      case Endpoint::Next:
+        if (call.status == 200) {
+          auto event = parse_event(call.response_body);
+          if (event) {
+            summary = std::string(event_type(*event));
+            if (auto* inv = std::get_if<InvokeEvent>(&*event)) summary += " " + inv->request_id;
+            if (auto* sd = std::get_if<ShutdownEvent>(&*event)) {
+              summary += " reason=" + sd->shutdown_reason;
+            }
+          }
+        } else {
+          summary = "-> " + std::to_string(call.status) + " " + call.response_body;
+        }
+        break;
+      case Endpoint::InitError:
+      case Endpoint::ExitError:
+        summary = call.header("Lambda-Extension-Function-Error-Type") + " " + call.body + " -> " +
+                  std::to_string(call.status);
+        break;
+      case Endpoint::Other:
+        summary = call.method + " " + call.path + " -> " + std::to_string(call.status);
+        break;
+    }
+    line("api", endpoint_name(call.endpoint), summary, call.time_ms);
+  }
+
+  void on_reply(const InvokeRequest& request, const Result<InvokeReply>& reply) {
+    std::string detail = request.context.aws_request_id + " ";
+    if (!reply) {
+      detail += "failed: " + reply.error().message;
+    } else {
+      char billing[96];
+      std::snprintf(billing, sizeof billing, " in %.1f ms, %lld MB", reply->billing.duration_ms,
+                    static_cast<long long>(reply->billing.used_mb));
+      detail += reply->errors ? "errors " + reply->errortype : std::string("ok");
+      detail += billing;
+    }
+    line("child", "reply", detail, wall_clock_ms());
+  }
+
+  void line(const std::string& source, const std::string& what, const std::string& detail,
+            int64_t at_ms) {
+    std::string out;
+    if (json_) {
+      out = R"({"t_ms":)" + std::to_string(at_ms - start_ms_) + R"(,"source":)" +
+            json_quote(source) + R"(,"what":)" + json_quote(what) + R"(,"detail":)" +
+            json_quote(detail) + "}";
+    } else {
+      char prefix[48];
+      std::snprintf(prefix, sizeof prefix, "[+%6lld ms] %-9s ",
+                    static_cast<long long>(at_ms - start_ms_), what.c_str());
+      out = std::string(prefix) + detail;
+    }
+    (void)write_line(STDOUT_FILENO, out);
+  }
+
+ private:
+  int64_t start_ms_;
+  bool json_;
+};
+
+/** Turns SIGINT/SIGTERM into a SHUTDOWN while the emulation runs; restores on destruction. */
+class InterruptWatcher {
+ public:
+  explicit InterruptWatcher(std::function<void()> on_interrupt)
+      : on_interrupt_(std::move(on_interrupt)) {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGUSR1);  // our own wake-up to stop the watcher
+    // Blocked before any other thread starts, so only the watcher receives them; children get
+    // the default mask back before exec (process.cpp).
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+    thread_ = std::thread([this] {
+      int interrupts = 0;
+      while (true) {
+        int sig = 0;
+        if (sigwait(&set_, &sig) != 0 || sig == SIGUSR1) return;
+        if (++interrupts > 1) std::_Exit(130);  // children die with us (PDEATHSIG)
+        on_interrupt_();
+      }
+    });
+  }
+  ~InterruptWatcher() {
+    pthread_kill(thread_.native_handle(), SIGUSR1);
+    thread_.join();
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  InterruptWatcher(const InterruptWatcher&) = delete;
+  InterruptWatcher& operator=(const InterruptWatcher&) = delete;
+
+ private:
+  std::function<void()> on_interrupt_;
+  sigset_t set_{}, old_{};
+  std::thread thread_;
+};
+
+/**
+ * Plays Lambda's part of the Telemetry API: for each invoke, platform.start, the scenario's
+ * function log records and platform.runtimeDone while the function "runs"; platform.report once
+ * the extension is idle again (as Lambda does: the report needs the extensions' duration).
+ * Publishes only when the extension subscribed.
+ */
+class Publisher {
+ public:
+  Publisher(const TelemetryEmulator& telemetry, Tracer& tracer, const Scenario& scenario)
+      : telemetry_(telemetry), tracer_(tracer), scenario_(scenario) {}
+
+  void invoke(const std::string& request_id) {
+    std::vector<std::string> records{TelemetryEmulator::start_record(request_id)};
+    for (const auto& log : scenario_.log_records_json) {
+      records.push_back(TelemetryEmulator::record("function", log));
+    }
+    records.push_back(TelemetryEmulator::runtime_done_record(request_id));
+    publish(records);
+    last_request_id_ = request_id;
+  }
+
+  void report_previous() {
+    if (last_request_id_.empty()) return;
+    publish({TelemetryEmulator::report_record(last_request_id_)});
+    last_request_id_.clear();
+  }
+
+  std::string summary() const {
+    if (!telemetry_.subscription()) return "telemetry not subscribed";
+    return "published " + std::to_string(published_) + " records in " + std::to_string(batches_) +
+           " batches, " + std::to_string(refused_) + " not accepted";
+  }
+
+ private:
+  void publish(const std::vector<std::string>& records) {
+    if (!telemetry_.subscription()) return;
+    const int status = telemetry_.post_until_accepted(TelemetryEmulator::batch(records),
+                                                      std::chrono::milliseconds(1000));
+    ++batches_;
+    published_ += records.size();
+    if (status != 200) refused_ += records.size();
+    tracer_.line("telemetry", "batch",
+                 std::to_string(records.size()) + " records -> " + std::to_string(status),
+                 wall_clock_ms());
+  }
+
+  const TelemetryEmulator& telemetry_;
+  Tracer& tracer_;
+  const Scenario& scenario_;
+  std::string last_request_id_;
+  size_t published_ = 0, batches_ = 0, refused_ = 0;
+};
+
+/** A stop flag whose waits end as soon as it is set (spacing pauses must not outlive a stop). */
+class StopFlag {
+ public:
+  void set() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopped_ = true;
+    }
+    cv_.notify_all();
+  }
+  bool is_set() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stopped_;
+  }
+  /** Waits `duration` unless stopped first; true if it was stopped. */
+  bool wait_for(std::chrono::milliseconds duration) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return cv_.wait_for(lock, duration, [&] { return stopped_; });
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopped_ = false;
+};
+
+Fault to_fault(const ScenarioFault& f) {
+  return Fault{f.status, f.error_type, f.error_message, 1, f.after};
+}
+
+std::string overhead_summary(const std::vector<RecordedCall>& calls,
+                             const std::vector<int64_t>& arrivals) {
+  // Overhead of invoke i: INVOKE handed out → the extension's next /next arrives.
+  std::vector<int64_t> overheads;
+  size_t arrival = 1;
+  for (const auto& c : calls) {
+    if (c.endpoint != Endpoint::Next || c.status != 200 ||
+        c.response_body.find(R"("eventType":"INVOKE")") == std::string::npos) {
+      continue;
+    }
+    while (arrival < arrivals.size() && arrivals[arrival] < c.time_ms) ++arrival;
+    if (arrival < arrivals.size()) overheads.push_back(arrivals[arrival++] - c.time_ms);
+  }
+  if (overheads.empty()) return "no completed invokes";
+  std::sort(overheads.begin(), overheads.end());
+  return "per-invoke overhead min " + std::to_string(overheads.front()) + " / median " +
+         std::to_string(overheads[overheads.size() / 2]) + " / max " +
+         std::to_string(overheads.back()) + " ms over " + std::to_string(overheads.size()) +
+         " invokes";
+}
+
+}  // namespace
+
+int run_emulation(Config config, const std::string& name, const EmulateOptions& options,
+                  const HandlerFactory& make_handler) {
+  const Scenario& scenario = options.scenario;
+  const int64_t start = wall_clock_ms();
+  Tracer tracer(start, options.json);
+  StopFlag done;
+  Emulator emulator;
+  InterruptWatcher watcher([&] {
+    tracer.line("emulator", "interrupt", "SIGINT/SIGTERM: sending SHUTDOWN (SandboxTerminated)",
+                wall_clock_ms());
+    done.set();
+    emulator.interrupt("SandboxTerminated", wall_clock_ms() + scenario.shutdown_budget_ms);
+  });
+  emulator.set_observer([&tracer](const RecordedCall& call) { tracer.on_call(call); });
+  TelemetryEmulator telemetry(
+      [&emulator](const std::string& id) { return emulator.knows_identifier(id); });
+  telemetry.install(emulator.server());
+  if (scenario.telemetry_fault == TelemetryFault::NotSupported) {
+    telemetry.inject(SubscribeFault::NotSupported);
+  } else if (scenario.telemetry_fault == TelemetryFault::ValidationError) {
+    telemetry.inject(SubscribeFault::ValidationError);
+  }
+  Publisher publisher(telemetry, tracer, scenario);
+  if (scenario.register_fault)
+    emulator.inject(Endpoint::Register, to_fault(*scenario.register_fault));
+  if (scenario.next_fault) emulator.inject(Endpoint::Next, to_fault(*scenario.next_fault));
+  if (auto started = emulator.start(); !started) {
+    log_error(started.error().message);
+    return kExitFailure;
+  }
+  config.runtime_api = emulator.runtime_api();
+  tracer.line("emulator", "start", "Extensions API on " + config.runtime_api, wall_clock_ms());
+
+  // Like Lambda, hand out the next event only once the extension is waiting for it, so each
+  // deadline is measured from when the invoke really starts.
+  std::thread driver([&] {
+    for (int i = 0; i <= scenario.invokes && !done.is_set(); ++i) {
+      while (!done.is_set() && !emulator.wait_for_idle_next(std::chrono::milliseconds(500))) {
+      }
+      if (done.is_set()) break;
+      // Emulated idle time between invokes (the sandbox would be frozen).
+      if (i > 0 && scenario.spacing_ms > 0 &&
+          done.wait_for(std::chrono::milliseconds(scenario.spacing_ms))) {
+        break;
+      }
+      publisher.report_previous();
+      if (i < scenario.invokes) {
+        const std::string request_id = random_uuid();
+        emulator.push_invoke(request_id, wall_clock_ms() + scenario.function_timeout_ms);
+        publisher.invoke(request_id);
+      } else {
+        emulator.push_shutdown(scenario.shutdown_reason,
+                               wall_clock_ms() + scenario.shutdown_budget_ms);
+      }
+    }
+  });
+
+  auto handler = make_handler(
+      config, [&tracer](const InvokeRequest& request, const Result<InvokeReply>& reply) {
+        tracer.on_reply(request, reply);
+      });
+  const int code = run_lifecycle(config, name, *handler);
+  done.set();
+  emulator.stop();
+  driver.join();
+
+  const auto calls = emulator.calls();
+  const auto arrivals = emulator.next_arrival_times();
+  std::string handler_summary = handler->summary();
+  if (!handler_summary.empty()) handler_summary = "; " + handler_summary;
+  std::string init = "init not completed";
+  if (!arrivals.empty()) init = "init " + std::to_string(arrivals.front() - start) + " ms";
+  tracer.line("emulator", "summary",
+              "exit code " + std::to_string(code) + "; " + init + "; " +
+                  overhead_summary(calls, arrivals) + "; " + std::to_string(calls.size()) +
+                  " API calls in " + std::to_string(wall_clock_ms() - start) + " ms; " +
+                  publisher.summary() + handler_summary,
+              wall_clock_ms());
+  return code;
+}
+
+}  // namespace extension_runner

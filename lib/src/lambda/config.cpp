@@ -1,0 +1,287 @@
+#include "extension_runner/lambda/config.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <sstream>
+
+namespace extension_runner {
+namespace {
+
+// Documented bounds [LOGS][TEL]: maxItems 1,000–10,000; maxBytes 262,144–1,048,576;
+// timeoutMs 25–30,000.
+constexpr int64_t kMinItems = 1000, kMaxItems = 10000;
+constexpr int64_t kMinBytes = 262144, kMaxBytes = 1048576;
+constexpr int64_t kMinTimeoutMs = 25, kMaxTimeoutMs = 30000;
+
+class Loader {
+ public:
+  Loader(const std::map<std::string, std::string>& flags, const EnvLookup& env)
+      : flags_(flags), env_(env) {}
+
+  /** The raw value of a setting and where it came from, or nullopt when unset. */
+  std::optional<std::string> raw(const SettingSpec& spec) const {
+    if (auto it = flags_.find(spec.flag); it != flags_.end()) return it->second;
+    if (auto v = env_(spec.env); v && !v->empty()) return v;
+    if (!spec.default_value.empty()) return spec.default_value;
+    return std::nullopt;
+  }
+
+ private:
+  const std::map<std::string, std::string>& flags_;
+  const EnvLookup& env_;
+};
+
+const SettingSpec& spec_for(const std::string& env) {
+  for (const auto& s : settings()) {
+    if (s.env == env) return s;
+  }
+  std::abort();  // programming error: a setting used but not declared
+}
+
+Error invalid(const SettingSpec& spec, const std::string& value, const std::string& why) {
+  return make_error(ErrorKind::ConfigInvalid,
+                    "invalid " + spec.env + " (--" + spec.flag + ") '" + value + "': " + why);
+}
+
+Result<int64_t> parse_int(const SettingSpec& spec, const std::string& text, int64_t lo,
+                          int64_t hi) {
+  // Digits with an optional '-', nothing else: strtoll alone would skip blanks, take '+', and
+  // stop at an embedded NUL, and the caller may keep the text itself (memory size, listen).
+  const size_t digits = !text.empty() && text[0] == '-' ? 1 : 0;
+  if (text.size() == digits || text.find_first_not_of("0123456789", digits) != std::string::npos) {
+    return invalid(spec, text, "not an integer");
+  }
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (end != text.c_str() + text.size() || errno == ERANGE) {
+    return invalid(spec, text, "not an integer");
+  }
+  if (v < lo || v > hi) {
+    return invalid(spec, text,
+                   "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  }
+  return static_cast<int64_t>(v);
+}
+
+std::vector<std::string> split_csv(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const auto b = item.find_first_not_of(" \t");
+    const auto e = item.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+}  // namespace
+
+const std::vector<SettingSpec>& settings() {
+  static const std::vector<SettingSpec> kTable = {
+      {"AWS_LAMBDA_RUNTIME_API", "runtime-api", "",
+       "host:port of the Lambda Runtime API (set by Lambda)"},
+      {"EXTENSION_RUNNER_NAME", "name", "",
+       "Lambda-Extension-Name; must equal the file name in /opt/extensions (default: basename of "
+       "argv[0])"},
+      {"AWS_LAMBDA_LOG_LEVEL", "log-level", "INFO", "TRACE, DEBUG, INFO, WARN, ERROR or FATAL"},
+      {"AWS_LAMBDA_LOG_FORMAT", "log-format", "Text", "Text or JSON (one JSON object per line)"},
+      {"EXTENSION_RUNNER_COMMAND", "command", "",
+       "child runtime command, run with /bin/sh -c (unset: events are printed as JSON lines)"},
+      {"EXTENSION_RUNNER_HANDLER", "handler", "", "handler string sent to the child at startup"},
+      {"EXTENSION_RUNNER_STARTUP_TIMEOUT_MS", "startup-timeout-ms", "5000",
+       "how long the child may take to answer the startup handshake (100-9000)"},
+      {"EXTENSION_RUNNER_DISPATCH", "dispatch", "sync",
+       "sync: next event only after the child replied; async: requests queue"},
+      {"EXTENSION_RUNNER_MAX_CRASHES", "max-crashes", "3",
+       "child crashes in a row before exit/error Extension.ChildCrashed"},
+      {"EXTENSION_RUNNER_MAX_MESSAGE_BYTES", "max-message-bytes", "6291456",
+       "largest protocol line accepted from the child"},
+      {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "memory-size", "",
+       "function memory in MB, reported as billing.memory"},
+      {"EXTENSION_RUNNER_TELEMETRY", "telemetry", "off",
+       "off, telemetry (Telemetry API 2022-07-01) or logs (Logs API 2020-08-15)"},
+      {"EXTENSION_RUNNER_TELEMETRY_SCHEMA", "telemetry-schema", "",
+       "schemaVersion (default 2022-12-13 for telemetry, 2021-03-18 for logs)"},
+      {"EXTENSION_RUNNER_TELEMETRY_TYPES", "telemetry-types", "platform,function",
+       "comma-separated: platform, function, extension"},
+      {"EXTENSION_RUNNER_BUFFER_MAX_ITEMS", "buffer-max-items", "1000",
+       "subscription buffering.maxItems (1000-10000)"},
+      {"EXTENSION_RUNNER_BUFFER_MAX_BYTES", "buffer-max-bytes", "262144",
+       "subscription buffering.maxBytes (262144-1048576)"},
+      {"EXTENSION_RUNNER_BUFFER_TIMEOUT_MS", "buffer-timeout-ms", "100",
+       "subscription buffering.timeoutMs (25-30000)"},
+      {"EXTENSION_RUNNER_LISTEN", "listen", "0.0.0.0:0",
+       "telemetry listener bind host:port (port 0 = ephemeral)"},
+      {"EXTENSION_RUNNER_FLUSH", "flush", "auto",
+       "invoke: wait for platform.runtimeDone before the next event; none; auto = invoke when "
+       "platform is subscribed"},
+      {"EXTENSION_RUNNER_QUEUE_MAX_RECORDS", "queue-max-records", "20000",
+       "telemetry records held for the child before the listener pushes back"},
+      {"EXTENSION_RUNNER_QUEUE_MAX_BYTES", "queue-max-bytes", "8388608",
+       "telemetry bytes held for the child before the listener pushes back"},
+  };
+  return kTable;
+}
+
+EnvLookup process_env() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+std::string Config::effective_telemetry_schema() const {
+  if (!telemetry_schema.empty()) return telemetry_schema;
+  return telemetry == TelemetryMode::Logs ? "2021-03-18" : "2022-12-13";
+}
+
+bool Config::flush_per_invoke() const {
+  if (telemetry == TelemetryMode::Off) return false;
+  if (flush == FlushMode::Auto) {
+    for (const auto& t : telemetry_types) {
+      if (t == "platform") return true;
+    }
+    return false;
+  }
+  return flush == FlushMode::Invoke;
+}
+
+Result<Config> load_config(const std::map<std::string, std::string>& flags, const EnvLookup& env) {
+  Loader loader(flags, env);
+  // No real environment or argv holds a NUL, but a value that did would mean one thing here and
+  // another to every C API it reaches (bind, exec): refuse it for every setting at once.
+  for (const auto& spec : settings()) {
+    if (auto v = loader.raw(spec); v && v->find('\0') != std::string::npos) {
+      return invalid(spec, *v, "contains a NUL byte");
+    }
+  }
+  Config c;
+  // Each step reads one setting; the first invalid one is reported.
+  auto get = [&](const char* env_name) { return loader.raw(spec_for(env_name)); };
+  auto get_int = [&](const char* env_name, int64_t lo, int64_t hi,
+                     int64_t fallback) -> Result<int64_t> {
+    auto v = get(env_name);
+    if (!v) return fallback;
+    return parse_int(spec_for(env_name), *v, lo, hi);
+  };
+
+  c.runtime_api = get("AWS_LAMBDA_RUNTIME_API").value_or("");
+  c.name = get("EXTENSION_RUNNER_NAME").value_or("");
+  if (c.name.find('/') != std::string::npos) {
+    return invalid(spec_for("EXTENSION_RUNNER_NAME"), c.name, "must be a file name, not a path");
+  }
+  if (auto v = get("AWS_LAMBDA_LOG_LEVEL")) {
+    auto level = parse_log_level(*v);
+    if (!level) {
+      return invalid(spec_for("AWS_LAMBDA_LOG_LEVEL"), *v,
+                     "expected TRACE, DEBUG, INFO, WARN, ERROR or FATAL");
+    }
+    c.log_level = *level;
+  }
+  if (auto v = get("AWS_LAMBDA_LOG_FORMAT")) {
+    auto format = parse_log_format(*v);
+    if (!format) return invalid(spec_for("AWS_LAMBDA_LOG_FORMAT"), *v, "expected Text or JSON");
+    c.log_format = *format;
+  }
+
+  c.command = get("EXTENSION_RUNNER_COMMAND").value_or("");
+  c.handler = get("EXTENSION_RUNNER_HANDLER").value_or("");
+  auto startup = get_int("EXTENSION_RUNNER_STARTUP_TIMEOUT_MS", 100, 9000, c.startup_timeout_ms);
+  if (!startup) return startup.error();
+  c.startup_timeout_ms = *startup;
+  if (auto v = get("EXTENSION_RUNNER_DISPATCH")) {
+    if (*v == "sync") {
+      c.dispatch = Dispatch::Sync;
+    } else if (*v == "async") {
+      c.dispatch = Dispatch::Async;
+    } else {
+      return invalid(spec_for("EXTENSION_RUNNER_DISPATCH"), *v, "expected sync or async");
+    }
+  }
+  auto crashes = get_int("EXTENSION_RUNNER_MAX_CRASHES", 1, 1000, c.max_crashes);
+  if (!crashes) return crashes.error();
+  c.max_crashes = static_cast<int>(*crashes);
+  auto max_message = get_int("EXTENSION_RUNNER_MAX_MESSAGE_BYTES", 1024, int64_t{1} << 30,
+                             static_cast<int64_t>(c.max_message_bytes));
+  if (!max_message) return max_message.error();
+  c.max_message_bytes = static_cast<size_t>(*max_message);
+  if (auto v = get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")) {
+    auto mb = parse_int(spec_for("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), *v, 1, 1 << 20);
+    if (!mb) return mb.error();
+    c.memory_size = *v;
+  }
+
+  if (auto v = get("EXTENSION_RUNNER_TELEMETRY")) {
+    if (*v == "off") {
+      c.telemetry = TelemetryMode::Off;
+    } else if (*v == "telemetry") {
+      c.telemetry = TelemetryMode::Telemetry;
+    } else if (*v == "logs") {
+      c.telemetry = TelemetryMode::Logs;
+    } else {
+      return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY"), *v, "expected off, telemetry or logs");
+    }
+  }
+  c.telemetry_schema = get("EXTENSION_RUNNER_TELEMETRY_SCHEMA").value_or("");
+  if (auto v = get("EXTENSION_RUNNER_TELEMETRY_TYPES")) {
+    c.telemetry_types = split_csv(*v);
+    if (c.telemetry_types.empty()) {
+      return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_TYPES"), *v, "types should not be empty");
+    }
+    for (const auto& t : c.telemetry_types) {
+      if (t != "platform" && t != "function" && t != "extension") {
+        return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_TYPES"), *v,
+                       "unknown type '" + t + "' (expected platform, function, extension)");
+      }
+    }
+  }
+  auto items =
+      get_int("EXTENSION_RUNNER_BUFFER_MAX_ITEMS", kMinItems, kMaxItems, c.buffer_max_items);
+  if (!items) return items.error();
+  c.buffer_max_items = static_cast<int>(*items);
+  auto bytes =
+      get_int("EXTENSION_RUNNER_BUFFER_MAX_BYTES", kMinBytes, kMaxBytes, c.buffer_max_bytes);
+  if (!bytes) return bytes.error();
+  c.buffer_max_bytes = static_cast<int>(*bytes);
+  auto timeout = get_int("EXTENSION_RUNNER_BUFFER_TIMEOUT_MS", kMinTimeoutMs, kMaxTimeoutMs,
+                         c.buffer_timeout_ms);
+  if (!timeout) return timeout.error();
+  c.buffer_timeout_ms = static_cast<int>(*timeout);
+  if (auto v = get("EXTENSION_RUNNER_LISTEN")) {
+    const auto colon = v->rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+      return invalid(spec_for("EXTENSION_RUNNER_LISTEN"), *v, "expected host:port");
+    }
+    auto port = parse_int(spec_for("EXTENSION_RUNNER_LISTEN"), v->substr(colon + 1), 0, 65535);
+    if (!port) return port.error();
+    if (*port == 9001) {
+      return invalid(spec_for("EXTENSION_RUNNER_LISTEN"), *v, "port 9001 is reserved by Lambda");
+    }
+    c.listen = *v;
+  }
+  if (auto v = get("EXTENSION_RUNNER_FLUSH")) {
+    if (*v == "auto") {
+      c.flush = FlushMode::Auto;
+    } else if (*v == "invoke") {
+      c.flush = FlushMode::Invoke;
+    } else if (*v == "none") {
+      c.flush = FlushMode::None;
+    } else {
+      return invalid(spec_for("EXTENSION_RUNNER_FLUSH"), *v, "expected auto, invoke or none");
+    }
+  }
+  auto qrecords = get_int("EXTENSION_RUNNER_QUEUE_MAX_RECORDS", 1, 10000000,
+                          static_cast<int64_t>(c.queue_max_records));
+  if (!qrecords) return qrecords.error();
+  c.queue_max_records = static_cast<size_t>(*qrecords);
+  auto qbytes = get_int("EXTENSION_RUNNER_QUEUE_MAX_BYTES", 65536, int64_t{1} << 32,
+                        static_cast<int64_t>(c.queue_max_bytes));
+  if (!qbytes) return qbytes.error();
+  c.queue_max_bytes = static_cast<size_t>(*qbytes);
+  return c;
+}
+
+}  // namespace extension_runner

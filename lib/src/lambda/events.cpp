@@ -1,0 +1,77 @@
+#include "extension_runner/lambda/events.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "extension_runner/core/json.hpp"
+
+namespace extension_runner {
+namespace {
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+Error bad_event(const std::string& why) {
+  return make_error(ErrorKind::ProtocolError, "malformed event: " + why);
+}
+
+}  // namespace
+
+ShutdownReason ShutdownEvent::reason() const {
+  const std::string r = lower(shutdown_reason);
+  if (r == "spindown") return ShutdownReason::Spindown;
+  if (r == "timeout") return ShutdownReason::Timeout;
+  if (r == "failure") return ShutdownReason::Failure;
+  return ShutdownReason::Other;
+}
+
+Result<Event> parse_event(std::string_view body) {
+  auto doc = parse_json(body);
+  if (!doc) return bad_event(doc.error().message);
+  const rapidjson::Value& v = *doc;
+  if (!v.IsObject()) return bad_event("not a JSON object");
+  const auto type = json_string(v, "eventType");
+  if (!type) return bad_event("missing eventType");
+  const auto deadline = json_int64(v, "deadlineMs");
+  if (!deadline) return bad_event("missing or non-integer deadlineMs");
+
+  if (*type == "INVOKE") {
+    InvokeEvent e;
+    e.deadline_ms = *deadline;
+    auto request_id = json_string(v, "requestId");
+    if (!request_id || request_id->empty()) return bad_event("INVOKE without requestId");
+    e.request_id = std::move(*request_id);
+    e.invoked_function_arn = json_string(v, "invokedFunctionArn").value_or("");
+    if (const auto* t = json_member(v, "tracing"); t != nullptr && t->IsObject()) {
+      e.tracing =
+          Tracing{json_string(*t, "type").value_or(""), json_string(*t, "value").value_or("")};
+    }
+    e.raw = to_json(v);
+    return Event(std::move(e));
+  }
+  if (*type == "SHUTDOWN") {
+    ShutdownEvent e;
+    e.deadline_ms = *deadline;
+    e.shutdown_reason = json_string(v, "shutdownReason").value_or("");
+    e.raw = to_json(v);
+    return Event(std::move(e));
+  }
+  return bad_event("unknown eventType '" + *type + "'");
+}
+
+std::string_view event_type(const Event& event) {
+  return std::holds_alternative<InvokeEvent>(event) ? "INVOKE" : "SHUTDOWN";
+}
+
+int64_t event_deadline_ms(const Event& event) {
+  return std::visit([](const auto& e) { return e.deadline_ms; }, event);
+}
+
+const std::string& event_raw(const Event& event) {
+  return std::visit([](const auto& e) -> const std::string& { return e.raw; }, event);
+}
+
+}  // namespace extension_runner

@@ -1,0 +1,140 @@
+#include "extension_runner/lambda/extensions_api.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "extension_runner/core/json.hpp"
+
+namespace extension_runner {
+namespace {
+
+HttpRequest build_error_request(const char* endpoint, const std::string& identifier,
+                                const ErrorReport& report) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("errorMessage");
+  w.String(report.message);
+  w.Key("errorType");
+  w.String(report.error_type);
+  w.Key("stackTrace");
+  w.StartArray();
+  for (const auto& frame : report.stack_trace) w.String(frame);
+  w.EndArray();
+  w.EndObject();
+  HttpRequest r;
+  r.method = "POST";
+  r.path = std::string(kExtensionsApiBase) + endpoint;
+  r.headers = {{kIdentifierHeader, identifier},
+               {kErrorTypeHeader, report.error_type},
+               {"Content-Type", "application/json"}};
+  r.body.assign(buffer.GetString(), buffer.GetSize());
+  return r;
+}
+
+}  // namespace
+
+HttpRequest build_register_request(const std::string& name) {
+  HttpRequest r;
+  r.method = "POST";
+  r.path = std::string(kExtensionsApiBase) + "/register";
+  r.headers = {{kNameHeader, name},
+               {kAcceptFeatureHeader, "accountId"},
+               {"Content-Type", "application/json"}};
+  r.body = R"({"events":["INVOKE","SHUTDOWN"]})";
+  return r;
+}
+
+HttpRequest build_next_request(const std::string& identifier) {
+  HttpRequest r;
+  r.method = "GET";
+  r.path = std::string(kExtensionsApiBase) + "/event/next";
+  r.headers = {{kIdentifierHeader, identifier}};
+  return r;
+}
+
+HttpRequest build_init_error_request(const std::string& identifier, const ErrorReport& report) {
+  return build_error_request("/init/error", identifier, report);
+}
+
+HttpRequest build_exit_error_request(const std::string& identifier, const ErrorReport& report) {
+  return build_error_request("/exit/error", identifier, report);
+}
+
+Error api_error(const std::string& what, const HttpResponse& response) {
+  std::string detail;
+  if (auto doc = parse_json(response.body); doc.ok() && doc->IsObject()) {
+    const auto type = json_string(*doc, "errorType");
+    const auto message = json_string(*doc, "errorMessage");
+    if (type || message) detail = type.value_or("") + ": " + message.value_or("");
+  }
+  if (detail.empty()) detail = response.body.empty() ? "(empty body)" : response.body;
+  const std::string text =
+      what + " failed with HTTP " + std::to_string(response.status) + ": " + detail;
+  return make_error(response.status >= 500 ? ErrorKind::ApiFatal : ErrorKind::ApiRejected, text);
+}
+
+Result<RegisterResponse> parse_register_response(const HttpResponse& response) {
+  if (response.status != 200) return api_error("register", response);
+  RegisterResponse r;
+  r.identifier = response.header(kIdentifierHeader);
+  if (r.identifier.empty()) {
+    return make_error(ErrorKind::ProtocolError, std::string("register answered 200 without a ") +
+                                                    kIdentifierHeader + " header");
+  }
+  // The body is informative only; a missing or odd body must not fail registration.
+  if (auto doc = parse_json(response.body); doc.ok() && doc->IsObject()) {
+    r.function_name = json_string(*doc, "functionName").value_or("");
+    r.function_version = json_string(*doc, "functionVersion").value_or("");
+    r.handler = json_string(*doc, "handler").value_or("");
+    r.account_id = json_string(*doc, "accountId");
+  }
+  return r;
+}
+
+ExtensionsClient::ExtensionsClient(std::string runtime_api)
+    : runtime_api_(std::move(runtime_api)), http_(runtime_api_) {}
+
+Result<RegisterResponse> ExtensionsClient::register_extension(const std::string& name) {
+  auto response = http_.send(build_register_request(name));
+  if (!response) return response.error();
+  auto parsed = parse_register_response(*response);
+  if (parsed) identifier_ = parsed->identifier;
+  return parsed;
+}
+
+Result<Event> ExtensionsClient::next_event() {
+  // No total timeout: the sandbox is frozen between invokes and the call resumes after [EXT].
+  auto response = http_.send(build_next_request(identifier_), HttpTimeouts{});
+  if (!response) return response.error();
+  if (response->status != 200) return api_error("event/next", *response);
+  return parse_event(response->body);
+}
+
+namespace {
+Result<void> check_accepted(const std::string& what, const Result<HttpResponse>& response) {
+  if (!response) return response.error();
+  if (response->status / 100 != 2) return api_error(what, *response);
+  return {};
+}
+// Error reports are the last thing we send; they must not hang the exit.
+constexpr HttpTimeouts kReportTimeouts{std::chrono::milliseconds(1000),
+                                       std::chrono::milliseconds(2000)};
+}  // namespace
+
+Result<void> ExtensionsClient::init_error(const ErrorReport& report) {
+  return check_accepted("init/error",
+                        http_.send(build_init_error_request(identifier_, report), kReportTimeouts));
+}
+
+Result<void> ExtensionsClient::exit_error(const ErrorReport& report) {
+  return check_accepted("exit/error",
+                        http_.send(build_exit_error_request(identifier_, report), kReportTimeouts));
+}
+
+Result<HttpResponse> ExtensionsClient::send(const HttpRequest& request,
+                                            const HttpTimeouts& timeouts) {
+  return http_.send(request, timeouts);
+}
+
+}  // namespace extension_runner

@@ -1,0 +1,192 @@
+#include "extension_runner/runner/dispatcher.hpp"
+
+#include <algorithm>
+
+#include "extension_runner/core/clock.hpp"
+#include "extension_runner/core/log.hpp"
+
+namespace extension_runner {
+namespace {
+
+std::string clip(const std::string& text, size_t max = 500) {
+  return text.size() <= max ? text : text.substr(0, max) + "…";
+}
+
+void log_reply(const InvokeRequest& request, const Result<InvokeReply>& reply) {
+  if (!reply) {
+    log_warn("request " + request.context.aws_request_id + " failed: " + reply.error().message);
+    return;
+  }
+  const std::string summary = "request " + request.context.aws_request_id + " done in " +
+                              std::to_string(static_cast<int64_t>(reply->billing.duration_ms)) +
+                              " ms, max memory used " + std::to_string(reply->billing.used_mb) +
+                              " MB";
+  if (reply->errors) {
+    log_warn(summary + " with error " + reply->errortype + ": " + clip(reply->result_json));
+  } else {
+    log_debug(summary);
+  }
+}
+
+}  // namespace
+
+std::optional<Result<InvokeReply>> Ticket::wait_until(
+    std::chrono::steady_clock::time_point deadline) const {
+  if (!future_.valid()) return Result<InvokeReply>(make_error(ErrorKind::Cancelled, "no request"));
+  if (future_.wait_until(deadline) != std::future_status::ready) return std::nullopt;
+  return future_.get();
+}
+
+Dispatcher::Dispatcher(ReplyObserver observer)
+    : observer_(std::move(observer)), worker_([this] { run(); }) {}
+
+Dispatcher::~Dispatcher() { stop(0); }
+
+Result<void> Dispatcher::start(InvokerFactory factory) {
+  auto done = std::make_shared<std::promise<Result<void>>>();
+  auto future = done->get_future();
+  Job job;
+  job.call = [this, factory = std::move(factory), done] {
+    auto made = factory();
+    if (!made) {
+      done->set_value(made.error());
+      return;
+    }
+    invoker_ = std::move(*made);
+    done->set_value(Result<void>());
+  };
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) return make_error(ErrorKind::Cancelled, "dispatcher stopped");
+    queue_.push_back(std::move(job));
+  }
+  cv_.notify_all();
+  return future.get();
+}
+
+Ticket Dispatcher::submit(InvokeRequest request) {
+  return submit_with_budget(std::move(request), 0);
+}
+
+Ticket Dispatcher::submit_with_budget(InvokeRequest request, int64_t budget_ms) {
+  Job job;
+  job.request = std::move(request);
+  job.budget_ms = budget_ms;
+  job.promise = std::make_shared<std::promise<Result<InvokeReply>>>();
+  Ticket ticket;
+  ticket.future_ = job.promise->get_future().share();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) {
+      job.promise->set_value(make_error(ErrorKind::Cancelled, "dispatcher stopped"));
+      return ticket;
+    }
+    queue_.push_back(std::move(job));
+  }
+  cv_.notify_all();
+  return ticket;
+}
+
+bool Dispatcher::wait_idle(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return idle_cv_.wait_until(lock, deadline, [&] { return queue_.empty() && !busy_; });
+}
+
+void Dispatcher::cap_deadlines(int64_t epoch_ms) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  deadline_cap_ = deadline_cap_ ? std::min(*deadline_cap_, epoch_ms) : epoch_ms;
+}
+
+std::optional<Error> Dispatcher::fatal_error() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return fatal_;
+}
+
+void Dispatcher::stop(int64_t budget_ms) {
+  std::deque<Job> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!worker_.joinable()) return;
+    if (!stopping_) {
+      stopping_ = true;
+      for (auto& job : queue_) {
+        if (job.promise) dropped.push_back(std::move(job));
+      }
+      queue_.erase(
+          std::remove_if(queue_.begin(), queue_.end(), [](const Job& j) { return !j.call; }),
+          queue_.end());
+      if (running_ != nullptr) running_->cancel();
+      Job last;
+      last.call = [this, budget_ms] {
+        if (invoker_) invoker_->shutdown(budget_ms);
+        invoker_.reset();
+      };
+      last.last = true;
+      queue_.push_back(std::move(last));
+    }
+  }
+  if (!dropped.empty()) {
+    log_warn("dispatcher stopping: " + std::to_string(dropped.size()) +
+             " queued request(s) not delivered");
+  }
+  for (auto& job : dropped) {
+    job.promise->set_value(make_error(ErrorKind::Cancelled, "dispatcher stopped"));
+  }
+  cv_.notify_all();
+  worker_.join();
+}
+
+void Dispatcher::run() {
+  while (true) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait(lock, [&] { return !queue_.empty(); });
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      busy_ = true;
+      if (job.request && invoker_ && !fatal_) running_ = invoker_.get();
+    }
+    if (job.call) {
+      job.call();
+    } else {
+      run_request(job);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      busy_ = false;
+      running_ = nullptr;
+    }
+    idle_cv_.notify_all();
+    if (job.last) return;
+  }
+}
+
+void Dispatcher::run_request(Job& job) {
+  InvokeRequest& request = *job.request;
+  std::optional<Error> fatal;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    fatal = fatal_;
+    if (job.budget_ms > 0) request.deadline_ms = wall_clock_ms() + job.budget_ms;
+    if (deadline_cap_) request.deadline_ms = std::min(request.deadline_ms, *deadline_cap_);
+  }
+  if (fatal) {
+    job.promise->set_value(*fatal);
+    return;
+  }
+  if (!invoker_) {
+    job.promise->set_value(make_error(ErrorKind::Cancelled, "no invoker started"));
+    return;
+  }
+  Result<InvokeReply> reply = invoker_->invoke(request);
+  log_reply(request, reply);
+  if (observer_) observer_(request, reply);
+  if (!reply && reply.error().kind != ErrorKind::Cancelled) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    fatal_ = reply.error();
+  }
+  job.promise->set_value(std::move(reply));
+}
+
+}  // namespace extension_runner

@@ -1,0 +1,286 @@
+#include "extension_runner/runner/process.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+extern char** environ;
+
+namespace extension_runner {
+namespace {
+
+Error io_error(const std::string& what) {
+  return make_error(ErrorKind::Io, what + ": " + std::strerror(errno));
+}
+
+ExitStatus decode(int status) {
+  ExitStatus s;
+  if (WIFSIGNALED(status)) {
+    s.signaled = true;
+    s.code = WTERMSIG(status);
+  } else {
+    s.code = WEXITSTATUS(status);
+  }
+  return s;
+}
+
+int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+#else
+  (void)pid;
+  return -1;
+#endif
+}
+
+// Runs in the forked child: only async-signal-safe calls from here on.
+[[noreturn]] void exec_child(const SpawnOptions& options, char* const* argv, char* const* envp,
+                             int in_fd, int out_fd, int err_fd, int exec_err_fd, pid_t parent) {
+  if (options.die_with_parent) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);  // parent died before prctl took effect
+  }
+  ::setpgid(0, 0);
+  // The host may block or ignore signals (a SIGPIPE-ignoring server, a signalfd thread); the
+  // child must start with the defaults.
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD}) ::signal(sig, SIG_DFL);
+  if (in_fd >= 0) ::dup2(in_fd, STDIN_FILENO);
+  if (out_fd >= 0) ::dup2(out_fd, STDOUT_FILENO);
+  if (err_fd >= 0) ::dup2(err_fd, STDERR_FILENO);
+  // Sockets opened by libcurl or the listener may lack O_CLOEXEC: close everything else.
+  const long max_fd = ::sysconf(_SC_OPEN_MAX);
+  for (int fd = 3; fd < (max_fd > 0 && max_fd < 65536 ? max_fd : 65536); ++fd) {
+    if (fd != exec_err_fd) ::close(fd);
+  }
+  if (!options.working_dir.empty() && ::chdir(options.working_dir.c_str()) != 0) {
+    const int e = errno;
+    (void)!::write(exec_err_fd, &e, sizeof e);
+    ::_exit(127);
+  }
+  ::execvpe(argv[0], argv, envp);
+  const int e = errno;
+  (void)!::write(exec_err_fd, &e, sizeof e);
+  ::_exit(127);
+}
+
+}  // namespace
+
+std::string ExitStatus::describe() const {
+  if (signaled) {
+    const char* name = ::strsignal(code);
+    return "signal " + std::to_string(code) + " (" + (name ? name : "?") + ")";
+  }
+  return "exit " + std::to_string(code);
+}
+
+std::vector<std::string> shell_argv(const std::string& command) {
+  return {"/bin/sh", "-c", command};
+}
+
+Result<ChildProcess> ChildProcess::spawn(const SpawnOptions& options) {
+  if (options.argv.empty()) return make_error(ErrorKind::InvalidInput, "spawn: empty argv");
+  // A host that writes to a child's pipe must see EPIPE when the child is gone, not die of
+  // SIGPIPE. The child gets the default disposition back before exec.
+  static std::once_flag ignore_sigpipe;
+  std::call_once(ignore_sigpipe, [] { ::signal(SIGPIPE, SIG_IGN); });
+
+  // Everything the child needs is built before fork: no allocation after it.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string entry(*e);
+    const std::string key = entry.substr(0, entry.find('='));
+    bool drop = options.set_env.count(key) > 0;
+    for (const auto& u : options.unset_env) drop = drop || u == key;
+    if (!drop) env_strings.push_back(std::move(entry));
+  }
+  for (const auto& [k, v] : options.set_env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_strings = options.argv;
+  std::vector<char*> argv;
+  for (auto& s : argv_strings) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  Pipe in, out, err;
+  if (options.pipe_stdin) {
+    auto p = make_pipe();
+    if (!p) return p.error();
+    in = std::move(*p);
+  } else {
+    in.read = Fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  }
+  if (options.pipe_stdout) {
+    auto p = make_pipe();
+    if (!p) return p.error();
+    out = std::move(*p);
+  }
+  if (options.pipe_stderr) {
+    auto p = make_pipe();
+    if (!p) return p.error();
+    err = std::move(*p);
+  }
+  auto exec_status = make_pipe();
+  if (!exec_status) return exec_status.error();
+
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) return io_error("fork");
+  if (pid == 0) {
+    exec_child(options, argv.data(), envp.data(), in.read.get(), out.write.get(), err.write.get(),
+               exec_status->write.get(), parent);
+  }
+  // Also set the group from the parent so signal_group works even before the child runs.
+  ::setpgid(pid, pid);
+
+  ChildProcess child;
+  child.pid_ = pid;
+  child.pidfd_ = Fd(open_pidfd(pid));
+  exec_status->write.reset();
+  int exec_errno = 0;
+  ssize_t n;
+  do {
+    n = ::read(exec_status->read.get(), &exec_errno, sizeof exec_errno);
+  } while (n < 0 && errno == EINTR);
+  if (n == static_cast<ssize_t>(sizeof exec_errno)) {
+    child.wait();
+    return make_error(ErrorKind::Io,
+                      "cannot start '" + options.argv[0] + "': " + std::strerror(exec_errno));
+  }
+  child.stdin_ = std::move(in.write);
+  child.stdout_ = std::move(out.read);
+  child.stderr_ = std::move(err.read);
+  return child;
+}
+
+ChildProcess::~ChildProcess() { kill_and_reap(); }
+
+ChildProcess::ChildProcess(ChildProcess&& other) noexcept
+    : pid_(other.pid_),
+      pidfd_(std::move(other.pidfd_)),
+      stdin_(std::move(other.stdin_)),
+      stdout_(std::move(other.stdout_)),
+      stderr_(std::move(other.stderr_)),
+      status_(other.status_) {
+  other.pid_ = -1;
+}
+
+ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
+  if (this != &other) {
+    kill_and_reap();
+    pid_ = other.pid_;
+    pidfd_ = std::move(other.pidfd_);
+    stdin_ = std::move(other.stdin_);
+    stdout_ = std::move(other.stdout_);
+    stderr_ = std::move(other.stderr_);
+    status_ = other.status_;
+    other.pid_ = -1;
+  }
+  return *this;
+}
+
+void ChildProcess::kill_and_reap() {
+  if (pid_ > 0 && !status_) {
+    signal_group(SIGKILL);
+    wait();
+  }
+  pid_ = -1;
+}
+
+void ChildProcess::signal_group(int sig) const {
+  if (pid_ <= 0 || status_) return;
+  if (::kill(-pid_, sig) != 0) ::kill(pid_, sig);
+}
+
+std::optional<ExitStatus> ChildProcess::try_wait() {
+  if (status_) return status_;
+  if (pid_ <= 0) return std::nullopt;
+  int status = 0;
+  const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    status_ = decode(status);
+    // The leader is gone; members of its group (e.g. a shell's grandchildren) are not: end them.
+    ::kill(-pid_, SIGKILL);
+  } else if (r < 0 && errno == ECHILD) {
+    status_ = ExitStatus{true, SIGKILL};  // reaped elsewhere; treat as gone
+  }
+  return status_;
+}
+
+std::optional<ExitStatus> ChildProcess::wait_for(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (auto s = try_wait()) return s;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    if (pidfd_.valid()) {
+      pollfd p{pidfd_.get(), POLLIN, 0};
+      ::poll(&p, 1, static_cast<int>(left.count()));
+    } else {
+      // No pidfd (old kernel, emulator): a short poll interval bounds the latency.
+      std::this_thread::sleep_for(std::min(left, std::chrono::milliseconds(5)));
+    }
+  }
+}
+
+ExitStatus ChildProcess::wait() {
+  if (status_) return *status_;
+  int status = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(pid_, &status, 0);
+  } while (r < 0 && errno == EINTR);
+  status_ = r == pid_ ? decode(status) : ExitStatus{true, SIGKILL};
+  ::kill(-pid_, SIGKILL);
+  return *status_;
+}
+
+ExitStatus ChildProcess::terminate(std::chrono::milliseconds budget) {
+  stdin_.reset();
+  if (auto s = wait_for(budget / 2)) return *s;
+  signal_group(SIGTERM);
+  if (auto s = wait_for(budget / 3)) return *s;
+  signal_group(SIGKILL);
+  return wait();
+}
+
+long peak_rss_kb(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return 0;
+}
+
+long group_peak_rss_kb(pid_t pgid) {
+  if (pgid <= 0) return 0;
+  std::unique_ptr<DIR, int (*)(DIR*)> proc(::opendir("/proc"), ::closedir);
+  if (!proc) return peak_rss_kb(pgid);
+  long total = 0;
+  while (const dirent* entry = ::readdir(proc.get())) {
+    if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
+    const pid_t pid = static_cast<pid_t>(std::strtol(entry->d_name, nullptr, 10));
+    // getpgid is one syscall, far cheaper than reading /proc/<pid>/stat for every process.
+    if (::getpgid(pid) == pgid) total += peak_rss_kb(pid);
+  }
+  return total;
+}
+
+}  // namespace extension_runner

@@ -1,0 +1,129 @@
+#include <algorithm>
+#include <random>
+
+#include "extension_runner/core/clock.hpp"
+#include "extension_runner/core/log.hpp"
+#include "extension_runner/runner/dispatcher.hpp"
+#include "extension_runner/runner/runner.hpp"
+
+namespace extension_runner {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// How long past an INVOKE's deadline a sync on_invoke keeps waiting: the invoker needs a
+// moment to kill a hung child and report Runner.Timeout.
+constexpr milliseconds kSyncGrace{500};
+
+std::string generate_request_id() {
+  std::random_device rd;
+  std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd());
+  const uint64_t hi = gen(), lo = gen();
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xfff),
+                static_cast<unsigned>(0x8000 | ((lo >> 48) & 0x3fff)),
+                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+  return buf;
+}
+
+class RunnerHandler : public EventHandler {
+ public:
+  RunnerHandler(const Config& config, std::string mode, std::shared_ptr<Dispatcher> dispatcher)
+      : config_(config), mode_(std::move(mode)), dispatcher_(std::move(dispatcher)) {}
+
+  Result<void> init(const InitContext& context) override {
+    StartupRequest startup;
+    startup.handler = config_.handler;
+    startup.name = context.extension_name;
+    startup.mode = mode_;
+    startup.version = kProtocolVersion;
+    const auto set = [&](const char* key, const std::string& value) {
+      if (!value.empty()) startup.env[key] = value;
+    };
+    set("AWS_LAMBDA_FUNCTION_NAME", context.registration.function_name);
+    set("AWS_LAMBDA_FUNCTION_VERSION", context.registration.function_version);
+    set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", config_.memory_size);
+    set("EXTENSION_RUNNER_FUNCTION_HANDLER", context.registration.handler);
+    set("EXTENSION_RUNNER_ACCOUNT_ID", context.registration.account_id.value_or(""));
+    set("EXTENSION_RUNNER_HANDLER", config_.handler);
+    set("EXTENSION_RUNNER_NAME", context.extension_name);
+    auto options = runner_options(config_, std::move(startup));
+    return dispatcher_->start([options]() -> Result<std::unique_ptr<Invoker>> {
+      auto invoker = std::make_unique<ChildInvoker>(options);
+      if (auto started = invoker->start(); !started) return started.error();
+      return std::unique_ptr<Invoker>(std::move(invoker));
+    });
+  }
+
+  Result<void> on_invoke(const InvokeEvent& event) override {
+    if (auto fatal = dispatcher_->fatal_error()) return *fatal;
+    last_arn_ = event.invoked_function_arn;
+    InvokeRequest request;
+    request.context.aws_request_id = event.request_id;
+    request.context.invoked_function_arn = event.invoked_function_arn;
+    request.event_json = event.raw;
+    request.deadline_ms = event.deadline_ms;
+    Ticket ticket = dispatcher_->submit(std::move(request));
+    if (config_.dispatch == Dispatch::Async) return {};
+    auto reply = ticket.wait_until(steady_deadline(event.deadline_ms) + kSyncGrace);
+    if (!reply) {
+      log_warn("request " + event.request_id + " is still running past its deadline");
+      return {};
+    }
+    if (!*reply && reply->error().kind != ErrorKind::Cancelled) return reply->error();
+    return {};
+  }
+
+  Result<void> on_shutdown(const ShutdownEvent& event) override {
+    // Lambda SIGKILLs at deadlineMs [EXT]: keep a safety margin, leave the child time to exit
+    // after its SHUTDOWN reply, and give the SHUTDOWN request the rest.
+    const int64_t remaining = std::max<int64_t>(ms_until(event.deadline_ms), 0);
+    const int64_t safety = std::min<int64_t>(300, remaining / 5);
+    const int64_t exit_budget = std::min<int64_t>(500, remaining / 4);
+    const int64_t request_deadline = event.deadline_ms - safety - exit_budget;
+    dispatcher_->cap_deadlines(request_deadline);
+    if (!dispatcher_->fatal_error()) {
+      InvokeRequest request;
+      request.context.aws_request_id = generate_request_id();
+      request.context.invoked_function_arn = last_arn_;
+      request.event_json = event.raw;
+      request.deadline_ms = request_deadline;
+      Ticket ticket = dispatcher_->submit(std::move(request));
+      if (!ticket.wait_until(steady_deadline(request_deadline) + milliseconds(50))) {
+        log_warn("the SHUTDOWN request did not finish in time");
+      }
+    }
+    dispatcher_->stop(std::max<int64_t>(0, ms_until(event.deadline_ms - safety)));
+    return {};
+  }
+
+ private:
+  Config config_;
+  std::string mode_;
+  std::string last_arn_;
+  std::shared_ptr<Dispatcher> dispatcher_;  ///< Shared with the telemetry sink, if any.
+};
+
+}  // namespace
+
+ChildInvokerOptions runner_options(const Config& config, StartupRequest startup) {
+  ChildInvokerOptions o;
+  o.command = config.command;
+  o.log_name = startup.name.empty() ? std::string("child") : startup.name;
+  o.startup = std::move(startup);
+  o.startup_timeout_ms = config.startup_timeout_ms;
+  o.max_crashes = config.max_crashes;
+  o.max_message_bytes = config.max_message_bytes;
+  o.memory_size = config.memory_size;
+  return o;
+}
+
+std::unique_ptr<EventHandler> make_runner_handler(const Config& config, const std::string& mode,
+                                                  std::shared_ptr<Dispatcher> dispatcher) {
+  if (!dispatcher) dispatcher = std::make_shared<Dispatcher>();
+  return std::make_unique<RunnerHandler>(config, mode, std::move(dispatcher));
+}
+
+}  // namespace extension_runner

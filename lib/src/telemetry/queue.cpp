@@ -1,0 +1,146 @@
+#include "extension_runner/telemetry/queue.hpp"
+
+#include <algorithm>
+
+namespace extension_runner {
+namespace {
+
+// Enough to cover every invocation whose flush could still be pending; old ids are forgotten
+// so a long-lived sandbox does not grow this without bound.
+constexpr size_t kDoneIdsKept = 1024;
+
+}  // namespace
+
+std::string TelemetryCounters::to_line() const {
+  return "telemetry: received=" + std::to_string(received) +
+         " delivered=" + std::to_string(delivered) + " dropped=" + std::to_string(dropped) +
+         " refused_batches=" + std::to_string(refused_batches) +
+         " rejected_requests=" + std::to_string(rejected_requests) +
+         " logs_dropped_seen=" + std::to_string(logs_dropped_records) +
+         " queued=" + std::to_string(queued + in_flight);
+}
+
+TelemetryQueue::TelemetryQueue(size_t max_records, size_t max_bytes)
+    : max_records_(std::max<size_t>(max_records, 1)), max_bytes_(std::max<size_t>(max_bytes, 1)) {}
+
+bool TelemetryQueue::push(std::vector<TelemetryRecord> batch) {
+  size_t batch_bytes = 0;
+  uint64_t logs_dropped = 0;
+  for (const auto& r : batch) {
+    batch_bytes += r.size();
+    if (r.dropped_records > 0) logs_dropped += static_cast<uint64_t>(r.dropped_records);
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  counters_.received += batch.size();
+  counters_.logs_dropped_records += logs_dropped;
+  // Records handed to the consumer but not completed still occupy memory: they count.
+  const size_t held = records_.size() + counters_.in_flight;
+  const bool fits =
+      held + batch.size() <= max_records_ && bytes_ + in_flight_bytes_ + batch_bytes <= max_bytes_;
+  if (!fits && held > 0) {
+    counters_.dropped += batch.size();
+    ++counters_.refused_batches;
+    return false;
+  }
+  for (auto& r : batch) records_.push_back(std::move(r));
+  bytes_ += batch_bytes;
+  ++counters_.accepted_batches;
+  records_available_.notify_all();
+  return true;
+}
+
+void TelemetryQueue::count_rejected_request() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++counters_.rejected_requests;
+}
+
+TelemetryBatch TelemetryQueue::pop_batch(size_t max_records, size_t max_bytes,
+                                         Clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  records_available_.wait_until(lock, deadline, [&] { return closed_ || !records_.empty(); });
+  TelemetryBatch batch;
+  while (!records_.empty() && batch.records.size() < std::max<size_t>(max_records, 1)) {
+    const size_t size = records_.front().size();
+    if (!batch.records.empty() && batch.bytes + size > max_bytes) break;
+    batch.bytes += size;
+    bytes_ -= size;
+    batch.records.push_back(std::move(records_.front()));
+    records_.pop_front();
+  }
+  counters_.in_flight += batch.records.size();
+  in_flight_bytes_ += batch.bytes;
+  return batch;
+}
+
+void TelemetryQueue::complete(const TelemetryBatch& batch, bool delivered) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const uint64_t n = batch.records.size();
+  counters_.in_flight -= std::min<uint64_t>(n, counters_.in_flight);
+  in_flight_bytes_ -= std::min(batch.bytes, in_flight_bytes_);
+  (delivered ? counters_.delivered : counters_.dropped) += n;
+  for (const auto& r : batch.records) {
+    if (r.ends_invocation() && !r.request_id.empty()) remember_done_locked(r.request_id);
+  }
+  progress_.notify_all();
+}
+
+void TelemetryQueue::remember_done_locked(const std::string& request_id) {
+  if (is_done_locked(request_id)) return;
+  done_ids_.push_back(request_id);
+  if (done_ids_.size() > kDoneIdsKept) done_ids_.pop_front();
+}
+
+bool TelemetryQueue::is_done_locked(const std::string& request_id) const {
+  return std::find(done_ids_.rbegin(), done_ids_.rend(), request_id) != done_ids_.rend();
+}
+
+bool TelemetryQueue::wait_for_runtime_done(const std::string& request_id,
+                                           Clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  progress_.wait_until(lock, deadline, [&] { return closed_ || is_done_locked(request_id); });
+  return is_done_locked(request_id);
+}
+
+bool TelemetryQueue::wait_until_drained(Clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto drained = [&] { return records_.empty() && counters_.in_flight == 0; };
+  progress_.wait_until(lock, deadline, [&] { return closed_ || drained(); });
+  return drained();
+}
+
+bool TelemetryQueue::wait_for_batch_after(uint64_t accepted_before, Clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto arrived = [&] { return counters_.accepted_batches > accepted_before; };
+  records_available_.wait_until(lock, deadline, [&] { return closed_ || arrived(); });
+  return arrived();
+}
+
+void TelemetryQueue::discard_queued() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  counters_.dropped += records_.size();
+  records_.clear();
+  bytes_ = 0;
+  progress_.notify_all();
+}
+
+void TelemetryQueue::close() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  closed_ = true;
+  records_available_.notify_all();
+  progress_.notify_all();
+}
+
+bool TelemetryQueue::closed() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return closed_;
+}
+
+TelemetryCounters TelemetryQueue::counters() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  TelemetryCounters c = counters_;
+  c.queued = records_.size();
+  c.queued_bytes = bytes_;
+  return c;
+}
+
+}  // namespace extension_runner

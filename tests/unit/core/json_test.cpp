@@ -1,0 +1,128 @@
+// parse_json is the one door every untrusted JSON text goes through (events, child replies,
+// telemetry batches, scenarios). These cases were found by fuzzing (docs/fuzzing.md).
+#include "extension_runner/core/json.hpp"
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "extension_runner/lambda/events.hpp"
+#include "extension_runner/runner/protocol.hpp"
+#include "extension_runner/telemetry/records.hpp"
+
+using namespace extension_runner;
+
+namespace {
+std::string nested(size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+}  // namespace
+
+TEST_CASE("json: text that is not exactly one JSON value is rejected, whatever its bytes") {
+  struct Case {
+    const char* what;
+    std::string text;
+    const char* reason;
+  };
+  const std::vector<Case> cases = {
+      {"NUL then garbage after the value", std::string("{\"a\":1}\0garbage", 15), "NUL"},
+      {"NUL then a second value", std::string("[1]\0[2]", 7), "NUL"},
+      {"NUL in the middle of the value", std::string("[1,\0 2]", 7), "offset 3"},
+      {"a stray UTF-8 BOM byte before the value", "\xBB[{}]", "offset 0"},
+      {"a whole UTF-8 BOM before the value", "\xEF\xBB\xBF{}", "offset 0"},
+      {"nesting deeper than the limit", nested(kMaxJsonDepth + 1), "nested deeper than"},
+      {"a number too big for a double", "[1.8e308]", "out of the range"},
+      {"a number too small for a double", "[1e-400]", "out of the range"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    const auto parsed = parse_json(c.text);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(parsed.error().kind == ErrorKind::ProtocolError);
+    CHECK_THAT(parsed.error().message, Catch::Contains(c.reason));
+  }
+}
+
+TEST_CASE("json: nesting up to the limit is accepted and serialises back") {
+  const std::string text = nested(kMaxJsonDepth);
+  const auto parsed = parse_json(text);
+  REQUIRE(parsed.ok());
+  CHECK(to_json(*parsed) == text);
+}
+
+TEST_CASE("json: a child reply nested millions deep is an error, not a stack overflow") {
+  // A reply line may be up to EXTENSION_RUNNER_MAX_MESSAGE_BYTES (6 MiB by default).
+  const std::string line = R"({"invokeid":"a","result":)" + nested(3'000'000) + "}";
+  const auto reply = decode_invoke_reply(line);
+  REQUIRE_FALSE(reply.ok());
+  CHECK_THAT(reply.error().message, Catch::Contains("nested deeper than"));
+}
+
+TEST_CASE("json: numbers re-serialise to the same text every time (payloads pass unaltered)") {
+  const std::vector<std::string> numbers = {
+      "1670510000016705000000",
+      "111111111111111111111111111111111111111",
+      "0.1",
+      "1.7976931348623157e308",
+      "4.9406564584124654e-324",
+      "2.2250738585072011e-308",
+      "9007199254740993",
+      "-0.0",
+  };
+  for (const auto& n : numbers) {
+    INFO(n);
+    const auto once = parse_json(n);
+    REQUIRE(once.ok());
+    const std::string text = to_json(*once);
+    const auto twice = parse_json(text);
+    REQUIRE(twice.ok());
+    CHECK(to_json(*twice) == text);
+    CHECK(twice->GetDouble() == once->GetDouble());
+  }
+}
+
+TEST_CASE("json: numbers keep their value and JSON kind") {
+  struct Case {
+    const char* text;
+    const char* json;
+    bool is_int64;
+    double value;
+  };
+  const std::vector<Case> cases = {
+      {"0e52", "0.0", false, 0.0},  // RapidJSON's full-precision path made this 7.7e25
+      {"-0E77", "-0.0", false, -0.0},
+      {"0.000000000000000000000000000000000000000", "0.0", false, 0.0},
+      {"00e-55", "", false, 0.0},  // leading zeros are not JSON
+      {"42", "42", true, 42},
+      {"-9223372036854775808", "-9223372036854775808", true, -9223372036854775808.0},
+      {"18446744073709551615", "18446744073709551615", false, 18446744073709551615.0},
+      {"18446744073709551616", "18446744073709553000.0", false, 18446744073709551616.0},
+      {"1.5", "1.5", false, 1.5},
+      {"4.9406564584124654e-324", "5e-324", false, 4.9406564584124654e-324},
+  };
+  for (const auto& c : cases) {
+    INFO(c.text);
+    const auto parsed = parse_json(c.text);
+    if (std::string(c.json).empty()) {
+      CHECK_FALSE(parsed.ok());
+      continue;
+    }
+    REQUIRE(parsed.ok());
+    CHECK(to_json(*parsed) == c.json);
+    CHECK(parsed->IsInt64() == c.is_int64);
+    CHECK(parsed->GetDouble() == c.value);
+  }
+}
+
+TEST_CASE("json: an event's raw text re-parses to the same raw text") {
+  const std::string body =
+      R"({"eventType":"SHUTDOWN","deadlineMs":160543,"reqlineMs":1670510000016705000000})";
+  const auto event = parse_event(body);
+  REQUIRE(event.ok());
+  const auto again = parse_event(event_raw(*event));
+  REQUIRE(again.ok());
+  CHECK(event_raw(*again) == event_raw(*event));
+}
+
+TEST_CASE("json: a telemetry batch behind a stray BOM byte is rejected, not mis-split") {
+  const auto batch = parse_telemetry_batch("\xBB[{\"type\":\"function\",\"record\":\"x\"}]");
+  CHECK_FALSE(batch.ok());
+}

@@ -1,0 +1,176 @@
+#include "extension_runner/runner/dispatcher.hpp"
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "extension_runner/core/clock.hpp"
+
+using namespace extension_runner;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Records what it ran; requests whose event is "block" wait until released or cancelled.
+struct Record {
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<std::string> ids;
+  std::vector<int64_t> deadlines;
+  std::thread::id thread;
+  bool release = false;
+  bool cancelled = false;
+  bool blocking = false;
+  int64_t shutdown_budget = -1;
+};
+
+class FakeInvoker : public Invoker {
+ public:
+  explicit FakeInvoker(Record* r) : r_(r) {
+    std::lock_guard<std::mutex> lock(r_->mutex);
+    r_->thread = std::this_thread::get_id();
+  }
+  Result<InvokeReply> invoke(const InvokeRequest& request) override {
+    std::unique_lock<std::mutex> lock(r_->mutex);
+    r_->ids.push_back(request.context.aws_request_id);
+    r_->deadlines.push_back(request.deadline_ms);
+    if (request.event_json == "\"fatal\"") return make_error(ErrorKind::ChildCrashed, "boom");
+    if (request.event_json == "\"block\"") {
+      r_->blocking = true;
+      r_->cv.notify_all();
+      r_->cv.wait(lock, [&] { return r_->release || r_->cancelled; });
+      if (r_->cancelled) return make_error(ErrorKind::Cancelled, "cancelled");
+    }
+    InvokeReply reply;
+    reply.invokeid = request.context.aws_request_id;
+    return reply;
+  }
+  void shutdown(int64_t budget_ms) override {
+    std::lock_guard<std::mutex> lock(r_->mutex);
+    r_->shutdown_budget = budget_ms;
+  }
+  void cancel() override {
+    std::lock_guard<std::mutex> lock(r_->mutex);
+    r_->cancelled = true;
+    r_->cv.notify_all();
+  }
+
+ private:
+  Record* r_;
+};
+
+Dispatcher::InvokerFactory fake(Record* r) {
+  return [r]() -> Result<std::unique_ptr<Invoker>> {
+    return std::unique_ptr<Invoker>(new FakeInvoker(r));
+  };
+}
+
+InvokeRequest req(const std::string& id, const std::string& event = "{}", int64_t deadline = 0) {
+  InvokeRequest r;
+  r.context.aws_request_id = id;
+  r.event_json = event;
+  r.deadline_ms = deadline == 0 ? wall_clock_ms() + 60000 : deadline;
+  return r;
+}
+
+const auto kLong = [] { return std::chrono::steady_clock::now() + 20s; };
+
+}  // namespace
+
+TEST_CASE("dispatcher: the invoker lives on the worker and requests run in FIFO order") {
+  Record r;
+  Dispatcher d;
+  REQUIRE(d.start(fake(&r)).ok());
+  CHECK(r.thread != std::this_thread::get_id());
+  std::vector<Ticket> tickets;
+  for (const char* id : {"a", "b", "c"}) tickets.push_back(d.submit(req(id)));
+  // Another producer interleaves, e.g. a telemetry batch.
+  std::thread producer([&] { tickets.push_back(d.submit(req("telemetry"))); });
+  producer.join();
+  for (auto& t : tickets) {
+    auto reply = t.wait_until(kLong());
+    REQUIRE(reply.has_value());
+    REQUIRE(reply->ok());
+  }
+  CHECK(tickets[0].wait_until(kLong())->value().invokeid == "a");
+  CHECK(d.wait_idle(kLong()));
+  CHECK(r.ids == std::vector<std::string>{"a", "b", "c", "telemetry"});
+}
+
+TEST_CASE("dispatcher: a ticket wait is bounded and wait_idle reports a busy worker") {
+  Record r;
+  Dispatcher d;
+  REQUIRE(d.start(fake(&r)).ok());
+  Ticket blocked = d.submit(req("slow", "\"block\""));
+  CHECK_FALSE(blocked.wait_until(std::chrono::steady_clock::now() + 10ms).has_value());
+  CHECK_FALSE(d.wait_idle(std::chrono::steady_clock::now() + 10ms));
+  {
+    std::lock_guard<std::mutex> lock(r.mutex);
+    r.release = true;
+  }
+  r.cv.notify_all();
+  REQUIRE(blocked.wait_until(kLong()).has_value());
+  CHECK(d.wait_idle(kLong()));
+}
+
+TEST_CASE("dispatcher: a fatal invoker error is sticky") {
+  Record r;
+  Dispatcher d;
+  REQUIRE(d.start(fake(&r)).ok());
+  auto first = d.submit(req("x", "\"fatal\"")).wait_until(kLong());
+  REQUIRE(first.has_value());
+  REQUIRE_FALSE(first->ok());
+  CHECK(first->error().kind == ErrorKind::ChildCrashed);
+  REQUIRE(d.fatal_error().has_value());
+  auto second = d.submit(req("y")).wait_until(kLong());
+  REQUIRE(second.has_value());
+  CHECK(second->error().kind == ErrorKind::ChildCrashed);
+  CHECK(r.ids == std::vector<std::string>{"x"});  // never reached the invoker
+}
+
+TEST_CASE("dispatcher: a failed start returns the factory's error") {
+  Dispatcher d;
+  auto started = d.start([]() -> Result<std::unique_ptr<Invoker>> {
+    return make_error(ErrorKind::ChildStartupFailed, "nope");
+  });
+  REQUIRE_FALSE(started.ok());
+  CHECK(started.error().kind == ErrorKind::ChildStartupFailed);
+}
+
+TEST_CASE("dispatcher: deadlines are capped for requests started after cap_deadlines") {
+  Record r;
+  Dispatcher d;
+  REQUIRE(d.start(fake(&r)).ok());
+  d.cap_deadlines(1000);
+  REQUIRE(d.submit(req("a", "{}", 5000)).wait_until(kLong()).has_value());
+  REQUIRE(d.submit(req("b", "{}", 500)).wait_until(kLong()).has_value());
+  CHECK(r.deadlines == std::vector<int64_t>{1000, 500});
+}
+
+TEST_CASE("dispatcher: stop interrupts the running request and cancels queued ones") {
+  Record r;
+  Dispatcher d;
+  REQUIRE(d.start(fake(&r)).ok());
+  Ticket running = d.submit(req("running", "\"block\""));
+  {
+    std::unique_lock<std::mutex> lock(r.mutex);
+    r.cv.wait(lock, [&] { return r.blocking; });
+  }
+  Ticket queued = d.submit(req("queued"));
+  d.stop(1234);
+  auto a = running.wait_until(kLong());
+  auto b = queued.wait_until(kLong());
+  REQUIRE(a.has_value());
+  REQUIRE(b.has_value());
+  CHECK(a->error().kind == ErrorKind::Cancelled);
+  CHECK(b->error().kind == ErrorKind::Cancelled);
+  CHECK(r.shutdown_budget == 1234);
+  CHECK(r.ids == std::vector<std::string>{"running"});
+  auto after = d.submit(req("late")).wait_until(kLong());
+  REQUIRE(after.has_value());
+  CHECK(after->error().kind == ErrorKind::Cancelled);
+  d.stop(0);  // idempotent
+}

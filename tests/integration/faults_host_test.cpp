@@ -15,6 +15,7 @@
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/debug/emulator.hpp"
 #include "extension_runner/debug/telemetry_emulator.hpp"
+#include "host_probe.hpp"
 #include "support.hpp"
 
 using namespace extension_runner;
@@ -46,17 +47,6 @@ for line in sys.stdin:
 )PY";
 
 int64_t in_ms(int64_t ms) { return wall_clock_ms() + ms; }
-
-// Waits (bounded) until `pid` has exited: a SIGKILL is delivered asynchronously. True when it
-// is gone (a pidfd becomes readable once the process is a zombie; no pid, no process).
-bool gone(pid_t pid) {
-  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) return errno == ESRCH;
-  pollfd p{fd, POLLIN, 0};
-  const bool dead = ::poll(&p, 1, 10000) == 1;
-  ::close(fd);
-  return dead;
-}
 
 struct Fixture {
   Emulator api;
@@ -109,7 +99,7 @@ struct Fixture {
 void check_all_gone(const std::vector<pid_t>& pids) {
   for (pid_t pid : pids) {
     INFO("pid " << pid);
-    CHECK(gone(pid));
+    CHECK(test_support::process_gone(pid));
   }
 }
 

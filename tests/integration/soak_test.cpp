@@ -2,7 +2,6 @@
 // Telemetry API), with a child (tests/soak/child.py) that crashes, hangs past the deadline or
 // answers garbage on about 1 % of the invokes each, drawn from a seeded random schedule.
 // ER_SOAK_INVOKES (default 500; `make soak`: 5000) and ER_SOAK_SEED choose the run.
-#include <dirent.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/debug/emulator.hpp"
 #include "extension_runner/debug/telemetry_emulator.hpp"
+#include "host_probe.hpp"
 #include "support.hpp"
 
 using namespace extension_runner;
@@ -40,44 +40,6 @@ constexpr int64_t kSlackMs = kSanitized ? 4000 : 1500;
 int env_int(const char* name, int fallback) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
-}
-
-struct Sample {
-  int invoke = 0;
-  int fds = 0;
-  long rss_kb = 0;
-};
-
-Sample sample(pid_t pid, int invoke) {
-  Sample s;
-  s.invoke = invoke;
-  if (DIR* dir = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
-    while (dirent* e = ::readdir(dir)) s.fds += e->d_name[0] != '.' ? 1 : 0;
-    ::closedir(dir);
-  }
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) s.rss_kb = std::strtol(line.c_str() + 6, nullptr, 10);
-  }
-  return s;
-}
-
-// A process is gone when /proc has no entry for it or it is a zombie.
-bool gone(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return true;
-  const auto close = line.rfind(')');
-  return close != std::string::npos && line.size() > close + 2 && line[close + 2] == 'Z';
-}
-
-// "telemetry: received=N delivered=N dropped=N …" → the value of `key`, or -1.
-long counter(const std::string& log, const std::string& key) {
-  const auto line = log.rfind("telemetry: received=");
-  if (line == std::string::npos) return -1;
-  const auto at = log.find(" " + key + "=", line - 1);
-  if (at == std::string::npos) return -1;
-  return std::strtol(log.c_str() + at + key.size() + 2, nullptr, 10);
 }
 
 }  // namespace
@@ -123,7 +85,7 @@ TEST_CASE("soak: invokes with 1 % crashes, hangs and garbage replies, telemetry 
   const char* const kinds[] = {"crash", "hang", "garbage"};
   std::map<std::string, int> drawn;
   std::vector<int64_t> deadlines;
-  std::vector<Sample> samples;
+  std::vector<test_support::ProcSample> samples;
   size_t published = 0;
   std::string previous = "ok";
   std::string last_request;
@@ -137,7 +99,8 @@ TEST_CASE("soak: invokes with 1 % crashes, hangs and garbage replies, telemetry 
   for (int i = 0; i < invokes; ++i) {
     if (!api.wait_for_idle_next(milliseconds(30000))) fail_with_log();
     if (i == 0 && !telemetry.subscription()) fail_with_log();
-    if (i > 0 && i % sample_every == 0) samples.push_back(sample(host->pid(), i));
+    if (i > 0 && i % sample_every == 0)
+      samples.push_back(test_support::proc_sample(host->pid(), i));
     const int p = percent(rng);
     // A fault follows a success, so crashes never reach EXTENSION_RUNNER_MAX_CRASHES in a row.
     const std::string kind = p < 3 && previous == "ok" ? kinds[p] : "ok";
@@ -152,7 +115,7 @@ TEST_CASE("soak: invokes with 1 % crashes, hangs and garbage replies, telemetry 
              TelemetryEmulator::runtime_done_record(last_request)});
   }
   if (!api.wait_for_idle_next(milliseconds(30000))) fail_with_log();
-  samples.push_back(sample(host->pid(), invokes));
+  samples.push_back(test_support::proc_sample(host->pid(), invokes));
   publish({TelemetryEmulator::report_record(last_request)});
   api.push_shutdown("spindown", wall_clock_ms() + 5000);
   auto status = host->wait_for(milliseconds(30000));
@@ -208,31 +171,31 @@ TEST_CASE("soak: invokes with 1 % crashes, hangs and garbage replies, telemetry 
   // No process left behind.
   for (pid_t pid : pids) {
     INFO("child pid " << pid);
-    CHECK(gone(pid));
+    CHECK(test_support::process_gone(pid));
   }
 
   // Telemetry: everything published was received, and received = delivered + dropped, where
   // delivered is exactly what the child got.
-  const long received = counter(log, "received");
-  const long delivered = counter(log, "delivered");
-  const long dropped = counter(log, "dropped");
+  const long received = test_support::telemetry_counter(log, "received");
+  const long delivered = test_support::telemetry_counter(log, "delivered");
+  const long dropped = test_support::telemetry_counter(log, "dropped");
   CHECK(received == static_cast<long>(published));
   CHECK(received == delivered + dropped);
   CHECK(delivered == telemetry_records);
 
   // Flat resources, sampled every `sample_every` invokes while the host waits on /next.
   REQUIRE(samples.size() >= 2);
-  const Sample& first = samples.front();
-  const Sample& last = samples.back();
+  const auto& first = samples.front();
+  const auto& last = samples.back();
   CHECK(last.fds <= first.fds + std::max(1, first.fds / 10));
   if (!kSanitized) CHECK(last.rss_kb <= first.rss_kb + first.rss_kb / 10);
 
   std::ostringstream summary;
-  summary << "soak: " << invokes << " invokes in " << took_ms << " ms (seed " << seed
-          << "): ok " << drawn["ok"] << ", crash " << drawn["crash"] << ", hang "
-          << drawn["hang"] << ", garbage " << drawn["garbage"] << "; child starts "
-          << pids.size() << "; telemetry received " << received << " delivered " << delivered
-          << " dropped " << dropped << "; host fds";
+  summary << "soak: " << invokes << " invokes in " << took_ms << " ms (seed " << seed << "): ok "
+          << drawn["ok"] << ", crash " << drawn["crash"] << ", hang " << drawn["hang"]
+          << ", garbage " << drawn["garbage"] << "; child starts " << pids.size()
+          << "; telemetry received " << received << " delivered " << delivered << " dropped "
+          << dropped << "; host fds";
   for (const auto& s : samples) summary << " " << s.fds;
   summary << "; host RSS kB";
   for (const auto& s : samples) summary << " " << s.rss_kb;

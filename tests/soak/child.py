@@ -3,8 +3,9 @@
 Each INVOKE's requestId ends in the behaviour the soak test drew for it from its seeded random
 schedule: "-ok" answers, "-crash" exits at once, "-hang" sleeps past the deadline, "-garbage"
 writes a non-JSON line and a reply whose fields have the wrong types. TELEMETRY requests are
-answered. Every start, every behaviour and every telemetry record count is appended to
-$SOAK_LOG, which the test reads to check that the counters add up.
+answered, after $SOAK_TELEMETRY_DELAY_MS (a slow consumer, for the listener load test). Every
+start, every behaviour and every telemetry record count is appended to $SOAK_LOG, which the
+tests read to check that the counters add up.
 """
 import json
 import os
@@ -14,6 +15,8 @@ import time
 proto = os.fdopen(os.dup(1), "w")
 os.dup2(2, 1)
 log = open(os.environ["SOAK_LOG"], "a", buffering=1)
+# A slow consumer of telemetry (the listener load test): seconds per TELEMETRY request.
+telemetry_delay = float(os.environ.get("SOAK_TELEMETRY_DELAY_MS", "0")) / 1000
 
 
 def send(obj):
@@ -30,6 +33,7 @@ for line in sys.stdin:
     event = req["event"]
     kind = event.get("eventType") if isinstance(event, dict) else None
     if kind == "TELEMETRY":
+        time.sleep(telemetry_delay)
         log.write("telemetry %d\n" % len(event["records"]))
         send({"result": None, "errortype": "", "invokeid": rid})
         continue

@@ -24,7 +24,7 @@ using std::chrono::milliseconds;
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(ER_SANITIZED) || defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool kSanitized = true;  // sanitizer runtimes keep freed memory in quarantine
 #else
 constexpr bool kSanitized = false;

@@ -103,12 +103,16 @@ test-sanitize-full: test-sanitize-asan
 
 ## soak: SOAK_INVOKES (>= 5000) invokes through the real binary and the emulator, telemetry on,
 ## with a child that crashes, hangs or answers garbage on 1 % of them each
-## (tests/integration/soak_test.cpp); prints the fd and RSS samples. A 500-invoke run is part of
-## `make test`.
+## (tests/integration/soak_test.cpp), then the listener load: LOAD_POSTERS posters x
+## LOAD_BATCHES batches x 1,000 records against a slow child (load_test.cpp). Prints the figures.
+## `make test` runs 500 invokes and 8 x 20 batches.
 SOAK_INVOKES ?= 5000
 SOAK_SEED ?= 12
+LOAD_POSTERS ?= 8
+LOAD_BATCHES ?= 500
 soak: deps build
 	ER_SOAK_INVOKES=$(SOAK_INVOKES) ER_SOAK_SEED=$(SOAK_SEED) $(BUILD_DIR)/bin/integration_tests 'soak:*'
+	ER_LOAD_POSTERS=$(LOAD_POSTERS) ER_LOAD_BATCHES=$(LOAD_BATCHES) $(BUILD_DIR)/bin/integration_tests 'load:*'
 
 format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

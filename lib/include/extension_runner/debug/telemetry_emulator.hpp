@@ -52,8 +52,14 @@ struct EmulatedSubscription {
 
 class TelemetryEmulator {
  public:
-  /** `identifier_known(id)`: whether `id` is a registered extension's identifier. */
-  explicit TelemetryEmulator(std::function<bool(const std::string&)> identifier_known);
+  /**
+   * `identifier_known(id)`: whether `id` is a registered extension's identifier. `platform`
+   * ManagedInstances validates as Lambda Managed Instances do [LMI][RIE]: schemaVersion other
+   * than 2025-01-29 → 400, destination host other than `sandbox`/`sandbox.localdomain` → 400,
+   * a second subscription → 500.
+   */
+  explicit TelemetryEmulator(std::function<bool(const std::string&)> identifier_known,
+                             Platform platform = Platform::Lambda);
   TelemetryEmulator(const TelemetryEmulator&) = delete;
   TelemetryEmulator& operator=(const TelemetryEmulator&) = delete;
 
@@ -96,7 +102,7 @@ class TelemetryEmulator {
    */
   bool publish(std::string record_json);
   /** Sends what the batcher holds now and waits for it (the platform's shutdown flush). */
-  bool flush(std::chrono::steady_clock::time_point deadline);
+  bool flush(std::chrono::steady_clock::time_point deadline) const;
   /** The current subscription's batcher counters (all zero before a subscription). */
   BatcherCounters batcher_counters() const;
   /** Called on the batcher's thread after every batch outcome (set before subscribing). */
@@ -127,6 +133,7 @@ class TelemetryEmulator {
   Answer subscribe(TelemetryMode mode, const std::string& identifier, const std::string& body);
 
   std::function<bool(const std::string&)> identifier_known_;
+  Platform platform_;
   mutable std::mutex mutex_;
   mutable std::condition_variable subscribed_;
   std::deque<SubscribeFault> faults_;

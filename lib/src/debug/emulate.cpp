@@ -536,10 +536,10 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
       R"(,"records_dropped_refused":)" + std::to_string(t.records_dropped_refused) +
       R"(,"retries":)" + std::to_string(t.retries) + R"(,"logs_dropped_emitted":)" +
       std::to_string(t.logs_dropped_emitted) + "}";
-  const std::string invokes =
-      lmi ? "managed instances: " + std::to_string(scenario.invokes) + " invocations, " +
-                std::to_string(scenario.concurrency) + " at a time; " + tracer.delivery_summary()
-          : overhead_summary(calls, arrivals) + "; " + post_runtime_text;
+  const std::string invokes = lmi ? "managed instances: " + std::to_string(scenario.invokes) +
+                                        " invocations, " + std::to_string(scenario.concurrency) +
+                                        " at a time; " + tracer.delivery_summary()
+                                  : overhead_summary(calls, arrivals) + "; " + post_runtime_text;
   tracer.line("emulator", "summary",
               "exit code " + std::to_string(code) + "; " + init + "; " + invokes + "; " +
                   std::to_string(calls.size()) + " API calls in " +

@@ -46,6 +46,20 @@ enum class FlushMode { Invoke, Periodic, Adaptive, None };
 const char* flush_mode_name(FlushMode mode);
 /** How Lambda delivers telemetry to the listener [TEL]: HTTP POSTs, or JSON lines over TCP. */
 enum class TelemetryProtocol { Http, Tcp };
+/**
+ * Where the extension runs: the standard Lambda platform, or Lambda Managed Instances (one
+ * never-frozen environment serving several invocations at once; external extensions register
+ * for SHUTDOWN only, telemetry needs schema 2025-01-29 [LMI][RIE]).
+ */
+enum class Platform { Lambda, ManagedInstances };
+
+/** `AWS_LAMBDA_INITIALIZATION_TYPE` on Lambda Managed Instances [LMI][RIE]. */
+inline constexpr const char* kManagedInstancesInitType = "lambda-managed-instances";
+/** The Telemetry API schema: required on Managed Instances, backward compatible elsewhere [TEL]. */
+inline constexpr const char* kTelemetrySchema = "2025-01-29";
+
+/** `"lambda"` or `"managed-instances"`: the StartupRequest `platform` and log wording. */
+const char* platform_name(Platform platform);
 
 /** The validated configuration. */
 struct Config {
@@ -77,8 +91,8 @@ struct Config {
   int buffer_timeout_ms = 25;
   std::string listen = "0.0.0.0:0";  ///< Listener bind host:port.
   FlushMode flush = FlushMode::Adaptive;
-  int64_t flush_period_ms =
-      0;  ///< `periodic,MS`: hold records, deliver every MS; 0 = as they come.
+  /** `periodic,MS`: hold records and deliver them every MS; 0 = as they come. */
+  int64_t flush_period_ms = 0;
   TelemetryProtocol telemetry_protocol = TelemetryProtocol::Http;
   size_t queue_max_records = 20000;
   size_t queue_max_bytes = 8 * 1024 * 1024;
@@ -89,7 +103,8 @@ struct Config {
   std::string effective_telemetry_schema() const;
   /**
    * Whether the flush strategy may wait at `/next` for platform.runtimeDone (Invoke or
-   * Adaptive, telemetry on and `platform` subscribed).
+   * Adaptive, telemetry on, `platform` subscribed and INVOKE registered; never on Managed
+   * Instances, which send no INVOKE).
    */
   bool flush_may_wait() const;
 };

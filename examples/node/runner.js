@@ -3,7 +3,8 @@
 // EXTENSION_RUNNER_HANDLER="file.function" loads a handler from EXTENSION_RUNNER_HANDLER_DIR
 // (default: the current directory); without it a built-in echo handler answers. The handler is
 // called as handler(event, context) for every event, context being the protocol's context
-// object plus `deadline`. extension-runner.js (the SDK) sits next to this file.
+// object plus `deadline`, `function` (the Register answer) and `platform` ('lambda' or
+// 'managed-instances', where no INVOKE ever comes). extension-runner.js (the SDK) sits next to this file.
 'use strict';
 const path = require('path');
 const { Extension } = require('./extension-runner.js');

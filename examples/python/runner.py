@@ -4,7 +4,9 @@
 EXTENSION_RUNNER_HANDLER="module.function" loads a handler from EXTENSION_RUNNER_HANDLER_DIR
 (default: the current directory); without it a built-in echo handler answers. The handler is
 called as handler(event, context) for every event, context being the protocol's context object
-plus "deadline". extension_runner.py (the SDK) sits next to this file.
+plus "deadline", "function" (the Register answer) and "platform" ("lambda" or
+"managed-instances", where no INVOKE ever comes). extension_runner.py (the SDK) sits next to
+this file.
 """
 import importlib
 import os

@@ -97,9 +97,12 @@ class Context {
     return Math.max(0, this.deadlineMs - Date.now());
   }
 
-  /** The protocol's context object plus `deadline` (the example runner's handler shape). */
+  /**
+   * The protocol's context object plus `deadline`, `function` (the Register answer as received,
+   * {} when absent) and `platform`: the example runner's handler shape.
+   */
   asObject() {
-    return { ...this.raw, deadline: this.deadlineMs };
+    return { ...this.raw, deadline: this.deadlineMs, function: this.function.raw, platform: this.platform };
   }
 }
 

@@ -161,8 +161,14 @@ class Context:
         return max(0, self.deadline_ms - int(time.time() * 1000))
 
     def as_dict(self):
-        """The protocol's context object plus ``deadline`` (the example runners' handler shape)."""
-        return dict(self._context, deadline=self.deadline_ms)
+        """The protocol's context object plus ``deadline``, ``function`` (the Register answer as
+        received, ``{}`` when absent) and ``platform``: the example runners' handler shape."""
+        return dict(
+            self._context,
+            deadline=self.deadline_ms,
+            function=self.function.raw,
+            platform=self.platform,
+        )
 
     def __repr__(self):
         return "Context(request_id=%r, deadline_ms=%r, platform=%r)" % (

@@ -48,9 +48,12 @@ struct ChildInvokerOptions {
 };
 
 /**
- * Invoker over a child process. One request in flight; all calls except cancel() must come
- * from one thread, which also (re)spawns the child, so it must live as long as the child
- * should (PR_SET_PDEATHSIG fires when the forking thread exits).
+ * Invoker over a child process. One request in flight; calls other than cancel() must not
+ * overlap. Calls that may (re)spawn the child (start(), and invoke() while ready() is false)
+ * must come from one thread that lives as long as the child should (PR_SET_PDEATHSIG fires
+ * when the forking thread exits); while ready(), invoke() may come from another thread (the
+ * Dispatcher's sync fast path). The thread running invoke() reads the reply from the child's
+ * stdout itself; only stderr has a reader thread.
  *
  * Outcomes of invoke():
  * - the child's reply (billing measured by the host: duration request-write → reply-read,

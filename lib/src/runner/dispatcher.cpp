@@ -45,16 +45,18 @@ Dispatcher::~Dispatcher() { stop(0); }
 Result<void> Dispatcher::start(InvokerFactory factory) {
   auto done = std::make_shared<std::promise<Result<void>>>();
   auto future = done->get_future();
+  auto outcome = std::make_shared<Result<void>>();
   Job job;
-  job.call = [this, factory = std::move(factory), done] {
+  job.call = [this, factory = std::move(factory), outcome] {
     auto made = factory();
     if (!made) {
-      done->set_value(made.error());
+      *outcome = made.error();
       return;
     }
     invoker_ = std::move(*made);
-    done->set_value(Result<void>());
   };
+  // Answered once the worker is idle again, so a run_or_submit right after start() finds it so.
+  job.after = [done, outcome] { done->set_value(*outcome); };
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) return make_error(ErrorKind::Cancelled, "dispatcher stopped");
@@ -187,6 +189,7 @@ void Dispatcher::run() {
       running_ = nullptr;
     }
     idle_cv_.notify_all();
+    if (job.after) job.after();
     if (job.last) return;
   }
 }

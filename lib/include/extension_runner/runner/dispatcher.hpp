@@ -102,7 +102,8 @@ class Dispatcher {
  private:
   struct Job {
     std::optional<InvokeRequest> request;
-    std::function<void()> call;  ///< Runs on the worker instead of a request.
+    std::function<void()> call;   ///< Runs on the worker instead of a request.
+    std::function<void()> after;  ///< Runs on the worker once it is idle again.
     std::shared_ptr<std::promise<Result<InvokeReply>>> promise;
     bool last = false;      ///< The worker exits after this job.
     int64_t budget_ms = 0;  ///< > 0: deadline = start + budget_ms.

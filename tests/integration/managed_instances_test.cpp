@@ -287,10 +287,10 @@ TEST_CASE("managed instances: the Telemetry API validates as Managed Instances d
     std::string message;
   };
   const std::vector<Case> cases = {
-      {"2022-12-13", "sandbox.localdomain", 400, "schemaVersion must be 2025-01-29"},
-      {"2022-07-01", "sandbox", 400, "schemaVersion must be 2025-01-29"},
-      {"2025-01-29", "127.0.0.1", 400, "destination host"},
-      {"2025-01-29", "localhost", 400, "destination host"},
+      {"2022-12-13", "sandbox.localdomain", 400, R"(value must be \"2025-01-29\")"},
+      {"2022-07-01", "sandbox", 400, R"(value must be \"2025-01-29\")"},
+      {"2025-01-29", "127.0.0.1", 400, "destination.URI host must be sandbox.localdomain"},
+      {"2025-01-29", "localhost", 400, "destination.URI host must be sandbox.localdomain"},
       {"2025-01-29", "sandbox", 200, ""},
       {"2025-01-29", "sandbox.localdomain", 500, "already subscribed"},  // twice → 500
   };
@@ -304,4 +304,37 @@ TEST_CASE("managed instances: the Telemetry API validates as Managed Instances d
     CHECK_THAT(answer.body, Catch::Contains(c.message));
   }
   CHECK(lmi.telemetry.subscription()->host == "127.0.0.1");
+  HttpRequest logs;
+  logs.method = "PUT";
+  logs.path = "/2020-08-15/logs";
+  logs.headers = {{kIdentifierHeader, id}};
+  logs.body =
+      R"({"types":["platform"],"destination":{"protocol":"HTTP","URI":"http://sandbox:1/"}})";
+  auto no_logs = http.send(logs);
+  REQUIRE(no_logs.ok());
+  CHECK(no_logs->status == 404);  // no Logs API on Managed Instances
+}
+
+TEST_CASE(
+    "managed instances: a child written for INVOKE events works shutdown-only "
+    "(EXTENSION_RUNNER_EVENTS=SHUTDOWN, the example runner)") {
+  Emulator api;
+  REQUIRE(api.start().ok());
+  const int64_t deadline = wall_clock_ms() + 3000;
+  api.push_shutdown("spindown", deadline);
+  auto run =
+      run_binary({}, {{"AWS_LAMBDA_RUNTIME_API", api.runtime_api()},
+                      {"EXTENSION_RUNNER_EVENTS", "SHUTDOWN"},
+                      {"EXTENSION_RUNNER_COMMAND",
+                       std::string("exec python3 ") + ER_SOURCE_DIR + "/examples/python/runner.py"},
+                      {"EXTENSION_RUNNER_STARTUP_TIMEOUT_MS", "9000"}});
+  INFO(run.err);
+  CHECK(run.status.success());
+  CHECK(wall_clock_ms() < deadline);
+  const auto reg = api.calls_to(Endpoint::Register);
+  REQUIRE(reg.size() == 1);
+  CHECK(reg[0].body == R"({"events":["SHUTDOWN"]})");
+  CHECK_THAT(run.err, Catch::Contains("platform lambda: registering for SHUTDOWN"));
+  CHECK_THAT(run.err, Catch::Contains("echo handler got SHUTDOWN"));
+  CHECK(api.calls_to(Endpoint::ExitError).empty());
 }

@@ -2,6 +2,7 @@
 """make bench: every path a user pays for, side by side, in one run (bench/README.md).
 
 Usage: bench/bench.py --out-dir DIR --static BIN --dev BIN [--repeats N] [--invokes N]
+       bench/bench.py --print bench/results/latest.json   (the table of a results file)
 Runs each subject under bench_api (bench/floor/bench_api.c) REPEATS times, takes each run's
 median (p50), and reports min / median / max of those over the repeats, as ratios to the floor
 where the issue's targets are stated against it. Writes bench/results/latest.json and prints
@@ -91,6 +92,10 @@ def p50(run, key):
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--print":  # reprint a results file's table
+        with open(sys.argv[2]) as f:
+            print_table(json.load(f))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--out-dir", required=True)
     ap.add_argument("--static", required=True)
@@ -99,6 +104,7 @@ def main():
     ap.add_argument("--invokes", type=int, default=300)
     ap.add_argument("--results", default=os.path.join(ROOT, "bench", "results", "latest.json"))
     args = ap.parse_args()
+    info = machine()  # before the runs: the load average at start
     r = Runner(args)
     py_ext = os.path.join(ROOT, "bench", "python_ext.py")
     py_child = os.path.join(ROOT, "examples", "python", "runner.py")
@@ -209,7 +215,7 @@ def main():
          "zip": {"min": zsize / 1e6, "median": zsize / 1e6, "max": zsize / 1e6}}, "zip ≤ 1.5 MB",
         zsize <= 1500000)
 
-    result = {"machine": machine(), "repeats": args.repeats, "invokes_per_run": args.invokes,
+    result = {"machine": info, "repeats": args.repeats, "invokes_per_run": args.invokes,
               "rows": rows, "raw": raw}
     result["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     os.makedirs(os.path.dirname(args.results), exist_ok=True)

@@ -37,3 +37,11 @@ echo "== flush=invoke by buffering.timeoutMs"
 for t in 25 50 100 250; do run "flush=invoke timeoutMs=$t" --flush invoke --buffer-timeout-ms "$t"; done
 echo "== destination (flush=invoke, timeoutMs 25)"
 for p in http tcp; do run "protocol=$p" --flush invoke --telemetry-protocol "$p"; done
+tests=build/bin/integration_tests
+if [ -x "$tests" ]; then
+  echo "== host memory under a saturating load, host CPU per record (HTTP, TCP)"
+  out=$(mktemp)
+  ER_BENCH_OUT="$out" "$tests" "telemetry memory*" "telemetry cost: HTTP and TCP*" >/dev/null 2>&1 || true
+  cat "$out"
+  rm -f "$out"
+fi

@@ -7,14 +7,17 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/fd.hpp"
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/core/log.hpp"
 #include "extension_runner/debug/emulator.hpp"
+#include "extension_runner/debug/managed_instances.hpp"
 #include "extension_runner/debug/telemetry_emulator.hpp"
 #include "extension_runner/lambda/events.hpp"
 
@@ -76,6 +79,11 @@ class Tracer {
   }
 
   void on_reply(const InvokeRequest& request, const Result<InvokeReply>& reply) {
+    const bool delivered = reply.ok() && !reply->errors;
+    std::string records;
+    if (delivered && request.event_json.rfind(R"({"eventType":"TELEMETRY")", 0) == 0) {
+      records = count_telemetry(request.event_json);
+    }
     std::string detail = request.context.aws_request_id + " ";
     if (!reply) {
       detail += "failed: " + reply.error().message;
@@ -86,7 +94,30 @@ class Tracer {
       detail += reply->errors ? "errors " + reply->errortype : std::string("ok");
       detail += billing;
     }
-    line("child", "reply", detail, wall_clock_ms());
+    line("child", "reply", detail + records, wall_clock_ms());
+    for (const auto& done : take_completed()) line("child", "request", done, wall_clock_ms());
+  }
+
+  /** The Publisher saw `count` records accepted by the listener. */
+  void published(size_t count) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (first_published_ms_ == 0 && count > 0) first_published_ms_ = wall_clock_ms();
+  }
+
+  /**
+   * What reached the child: records per second from the first record published to the last
+   * delivered, and how many requests' records arrived complete (up to their platform.report).
+   */
+  std::string delivery_summary() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (records_to_child_ == 0) return "no telemetry records reached a child";
+    const int64_t span = std::max<int64_t>(last_delivered_ms_ - first_published_ms_, 1);
+    char rate[64];
+    std::snprintf(rate, sizeof rate, "%.0f",
+                  static_cast<double>(records_to_child_) * 1000.0 / static_cast<double>(span));
+    return std::to_string(records_to_child_) + " records reached the child in " +
+           std::to_string(span) + " ms (" + rate + " records/s), " + std::to_string(reports_) +
+           " requests up to their platform.report";
   }
 
   void line(const std::string& source, const std::string& what, const std::string& detail,
@@ -106,8 +137,47 @@ class Tracer {
   }
 
  private:
+  // Counts a TELEMETRY event's records per requestId (platform records carry it in `record`,
+  // JSON log lines too); returns " (N records: id×k, …)" for the reply line.
+  std::string count_telemetry(const std::string& event_json) {
+    auto doc = parse_json(event_json);
+    if (!doc.ok() || !doc->IsObject()) return "";
+    const auto* list = json_member(*doc, "records");
+    if (list == nullptr || !list->IsArray()) return "";
+    std::map<std::string, size_t> batch;
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& r : list->GetArray()) {
+      ++records_to_child_;
+      const auto* record = r.IsObject() ? json_member(r, "record") : nullptr;
+      if (record == nullptr || !record->IsObject()) continue;
+      const auto id = json_string(*record, "requestId");
+      if (!id) continue;
+      ++batch[*id];
+      ++per_request_[*id];
+      if (json_string(r, "type") == std::string("platform.report")) {
+        ++reports_;
+        completed_.push_back(*id + ": " + std::to_string(per_request_[*id]) +
+                             " records reached the child, the last its platform.report");
+      }
+    }
+    last_delivered_ms_ = wall_clock_ms();
+    std::string out = " (" + std::to_string(list->Size()) + " records";
+    for (const auto& [id, n] : batch) out += ", " + id.substr(0, 8) + "×" + std::to_string(n);
+    return out + ")";
+  }
+
+  std::vector<std::string> take_completed() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return std::exchange(completed_, {});
+  }
+
   int64_t start_ms_;
   bool json_;
+  mutable std::mutex mutex_;
+  std::map<std::string, size_t> per_request_;
+  std::vector<std::string> completed_;
+  size_t records_to_child_ = 0, reports_ = 0;
+  int64_t first_published_ms_ = 0, last_delivered_ms_ = 0;
 };
 
 /** Turns SIGINT/SIGTERM into a SHUTDOWN while the emulation runs; restores on destruction. */
@@ -167,6 +237,11 @@ class Publisher {
     last_request_id_ = request_id;
   }
 
+  /** Publishes records as they are produced (Managed Instances: no INVOKE to pace them). */
+  void records(const std::vector<std::string>& records) {
+    if (!records.empty()) publish(records);
+  }
+
   void report_previous() {
     if (last_request_id_.empty()) return;
     publish({TelemetryEmulator::report_record(last_request_id_)});
@@ -187,6 +262,7 @@ class Publisher {
     ++batches_;
     published_ += records.size();
     if (status != 200) refused_ += records.size();
+    if (status == 200) tracer_.published(records.size());
     tracer_.line("telemetry", "batch",
                  std::to_string(records.size()) + " records -> " + std::to_string(status),
                  wall_clock_ms());
@@ -250,6 +326,41 @@ std::string overhead_summary(const std::vector<RecordedCall>& calls,
          " invokes";
 }
 
+/**
+ * Lambda Managed Instances' side [LMI][RIE]: once init is done (the extension waits in
+ * `/next`), the init records replayed to the subscriber, then `invokes` invocations
+ * `concurrency` at a time, visible only as interleaved telemetry (never as INVOKE events),
+ * `spacingMs` between rounds; then SHUTDOWN (`spindown` by default).
+ */
+void drive_managed_instances(const Scenario& scenario, const std::string& name,
+                             const TelemetryEmulator& telemetry, Emulator& emulator,
+                             Publisher& publisher, Tracer& tracer, StopFlag& done,
+                             int64_t start_ms) {
+  while (!done.is_set() && !emulator.wait_for_idle_next(std::chrono::milliseconds(500))) {
+  }
+  if (done.is_set()) return;
+  if (const auto sub = telemetry.subscription()) {
+    publisher.records(
+        ConcurrentInvocations::init_records(name, sub->types, wall_clock_ms() - start_ms));
+  }
+  ConcurrentInvocations invocations(scenario.invokes, scenario.concurrency,
+                                    scenario.log_records_json);
+  tracer.line("emulator", "invocations",
+              std::to_string(scenario.invokes) + " invocations, " +
+                  std::to_string(scenario.concurrency) + " at a time, " +
+                  std::to_string(invocations.records_per_invocation()) +
+                  " records each (Managed Instances: no INVOKE events)",
+              wall_clock_ms());
+  while (!done.is_set() && !invocations.done()) {
+    publisher.records(invocations.next_round());
+    if (scenario.spacing_ms > 0 && done.wait_for(std::chrono::milliseconds(scenario.spacing_ms))) {
+      return;
+    }
+  }
+  if (done.is_set()) return;
+  emulator.push_shutdown(scenario.shutdown_reason, wall_clock_ms() + scenario.shutdown_budget_ms);
+}
+
 }  // namespace
 
 int run_emulation(Config config, const std::string& name, const EmulateOptions& options,
@@ -258,7 +369,9 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
   const int64_t start = wall_clock_ms();
   Tracer tracer(start, options.json);
   StopFlag done;
-  Emulator emulator;
+  const bool lmi = scenario.managed_instances || config.platform == Platform::ManagedInstances;
+  const Platform platform = lmi ? Platform::ManagedInstances : Platform::Lambda;
+  Emulator emulator(FunctionInfo{}, platform);
   InterruptWatcher watcher([&] {
     tracer.line("emulator", "interrupt", "SIGINT/SIGTERM: sending SHUTDOWN (SandboxTerminated)",
                 wall_clock_ms());
@@ -267,7 +380,7 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
   });
   emulator.set_observer([&tracer](const RecordedCall& call) { tracer.on_call(call); });
   TelemetryEmulator telemetry(
-      [&emulator](const std::string& id) { return emulator.knows_identifier(id); });
+      [&emulator](const std::string& id) { return emulator.knows_identifier(id); }, platform);
   telemetry.install(emulator.server());
   if (scenario.telemetry_fault == TelemetryFault::NotSupported) {
     telemetry.inject(SubscribeFault::NotSupported);
@@ -283,11 +396,20 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
     return kExitFailure;
   }
   config.runtime_api = emulator.runtime_api();
-  tracer.line("emulator", "start", "Extensions API on " + config.runtime_api, wall_clock_ms());
+  tracer.line("emulator", "start",
+              "Extensions API on " + config.runtime_api +
+                  (lmi ? " (Lambda Managed Instances: SHUTDOWN-only registrations, schema "
+                         "2025-01-29)"
+                       : ""),
+              wall_clock_ms());
 
   // Like Lambda, hand out the next event only once the extension is waiting for it, so each
   // deadline is measured from when the invoke really starts.
   std::thread driver([&] {
+    if (lmi) {
+      drive_managed_instances(scenario, name, telemetry, emulator, publisher, tracer, done, start);
+      return;
+    }
     for (int i = 0; i <= scenario.invokes && !done.is_set(); ++i) {
       while (!done.is_set() && !emulator.wait_for_idle_next(std::chrono::milliseconds(500))) {
       }
@@ -324,11 +446,15 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
   if (!handler_summary.empty()) handler_summary = "; " + handler_summary;
   std::string init = "init not completed";
   if (!arrivals.empty()) init = "init " + std::to_string(arrivals.front() - start) + " ms";
+  const std::string invokes = lmi ? "managed instances: " + std::to_string(scenario.invokes) +
+                                        " invocations, " + std::to_string(scenario.concurrency) +
+                                        " at a time; " + tracer.delivery_summary()
+                                  : overhead_summary(calls, arrivals);
   tracer.line("emulator", "summary",
-              "exit code " + std::to_string(code) + "; " + init + "; " +
-                  overhead_summary(calls, arrivals) + "; " + std::to_string(calls.size()) +
-                  " API calls in " + std::to_string(wall_clock_ms() - start) + " ms; " +
-                  publisher.summary() + handler_summary,
+              "exit code " + std::to_string(code) + "; " + init + "; " + invokes + "; " +
+                  std::to_string(calls.size()) + " API calls in " +
+                  std::to_string(wall_clock_ms() - start) + " ms; " + publisher.summary() +
+                  handler_summary,
               wall_clock_ms());
   return code;
 }

@@ -48,8 +48,10 @@ std::string RecordedCall::header(const std::string& name) const {
   return "";
 }
 
-Emulator::Emulator(FunctionInfo function)
-    : function_(std::move(function)), server_(std::make_unique<httplib::Server>()) {
+Emulator::Emulator(FunctionInfo function, Platform platform)
+    : function_(std::move(function)),
+      platform_(platform),
+      server_(std::make_unique<httplib::Server>()) {
   // Headers and body go out in separate writes; with Nagle on, the client's delayed ACK adds
   // ~40 ms to every answer.
   server_->set_tcp_nodelay(true);
@@ -291,6 +293,11 @@ void Emulator::install_routes() {
         if (type != "INVOKE" && type != "SHUTDOWN") {
           return reject(Endpoint::Register, req, res, 403, "Extension.InvalidEventType",
                         "Invalid event type " + type);
+        }
+        // RIE's ValidateExternalAgentEvent in its Managed-Instances mode, word for word.
+        if (type == "INVOKE" && platform_ == Platform::ManagedInstances) {
+          return reject(Endpoint::Register, req, res, 403, "Extension.InvalidEventType",
+                        "INVOKE: ErrorInvalidEventType");
         }
       }
     }

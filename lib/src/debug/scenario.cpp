@@ -61,9 +61,10 @@ Result<Scenario> parse_scenario(std::string_view text) {
   if (!doc) return invalid("document", doc.error().message);
   const rapidjson::Value& v = *doc;
   if (!v.IsObject()) return invalid("document", "expected a JSON object");
-  if (auto keys = check_keys(v, "",
-                             {"invokes", "spacingMs", "functionTimeoutMs", "shutdownReason",
-                              "shutdownBudgetMs", "logs", "faults"});
+  if (auto keys =
+          check_keys(v, "",
+                     {"invokes", "spacingMs", "functionTimeoutMs", "shutdownReason",
+                      "shutdownBudgetMs", "logs", "faults", "managedInstances", "concurrency"});
       !keys) {
     return keys.error();
   }
@@ -84,6 +85,13 @@ Result<Scenario> parse_scenario(std::string_view text) {
     if (!r->IsString()) return invalid("shutdownReason", "expected a string");
     s.shutdown_reason = r->GetString();
   }
+  if (const auto* m = json_member(v, "managedInstances")) {
+    if (!m->IsBool()) return invalid("managedInstances", "expected true or false");
+    s.managed_instances = m->GetBool();
+  }
+  auto concurrency = get_int(v, "concurrency", 1, 64, s.concurrency);
+  if (!concurrency) return concurrency.error();
+  s.concurrency = static_cast<int>(*concurrency);
   if (const auto* logs = json_member(v, "logs")) {
     if (!logs->IsArray()) return invalid("logs", "expected an array of strings or objects");
     s.log_records_json.clear();

@@ -50,8 +50,9 @@ bool in_range(const rapidjson::Value& buffering, const char* key, int64_t lo, in
 
 }  // namespace
 
-TelemetryEmulator::TelemetryEmulator(std::function<bool(const std::string&)> identifier_known)
-    : identifier_known_(std::move(identifier_known)) {}
+TelemetryEmulator::TelemetryEmulator(std::function<bool(const std::string&)> identifier_known,
+                                     Platform platform)
+    : identifier_known_(std::move(identifier_known)), platform_(platform) {}
 
 void TelemetryEmulator::install(httplib::Server& server) {
   const auto route = [this](TelemetryMode mode) {
@@ -124,7 +125,18 @@ TelemetryEmulator::Answer TelemetryEmulator::subscribe(TelemetryMode mode,
       add("buffering out of bounds");
     }
   }
+  if (platform_ == Platform::ManagedInstances) {
+    if (sub.schema_version != kTelemetrySchema) {
+      add(std::string("schemaVersion must be ") + kTelemetrySchema);
+    }
+    if (sub.port != 0 && sub.host != "sandbox" && sub.host != "sandbox.localdomain") {
+      add("destination host must be sandbox or sandbox.localdomain, not " + sub.host);
+    }
+  }
   if (!problems.empty()) return {400, error_body(validation, problems)};
+  if (platform_ == Platform::ManagedInstances && subscription_) {
+    return {500, error_body(api + ".ServiceError", "already subscribed")};
+  }
   if (subscription_ && subscription_->mode != mode) {
     return {400, error_body(validation, std::string("already subscribed to the ") +
                                             api_prefix(subscription_->mode) + " API")};

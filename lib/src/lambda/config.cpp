@@ -1,5 +1,6 @@
 #include "extension_runner/lambda/config.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <sstream>
@@ -94,6 +95,66 @@ std::vector<std::string> split_csv(const std::string& text) {
   return out;
 }
 
+// EXTENSION_RUNNER_EVENTS: INVOKE,SHUTDOWN (either order) or SHUTDOWN. SHUTDOWN is required:
+// on it the host ends the child within the deadline, and without it Lambda SIGKILLs [EXT].
+Result<std::vector<std::string>> parse_events(const SettingSpec& spec, const std::string& text) {
+  const auto items = split_csv(text);
+  const auto count = [&](const char* e) { return std::count(items.begin(), items.end(), e); };
+  const size_t invoke = static_cast<size_t>(count("INVOKE"));
+  const size_t shutdown = static_cast<size_t>(count("SHUTDOWN"));
+  if (invoke + shutdown != items.size() || invoke > 1 || shutdown != 1) {
+    return invalid(spec, text, "expected INVOKE,SHUTDOWN or SHUTDOWN");
+  }
+  if (invoke == 1) return std::vector<std::string>{"INVOKE", "SHUTDOWN"};
+  return std::vector<std::string>{"SHUTDOWN"};
+}
+
+// What the platform would refuse, or what cannot happen without INVOKE events, caught before
+// anything is sent: a clear ConfigInvalid instead of a 403/400 from the API [LMI][RIE].
+template <typename Get>
+Result<void> check_mode(const Config& c, const Get& get) {
+  const bool lmi = c.platform == Platform::ManagedInstances;
+  const std::string on_lmi =
+      std::string("on Lambda Managed Instances (AWS_LAMBDA_INITIALIZATION_TYPE=") +
+      kManagedInstancesInitType + ") ";
+  if (lmi && c.receives_invokes()) {
+    const auto& spec = spec_for("EXTENSION_RUNNER_EVENTS");
+    return invalid(spec, get("EXTENSION_RUNNER_EVENTS").value_or(""),
+                   on_lmi +
+                       "external extensions may register for SHUTDOWN only (Register answers "
+                       "403 Extension.InvalidEventType) and /next never returns INVOKE: use "
+                       "SHUTDOWN or leave it unset");
+  }
+  if (lmi && c.telemetry == TelemetryMode::Logs) {
+    return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY"), "logs",
+                   on_lmi + "only the Telemetry API delivers: use telemetry");
+  }
+  if (lmi && c.telemetry == TelemetryMode::Telemetry && !c.telemetry_schema.empty() &&
+      c.telemetry_schema != kTelemetrySchema) {
+    return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_SCHEMA"), c.telemetry_schema,
+                   on_lmi + "the Telemetry API accepts schema " + kTelemetrySchema +
+                       " only (others are answered 400)");
+  }
+  if (c.flush == FlushMode::Invoke && !c.receives_invokes()) {
+    return invalid(spec_for("EXTENSION_RUNNER_FLUSH"), "invoke",
+                   (lmi ? on_lmi : std::string("with EXTENSION_RUNNER_EVENTS=SHUTDOWN ")) +
+                       "there are no INVOKE events to flush at; telemetry is delivered as it "
+                       "arrives (use auto or none)");
+  }
+  if (lmi && c.telemetry != TelemetryMode::Off) {
+    const std::string host = c.listen.substr(0, c.listen.rfind(':'));
+    static const char* const kReachable[] = {"0.0.0.0", "127.0.0.1", "localhost", "sandbox",
+                                             "sandbox.localdomain"};
+    if (std::find(std::begin(kReachable), std::end(kReachable), host) == std::end(kReachable)) {
+      return invalid(spec_for("EXTENSION_RUNNER_LISTEN"), c.listen,
+                     on_lmi +
+                         "the platform delivers telemetry to 127.0.0.1 only: bind 0.0.0.0 "
+                         "or 127.0.0.1");
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 const std::vector<SettingSpec>& settings() {
@@ -105,6 +166,13 @@ const std::vector<SettingSpec>& settings() {
        "argv[0])"},
       {"EXTENSION_RUNNER_CONFIG", "config", "",
        "configuration file (default: /opt/<name>/extension-runner.json when it exists)"},
+      // Lambda Managed Instances (issue 10): events registered, and the platform detection.
+      {"EXTENSION_RUNNER_EVENTS", "events", "",
+       "events to register: INVOKE,SHUTDOWN (default on Lambda) or SHUTDOWN (shutdown-only; the "
+       "default and only choice on Managed Instances)"},
+      {"AWS_LAMBDA_INITIALIZATION_TYPE", "initialization-type", "",
+       "set by Lambda; lambda-managed-instances selects the Managed-Instances mode (SHUTDOWN "
+       "only, telemetry schema 2025-01-29, continuous delivery)"},
       {"AWS_LAMBDA_LOG_LEVEL", "log-level", "INFO", "TRACE, DEBUG, INFO, WARN, ERROR or FATAL"},
       {"AWS_LAMBDA_LOG_FORMAT", "log-format", "Text", "Text or JSON (one JSON object per line)"},
       {"EXTENSION_RUNNER_COMMAND", "command", "",
@@ -126,7 +194,7 @@ const std::vector<SettingSpec>& settings() {
       {"EXTENSION_RUNNER_TELEMETRY", "telemetry", "off",
        "off, telemetry (Telemetry API 2022-07-01) or logs (Logs API 2020-08-15)"},
       {"EXTENSION_RUNNER_TELEMETRY_SCHEMA", "telemetry-schema", "",
-       "schemaVersion (default 2022-12-13 for telemetry, 2021-03-18 for logs)"},
+       "schemaVersion (default 2025-01-29 for telemetry, 2021-03-18 for logs)"},
       {"EXTENSION_RUNNER_TELEMETRY_TYPES", "telemetry-types", "platform,function",
        "comma-separated: platform, function, extension"},
       {"EXTENSION_RUNNER_BUFFER_MAX_ITEMS", "buffer-max-items", "1000",
@@ -167,13 +235,23 @@ EnvLookup process_env() {
   };
 }
 
+const char* platform_name(Platform platform) {
+  return platform == Platform::ManagedInstances ? "managed-instances" : "lambda";
+}
+
+bool Config::receives_invokes() const {
+  return std::find(events.begin(), events.end(), "INVOKE") != events.end();
+}
+
 std::string Config::effective_telemetry_schema() const {
   if (!telemetry_schema.empty()) return telemetry_schema;
-  return telemetry == TelemetryMode::Logs ? "2021-03-18" : "2022-12-13";
+  // 2025-01-29 is what Managed Instances require and is backward compatible on the standard
+  // platform [TEL reference]: one default for both.
+  return telemetry == TelemetryMode::Logs ? "2021-03-18" : kTelemetrySchema;
 }
 
 bool Config::flush_per_invoke() const {
-  if (telemetry == TelemetryMode::Off) return false;
+  if (telemetry == TelemetryMode::Off || !receives_invokes()) return false;
   if (flush == FlushMode::Auto) {
     for (const auto& t : telemetry_types) {
       if (t == "platform") return true;
@@ -221,6 +299,17 @@ Result<Config> load_settings(const Loader& loader) {
     auto format = parse_log_format(*v);
     if (!format) return invalid(spec_for("AWS_LAMBDA_LOG_FORMAT"), *v, "expected Text or JSON");
     c.log_format = *format;
+  }
+  if (auto v = get("AWS_LAMBDA_INITIALIZATION_TYPE"); v && *v == kManagedInstancesInitType) {
+    c.platform = Platform::ManagedInstances;
+  }
+  const auto events_value = get("EXTENSION_RUNNER_EVENTS");
+  if (events_value) {
+    auto events = parse_events(spec_for("EXTENSION_RUNNER_EVENTS"), *events_value);
+    if (!events) return events.error();
+    c.events = *events;
+  } else if (c.platform == Platform::ManagedInstances) {
+    c.events = {"SHUTDOWN"};
   }
 
   c.command = get("EXTENSION_RUNNER_COMMAND").value_or("");
@@ -318,6 +407,7 @@ Result<Config> load_settings(const Loader& loader) {
   if (!qbytes) return qbytes.error();
   c.queue_max_bytes = static_cast<size_t>(*qbytes);
   c.working_dir = get("EXTENSION_RUNNER_WORKING_DIR").value_or("");
+  if (auto mode = check_mode(c, get); !mode) return mode.error();
   return c;
 }
 

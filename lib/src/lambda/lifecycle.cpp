@@ -35,10 +35,28 @@ class StdoutHandler final : public EventHandler {
 
 std::unique_ptr<EventHandler> make_stdout_handler() { return std::make_unique<StdoutHandler>(); }
 
+std::string mode_line(const Config& config) {
+  std::string events;
+  for (const auto& e : config.events) events += (events.empty() ? "" : ",") + e;
+  std::string line =
+      std::string("platform ") + platform_name(config.platform) + ": registering for " + events;
+  if (config.platform == Platform::ManagedInstances) {
+    line += std::string(" (AWS_LAMBDA_INITIALIZATION_TYPE=") + kManagedInstancesInitType +
+            ": concurrent invocations, no INVOKE events)";
+  }
+  if (config.telemetry != TelemetryMode::Off) {
+    line += std::string("; telemetry schema ") + config.effective_telemetry_schema() +
+            (config.flush_per_invoke() ? ", flushed per invoke"
+                                       : ", delivered to the child as it arrives");
+  }
+  return line;
+}
+
 int run_lifecycle(const Config& config, const std::string& name, EventHandler& handler) {
   ExtensionsClient client(config.runtime_api);
   const int64_t started = wall_clock_ms();
-  auto registration = client.register_extension(name);
+  log_info(mode_line(config));
+  auto registration = client.register_extension(name, config.events);
   if (!registration) {
     // Without an identifier Lambda accepts no error report: log the API's words and leave.
     log_error("register as '" + name + "' at " + config.runtime_api +

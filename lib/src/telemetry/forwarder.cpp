@@ -65,7 +65,7 @@ Result<std::unique_ptr<TelemetryForwarder>> TelemetryForwarder::start(const Conf
   auto listener = TelemetryListener::start(*listen, self->queue_);
   if (!listener) return listener.error();
   self->listener_.emplace(std::move(*listener));
-  self->destination_ = destination_uri(listen->host, self->listener_->port());
+  self->destination_ = destination_uri(listen->host, self->listener_->port(), config.platform);
   self->delivery_ = std::thread([raw = self.get()] { raw->deliver_loop(); });
 
   // Only now, with the listener serving, may Lambda start delivering [TEL].

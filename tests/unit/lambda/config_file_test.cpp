@@ -371,7 +371,7 @@ TEST_CASE("config file: resolve_file_command makes a relative first word absolut
       {"/var/lang/bin/python3 main.py", "/opt/x", "/var/lang/bin/python3 main.py"},
       {"./run.sh --flag a", "/opt/x", "/opt/x/run.sh --flag a"},
       {"bin/child", "/opt/x", "/opt/x/bin/child"},
-      {"../shared/run.sh", "/opt/x", "/opt/x/../shared/run.sh"},
+      {"../common/run.sh", "/opt/x", "/opt/x/../common/run.sh"},
       {"  ./run.sh", "/opt/x", "  /opt/x/run.sh"},
       {"./run.sh", "/opt/my ext", "'/opt/my ext'/run.sh"},
       {"./run.sh", "/opt/it's", "'/opt/it'\\''s'/run.sh"},

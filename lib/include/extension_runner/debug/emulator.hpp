@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "extension_runner/core/result.hpp"
+#include "extension_runner/lambda/config.hpp"
 
 namespace httplib {
 class Server;
@@ -64,7 +65,12 @@ struct FunctionInfo {
 
 class Emulator {
  public:
-  explicit Emulator(FunctionInfo function = {});
+  /**
+   * `platform` ManagedInstances: Register refuses INVOKE as Lambda Managed Instances do, 403
+   * `{"errorMessage":"INVOKE: ErrorInvalidEventType","errorType":"Extension.InvalidEventType"}`
+   * [LMI][RIE]; the caller then queues no INVOKE (only SHUTDOWN reaches `/next` there).
+   */
+  explicit Emulator(FunctionInfo function = {}, Platform platform = Platform::Lambda);
   ~Emulator();
   Emulator(const Emulator&) = delete;
   Emulator& operator=(const Emulator&) = delete;
@@ -145,6 +151,7 @@ class Emulator {
   void record(const RecordedCall& call);
 
   FunctionInfo function_;
+  Platform platform_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;

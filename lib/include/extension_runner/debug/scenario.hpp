@@ -6,6 +6,7 @@
  * ```json
  * {"invokes": 3, "spacingMs": 50, "functionTimeoutMs": 3000,
  *  "shutdownReason": "spindown", "shutdownBudgetMs": 2000,
+ *  "managedInstances": false, "concurrency": 1,
  *  "logs": ["a function log line", {"level": "INFO", "message": "a JSON log line"}],
  *  "faults": {"register": {"status": 403, "errorType": "Extension.InvalidExtensionName"},
  *             "next": {"status": 500, "after": 2},
@@ -43,6 +44,13 @@ struct Scenario {
   /** Function log records emitted per invoke, each a raw JSON string or object. */
   std::vector<std::string> log_records_json{R"("START handling the event")",
                                             R"({"level":"INFO","message":"work done"})"};
+  /**
+   * `managedInstances`: play Lambda Managed Instances [LMI]: the host sees
+   * AWS_LAMBDA_INITIALIZATION_TYPE=lambda-managed-instances, Register refuses INVOKE, no INVOKE
+   * events, the `invokes` run `concurrency` at a time and show only in telemetry.
+   */
+  bool managed_instances = false;
+  int concurrency = 1;  ///< `concurrency`: invocations in flight at once (1–64; Managed Instances).
   std::optional<ScenarioFault> register_fault;
   std::optional<ScenarioFault> next_fault;
   TelemetryFault telemetry_fault = TelemetryFault::None;

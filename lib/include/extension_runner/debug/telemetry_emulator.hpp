@@ -46,8 +46,14 @@ struct EmulatedSubscription {
 
 class TelemetryEmulator {
  public:
-  /** `identifier_known(id)`: whether `id` is a registered extension's identifier. */
-  explicit TelemetryEmulator(std::function<bool(const std::string&)> identifier_known);
+  /**
+   * `identifier_known(id)`: whether `id` is a registered extension's identifier. `platform`
+   * ManagedInstances validates as Lambda Managed Instances do [LMI][RIE]: schemaVersion other
+   * than 2025-01-29 → 400, destination host other than `sandbox`/`sandbox.localdomain` → 400,
+   * a second subscription → 500.
+   */
+  explicit TelemetryEmulator(std::function<bool(const std::string&)> identifier_known,
+                             Platform platform = Platform::Lambda);
   TelemetryEmulator(const TelemetryEmulator&) = delete;
   TelemetryEmulator& operator=(const TelemetryEmulator&) = delete;
 
@@ -102,6 +108,7 @@ class TelemetryEmulator {
   Answer subscribe(TelemetryMode mode, const std::string& identifier, const std::string& body);
 
   std::function<bool(const std::string&)> identifier_known_;
+  Platform platform_;
   mutable std::mutex mutex_;
   mutable std::condition_variable subscribed_;
   std::deque<SubscribeFault> faults_;

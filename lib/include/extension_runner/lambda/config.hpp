@@ -50,6 +50,20 @@ enum class Dispatch { Sync, Async };
 enum class TelemetryMode { Off, Telemetry, Logs };
 /** Whether to wait for a request's platform.runtimeDone before the next `/next`. */
 enum class FlushMode { Auto, Invoke, None };
+/**
+ * Where the extension runs: the standard Lambda platform, or Lambda Managed Instances (one
+ * never-frozen environment serving several invocations at once; external extensions register
+ * for SHUTDOWN only, telemetry needs schema 2025-01-29 [LMI][RIE]).
+ */
+enum class Platform { Lambda, ManagedInstances };
+
+/** `AWS_LAMBDA_INITIALIZATION_TYPE` on Lambda Managed Instances [LMI][RIE]. */
+inline constexpr const char* kManagedInstancesInitType = "lambda-managed-instances";
+/** The Telemetry API schema: required on Managed Instances, backward compatible elsewhere [TEL]. */
+inline constexpr const char* kTelemetrySchema = "2025-01-29";
+
+/** `"lambda"` or `"managed-instances"`: the StartupRequest `platform` and log wording. */
+const char* platform_name(Platform platform);
 
 /** The validated configuration. */
 struct Config {
@@ -63,6 +77,10 @@ struct Config {
   std::string config_file;
   LogLevel log_level = LogLevel::Info;
   LogFormat log_format = LogFormat::Text;
+  /** Register body `events` (EXTENSION_RUNNER_EVENTS): INVOKE+SHUTDOWN, or SHUTDOWN alone. */
+  std::vector<std::string> events{"INVOKE", "SHUTDOWN"};
+  /** From AWS_LAMBDA_INITIALIZATION_TYPE (`lambda-managed-instances` → ManagedInstances). */
+  Platform platform = Platform::Lambda;
 
   // Child runtime (runner protocol)
   std::string command;  ///< Shell command of the child runtime; "" = write events to stdout.
@@ -81,7 +99,7 @@ struct Config {
 
   // Telemetry / Logs API
   TelemetryMode telemetry = TelemetryMode::Off;
-  std::string telemetry_schema;  ///< "" = the mode's default (2022-12-13 / 2021-03-18).
+  std::string telemetry_schema;  ///< "" = the mode's default (2025-01-29 / 2021-03-18).
   std::vector<std::string> telemetry_types{"platform", "function"};
   int buffer_max_items = 1000;
   int buffer_max_bytes = 262144;
@@ -91,9 +109,14 @@ struct Config {
   size_t queue_max_records = 20000;
   size_t queue_max_bytes = 8 * 1024 * 1024;
 
+  /** Whether INVOKE is registered (false: a shutdown-only extension, as on Managed Instances). */
+  bool receives_invokes() const;
   /** The effective schema version for the chosen telemetry mode. */
   std::string effective_telemetry_schema() const;
-  /** Whether the per-invoke flush is on (Auto = on when `platform` is subscribed). */
+  /**
+   * Whether the per-invoke flush is on (Auto = on when `platform` is subscribed and INVOKE is
+   * registered; never without INVOKE events).
+   */
   bool flush_per_invoke() const;
 };
 
@@ -123,6 +146,10 @@ struct ConfigFileLookup {
  * made absolute against the file's folder (resolve_file_command()); see Config::working_dir.
  * Errors are ConfigInvalid; they name the env var and the flag, and the file for a value or
  * key from it.
+ * On Managed Instances (AWS_LAMBDA_INITIALIZATION_TYPE=lambda-managed-instances) the events
+ * default to SHUTDOWN alone, and these are ConfigInvalid, with a message saying why [LMI][RIE]:
+ * EXTENSION_RUNNER_EVENTS naming INVOKE, EXTENSION_RUNNER_TELEMETRY=logs, a telemetry schema
+ * other than 2025-01-29, EXTENSION_RUNNER_FLUSH=invoke, a listen host the platform cannot reach.
  */
 Result<Config> load_config(const std::map<std::string, std::string>& flags, const EnvLookup& env,
                            const ConfigFileLookup& lookup = {});

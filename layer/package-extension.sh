@@ -99,9 +99,10 @@ with open(path, "w") as f:
 PY
 fi
 chmod 644 "$root/$name/extension-runner.json"
-# Readable by everyone; executables stay executable (Lambda runs the extension as another user).
+# Readable by everyone, executables 755, the rest 644: the layer does not depend on the umask.
 find "$root/$name" -type d -exec chmod 755 {} +
-find "$root/$name" -type f -exec chmod u+r,go+r {} +
+find "$root/$name" -type f -perm /111 -exec chmod 755 {} +
+find "$root/$name" -type f ! -perm /111 -exec chmod 644 {} +
 
 if [[ -n "$zip" ]]; then
   mkdir -p "$(dirname "$zip")"

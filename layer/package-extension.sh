@@ -4,7 +4,7 @@
 #   extensions/<name>               the binary (mode 755): Lambda starts it, it registers as <name>
 #   <name>/extension-runner.json    its configuration (read at start, see README "Configuration")
 #   <name>/...                      the child runtime's files: everything in --dir but .git and
-#                                   __pycache__
+#                                   __pycache__, symlinks replaced by what they point to
 #
 # Nothing else: no /opt/lib, no /opt/bin (they are on the function's LD_LIBRARY_PATH and PATH).
 # The configuration is copied from <dir>/extension-runner.json when it exists, else written from
@@ -81,7 +81,8 @@ fi
 
 install -D -m 755 "$binary" "$root/extensions/$name"
 mkdir -p "$root/$name"
-tar -C "$dir" --exclude=.git --exclude=__pycache__ -cf - . | tar -C "$root/$name" --no-same-owner -xf -
+# -h: a symlinked file (an SDK shared with other examples) is copied as the file it names.
+tar -C "$dir" -h --exclude=.git --exclude=__pycache__ -cf - . | tar -C "$root/$name" --no-same-owner -xf -
 if [[ ! -f "$config_in_dir" ]]; then
   # JSON strings escaped by Python's json module (python3 is a build dependency).
   python3 - "$root/$name/extension-runner.json" "$command" "$handler" "${sets[@]}" <<'PY'

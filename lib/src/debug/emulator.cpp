@@ -124,6 +124,11 @@ std::vector<int64_t> Emulator::next_arrival_times() const {
   return next_arrivals_;
 }
 
+std::chrono::steady_clock::time_point Emulator::last_next_arrival() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return last_next_arrival_;
+}
+
 void Emulator::inject(Endpoint endpoint, Fault fault) {
   std::lock_guard<std::mutex> lock(mutex_);
   faults_[endpoint].push_back(std::move(fault));
@@ -345,6 +350,7 @@ void Emulator::install_routes() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       next_arrivals_.push_back(wall_clock_ms());
+      last_next_arrival_ = std::chrono::steady_clock::now();
     }
     if (injected(Endpoint::Next, req, res)) return;
     std::string body;

@@ -61,10 +61,10 @@ Result<Scenario> parse_scenario(std::string_view text) {
   if (!doc) return invalid("document", doc.error().message);
   const rapidjson::Value& v = *doc;
   if (!v.IsObject()) return invalid("document", "expected a JSON object");
-  if (auto keys =
-          check_keys(v, "",
-                     {"invokes", "spacingMs", "functionTimeoutMs", "shutdownReason",
-                      "shutdownBudgetMs", "logs", "faults", "managedInstances", "concurrency"});
+  if (auto keys = check_keys(v, "",
+                             {"invokes", "spacingMs", "functionTimeoutMs", "durationMs",
+                              "shutdownReason", "shutdownBudgetMs", "logs", "faults",
+                              "managedInstances", "concurrency"});
       !keys) {
     return keys.error();
   }
@@ -78,6 +78,9 @@ Result<Scenario> parse_scenario(std::string_view text) {
   auto timeout = get_int(v, "functionTimeoutMs", 1, 900000, s.function_timeout_ms);
   if (!timeout) return timeout.error();
   s.function_timeout_ms = *timeout;
+  auto duration = get_int(v, "durationMs", 0, 900000, s.duration_ms);
+  if (!duration) return duration.error();
+  s.duration_ms = *duration;
   auto budget = get_int(v, "shutdownBudgetMs", 1, 60000, s.shutdown_budget_ms);
   if (!budget) return budget.error();
   s.shutdown_budget_ms = *budget;
@@ -123,8 +126,11 @@ Result<Scenario> parse_scenario(std::string_view text) {
         s.telemetry_fault = TelemetryFault::NotSupported;
       } else if (kind == "ValidationError") {
         s.telemetry_fault = TelemetryFault::ValidationError;
+      } else if (kind == "Silent") {
+        s.telemetry_fault = TelemetryFault::Silent;
       } else {
-        return invalid("faults.telemetry", "expected \"NotSupported\" or \"ValidationError\"");
+        return invalid("faults.telemetry",
+                       "expected \"NotSupported\", \"ValidationError\" or \"Silent\"");
       }
     }
   }

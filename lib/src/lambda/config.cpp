@@ -201,13 +201,16 @@ const std::vector<SettingSpec>& settings() {
        "subscription buffering.maxItems (1000-10000)"},
       {"EXTENSION_RUNNER_BUFFER_MAX_BYTES", "buffer-max-bytes", "262144",
        "subscription buffering.maxBytes (262144-1048576)"},
-      {"EXTENSION_RUNNER_BUFFER_TIMEOUT_MS", "buffer-timeout-ms", "100",
-       "subscription buffering.timeoutMs (25-30000)"},
+      {"EXTENSION_RUNNER_BUFFER_TIMEOUT_MS", "buffer-timeout-ms", "25",
+       "subscription buffering.timeoutMs (25-30000): how long Lambda holds a batch"},
       {"EXTENSION_RUNNER_LISTEN", "listen", "0.0.0.0:0",
        "telemetry listener bind host:port (port 0 = ephemeral)"},
-      {"EXTENSION_RUNNER_FLUSH", "flush", "auto",
-       "invoke: wait for platform.runtimeDone before the next event; none; auto = invoke when "
-       "platform is subscribed"},
+      {"EXTENSION_RUNNER_FLUSH", "flush", "adaptive",
+       "invoke: wait (bounded) for the invocation's platform.runtimeDone before the next event; "
+       "periodic[,MS]: never wait, deliver as batches arrive (or every MS) and at SHUTDOWN; "
+       "adaptive: invoke while invocations are infrequent, periodic while frequent; none"},
+      {"EXTENSION_RUNNER_TELEMETRY_PROTOCOL", "telemetry-protocol", "http",
+       "http (Lambda POSTs batches) or tcp (JSON lines; schema 2025-01-29)"},
       {"EXTENSION_RUNNER_QUEUE_MAX_RECORDS", "queue-max-records", "20000",
        "telemetry records held for the child before the listener pushes back"},
       {"EXTENSION_RUNNER_QUEUE_MAX_BYTES", "queue-max-bytes", "8388608",
@@ -246,19 +249,31 @@ bool Config::receives_invokes() const {
 std::string Config::effective_telemetry_schema() const {
   if (!telemetry_schema.empty()) return telemetry_schema;
   // 2025-01-29 is what Managed Instances require and is backward compatible on the standard
-  // platform [TEL reference]: one default for both.
+  // platform [TEL reference]: one default for both (and the TCP destination form's schema).
   return telemetry == TelemetryMode::Logs ? "2021-03-18" : kTelemetrySchema;
 }
 
-bool Config::flush_per_invoke() const {
-  if (telemetry == TelemetryMode::Off || !receives_invokes()) return false;
-  if (flush == FlushMode::Auto) {
-    for (const auto& t : telemetry_types) {
-      if (t == "platform") return true;
-    }
-    return false;
+const char* flush_mode_name(FlushMode mode) {
+  switch (mode) {
+    case FlushMode::Invoke:
+      return "invoke";
+    case FlushMode::Periodic:
+      return "periodic";
+    case FlushMode::Adaptive:
+      return "adaptive";
+    case FlushMode::None:
+      return "none";
   }
-  return flush == FlushMode::Invoke;
+  return "none";
+}
+
+bool Config::flush_may_wait() const {
+  if (telemetry == TelemetryMode::Off || !receives_invokes()) return false;
+  if (flush != FlushMode::Invoke && flush != FlushMode::Adaptive) return false;
+  for (const auto& t : telemetry_types) {
+    if (t == "platform") return true;
+  }
+  return false;
 }
 
 namespace {
@@ -388,14 +403,40 @@ Result<Config> load_settings(const Loader& loader) {
     c.listen = *v;
   }
   if (auto v = get("EXTENSION_RUNNER_FLUSH")) {
-    if (*v == "auto") {
-      c.flush = FlushMode::Auto;
-    } else if (*v == "invoke") {
+    const auto& spec = spec_for("EXTENSION_RUNNER_FLUSH");
+    if (*v == "invoke") {
       c.flush = FlushMode::Invoke;
+    } else if (*v == "adaptive") {
+      c.flush = FlushMode::Adaptive;
     } else if (*v == "none") {
       c.flush = FlushMode::None;
+    } else if (*v == "periodic") {
+      c.flush = FlushMode::Periodic;
+    } else if (v->rfind("periodic,", 0) == 0) {
+      auto ms = parse_int(spec, v->substr(9), 1, 900000);
+      if (!ms) return invalid(spec, *v, "expected periodic,MS with MS between 1 and 900000");
+      c.flush = FlushMode::Periodic;
+      c.flush_period_ms = *ms;
     } else {
-      return invalid(spec_for("EXTENSION_RUNNER_FLUSH"), *v, "expected auto, invoke or none");
+      return invalid(spec, *v, "expected invoke, periodic[,MS], adaptive or none");
+    }
+  }
+  if (auto v = get("EXTENSION_RUNNER_TELEMETRY_PROTOCOL")) {
+    if (*v == "http") {
+      c.telemetry_protocol = TelemetryProtocol::Http;
+    } else if (*v == "tcp") {
+      c.telemetry_protocol = TelemetryProtocol::Tcp;
+    } else {
+      return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_PROTOCOL"), *v, "expected http or tcp");
+    }
+    if (c.telemetry_protocol == TelemetryProtocol::Tcp && c.telemetry == TelemetryMode::Logs) {
+      return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_PROTOCOL"), *v,
+                     "tcp needs EXTENSION_RUNNER_TELEMETRY=telemetry");
+    }
+    if (c.telemetry_protocol == TelemetryProtocol::Tcp && !c.telemetry_schema.empty() &&
+        c.telemetry_schema != "2025-01-29") {
+      return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_PROTOCOL"), *v,
+                     "tcp needs schema 2025-01-29, not " + c.telemetry_schema);
     }
   }
   auto qrecords = get_int("EXTENSION_RUNNER_QUEUE_MAX_RECORDS", 1, 10000000,

@@ -46,8 +46,8 @@ std::string mode_line(const Config& config) {
   }
   if (config.telemetry != TelemetryMode::Off) {
     line += std::string("; telemetry schema ") + config.effective_telemetry_schema() +
-            (config.flush_per_invoke() ? ", flushed per invoke"
-                                       : ", delivered to the child as it arrives");
+            (config.flush_may_wait() ? std::string(", flush ") + flush_mode_name(config.flush)
+                                     : std::string(", delivered to the child as it arrives"));
   }
   return line;
 }

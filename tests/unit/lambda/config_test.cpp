@@ -69,14 +69,66 @@ TEST_CASE("config: telemetry schema and flush defaults follow the mode") {
   auto t = load_config({{"telemetry", "telemetry"}}, env_of({}));
   REQUIRE(t.ok());
   CHECK(t->effective_telemetry_schema() == "2025-01-29");
-  CHECK(t->flush_per_invoke());
+  CHECK(t->flush_may_wait());
+  CHECK(t->flush == FlushMode::Adaptive);
+  CHECK(t->buffer_timeout_ms == 25);
   auto l = load_config({{"telemetry", "logs"}, {"telemetry-types", "function"}}, env_of({}));
   REQUIRE(l.ok());
   CHECK(l->effective_telemetry_schema() == "2021-03-18");
-  CHECK_FALSE(l->flush_per_invoke());
+  CHECK_FALSE(l->flush_may_wait());
   auto off = load_config({}, env_of({}));
   REQUIRE(off.ok());
-  CHECK_FALSE(off->flush_per_invoke());
+  CHECK_FALSE(off->flush_may_wait());
+  auto tcp = load_config({{"telemetry", "telemetry"}, {"telemetry-protocol", "tcp"}}, env_of({}));
+  REQUIRE(tcp.ok());
+  CHECK(tcp->effective_telemetry_schema() == "2025-01-29");
+}
+
+TEST_CASE("config: flush strategies") {
+  struct Case {
+    std::string value;
+    bool ok;
+    FlushMode mode;
+    int64_t period_ms;
+    bool may_wait;
+  };
+  const std::vector<Case> cases = {
+      {"invoke", true, FlushMode::Invoke, 0, true},
+      {"adaptive", true, FlushMode::Adaptive, 0, true},
+      {"periodic", true, FlushMode::Periodic, 0, false},
+      {"periodic,250", true, FlushMode::Periodic, 250, false},
+      {"none", true, FlushMode::None, 0, false},
+      {"auto", false, FlushMode::None, 0, false},
+      {"periodic,", false, FlushMode::None, 0, false},
+      {"periodic,0", false, FlushMode::None, 0, false},
+      {"periodic,x", false, FlushMode::None, 0, false},
+      {"periodic;5", false, FlushMode::None, 0, false},
+  };
+  for (const auto& c : cases) {
+    INFO(c.value);
+    auto r = load_config({{"telemetry", "telemetry"}, {"flush", c.value}}, env_of({}));
+    REQUIRE(r.ok() == c.ok);
+    if (!c.ok) {
+      CHECK_THAT(r.error().message, Catch::Contains("EXTENSION_RUNNER_FLUSH"));
+      continue;
+    }
+    CHECK(r->flush == c.mode);
+    CHECK(r->flush_period_ms == c.period_ms);
+    CHECK(r->flush_may_wait() == c.may_wait);
+  }
+}
+
+TEST_CASE("config: the TCP destination needs the Telemetry API and schema 2025-01-29") {
+  auto logs = load_config({{"telemetry", "logs"}, {"telemetry-protocol", "tcp"}}, env_of({}));
+  REQUIRE_FALSE(logs.ok());
+  auto old = load_config({{"telemetry", "telemetry"},
+                          {"telemetry-protocol", "tcp"},
+                          {"telemetry-schema", "2022-12-13"}},
+                         env_of({}));
+  REQUIRE_FALSE(old.ok());
+  CHECK_THAT(old.error().message, Catch::Contains("2025-01-29"));
+  auto bad = load_config({{"telemetry-protocol", "udp"}}, env_of({}));
+  REQUIRE_FALSE(bad.ok());
 }
 
 TEST_CASE("config: every setting has a unique env var and flag") {
@@ -140,7 +192,7 @@ TEST_CASE("config: events and platform per mode and setting [EXT][LMI]") {
     CHECK(config->platform == c.platform);
     CHECK(config->events == c.events);
     CHECK(config->receives_invokes() == (c.events.size() == 2));
-    CHECK(config->flush_per_invoke() == c.flush);
+    CHECK(config->flush_may_wait() == c.flush);
     CHECK(config->effective_telemetry_schema() == "2025-01-29");
   }
   CHECK(std::string(platform_name(Platform::Lambda)) == "lambda");

@@ -36,7 +36,7 @@ TEST_CASE("telemetry subscribe: the body per platform and setting [TEL][LMI]") {
   };
   const std::string lmi = "lambda-managed-instances";
   const std::string tail =
-      R"("buffering":{"maxItems":1000,"maxBytes":262144,"timeoutMs":100},"destination":{"protocol":"HTTP","URI":"http://)";
+      R"("buffering":{"maxItems":1000,"maxBytes":262144,"timeoutMs":25},"destination":{"protocol":"HTTP","URI":"http://)";
   const std::vector<Case> cases = {
       // Standard platform: 2025-01-29 by default (backward compatible), any chosen schema kept.
       {{},

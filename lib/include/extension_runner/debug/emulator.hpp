@@ -106,6 +106,8 @@ class Emulator {
 
   /** Wall-clock times at which `/next` calls arrived (before any event was available). */
   std::vector<int64_t> next_arrival_times() const;
+  /** Steady-clock instant of the latest `/next` arrival (epoch of the clock before any). */
+  std::chrono::steady_clock::time_point last_next_arrival() const;
 
   /** Makes calls to `endpoint` fail as described. */
   void inject(Endpoint endpoint, Fault fault);
@@ -160,6 +162,7 @@ class Emulator {
   mutable std::condition_variable changed_;
   std::deque<std::string> events_;
   std::vector<int64_t> next_arrivals_;
+  std::chrono::steady_clock::time_point last_next_arrival_{};
   std::map<std::string, Registered> extensions_;  ///< By identifier.
   std::string first_identifier_;
   std::map<Endpoint, std::deque<Fault>> faults_;

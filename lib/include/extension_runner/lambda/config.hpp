@@ -48,8 +48,18 @@ const std::vector<SettingSpec>& settings();
 enum class Dispatch { Sync, Async };
 /** Which log subscription API to use, if any [TEL][LOGS]. */
 enum class TelemetryMode { Off, Telemetry, Logs };
-/** Whether to wait for a request's platform.runtimeDone before the next `/next`. */
-enum class FlushMode { Auto, Invoke, None };
+/**
+ * When the host waits, before the next `/next`, for an invocation's telemetry (README
+ * "Telemetry: flush strategies"): Invoke = for its platform.runtimeDone; Periodic = never (records
+ * reach the child as batches arrive, or every flush_period_ms, and at SHUTDOWN); Adaptive =
+ * Invoke while invocations are infrequent, Periodic while they are frequent
+ * (telemetry/flush_strategy.hpp); None = never waits, and no periodic hold either.
+ */
+enum class FlushMode { Invoke, Periodic, Adaptive, None };
+/** `invoke`, `periodic`, `adaptive` or `none`. */
+const char* flush_mode_name(FlushMode mode);
+/** How Lambda delivers telemetry to the listener [TEL]: HTTP POSTs, or JSON lines over TCP. */
+enum class TelemetryProtocol { Http, Tcp };
 /**
  * Where the extension runs: the standard Lambda platform, or Lambda Managed Instances (one
  * never-frozen environment serving several invocations at once; external extensions register
@@ -103,9 +113,12 @@ struct Config {
   std::vector<std::string> telemetry_types{"platform", "function"};
   int buffer_max_items = 1000;
   int buffer_max_bytes = 262144;
-  int buffer_timeout_ms = 100;
+  int buffer_timeout_ms = 25;
   std::string listen = "0.0.0.0:0";  ///< Listener bind host:port.
-  FlushMode flush = FlushMode::Auto;
+  FlushMode flush = FlushMode::Adaptive;
+  /** `periodic,MS`: hold records and deliver them every MS; 0 = as they come. */
+  int64_t flush_period_ms = 0;
+  TelemetryProtocol telemetry_protocol = TelemetryProtocol::Http;
   size_t queue_max_records = 20000;
   size_t queue_max_bytes = 8 * 1024 * 1024;
 
@@ -114,10 +127,11 @@ struct Config {
   /** The effective schema version for the chosen telemetry mode. */
   std::string effective_telemetry_schema() const;
   /**
-   * Whether the per-invoke flush is on (Auto = on when `platform` is subscribed and INVOKE is
-   * registered; never without INVOKE events).
+   * Whether the flush strategy may wait at `/next` for platform.runtimeDone (Invoke or
+   * Adaptive, telemetry on, `platform` subscribed and INVOKE registered; never on Managed
+   * Instances, which send no INVOKE).
    */
-  bool flush_per_invoke() const;
+  bool flush_may_wait() const;
 };
 
 /** Looks up an environment variable; nullopt when unset. */

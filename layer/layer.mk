@@ -138,4 +138,5 @@ build-ExtensionRunnerLayerArm64: layer-deps
 build-ExamplePythonLayer: layer-deps
 	$(call sam_layer,x86_64,$(LAYER_ROOT)/layer/package-extension.sh --name example-python \
 	  --dir $(LAYER_ROOT)/examples/python --binary $$tmp/bin/extension-runner \
-	  --stage "$(ARTIFACTS_DIR)" --command '/var/lang/bin/python3 runner.py')
+	  --stage "$(ARTIFACTS_DIR)" --command '/var/lang/bin/python3 runner.py' \
+	  --set EXTENSION_RUNNER_TELEMETRY=telemetry)

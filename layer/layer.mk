@@ -90,10 +90,12 @@ test-sam-targets: layer-deps
 
 ## extension-layer: an extension packaged as one layer (docs/deploy.md):
 ##   make extension-layer NAME=my-ext DIR=path/to/child ARCH=x86_64|arm64 \
-##     [COMMAND='/var/lang/bin/python3 main.py'] [HANDLER=...] [SETTINGS='KEY=VALUE ...']
+##     [COMMAND='/var/lang/bin/python3 main.py'] [HANDLER=...] [SETTINGS='KEY=VALUE ...'] \
+##     [EXCLUDE='test_*.py ...']
 ## writes build/layer/<NAME>-<ARCH>.zip: extensions/<NAME> (the static binary),
 ## <NAME>/extension-runner.json (DIR's own, or written from COMMAND, HANDLER and SETTINGS) and
-## DIR's files under <NAME>/. Nothing goes to /opt/lib or /opt/bin.
+## DIR's files under <NAME>/ (but .git, __pycache__ and EXCLUDE's patterns). Nothing goes to
+## /opt/lib or /opt/bin.
 ARCH ?= x86_64
 # '…' around a make value for the shell; $(value …) keeps a `$PATH` in COMMAND as written.
 sh_quote = '$(subst ','\'',$(1))'
@@ -109,7 +111,8 @@ extension-layer:
 	  --zip $(call sh_quote,$(LAYER_DIR)/$(NAME)-$(ARCH).zip) \
 	  $(if $(value COMMAND),--command $(call sh_quote,$(value COMMAND))) \
 	  $(if $(value HANDLER),--handler $(call sh_quote,$(value HANDLER))) \
-	  $(foreach kv,$(value SETTINGS),--set $(call sh_quote,$(kv)))
+	  $(foreach kv,$(value SETTINGS),--set $(call sh_quote,$(kv))) \
+	  $(foreach p,$(value EXCLUDE),--exclude $(call sh_quote,$(p)))
 
 # SAM (`BuildMethod: makefile`) runs `make build-<LogicalId>` in a scratch copy of the tree with
 # ARTIFACTS_DIR = the layer root (/opt). A fresh build directory avoids the copied build/ and its
@@ -133,10 +136,11 @@ build-ExtensionRunnerLayerX86: layer-deps
 build-ExtensionRunnerLayerArm64: layer-deps
 	$(call sam_layer,arm64,$(SAM_INSTALL_RUNNER))
 
-# The example extension layer of template.yaml: examples/python packaged as `example-python`,
-# its command naming the Python runtimes' interpreter (extensions get no /var/lang/bin on PATH).
-build-ExamplePythonLayer: layer-deps
-	$(call sam_layer,x86_64,$(LAYER_ROOT)/layer/package-extension.sh --name example-python \
-	  --dir $(LAYER_ROOT)/examples/python --binary $$tmp/bin/extension-runner \
-	  --stage "$(ARTIFACTS_DIR)" --command '/var/lang/bin/python3 runner.py' \
-	  --set EXTENSION_RUNNER_TELEMETRY=telemetry)
+# The example extension layer of template.yaml: examples/emf-metrics (the SDK's EMF example)
+# packaged as `emf-metrics`, its command naming the Python runtimes' interpreter (extensions get
+# no /var/lang/bin on PATH), telemetry on; its tests and README stay out of the layer.
+build-EmfMetricsLayer: layer-deps
+	$(call sam_layer,x86_64,$(LAYER_ROOT)/layer/package-extension.sh --name emf-metrics \
+	  --dir $(LAYER_ROOT)/examples/emf-metrics --binary $$tmp/bin/extension-runner \
+	  --stage "$(ARTIFACTS_DIR)" --command '/var/lang/bin/python3 emf_metrics.py' \
+	  --set EXTENSION_RUNNER_TELEMETRY=telemetry --exclude 'test_*.py' --exclude README.md)

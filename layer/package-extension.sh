@@ -12,9 +12,10 @@
 # 2000-01-01, so the same input gives the same zip.
 #
 # Usage: layer/package-extension.sh --name NAME --dir DIR --binary FILE (--zip OUT | --stage DIR)
-#          [--command CMD] [--handler HANDLER] [--set KEY=VALUE]...
+#          [--command CMD] [--handler HANDLER] [--set KEY=VALUE]... [--exclude PATTERN]...
 #   --zip OUT    write the layer zip OUT (replaced if present)
 #   --stage DIR  write the layer's files into DIR (what `sam build` wants in $ARTIFACTS_DIR)
+#   --exclude P  leave out DIR's files matching the tar pattern P (e.g. 'test_*.py')
 set -euo pipefail
 
 die() {
@@ -24,9 +25,10 @@ die() {
 
 name="" dir="" binary="" zip="" stage="" command="" handler=""
 sets=()
+excludes=(--exclude=.git --exclude=__pycache__)
 while (($#)); do
   case "$1" in
-    --name | --dir | --binary | --zip | --stage | --command | --handler | --set)
+    --name | --dir | --binary | --zip | --stage | --command | --handler | --set | --exclude)
       (($# >= 2)) || die "$1 needs a value"
       case "$1" in
         --name) name="$2" ;;
@@ -37,6 +39,7 @@ while (($#)); do
         --command) command="$2" ;;
         --handler) handler="$2" ;;
         --set) sets+=("$2") ;;
+        --exclude) excludes+=("--exclude=$2") ;;
       esac
       shift 2
       ;;
@@ -82,7 +85,7 @@ fi
 install -D -m 755 "$binary" "$root/extensions/$name"
 mkdir -p "$root/$name"
 # -h: a symlinked file (an SDK shared with other examples) is copied as the file it names.
-tar -C "$dir" -h --exclude=.git --exclude=__pycache__ -cf - . | tar -C "$root/$name" --no-same-owner -xf -
+tar -C "$dir" -h "${excludes[@]}" -cf - . | tar -C "$root/$name" --no-same-owner -xf -
 if [[ ! -f "$config_in_dir" ]]; then
   # JSON strings escaped by Python's json module (python3 is a build dependency).
   python3 - "$root/$name/extension-runner.json" "$command" "$handler" "${sets[@]}" <<'PY'

@@ -53,7 +53,10 @@ cmp -s "$scratch/a.zip" "$scratch/b.zip" || fail "the same input gave different 
 ok "reproducible: same bytes after the sources' dates changed"
 
 echo '{"EXTENSION_RUNNER_COMMAND": "./run.sh"}' >"$child/extension-runner.json"
-"$pkg" --name copied --dir "$child" --binary "$scratch/bin" --stage "$scratch/stage" >/dev/null
+"$pkg" --name copied --dir "$child" --binary "$scratch/bin" --stage "$scratch/stage" \
+  --exclude 'lib' --exclude '*.sh' >/dev/null
+[[ "$(cd "$scratch/stage/copied" && find . -type f | sort | tr '\n' ' ')" == "./extension-runner.json ./main.py " ]] ||
+  fail "--exclude: $(cd "$scratch/stage/copied" && find . -type f | tr '\n' ' ')"
 [[ "$(cat "$scratch/stage/copied/extension-runner.json")" == '{"EXTENSION_RUNNER_COMMAND": "./run.sh"}' ]] ||
   fail "--stage did not copy DIR's extension-runner.json"
 [[ -x "$scratch/stage/extensions/copied" ]] || fail "--stage: no extensions/copied"

@@ -69,7 +69,7 @@ layer: static
 ## The integration tests that start the binary run once more against the static x86_64 binary.
 LAYER_INTEGRATION_TESTS ?= $(LAYER_BUILD_DIR)/bin/integration_tests
 # The integration tests that start the binary (Catch2 test spec: comma = or).
-BINARY_TEST_SPEC := 'lifecycle:*,emulate*,invoke*,runner lifecycle:*,package:*'
+BINARY_TEST_SPEC := 'lifecycle:*,emulate*,invoke*,runner lifecycle:*,managed instances:*,package:*'
 # The packaged layer the chroot tests run: the POSIX shell child (busybox sh in the chroot).
 TEST_PACKAGE_NAME := shell-echo
 TEST_PACKAGE_DIR := $(LAYER_ROOT)/tests/data/shell-child

@@ -108,6 +108,12 @@ TEST_CASE(
   CHECK(str(startup["name"]) == "probe-ext");
   CHECK(str(startup["mode"]) == "lambda");
   CHECK(startup["version"].GetInt() == 1);
+  CHECK(str(startup["platform"]) == "lambda");
+  REQUIRE(startup["function"].IsObject());  // the Register answer as received
+  CHECK(str(startup["function"]["functionName"]) == "emulated-function");
+  CHECK(str(startup["function"]["functionVersion"]) == "$LATEST");
+  CHECK(str(startup["function"]["handler"]) == "lambda_function.lambda_handler");
+  CHECK(str(startup["function"]["accountId"]) == "123456789012");
   CHECK(str(startup["env"]["AWS_LAMBDA_FUNCTION_NAME"]) == "emulated-function");
   CHECK(str(startup["env"]["AWS_LAMBDA_FUNCTION_VERSION"]) == "$LATEST");
   for (int i = 0; i < 3; ++i) {

@@ -109,7 +109,7 @@ Result<void> check_mode(const Config& c, const Get& get) {
   }
   if (lmi && c.telemetry == TelemetryMode::Logs) {
     return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY"), "logs",
-                   on_lmi + "only the Telemetry API delivers: use telemetry");
+                   on_lmi + "there is no Logs API (it answers 404): use telemetry");
   }
   if (lmi && c.telemetry == TelemetryMode::Telemetry && !c.telemetry_schema.empty() &&
       c.telemetry_schema != kTelemetrySchema) {

@@ -66,9 +66,14 @@ class RunnerHandler : public EventHandler {
     request.context.aws_request_id = event.request_id;
     request.context.invoked_function_arn = event.invoked_function_arn;
     request.event_json = event.raw;
+    request.event_compact = true;  // parse_event wrote it
     request.deadline_ms = event.deadline_ms;
-    Ticket ticket = dispatcher_->submit(std::move(request));
-    if (config_.dispatch == Dispatch::Async) return {};
+    if (config_.dispatch == Dispatch::Async) {
+      dispatcher_->submit(std::move(request));
+      return {};
+    }
+    // Sync: this thread talks to the child itself when nothing else is queued.
+    Ticket ticket = dispatcher_->run_or_submit(std::move(request));
     auto reply = ticket.wait_until(steady_deadline(event.deadline_ms) + kSyncGrace);
     if (!reply) {
       log_warn("request " + event.request_id + " is still running past its deadline");
@@ -91,6 +96,7 @@ class RunnerHandler : public EventHandler {
       request.context.aws_request_id = generate_request_id();
       request.context.invoked_function_arn = last_arn_;
       request.event_json = event.raw;
+      request.event_compact = true;
       request.deadline_ms = request_deadline;
       Ticket ticket = dispatcher_->submit(std::move(request));
       if (!ticket.wait_until(steady_deadline(request_deadline) + milliseconds(50))) {

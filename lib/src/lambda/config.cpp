@@ -162,6 +162,11 @@ const std::vector<SettingSpec>& settings() {
        "how long the child may take to answer the startup handshake (100-9000)"},
       {"EXTENSION_RUNNER_DISPATCH", "dispatch", "sync",
        "sync: next event only after the child replied; async: requests queue"},
+      // Child start (issue 13).
+      {"EXTENSION_RUNNER_CHILD_START", "child-start", "init",
+       "init: the child's handshake completes before the first /next (a failure is init/error); "
+       "background: /next at once, the child starts beside it, events wait for its handshake (a "
+       "failure is exit/error Extension.ChildStartupFailed at the first event)"},
       {"EXTENSION_RUNNER_MAX_CRASHES", "max-crashes", "3",
        "child crashes in a row before exit/error Extension.ChildCrashed"},
       {"EXTENSION_RUNNER_MAX_MESSAGE_BYTES", "max-message-bytes", "6291456",
@@ -303,6 +308,15 @@ Result<Config> load_config(const std::map<std::string, std::string>& flags, cons
       c.dispatch = Dispatch::Async;
     } else {
       return invalid(spec_for("EXTENSION_RUNNER_DISPATCH"), *v, "expected sync or async");
+    }
+  }
+  if (auto v = get("EXTENSION_RUNNER_CHILD_START")) {
+    if (*v == "init") {
+      c.child_start = ChildStart::Init;
+    } else if (*v == "background") {
+      c.child_start = ChildStart::Background;
+    } else {
+      return invalid(spec_for("EXTENSION_RUNNER_CHILD_START"), *v, "expected init or background");
     }
   }
   auto crashes = get_int("EXTENSION_RUNNER_MAX_CRASHES", 1, 1000, c.max_crashes);

@@ -66,6 +66,24 @@ Result<void> Dispatcher::start(InvokerFactory factory) {
   return future.get();
 }
 
+void Dispatcher::start_in_background(InvokerFactory factory) {
+  Job job;
+  job.call = [this, factory = std::move(factory)] {
+    auto made = factory();
+    if (!made) {
+      log_error(made.error().message);  // now, not only when the first event finds it
+      std::lock_guard<std::mutex> lock(mutex_);
+      fatal_ = made.error();
+      return;
+    }
+    invoker_ = std::move(*made);
+  };
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stopping_) return;
+  queue_.push_back(std::move(job));
+  cv_.notify_all();
+}
+
 Ticket Dispatcher::submit(InvokeRequest request) {
   return submit_with_budget(std::move(request), 0);
 }

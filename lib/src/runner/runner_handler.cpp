@@ -52,15 +52,24 @@ class RunnerHandler : public EventHandler {
     set("EXTENSION_RUNNER_HANDLER", config_.handler);
     set("EXTENSION_RUNNER_NAME", context.extension_name);
     auto options = runner_options(config_, std::move(startup));
-    return dispatcher_->start([options]() -> Result<std::unique_ptr<Invoker>> {
+    auto factory = [options]() -> Result<std::unique_ptr<Invoker>> {
       auto invoker = std::make_unique<ChildInvoker>(options);
       if (auto started = invoker->start(); !started) return started.error();
       return std::unique_ptr<Invoker>(std::move(invoker));
-    });
+    };
+    if (config_.child_start == ChildStart::Background) {
+      // The function's init does not wait for the child; events queue behind its handshake.
+      dispatcher_->start_in_background(std::move(factory));
+      return {};
+    }
+    return dispatcher_->start(std::move(factory));
   }
 
   Result<void> on_invoke(const InvokeEvent& event) override {
-    if (auto fatal = dispatcher_->fatal_error()) return *fatal;
+    if (auto fatal = dispatcher_->fatal_error()) {
+      startup_failure_reported_ = true;
+      return *fatal;
+    }
     last_arn_ = event.invoked_function_arn;
     InvokeRequest request;
     request.context.aws_request_id = event.request_id;
@@ -79,7 +88,10 @@ class RunnerHandler : public EventHandler {
       log_warn("request " + event.request_id + " is still running past its deadline");
       return {};
     }
-    if (!*reply && reply->error().kind != ErrorKind::Cancelled) return reply->error();
+    if (!*reply && reply->error().kind != ErrorKind::Cancelled) {
+      startup_failure_reported_ = true;
+      return reply->error();
+    }
     return {};
   }
 
@@ -104,6 +116,11 @@ class RunnerHandler : public EventHandler {
       }
     }
     dispatcher_->stop(std::max<int64_t>(0, ms_until(event.deadline_ms - safety)));
+    // A background start that failed is reported even when SHUTDOWN is the first event.
+    if (auto fatal = dispatcher_->fatal_error();
+        fatal && fatal->kind == ErrorKind::ChildStartupFailed && !startup_failure_reported_) {
+      return *fatal;
+    }
     return {};
   }
 
@@ -111,6 +128,7 @@ class RunnerHandler : public EventHandler {
   Config config_;
   std::string mode_;
   std::string last_arn_;
+  bool startup_failure_reported_ = false;   ///< An on_invoke already returned the fatal error.
   std::shared_ptr<Dispatcher> dispatcher_;  ///< Shared with the telemetry sink, if any.
 };
 

@@ -58,6 +58,11 @@ class Dispatcher {
 
   /** Runs `factory` on the worker thread and keeps the invoker; returns the factory's error. */
   Result<void> start(InvokerFactory factory);
+  /**
+   * As start(), without waiting: requests submitted from now on queue behind the factory. If it
+   * fails, its Error becomes the fatal error, so those requests (and fatal_error()) carry it.
+   */
+  void start_in_background(InvokerFactory factory);
 
   /**
    * Queues `request` behind those already queued. Its ticket completes with the invoker's

@@ -1,5 +1,7 @@
 #include "extension_runner/telemetry/forwarder.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <mutex>
 
@@ -213,7 +215,12 @@ void TelemetryForwarder::shutdown(int64_t deadline_ms) {
   const bool idle = queue_.wait_until_drained(end);
   queue_.close();
   if (idle && delivery_.joinable()) delivery_.join();
-  log_info(counters().to_line());
+  // The host's peak RSS (what the queue bound caps) and CPU so far (README, Telemetry).
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  const auto cpu_ms = [](const timeval& t) { return int64_t{t.tv_sec} * 1000 + t.tv_usec / 1000; };
+  log_info(counters().to_line() + " peak_rss_kb=" + std::to_string(usage.ru_maxrss) +
+           " cpu_ms=" + std::to_string(cpu_ms(usage.ru_utime) + cpu_ms(usage.ru_stime)));
 }
 
 void TelemetryForwarder::stop_delivery() {

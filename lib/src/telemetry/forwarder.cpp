@@ -93,9 +93,10 @@ Result<std::unique_ptr<TelemetryForwarder>> TelemetryForwarder::start(const Conf
 
   // The flush waits for platform.runtimeDone: without it every INVOKE would wait until its
   // deadline (platform.report only comes after the extensions are done, too late).
-  const bool wants_wait = config.flush == FlushMode::Invoke || config.flush == FlushMode::Adaptive;
+  // Only an explicit `invoke` is worth a warning: `adaptive` (the default) simply never waits
+  // without `platform`, as `auto` did before it.
   self->may_wait_ = config.flush_may_wait();
-  if (wants_wait && !has_type(config, "platform")) {
+  if (config.flush == FlushMode::Invoke && !has_type(config, "platform")) {
     log_warn("per-invoke telemetry flush disabled: it needs the 'platform' type subscribed");
   }
   if (self->may_wait_ && subscription.mode == TelemetryMode::Logs &&

@@ -219,7 +219,7 @@ const std::vector<SettingSpec>& settings() {
       {"EXTENSION_RUNNER_QUEUE_MAX_RECORDS", "queue-max-records", "20000",
        "telemetry records held for the child before the listener pushes back"},
       {"EXTENSION_RUNNER_QUEUE_MAX_BYTES", "queue-max-bytes", "8388608",
-       "telemetry bytes held for the child before the listener pushes back"},
+       "memory (bytes) telemetry records may hold before the listener pushes back"},
   };
   return kTable;
 }

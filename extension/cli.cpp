@@ -247,6 +247,8 @@ int run(int argc, char** argv) {
   }
   const std::string name = config->name.empty() ? default_name : config->name;
   apply_logging(*config, name);
+  // Which file configured this copy (issue 15's init config line may take this over).
+  if (!config->config_file.empty()) log_info("configuration file " + config->config_file);
 
   if (invoke.parsed()) return invoke.run(*config, name);
   if (emulate.parsed()) return emulate.run(*config, name);

@@ -16,6 +16,7 @@
 #include "extension_runner/lambda/config_file.hpp"
 #include "extension_runner/lambda/extensions_api.hpp"
 #include "extension_runner/lambda/lifecycle.hpp"
+#include "extension_runner/runner/process.hpp"
 
 namespace extension_runner::cli {
 namespace {
@@ -257,6 +258,7 @@ int run(int argc, char** argv) {
                  "extensions; to try it locally run `extension-runner emulate` (see --help)\n";
     return kExitUsage;
   }
+  end_children_on_termination_signals();
   auto handler = make_host_handler(*config, "lambda");
   return run_lifecycle(*config, name, *handler);
 }

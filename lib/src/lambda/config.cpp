@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "extension_runner/core/json.hpp"
+
 namespace extension_runner {
 namespace {
 
@@ -78,49 +80,158 @@ std::vector<std::string> split_csv(const std::string& text) {
 
 }  // namespace
 
+namespace kind {
+
+SettingKind integer(int64_t min, int64_t max) {
+  SettingKind k;
+  k.type = SettingKind::Type::Integer;
+  k.label = "INT";
+  k.min = min;
+  k.max = max;
+  return k;
+}
+
+SettingKind one_of(std::vector<std::string> choices) {
+  SettingKind k;
+  k.type = SettingKind::Type::OneOf;
+  k.label = "CHOICE";
+  k.choices = std::move(choices);
+  return k;
+}
+
+SettingKind list_of(std::vector<std::string> choices) {
+  SettingKind k;
+  k.type = SettingKind::Type::List;
+  k.label = "LIST";
+  k.choices = std::move(choices);
+  return k;
+}
+
+SettingKind host_port() {
+  SettingKind k;
+  k.type = SettingKind::Type::HostPort;
+  k.label = "HOST:PORT";
+  return k;
+}
+
+SettingKind command() {
+  SettingKind k;
+  k.type = SettingKind::Type::Command;
+  k.label = "COMMAND";
+  return k;
+}
+
+SettingKind text(std::string label) {
+  SettingKind k;
+  k.label = std::move(label);
+  return k;
+}
+
+}  // namespace kind
+
+namespace {
+std::string joined(const std::vector<std::string>& items, const char* separator) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : separator) + item;
+  return out;
+}
+}  // namespace
+
+std::string SettingKind::help_type() const {
+  switch (type) {
+    case Type::Integer:
+      return "INT " + std::to_string(min) + "-" + std::to_string(max);
+    case Type::OneOf:
+      return joined(choices, "|");
+    case Type::List:
+      return "LIST of " + joined(choices, ",");
+    case Type::Text:
+    case Type::HostPort:
+    case Type::Command:
+      break;
+  }
+  return label;
+}
+
+std::string SettingKind::readme_text() const {
+  switch (type) {
+    case Type::Integer:
+      return "integer " + std::to_string(min) + "-" + std::to_string(max);
+    case Type::OneOf:
+      return "one of: " + joined(choices, ", ");
+    case Type::List:
+      return "comma-separated: " + joined(choices, ", ");
+    case Type::HostPort:
+      return "host:port";
+    case Type::Command:
+      return "shell command";
+    case Type::Text:
+      break;
+  }
+  return "text (" + label + ")";
+}
+
 const std::vector<SettingSpec>& settings() {
+  // The last field of a row is its kind (kind::integer, kind::one_of, kind::list_of,
+  // kind::host_port, kind::command, kind::text): --help and the README show it.
   static const std::vector<SettingSpec> kTable = {
       {"AWS_LAMBDA_RUNTIME_API", "runtime-api", "",
-       "host:port of the Lambda Runtime API (set by Lambda)"},
+       "host:port of the Lambda Runtime API (set by Lambda)", kind::host_port()},
       {"EXTENSION_RUNNER_NAME", "name", "",
        "Lambda-Extension-Name; must equal the file name in /opt/extensions (default: basename of "
-       "argv[0])"},
-      {"AWS_LAMBDA_LOG_LEVEL", "log-level", "INFO", "TRACE, DEBUG, INFO, WARN, ERROR or FATAL"},
-      {"AWS_LAMBDA_LOG_FORMAT", "log-format", "Text", "Text or JSON (one JSON object per line)"},
+       "argv[0])",
+       kind::text("NAME")},
+      {"EXTENSION_RUNNER_API_TIMEOUT_MS", "api-timeout-ms", "3000",
+       "total limit in ms of register, subscribe, init/error and exit/error (never event/next)",
+       kind::integer(100, 9000)},
+      {"AWS_LAMBDA_LOG_LEVEL", "log-level", "INFO", "TRACE, DEBUG, INFO, WARN, ERROR or FATAL",
+       kind::one_of({"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"})},
+      {"AWS_LAMBDA_LOG_FORMAT", "log-format", "Text", "Text or JSON (one JSON object per line)",
+       kind::one_of({"Text", "JSON"})},
       {"EXTENSION_RUNNER_COMMAND", "command", "",
-       "child runtime command, run with /bin/sh -c (unset: events are printed as JSON lines)"},
-      {"EXTENSION_RUNNER_HANDLER", "handler", "", "handler string sent to the child at startup"},
+       "child runtime command, run with /bin/sh -c (unset: events are printed as JSON lines)",
+       kind::command()},
+      {"EXTENSION_RUNNER_HANDLER", "handler", "", "handler string sent to the child at startup",
+       kind::text("HANDLER")},
       {"EXTENSION_RUNNER_STARTUP_TIMEOUT_MS", "startup-timeout-ms", "5000",
-       "how long the child may take to answer the startup handshake (100-9000)"},
+       "how long the child may take to answer the startup handshake (100-9000)",
+       kind::integer(100, 9000)},
       {"EXTENSION_RUNNER_DISPATCH", "dispatch", "sync",
-       "sync: next event only after the child replied; async: requests queue"},
+       "sync: next event only after the child replied; async: requests queue",
+       kind::one_of({"sync", "async"})},
       {"EXTENSION_RUNNER_MAX_CRASHES", "max-crashes", "3",
-       "child crashes in a row before exit/error Extension.ChildCrashed"},
+       "child crashes in a row before exit/error Extension.ChildCrashed", kind::integer(1, 1000)},
       {"EXTENSION_RUNNER_MAX_MESSAGE_BYTES", "max-message-bytes", "6291456",
-       "largest protocol line accepted from the child"},
+       "largest protocol line accepted from the child", kind::integer(1024, int64_t{1} << 30)},
       {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "memory-size", "",
-       "function memory in MB, reported as billing.memory"},
+       "function memory in MB, reported as billing.memory", kind::integer(1, 1 << 20)},
       {"EXTENSION_RUNNER_TELEMETRY", "telemetry", "off",
-       "off, telemetry (Telemetry API 2022-07-01) or logs (Logs API 2020-08-15)"},
+       "off, telemetry (Telemetry API 2022-07-01) or logs (Logs API 2020-08-15)",
+       kind::one_of({"off", "telemetry", "logs"})},
       {"EXTENSION_RUNNER_TELEMETRY_SCHEMA", "telemetry-schema", "",
-       "schemaVersion (default 2022-12-13 for telemetry, 2021-03-18 for logs)"},
+       "schemaVersion (default 2022-12-13 for telemetry, 2021-03-18 for logs)",
+       kind::text("SCHEMA-VERSION")},
       {"EXTENSION_RUNNER_TELEMETRY_TYPES", "telemetry-types", "platform,function",
-       "comma-separated: platform, function, extension"},
+       "comma-separated: platform, function, extension",
+       kind::list_of({"platform", "function", "extension"})},
       {"EXTENSION_RUNNER_BUFFER_MAX_ITEMS", "buffer-max-items", "1000",
-       "subscription buffering.maxItems (1000-10000)"},
+       "subscription buffering.maxItems (1000-10000)", kind::integer(kMinItems, kMaxItems)},
       {"EXTENSION_RUNNER_BUFFER_MAX_BYTES", "buffer-max-bytes", "262144",
-       "subscription buffering.maxBytes (262144-1048576)"},
+       "subscription buffering.maxBytes (262144-1048576)", kind::integer(kMinBytes, kMaxBytes)},
       {"EXTENSION_RUNNER_BUFFER_TIMEOUT_MS", "buffer-timeout-ms", "100",
-       "subscription buffering.timeoutMs (25-30000)"},
+       "subscription buffering.timeoutMs (25-30000)", kind::integer(kMinTimeoutMs, kMaxTimeoutMs)},
       {"EXTENSION_RUNNER_LISTEN", "listen", "0.0.0.0:0",
-       "telemetry listener bind host:port (port 0 = ephemeral)"},
+       "telemetry listener bind host:port (port 0 = ephemeral)", kind::host_port()},
       {"EXTENSION_RUNNER_FLUSH", "flush", "auto",
        "invoke: wait for platform.runtimeDone before the next event; none; auto = invoke when "
-       "platform is subscribed"},
+       "platform is subscribed",
+       kind::one_of({"auto", "invoke", "none"})},
       {"EXTENSION_RUNNER_QUEUE_MAX_RECORDS", "queue-max-records", "20000",
-       "telemetry records held for the child before the listener pushes back"},
+       "telemetry records held for the child before the listener pushes back",
+       kind::integer(1, 10000000)},
       {"EXTENSION_RUNNER_QUEUE_MAX_BYTES", "queue-max-bytes", "8388608",
-       "telemetry bytes held for the child before the listener pushes back"},
+       "telemetry bytes held for the child before the listener pushes back",
+       kind::integer(65536, int64_t{1} << 32)},
   };
   return kTable;
 }
@@ -173,6 +284,9 @@ Result<Config> load_config(const std::map<std::string, std::string>& flags, cons
   if (c.name.find('/') != std::string::npos) {
     return invalid(spec_for("EXTENSION_RUNNER_NAME"), c.name, "must be a file name, not a path");
   }
+  auto api_timeout = get_int("EXTENSION_RUNNER_API_TIMEOUT_MS", 100, 9000, c.api_timeout_ms);
+  if (!api_timeout) return api_timeout.error();
+  c.api_timeout_ms = *api_timeout;
   if (auto v = get("AWS_LAMBDA_LOG_LEVEL")) {
     auto level = parse_log_level(*v);
     if (!level) {
@@ -282,6 +396,104 @@ Result<Config> load_config(const std::map<std::string, std::string>& flags, cons
   if (!qbytes) return qbytes.error();
   c.queue_max_bytes = static_cast<size_t>(*qbytes);
   return c;
+}
+
+namespace {
+
+bool is_name_char(char c, bool first) {
+  return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+         (!first && c >= '0' && c <= '9');
+}
+
+// Shell words of the form NAME=value (`TOKEN=abc python3 x.py`, `env KEY=v …`) may carry
+// secrets: their values become ***. Quotes inside a value are followed so `A="x y"` is one word.
+std::string redact_assignments(const std::string& command) {
+  std::string out;
+  size_t i = 0;
+  const size_t n = command.size();
+  while (i < n) {
+    if (command[i] == ' ' || command[i] == '\t' || command[i] == '\n') {
+      out += command[i++];
+      continue;
+    }
+    size_t j = i;
+    while (j < n && is_name_char(command[j], j == i)) ++j;
+    const bool assignment = j > i && j < n && command[j] == '=';
+    char quote = 0;
+    size_t end = assignment ? j + 1 : i;
+    while (end < n &&
+           (quote != 0 || (command[end] != ' ' && command[end] != '\t' && command[end] != '\n'))) {
+      if (quote == 0 && (command[end] == '"' || command[end] == '\'')) {
+        quote = command[end];
+      } else if (quote != 0 && command[end] == quote) {
+        quote = 0;
+      }
+      ++end;
+    }
+    out += assignment ? command.substr(i, j + 1 - i) + "***" : command.substr(i, end - i);
+    i = end;
+  }
+  return out;
+}
+
+const char* telemetry_words(TelemetryMode mode) {
+  switch (mode) {
+    case TelemetryMode::Off:
+      return "off";
+    case TelemetryMode::Telemetry:
+      return "telemetry-api";
+    case TelemetryMode::Logs:
+      return "logs-api";
+  }
+  return "off";
+}
+
+const char* flush_words(FlushMode mode) {
+  switch (mode) {
+    case FlushMode::Auto:
+      return "auto";
+    case FlushMode::Invoke:
+      return "invoke";
+    case FlushMode::None:
+      return "none";
+  }
+  return "auto";
+}
+
+}  // namespace
+
+std::string describe_config(const Config& config) {
+  std::string line = "config: platform=lambda events=INVOKE,SHUTDOWN";
+  line +=
+      " runtime-api=" + (config.runtime_api.empty() ? std::string("unset") : config.runtime_api);
+  line += " api-timeout=" + std::to_string(config.api_timeout_ms) + "ms";
+  if (config.command.empty()) {
+    line += " child=none";
+  } else {
+    line += " child=" + json_quote(redact_assignments(config.command));
+    line += std::string(" dispatch=") + (config.dispatch == Dispatch::Sync ? "sync" : "async");
+    line += " startup-timeout=" + std::to_string(config.startup_timeout_ms) + "ms";
+    line += " max-crashes=" + std::to_string(config.max_crashes);
+  }
+  line += std::string(" telemetry=") + telemetry_words(config.telemetry);
+  if (config.telemetry != TelemetryMode::Off) {
+    std::string types;
+    for (const auto& t : config.telemetry_types) types += (types.empty() ? "" : ",") + t;
+    line += " types=" + types;
+    line += " schema=" + config.effective_telemetry_schema();
+    line += " protocol=HTTP";
+    line += std::string(" flush=") + flush_words(config.flush);
+    if (config.flush == FlushMode::Auto) {
+      line += config.flush_per_invoke() ? "(invoke)" : "(none)";
+    }
+    line += " listen=" + config.listen;
+    line += " buffering=" + std::to_string(config.buffer_max_items) + "items/" +
+            std::to_string(config.buffer_max_bytes) + "B/" +
+            std::to_string(config.buffer_timeout_ms) + "ms";
+    line += " queue=" + std::to_string(config.queue_max_records) + "records/" +
+            std::to_string(config.queue_max_bytes) + "B";
+  }
+  return line;
 }
 
 }  // namespace extension_runner

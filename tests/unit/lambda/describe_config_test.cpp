@@ -1,0 +1,71 @@
+// The one INFO line at init: what it says for each configuration, and that it holds no secret.
+#include <catch2/catch.hpp>
+
+#include "extension_runner/lambda/config.hpp"
+#include "test_env.hpp"
+
+using namespace extension_runner;
+using test_support::env_of;
+
+TEST_CASE("describe_config: the line for each kind of configuration") {
+  struct Case {
+    std::map<std::string, std::string> env;
+    std::vector<std::string> contains;
+    std::vector<std::string> lacks;
+  };
+  const std::vector<Case> cases = {
+      {{},
+       {"config: ", "platform=lambda", "events=INVOKE,SHUTDOWN", "child=none", "telemetry=off",
+        "api-timeout=3000ms", "runtime-api=unset"},
+       {"dispatch=", "types=", "listen="}},
+      {{{"EXTENSION_RUNNER_COMMAND", "python3 runner.py"},
+        {"EXTENSION_RUNNER_DISPATCH", "async"},
+        {"AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"}},
+       {"child=\"python3 runner.py\"", "dispatch=async", "startup-timeout=5000ms",
+        "runtime-api=127.0.0.1:9001"},
+       {"child=none"}},
+      {{{"EXTENSION_RUNNER_TELEMETRY", "telemetry"}},
+       {"telemetry=telemetry-api", "types=platform,function", "schema=2022-12-13", "protocol=HTTP",
+        "flush=auto(invoke)", "listen=0.0.0.0:0", "buffering=1000items/262144B/100ms"},
+       {}},
+      {{{"EXTENSION_RUNNER_TELEMETRY", "logs"},
+        {"EXTENSION_RUNNER_TELEMETRY_TYPES", "function"},
+        {"EXTENSION_RUNNER_LISTEN", "127.0.0.1:4243"}},
+       {"telemetry=logs-api", "types=function", "schema=2021-03-18", "flush=auto(none)",
+        "listen=127.0.0.1:4243"},
+       {}},
+      {{{"EXTENSION_RUNNER_TELEMETRY", "telemetry"}, {"EXTENSION_RUNNER_FLUSH", "none"}},
+       {"flush=none"},
+       {"flush=auto"}},
+      {{{"EXTENSION_RUNNER_API_TIMEOUT_MS", "750"}}, {"api-timeout=750ms"}, {}},
+  };
+  for (const auto& c : cases) {
+    auto config = load_config({}, env_of(c.env));
+    REQUIRE(config.ok());
+    const std::string line = describe_config(*config);
+    INFO(line);
+    CHECK(line.find('\n') == std::string::npos);
+    for (const auto& want : c.contains) CHECK_THAT(line, Catch::Contains(want));
+    for (const auto& unwanted : c.lacks) CHECK_THAT(line, !Catch::Contains(unwanted));
+  }
+}
+
+TEST_CASE("describe_config: assignments in the child command never show their values") {
+  struct Case {
+    std::string command, shown;
+  };
+  const std::vector<Case> cases = {
+      {"AWS_SECRET_ACCESS_KEY=s3cr3t python3 r.py", "AWS_SECRET_ACCESS_KEY=*** python3 r.py"},
+      {"env TOKEN=\"a b s3cr3t\" node x.js", "env TOKEN=*** node x.js"},
+      {"A=1 B='s3cr3t c' run", "A=*** B=*** run"},
+      {"python3 r.py --level=3", "python3 r.py --level=3"},
+  };
+  for (const auto& c : cases) {
+    auto config = load_config({{"command", c.command}}, env_of({}));
+    REQUIRE(config.ok());
+    const std::string line = describe_config(*config);
+    INFO(line);
+    CHECK_THAT(line, !Catch::Contains("s3cr3t"));
+    CHECK_THAT(line, Catch::Contains(c.shown));
+  }
+}

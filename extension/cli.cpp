@@ -31,11 +31,12 @@ void apply_logging(const Config& config, const std::string& name) {
 }
 
 // Inside Lambda a bad setting must still reach the platform as init/error, which needs an
-// identifier: register, report, leave.
+// identifier: register, report, leave. SHUTDOWN alone is accepted on every platform (Managed
+// Instances refuse INVOKE [LMI]), and the setting that says which one may be the bad one.
 void report_config_error_to_lambda(const std::string& runtime_api, const std::string& name,
                                    const Error& error) {
   ExtensionsClient client(runtime_api);
-  if (auto reg = client.register_extension(name); !reg) return;
+  if (auto reg = client.register_extension(name, {"SHUTDOWN"}); !reg) return;
   (void)client.init_error(ErrorReport{std::string(error_type(error.kind)), error.message, {}});
 }
 
@@ -86,26 +87,53 @@ class EmulateCommand {
     command_->add_flag("--json", options_.json, "print the trace as JSON lines");
     command_->add_flag("--telemetry", telemetry_,
                        "subscribe to the Telemetry API (EXTENSION_RUNNER_TELEMETRY=telemetry)");
+    command_->add_flag("--managed-instances", managed_instances_,
+                       "play Lambda Managed Instances: SHUTDOWN-only registration, concurrent "
+                       "invocations seen only in telemetry (scenario managedInstances)");
+    command_
+        ->add_option("--concurrency", concurrency_,
+                     "invocations in flight at once with --managed-instances (scenario "
+                     "concurrency)")
+        ->check(CLI::Range(1, 64));
   }
 
   bool parsed() const { return command_->parsed(); }
+
+  /**
+   * Reads the scenario and applies the flags that override it; false (message printed) when
+   * the scenario is unusable. Before load_config: the scenario can select the platform.
+   */
+  bool prepare() {
+    if (!scenario_path_.empty()) {
+      auto scenario = load_scenario(scenario_path_);
+      if (!scenario) {
+        std::cerr << "extension-runner: " << scenario.error().message << '\n';
+        return false;
+      }
+      options_.scenario = *scenario;
+    }
+    if (invokes_) options_.scenario.invokes = *invokes_;
+    if (managed_instances_) options_.scenario.managed_instances = true;
+    if (concurrency_) options_.scenario.concurrency = *concurrency_;
+    if (options_.scenario.concurrency > 1 && !options_.scenario.managed_instances) {
+      std::cerr << "extension-runner: concurrency " << options_.scenario.concurrency
+                << " needs --managed-instances (scenario managedInstances): on the standard "
+                   "platform an environment runs one invocation at a time\n";
+      return false;
+    }
+    return true;
+  }
 
   /** Its flags that stand for settings. */
   void add_settings(std::map<std::string, std::string>& given) const {
     if (!runtime_.empty()) given["command"] = runtime_;
     if (telemetry_ && given.count("telemetry") == 0) given["telemetry"] = "telemetry";
+    // As Lambda would tell the extension: through AWS_LAMBDA_INITIALIZATION_TYPE [LMI].
+    if (options_.scenario.managed_instances)
+      given["initialization-type"] = kManagedInstancesInitType;
   }
 
   int run(const Config& config, const std::string& name) {
-    if (!scenario_path_.empty()) {
-      auto scenario = load_scenario(scenario_path_);
-      if (!scenario) {
-        std::cerr << "extension-runner: " << scenario.error().message << '\n';
-        return kExitUsage;
-      }
-      options_.scenario = *scenario;
-    }
-    if (invokes_) options_.scenario.invokes = *invokes_;
     return run_emulation(config, name, options_, [](const Config& c, ReplyObserver observer) {
       return make_host_handler(c, "emulate", std::move(observer));
     });
@@ -117,7 +145,9 @@ class EmulateCommand {
   std::string scenario_path_;
   std::string runtime_;
   std::optional<int> invokes_;
+  std::optional<int> concurrency_;
   bool telemetry_ = false;
+  bool managed_instances_ = false;
 };
 
 /** `extension-runner invoke …`. */
@@ -199,6 +229,7 @@ int run(int argc, char** argv) {
   }
 
   auto given = setting_options.given();
+  if (emulate.parsed() && !emulate.prepare()) return kExitUsage;
   emulate.add_settings(given);
   auto config = load_config(given, process_env());
   const std::string default_name = basename_of(argc > 0 ? argv[0] : "extension-runner");

@@ -51,6 +51,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(config->queue_max_records > 0);
   FUZZ_CHECK(config->queue_max_bytes > 0);
   (void)config->effective_telemetry_schema();
-  (void)config->flush_per_invoke();
+  (void)config->flush_may_wait();
   return 0;
 }

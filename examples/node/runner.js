@@ -30,6 +30,7 @@ function load(spec) {
 }
 
 let handler = null;
+let startup = {};
 const lines = readline.createInterface({ input: process.stdin, terminal: false });
 // One request in flight at a time: handle lines strictly in order.
 let chain = Promise.resolve();
@@ -37,6 +38,7 @@ lines.on('line', (line) => { chain = chain.then(() => onLine(JSON.parse(line)));
 
 async function onLine(message) {
   if (handler === null) {
+    startup = message;
     try {
       handler = load(message.handler || process.env.EXTENSION_RUNNER_HANDLER || '');
       if (typeof handler !== 'function') throw new Error(`${message.handler} is not a function`);
@@ -46,7 +48,11 @@ async function onLine(message) {
     }
     return send({ ok: true });
   }
-  const context = { ...message.context, deadline: message.deadline };
+  // function: the Register answer; platform: 'lambda' or 'managed-instances' (no INVOKE there).
+  const context = {
+    ...message.context, deadline: message.deadline,
+    function: startup.function ?? {}, platform: startup.platform ?? 'lambda',
+  };
   const reply = { result: null, errortype: '', invokeid: context.aws_request_id };
   try {
     reply.result = (await handler(message.event, context)) ?? null;

@@ -43,7 +43,11 @@ for line in sys.stdin:
     context = request["context"]
     reply = {"result": None, "errortype": "", "invokeid": context["aws_request_id"]}
     try:
-        reply["result"] = handler(request["event"], dict(context, deadline=request["deadline"]))
+        # function: the Register answer; platform: "lambda" or "managed-instances", where no
+        # INVOKE ever comes and each request's telemetry ends with its platform.report.
+        reply["result"] = handler(request["event"], dict(
+            context, deadline=request["deadline"], function=startup.get("function", {}),
+            platform=startup.get("platform", "lambda")))
     except Exception as e:
         traceback.print_exc()
         reply.update(result={"errorMessage": str(e)}, errortype=type(e).__name__, errors=True)

@@ -149,7 +149,7 @@ TEST_CASE("telemetry forwarder: subscribes after binding, with the bound port in
   REQUIRE(sub.has_value());
   CHECK(sub->port == (*fwd)->port());
   CHECK(sub->uri == "http://127.0.0.1:" + std::to_string((*fwd)->port()) + "/");
-  CHECK(sub->schema_version == "2022-12-13");
+  CHECK(sub->schema_version == "2025-01-29");
   CHECK(sub->types == std::vector<std::string>{"platform", "function"});
   CHECK(sub->identifier == kIdentifier);
 }

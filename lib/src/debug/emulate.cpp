@@ -5,16 +5,20 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/fd.hpp"
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/core/log.hpp"
 #include "extension_runner/debug/emulator.hpp"
+#include "extension_runner/debug/managed_instances.hpp"
 #include "extension_runner/debug/telemetry_emulator.hpp"
 #include "extension_runner/lambda/events.hpp"
 
@@ -76,6 +80,11 @@ class Tracer {
   }
 
   void on_reply(const InvokeRequest& request, const Result<InvokeReply>& reply) {
+    const bool delivered = reply.ok() && !reply->errors;
+    std::string records;
+    if (delivered && request.event_json.rfind(R"({"eventType":"TELEMETRY")", 0) == 0) {
+      records = count_telemetry(request.event_json);
+    }
     std::string detail = request.context.aws_request_id + " ";
     if (!reply) {
       detail += "failed: " + reply.error().message;
@@ -86,16 +95,40 @@ class Tracer {
       detail += reply->errors ? "errors " + reply->errortype : std::string("ok");
       detail += billing;
     }
-    line("child", "reply", detail, wall_clock_ms());
+    line("child", "reply", detail + records, wall_clock_ms());
+    for (const auto& done : take_completed()) line("child", "request", done, wall_clock_ms());
   }
 
+  /** The Publisher saw `count` records accepted by the listener. */
+  void published(size_t count) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (first_published_ms_ == 0 && count > 0) first_published_ms_ = wall_clock_ms();
+  }
+
+  /**
+   * What reached the child: records per second from the first record published to the last
+   * delivered, and how many requests' records arrived complete (up to their platform.report).
+   */
+  std::string delivery_summary() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (records_to_child_ == 0) return "no telemetry records reached a child";
+    const int64_t span = std::max<int64_t>(last_delivered_ms_ - first_published_ms_, 1);
+    char rate[64];
+    std::snprintf(rate, sizeof rate, "%.0f",
+                  static_cast<double>(records_to_child_) * 1000.0 / static_cast<double>(span));
+    return std::to_string(records_to_child_) + " records reached the child in " +
+           std::to_string(span) + " ms (" + rate + " records/s), " + std::to_string(reports_) +
+           " requests up to their platform.report";
+  }
+
+  /** `extra_json`: more members for the JSON form (`,"key":value…`), ignored in text form. */
   void line(const std::string& source, const std::string& what, const std::string& detail,
-            int64_t at_ms) {
+            int64_t at_ms, const std::string& extra_json = "") {
     std::string out;
     if (json_) {
       out = R"({"t_ms":)" + std::to_string(at_ms - start_ms_) + R"(,"source":)" +
             json_quote(source) + R"(,"what":)" + json_quote(what) + R"(,"detail":)" +
-            json_quote(detail) + "}";
+            json_quote(detail) + extra_json + "}";
     } else {
       char prefix[48];
       std::snprintf(prefix, sizeof prefix, "[+%6lld ms] %-9s ",
@@ -106,8 +139,47 @@ class Tracer {
   }
 
  private:
+  // Counts a TELEMETRY event's records per requestId (platform records carry it in `record`,
+  // JSON log lines too); returns " (N records: id×k, …)" for the reply line.
+  std::string count_telemetry(const std::string& event_json) {
+    auto doc = parse_json(event_json);
+    if (!doc.ok() || !doc->IsObject()) return "";
+    const auto* list = json_member(*doc, "records");
+    if (list == nullptr || !list->IsArray()) return "";
+    std::map<std::string, size_t> batch;
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& r : list->GetArray()) {
+      ++records_to_child_;
+      const auto* record = r.IsObject() ? json_member(r, "record") : nullptr;
+      if (record == nullptr || !record->IsObject()) continue;
+      const auto id = json_string(*record, "requestId");
+      if (!id) continue;
+      ++batch[*id];
+      ++per_request_[*id];
+      if (json_string(r, "type") == std::string("platform.report")) {
+        ++reports_;
+        completed_.push_back(*id + ": " + std::to_string(per_request_[*id]) +
+                             " records reached the child, the last its platform.report");
+      }
+    }
+    last_delivered_ms_ = wall_clock_ms();
+    std::string out = " (" + std::to_string(list->Size()) + " records";
+    for (const auto& [id, n] : batch) out += ", " + id.substr(0, 8) + "×" + std::to_string(n);
+    return out + ")";
+  }
+
+  std::vector<std::string> take_completed() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return std::exchange(completed_, {});
+  }
+
   int64_t start_ms_;
   bool json_;
+  mutable std::mutex mutex_;
+  std::map<std::string, size_t> per_request_;
+  std::vector<std::string> completed_;
+  size_t records_to_child_ = 0, reports_ = 0;
+  int64_t first_published_ms_ = 0, last_delivered_ms_ = 0;
 };
 
 /** Turns SIGINT/SIGTERM into a SHUTDOWN while the emulation runs; restores on destruction. */
@@ -147,57 +219,93 @@ class InterruptWatcher {
 };
 
 /**
- * Plays Lambda's part of the Telemetry API: for each invoke, platform.start, the scenario's
- * function log records and platform.runtimeDone while the function "runs"; platform.report once
- * the extension is idle again (as Lambda does: the report needs the extensions' duration).
- * Publishes only when the extension subscribed.
+ * Plays Lambda's part of the Telemetry API: for each invoke, platform.start and the scenario's
+ * function log records when the function starts, platform.runtimeDone when it "returns" (the
+ * runtime's response), platform.report once the extension is idle again (as Lambda does: the
+ * report needs the extensions' duration). Every record goes through the subscription's
+ * TelemetryBatcher, so it reaches the extension when the platform's batching would deliver it.
  */
 class Publisher {
  public:
-  Publisher(const TelemetryEmulator& telemetry, Tracer& tracer, const Scenario& scenario)
-      : telemetry_(telemetry), tracer_(tracer), scenario_(scenario) {}
+  explicit Publisher(TelemetryEmulator& telemetry, const Scenario& scenario)
+      : telemetry_(telemetry), scenario_(scenario) {}
 
-  void invoke(const std::string& request_id) {
-    std::vector<std::string> records{TelemetryEmulator::start_record(request_id)};
+  void start(const std::string& request_id) {
+    telemetry_.publish(TelemetryEmulator::start_record(request_id));
     for (const auto& log : scenario_.log_records_json) {
-      records.push_back(TelemetryEmulator::record("function", log));
+      telemetry_.publish(TelemetryEmulator::record("function", log));
     }
-    records.push_back(TelemetryEmulator::runtime_done_record(request_id));
-    publish(records);
     last_request_id_ = request_id;
+  }
+
+  void runtime_done(const std::string& request_id) {
+    telemetry_.publish(TelemetryEmulator::runtime_done_record(request_id));
+  }
+
+  /** Publishes records as they are produced (Managed Instances: no INVOKE to pace them). */
+  void records(const std::vector<std::string>& records) {
+    for (const auto& r : records) telemetry_.publish(r);
   }
 
   void report_previous() {
     if (last_request_id_.empty()) return;
-    publish({TelemetryEmulator::report_record(last_request_id_)});
+    telemetry_.publish(TelemetryEmulator::report_record(last_request_id_));
     last_request_id_.clear();
   }
 
-  std::string summary() const {
-    if (!telemetry_.subscription()) return "telemetry not subscribed";
-    return "published " + std::to_string(published_) + " records in " + std::to_string(batches_) +
-           " batches, " + std::to_string(refused_) + " not accepted";
+ private:
+  TelemetryEmulator& telemetry_;
+  const Scenario& scenario_;
+  std::string last_request_id_;
+};
+
+/**
+ * What Lambda bills after the function returned: per invoke, the runtime's response → the
+ * extension's next `/next` (CloudWatch `PostRuntimeExtensionsDuration` [EXT]), 0 when the
+ * extension was already waiting.
+ */
+class PostRuntimeTimes {
+ public:
+  void add(std::chrono::steady_clock::time_point runtime_done,
+           std::chrono::steady_clock::time_point extension_next) {
+    const auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(extension_next - runtime_done);
+    std::lock_guard<std::mutex> lock(mutex_);
+    ms_.push_back(std::max<double>(0.0, static_cast<double>(us.count()) / 1000.0));
+  }
+
+  struct Stats {
+    size_t count = 0;
+    double p50 = 0, p99 = 0, max = 0;
+  };
+  Stats stats() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Stats s;
+    s.count = ms_.size();
+    if (ms_.empty()) return s;
+    auto sorted = ms_;
+    std::sort(sorted.begin(), sorted.end());
+    // Nearest rank: the smallest value with at least p% of the values at or below it.
+    const auto rank = [&](double p) {
+      const auto r = static_cast<size_t>(std::ceil(p * static_cast<double>(sorted.size())));
+      return sorted[std::min(sorted.size(), std::max<size_t>(r, 1)) - 1];
+    };
+    s.p50 = rank(0.50);
+    s.p99 = rank(0.99);
+    s.max = sorted.back();
+    return s;
   }
 
  private:
-  void publish(const std::vector<std::string>& records) {
-    if (!telemetry_.subscription()) return;
-    const int status = telemetry_.post_until_accepted(TelemetryEmulator::batch(records),
-                                                      std::chrono::milliseconds(1000));
-    ++batches_;
-    published_ += records.size();
-    if (status != 200) refused_ += records.size();
-    tracer_.line("telemetry", "batch",
-                 std::to_string(records.size()) + " records -> " + std::to_string(status),
-                 wall_clock_ms());
-  }
-
-  const TelemetryEmulator& telemetry_;
-  Tracer& tracer_;
-  const Scenario& scenario_;
-  std::string last_request_id_;
-  size_t published_ = 0, batches_ = 0, refused_ = 0;
+  mutable std::mutex mutex_;
+  std::vector<double> ms_;
 };
+
+std::string fixed1(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
+}
 
 /** A stop flag whose waits end as soon as it is set (spacing pauses must not outlive a stop). */
 class StopFlag {
@@ -250,6 +358,43 @@ std::string overhead_summary(const std::vector<RecordedCall>& calls,
          " invokes";
 }
 
+/**
+ * Lambda Managed Instances' side [LMI][RIE]: once init is done (the extension waits in
+ * `/next`), the init records replayed to the subscriber, then `invokes` invocations
+ * `concurrency` at a time, visible only as interleaved telemetry (never as INVOKE events),
+ * `spacingMs` between rounds; then SHUTDOWN (`spindown` by default).
+ */
+void drive_managed_instances(const Scenario& scenario, const std::string& name,
+                             const TelemetryEmulator& telemetry, Emulator& emulator,
+                             Publisher& publisher, Tracer& tracer, StopFlag& done,
+                             int64_t start_ms) {
+  while (!done.is_set() && !emulator.wait_for_idle_next(std::chrono::milliseconds(500))) {
+  }
+  if (done.is_set()) return;
+  if (const auto sub = telemetry.subscription()) {
+    publisher.records(
+        ConcurrentInvocations::init_records(name, sub->types, wall_clock_ms() - start_ms));
+  }
+  ConcurrentInvocations invocations(scenario.invokes, scenario.concurrency,
+                                    scenario.log_records_json);
+  tracer.line("emulator", "invocations",
+              std::to_string(scenario.invokes) + " invocations, " +
+                  std::to_string(scenario.concurrency) + " at a time, " +
+                  std::to_string(invocations.records_per_invocation()) +
+                  " records each (Managed Instances: no INVOKE events)",
+              wall_clock_ms());
+  while (!done.is_set() && !invocations.done()) {
+    publisher.records(invocations.next_round());
+    if (scenario.spacing_ms > 0 && done.wait_for(std::chrono::milliseconds(scenario.spacing_ms))) {
+      return;
+    }
+  }
+  if (done.is_set()) return;
+  // The platform flushes the subscribers' buffers (at most 1 s) before SHUTDOWN [LMI][RIE].
+  telemetry.flush(std::chrono::steady_clock::now() + std::chrono::seconds(1));
+  emulator.push_shutdown(scenario.shutdown_reason, wall_clock_ms() + scenario.shutdown_budget_ms);
+}
+
 }  // namespace
 
 int run_emulation(Config config, const std::string& name, const EmulateOptions& options,
@@ -258,7 +403,9 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
   const int64_t start = wall_clock_ms();
   Tracer tracer(start, options.json);
   StopFlag done;
-  Emulator emulator;
+  const bool lmi = scenario.managed_instances || config.platform == Platform::ManagedInstances;
+  const Platform platform = lmi ? Platform::ManagedInstances : Platform::Lambda;
+  Emulator emulator(FunctionInfo{}, platform);
   InterruptWatcher watcher([&] {
     tracer.line("emulator", "interrupt", "SIGINT/SIGTERM: sending SHUTDOWN (SandboxTerminated)",
                 wall_clock_ms());
@@ -267,14 +414,27 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
   });
   emulator.set_observer([&tracer](const RecordedCall& call) { tracer.on_call(call); });
   TelemetryEmulator telemetry(
-      [&emulator](const std::string& id) { return emulator.knows_identifier(id); });
+      [&emulator](const std::string& id) { return emulator.knows_identifier(id); }, platform);
   telemetry.install(emulator.server());
   if (scenario.telemetry_fault == TelemetryFault::NotSupported) {
     telemetry.inject(SubscribeFault::NotSupported);
   } else if (scenario.telemetry_fault == TelemetryFault::ValidationError) {
     telemetry.inject(SubscribeFault::ValidationError);
   }
-  Publisher publisher(telemetry, tracer, scenario);
+  if (scenario.telemetry_fault == TelemetryFault::Silent) telemetry.set_silent(true);
+  telemetry.set_batch_observer([&tracer](const BatchOutcome& o) {
+    if (o.sent) tracer.published(o.records);
+    std::string detail = std::to_string(o.records) + " records -> ";
+    if (o.busy_drop) {
+      detail += "dropped (a POST was pending)";
+    } else {
+      detail += std::to_string(o.status);
+      if (o.attempts > 1) detail += " after " + std::to_string(o.attempts) + " attempts";
+      if (!o.sent) detail += ", dropped";
+    }
+    tracer.line("telemetry", "batch", detail, wall_clock_ms());
+  });
+  Publisher publisher(telemetry, scenario);
   if (scenario.register_fault)
     emulator.inject(Endpoint::Register, to_fault(*scenario.register_fault));
   if (scenario.next_fault) emulator.inject(Endpoint::Next, to_fault(*scenario.next_fault));
@@ -283,29 +443,51 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
     return kExitFailure;
   }
   config.runtime_api = emulator.runtime_api();
-  tracer.line("emulator", "start", "Extensions API on " + config.runtime_api, wall_clock_ms());
+  tracer.line("emulator", "start",
+              "Extensions API on " + config.runtime_api +
+                  (lmi ? " (Lambda Managed Instances: SHUTDOWN-only registrations, schema "
+                         "2025-01-29)"
+                       : ""),
+              wall_clock_ms());
 
   // Like Lambda, hand out the next event only once the extension is waiting for it, so each
-  // deadline is measured from when the invoke really starts.
+  // deadline is measured from when the invoke really starts; and only once the function
+  // returned, since the invoke lasts until both have called Next [EXT].
+  PostRuntimeTimes post_runtime;
   std::thread driver([&] {
+    if (lmi) {
+      drive_managed_instances(scenario, name, telemetry, emulator, publisher, tracer, done, start);
+      return;
+    }
     for (int i = 0; i <= scenario.invokes && !done.is_set(); ++i) {
       while (!done.is_set() && !emulator.wait_for_idle_next(std::chrono::milliseconds(500))) {
       }
       if (done.is_set()) break;
+      publisher.report_previous();
       // Emulated idle time between invokes (the sandbox would be frozen).
       if (i > 0 && scenario.spacing_ms > 0 &&
           done.wait_for(std::chrono::milliseconds(scenario.spacing_ms))) {
         break;
       }
-      publisher.report_previous();
-      if (i < scenario.invokes) {
-        const std::string request_id = random_uuid();
-        emulator.push_invoke(request_id, wall_clock_ms() + scenario.function_timeout_ms);
-        publisher.invoke(request_id);
-      } else {
+      if (i == scenario.invokes) {
         emulator.push_shutdown(scenario.shutdown_reason,
                                wall_clock_ms() + scenario.shutdown_budget_ms);
+        break;
       }
+      const std::string request_id = random_uuid();
+      emulator.push_invoke(request_id, wall_clock_ms() + scenario.function_timeout_ms);
+      publisher.start(request_id);
+      // The function's run time (emulated work, not a synchronisation).
+      if (scenario.duration_ms > 0 &&
+          done.wait_for(std::chrono::milliseconds(scenario.duration_ms))) {
+        break;
+      }
+      publisher.runtime_done(request_id);
+      const auto runtime_done = std::chrono::steady_clock::now();
+      while (!done.is_set() && !emulator.wait_for_idle_next(std::chrono::milliseconds(500))) {
+      }
+      if (done.is_set()) break;
+      post_runtime.add(runtime_done, std::max(runtime_done, emulator.last_next_arrival()));
     }
   });
 
@@ -324,12 +506,46 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
   if (!handler_summary.empty()) handler_summary = "; " + handler_summary;
   std::string init = "init not completed";
   if (!arrivals.empty()) init = "init " + std::to_string(arrivals.front() - start) + " ms";
+  const auto billed = post_runtime.stats();
+  std::string post_runtime_text = "no post-runtime extension time measured";
+  if (billed.count > 0) {
+    post_runtime_text = "post-runtime extension time p50 " + fixed1(billed.p50) + " / p99 " +
+                        fixed1(billed.p99) + " / max " + fixed1(billed.max) + " ms over " +
+                        std::to_string(billed.count) + " invokes";
+  }
+  const auto t = telemetry.batcher_counters();
+  const uint64_t dropped = t.records_dropped_busy + t.records_dropped_refused;
+  std::string telemetry_text = "telemetry not subscribed";
+  if (telemetry.subscription()) {
+    telemetry_text =
+        scenario.telemetry_fault == TelemetryFault::Silent
+            ? "telemetry subscribed, platform silent: nothing delivered"
+            : "telemetry records delivered " + std::to_string(t.records_sent) + " in " +
+                  std::to_string(t.batches_sent) + " batches, dropped " + std::to_string(dropped) +
+                  " (" + std::to_string(t.records_dropped_busy) + " while a POST was pending, " +
+                  std::to_string(t.records_dropped_refused) + " refused), " +
+                  std::to_string(t.retries) + " retries";
+  }
+  const std::string extra =
+      R"(,"exit_code":)" + std::to_string(code) + R"(,"post_runtime_ms":{"count":)" +
+      std::to_string(billed.count) + R"(,"p50":)" + fixed1(billed.p50) + R"(,"p99":)" +
+      fixed1(billed.p99) + R"(,"max":)" + fixed1(billed.max) + R"(},"telemetry":{"subscribed":)" +
+      (telemetry.subscription() ? "true" : "false") + R"(,"records_sent":)" +
+      std::to_string(t.records_sent) + R"(,"batches_sent":)" + std::to_string(t.batches_sent) +
+      R"(,"records_dropped_busy":)" + std::to_string(t.records_dropped_busy) +
+      R"(,"records_dropped_refused":)" + std::to_string(t.records_dropped_refused) +
+      R"(,"retries":)" + std::to_string(t.retries) + R"(,"logs_dropped_emitted":)" +
+      std::to_string(t.logs_dropped_emitted) + "}";
+  const std::string invokes = lmi ? "managed instances: " + std::to_string(scenario.invokes) +
+                                        " invocations, " + std::to_string(scenario.concurrency) +
+                                        " at a time; " + tracer.delivery_summary()
+                                  : overhead_summary(calls, arrivals) + "; " + post_runtime_text;
   tracer.line("emulator", "summary",
-              "exit code " + std::to_string(code) + "; " + init + "; " +
-                  overhead_summary(calls, arrivals) + "; " + std::to_string(calls.size()) +
-                  " API calls in " + std::to_string(wall_clock_ms() - start) + " ms; " +
-                  publisher.summary() + handler_summary,
-              wall_clock_ms());
+              "exit code " + std::to_string(code) + "; " + init + "; " + invokes + "; " +
+                  std::to_string(calls.size()) + " API calls in " +
+                  std::to_string(wall_clock_ms() - start) + " ms; " + telemetry_text +
+                  handler_summary,
+              wall_clock_ms(), extra);
   return code;
 }
 

@@ -48,8 +48,10 @@ std::string RecordedCall::header(const std::string& name) const {
   return "";
 }
 
-Emulator::Emulator(FunctionInfo function)
-    : function_(std::move(function)), server_(std::make_unique<httplib::Server>()) {
+Emulator::Emulator(FunctionInfo function, Platform platform)
+    : function_(std::move(function)),
+      platform_(platform),
+      server_(std::make_unique<httplib::Server>()) {
   // Headers and body go out in separate writes; with Nagle on, the client's delayed ACK adds
   // ~40 ms to every answer.
   server_->set_tcp_nodelay(true);
@@ -120,6 +122,11 @@ void Emulator::interrupt(const std::string& reason, int64_t deadline_ms) {
 std::vector<int64_t> Emulator::next_arrival_times() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return next_arrivals_;
+}
+
+std::chrono::steady_clock::time_point Emulator::last_next_arrival() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return last_next_arrival_;
 }
 
 void Emulator::inject(Endpoint endpoint, Fault fault) {
@@ -292,6 +299,11 @@ void Emulator::install_routes() {
           return reject(Endpoint::Register, req, res, 403, "Extension.InvalidEventType",
                         "Invalid event type " + type);
         }
+        // RIE's ValidateExternalAgentEvent in its Managed-Instances mode, word for word.
+        if (type == "INVOKE" && platform_ == Platform::ManagedInstances) {
+          return reject(Endpoint::Register, req, res, 403, "Extension.InvalidEventType",
+                        "INVOKE: ErrorInvalidEventType");
+        }
       }
     }
     const std::string features = req.get_header_value(kAcceptFeatureHeader);
@@ -338,6 +350,7 @@ void Emulator::install_routes() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       next_arrivals_.push_back(wall_clock_ms());
+      last_next_arrival_ = std::chrono::steady_clock::now();
     }
     if (injected(Endpoint::Next, req, res)) return;
     std::string body;

@@ -84,6 +84,7 @@ int run_invoke_mode(const Config& config, const std::string& name,
   startup.env = prepared->env;
   startup.name = name;
   startup.mode = "invoke";
+  startup.platform = platform_name(config.platform);
   ChildInvokerOptions child_options = runner_options(config, startup);
   child_options.command = options.runtime;
   if (!options.memory_mb.empty()) child_options.memory_size = options.memory_mb;

@@ -62,8 +62,9 @@ Result<Scenario> parse_scenario(std::string_view text) {
   const rapidjson::Value& v = *doc;
   if (!v.IsObject()) return invalid("document", "expected a JSON object");
   if (auto keys = check_keys(v, "",
-                             {"invokes", "spacingMs", "functionTimeoutMs", "shutdownReason",
-                              "shutdownBudgetMs", "logs", "faults"});
+                             {"invokes", "spacingMs", "functionTimeoutMs", "durationMs",
+                              "shutdownReason", "shutdownBudgetMs", "logs", "faults",
+                              "managedInstances", "concurrency"});
       !keys) {
     return keys.error();
   }
@@ -77,6 +78,9 @@ Result<Scenario> parse_scenario(std::string_view text) {
   auto timeout = get_int(v, "functionTimeoutMs", 1, 900000, s.function_timeout_ms);
   if (!timeout) return timeout.error();
   s.function_timeout_ms = *timeout;
+  auto duration = get_int(v, "durationMs", 0, 900000, s.duration_ms);
+  if (!duration) return duration.error();
+  s.duration_ms = *duration;
   auto budget = get_int(v, "shutdownBudgetMs", 1, 60000, s.shutdown_budget_ms);
   if (!budget) return budget.error();
   s.shutdown_budget_ms = *budget;
@@ -84,6 +88,13 @@ Result<Scenario> parse_scenario(std::string_view text) {
     if (!r->IsString()) return invalid("shutdownReason", "expected a string");
     s.shutdown_reason = r->GetString();
   }
+  if (const auto* m = json_member(v, "managedInstances")) {
+    if (!m->IsBool()) return invalid("managedInstances", "expected true or false");
+    s.managed_instances = m->GetBool();
+  }
+  auto concurrency = get_int(v, "concurrency", 1, 64, s.concurrency);
+  if (!concurrency) return concurrency.error();
+  s.concurrency = static_cast<int>(*concurrency);
   if (const auto* logs = json_member(v, "logs")) {
     if (!logs->IsArray()) return invalid("logs", "expected an array of strings or objects");
     s.log_records_json.clear();
@@ -115,8 +126,11 @@ Result<Scenario> parse_scenario(std::string_view text) {
         s.telemetry_fault = TelemetryFault::NotSupported;
       } else if (kind == "ValidationError") {
         s.telemetry_fault = TelemetryFault::ValidationError;
+      } else if (kind == "Silent") {
+        s.telemetry_fault = TelemetryFault::Silent;
       } else {
-        return invalid("faults.telemetry", "expected \"NotSupported\" or \"ValidationError\"");
+        return invalid("faults.telemetry",
+                       "expected \"NotSupported\", \"ValidationError\" or \"Silent\"");
       }
     }
   }

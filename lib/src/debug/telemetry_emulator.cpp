@@ -42,6 +42,26 @@ void split_uri(const std::string& uri, std::string& host, int& port, std::string
   if (port > 65535) port = 0;
 }
 
+int64_t buffering_value(const rapidjson::Value* buffering, const char* key, int64_t fallback) {
+  if (buffering == nullptr || !buffering->IsObject()) return fallback;
+  return json_int64(*buffering, key).value_or(fallback);
+}
+
+/** POSTs each batch as a JSON array. */
+BatchPoster http_poster(const EmulatedSubscription& sub) {
+  auto client = std::make_shared<httplib::Client>(sub.host, sub.port);
+  // Headers and body go out in two writes: without NODELAY the body waits for the delayed ACK
+  // of the headers (~40 ms on Linux), which would be billed as "post-runtime" time here and is
+  // not what the platform does (Go's net/http sets TCP_NODELAY).
+  client->set_tcp_nodelay(true);
+  client->set_connection_timeout(std::chrono::seconds(2));
+  client->set_read_timeout(std::chrono::seconds(10));
+  return [client, path = sub.path](const std::vector<std::string>& records) {
+    auto res = client->Post(path, TelemetryEmulator::batch(records), "application/json");
+    return res ? res->status : -1;
+  };
+}
+
 bool in_range(const rapidjson::Value& buffering, const char* key, int64_t lo, int64_t hi) {
   if (json_member(buffering, key) == nullptr) return true;  // optional, defaulted
   auto v = json_int64(buffering, key);
@@ -50,8 +70,9 @@ bool in_range(const rapidjson::Value& buffering, const char* key, int64_t lo, in
 
 }  // namespace
 
-TelemetryEmulator::TelemetryEmulator(std::function<bool(const std::string&)> identifier_known)
-    : identifier_known_(std::move(identifier_known)) {}
+TelemetryEmulator::TelemetryEmulator(std::function<bool(const std::string&)> identifier_known,
+                                     Platform platform)
+    : identifier_known_(std::move(identifier_known)), platform_(platform) {}
 
 void TelemetryEmulator::install(httplib::Server& server) {
   const auto route = [this](TelemetryMode mode) {
@@ -118,18 +139,41 @@ TelemetryEmulator::Answer TelemetryEmulator::subscribe(TelemetryMode mode,
   if (mode == TelemetryMode::Telemetry && sub.schema_version.empty()) {
     add("schemaVersion is required");
   }
-  if (const auto* b = json_member(*doc, "buffering"); b != nullptr) {
+  const auto* buffering = json_member(*doc, "buffering");
+  sub.limits.max_items =
+      static_cast<size_t>(buffering_value(buffering, "maxItems", int64_t{10000}));
+  sub.limits.max_bytes =
+      static_cast<size_t>(buffering_value(buffering, "maxBytes", int64_t{262144}));
+  sub.limits.timeout_ms = buffering_value(buffering, "timeoutMs", 1000);
+  if (const auto* b = buffering; b != nullptr) {
     if (!b->IsObject() || !in_range(*b, "maxItems", 1000, 10000) ||
         !in_range(*b, "maxBytes", 262144, 1048576) || !in_range(*b, "timeoutMs", 25, 30000)) {
       add("buffering out of bounds");
     }
   }
+  if (platform_ == Platform::ManagedInstances) {
+    if (sub.schema_version != kTelemetrySchema) {
+      add(std::string("schemaVersion must be ") + kTelemetrySchema);
+    }
+    if (sub.port != 0 && sub.host != "sandbox" && sub.host != "sandbox.localdomain") {
+      add("destination host must be sandbox or sandbox.localdomain, not " + sub.host);
+    }
+  }
   if (!problems.empty()) return {400, error_body(validation, problems)};
+  if (platform_ == Platform::ManagedInstances && subscription_) {
+    return {500, error_body(api + ".ServiceError", "already subscribed")};
+  }
   if (subscription_ && subscription_->mode != mode) {
     return {400, error_body(validation, std::string("already subscribed to the ") +
                                             api_prefix(subscription_->mode) + " API")};
   }
   if (sub.host == "sandbox.localdomain" || sub.host == "sandbox") sub.host = "127.0.0.1";
+  BatcherOptions options;
+  options.limits = sub.limits;
+  options.report_drops =
+      std::find(sub.types.begin(), sub.types.end(), "platform") != sub.types.end();
+  options.on_batch = batch_observer_;
+  batcher_ = std::make_shared<TelemetryBatcher>(http_poster(sub), options);
   subscription_ = std::move(sub);
   subscribed_.notify_all();
   return {200, "OK"};
@@ -153,6 +197,42 @@ bool TelemetryEmulator::wait_for_subscription(std::chrono::milliseconds timeout)
 int TelemetryEmulator::subscribe_calls() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return calls_;
+}
+
+bool TelemetryEmulator::publish(std::string record_json) {
+  std::shared_ptr<TelemetryBatcher> batcher;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (silent_) return false;
+    batcher = batcher_;
+  }
+  if (!batcher) return false;
+  batcher->add(std::move(record_json));
+  return true;
+}
+
+bool TelemetryEmulator::flush(std::chrono::steady_clock::time_point deadline) const {
+  std::shared_ptr<TelemetryBatcher> batcher;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    batcher = batcher_;
+  }
+  return batcher ? batcher->flush(deadline) : true;
+}
+
+BatcherCounters TelemetryEmulator::batcher_counters() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return batcher_ ? batcher_->counters() : BatcherCounters{};
+}
+
+void TelemetryEmulator::set_batch_observer(std::function<void(const BatchOutcome&)> observer) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  batch_observer_ = std::move(observer);
+}
+
+void TelemetryEmulator::set_silent(bool silent) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  silent_ = silent;
 }
 
 int TelemetryEmulator::post(const std::string& body) const {

@@ -1,5 +1,6 @@
 #include "extension_runner/lambda/config.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <sstream>
@@ -76,6 +77,66 @@ std::vector<std::string> split_csv(const std::string& text) {
     if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
   }
   return out;
+}
+
+// EXTENSION_RUNNER_EVENTS: INVOKE,SHUTDOWN (either order) or SHUTDOWN. SHUTDOWN is required:
+// on it the host ends the child within the deadline, and without it Lambda SIGKILLs [EXT].
+Result<std::vector<std::string>> parse_events(const SettingSpec& spec, const std::string& text) {
+  const auto items = split_csv(text);
+  const auto count = [&](const char* e) { return std::count(items.begin(), items.end(), e); };
+  const size_t invoke = static_cast<size_t>(count("INVOKE"));
+  const size_t shutdown = static_cast<size_t>(count("SHUTDOWN"));
+  if (invoke + shutdown != items.size() || invoke > 1 || shutdown != 1) {
+    return invalid(spec, text, "expected INVOKE,SHUTDOWN or SHUTDOWN");
+  }
+  if (invoke == 1) return std::vector<std::string>{"INVOKE", "SHUTDOWN"};
+  return std::vector<std::string>{"SHUTDOWN"};
+}
+
+// What the platform would refuse, or what cannot happen without INVOKE events, caught before
+// anything is sent: a clear ConfigInvalid instead of a 403/400 from the API [LMI][RIE].
+template <typename Get>
+Result<void> check_mode(const Config& c, const Get& get) {
+  const bool lmi = c.platform == Platform::ManagedInstances;
+  const std::string on_lmi =
+      std::string("on Lambda Managed Instances (AWS_LAMBDA_INITIALIZATION_TYPE=") +
+      kManagedInstancesInitType + ") ";
+  if (lmi && c.receives_invokes()) {
+    const auto& spec = spec_for("EXTENSION_RUNNER_EVENTS");
+    return invalid(spec, get("EXTENSION_RUNNER_EVENTS").value_or(""),
+                   on_lmi +
+                       "external extensions may register for SHUTDOWN only (Register answers "
+                       "403 Extension.InvalidEventType) and /next never returns INVOKE: use "
+                       "SHUTDOWN or leave it unset");
+  }
+  if (lmi && c.telemetry == TelemetryMode::Logs) {
+    return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY"), "logs",
+                   on_lmi + "only the Telemetry API delivers: use telemetry");
+  }
+  if (lmi && c.telemetry == TelemetryMode::Telemetry && !c.telemetry_schema.empty() &&
+      c.telemetry_schema != kTelemetrySchema) {
+    return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_SCHEMA"), c.telemetry_schema,
+                   on_lmi + "the Telemetry API accepts schema " + kTelemetrySchema +
+                       " only (others are answered 400)");
+  }
+  if (c.flush == FlushMode::Invoke && !c.receives_invokes()) {
+    return invalid(spec_for("EXTENSION_RUNNER_FLUSH"), "invoke",
+                   (lmi ? on_lmi : std::string("with EXTENSION_RUNNER_EVENTS=SHUTDOWN ")) +
+                       "there are no INVOKE events to flush at; telemetry is delivered as it "
+                       "arrives (use auto or none)");
+  }
+  if (lmi && c.telemetry != TelemetryMode::Off) {
+    const std::string host = c.listen.substr(0, c.listen.rfind(':'));
+    static const char* const kReachable[] = {"0.0.0.0", "127.0.0.1", "localhost", "sandbox",
+                                             "sandbox.localdomain"};
+    if (std::find(std::begin(kReachable), std::end(kReachable), host) == std::end(kReachable)) {
+      return invalid(spec_for("EXTENSION_RUNNER_LISTEN"), c.listen,
+                     on_lmi +
+                         "the platform delivers telemetry to 127.0.0.1 only: bind 0.0.0.0 "
+                         "or 127.0.0.1");
+    }
+  }
+  return {};
 }
 
 }  // namespace
@@ -184,6 +245,15 @@ const std::vector<SettingSpec>& settings() {
       {"EXTENSION_RUNNER_API_TIMEOUT_MS", "api-timeout-ms", "3000",
        "total limit in ms of register, subscribe, init/error and exit/error (never event/next)",
        kind::integer(100, 9000)},
+      // Lambda Managed Instances (issue 10): events registered, and the platform detection.
+      {"EXTENSION_RUNNER_EVENTS", "events", "",
+       "events to register: INVOKE,SHUTDOWN (default on Lambda) or SHUTDOWN (shutdown-only; the "
+       "default and only choice on Managed Instances)",
+       kind::one_of({"INVOKE,SHUTDOWN", "SHUTDOWN"})},
+      {"AWS_LAMBDA_INITIALIZATION_TYPE", "initialization-type", "",
+       "set by Lambda; lambda-managed-instances selects the Managed-Instances mode (SHUTDOWN "
+       "only, telemetry schema 2025-01-29, continuous delivery)",
+       kind::text("INITIALIZATION-TYPE")},
       {"AWS_LAMBDA_LOG_LEVEL", "log-level", "INFO", "TRACE, DEBUG, INFO, WARN, ERROR or FATAL",
        kind::one_of({"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"})},
       {"AWS_LAMBDA_LOG_FORMAT", "log-format", "Text", "Text or JSON (one JSON object per line)",
@@ -209,7 +279,7 @@ const std::vector<SettingSpec>& settings() {
        "off, telemetry (Telemetry API 2022-07-01) or logs (Logs API 2020-08-15)",
        kind::one_of({"off", "telemetry", "logs"})},
       {"EXTENSION_RUNNER_TELEMETRY_SCHEMA", "telemetry-schema", "",
-       "schemaVersion (default 2022-12-13 for telemetry, 2021-03-18 for logs)",
+       "schemaVersion (default 2025-01-29 for telemetry, 2021-03-18 for logs)",
        kind::text("SCHEMA-VERSION")},
       {"EXTENSION_RUNNER_TELEMETRY_TYPES", "telemetry-types", "platform,function",
        "comma-separated: platform, function, extension",
@@ -218,14 +288,19 @@ const std::vector<SettingSpec>& settings() {
        "subscription buffering.maxItems (1000-10000)", kind::integer(kMinItems, kMaxItems)},
       {"EXTENSION_RUNNER_BUFFER_MAX_BYTES", "buffer-max-bytes", "262144",
        "subscription buffering.maxBytes (262144-1048576)", kind::integer(kMinBytes, kMaxBytes)},
-      {"EXTENSION_RUNNER_BUFFER_TIMEOUT_MS", "buffer-timeout-ms", "100",
-       "subscription buffering.timeoutMs (25-30000)", kind::integer(kMinTimeoutMs, kMaxTimeoutMs)},
+      {"EXTENSION_RUNNER_BUFFER_TIMEOUT_MS", "buffer-timeout-ms", "25",
+       "subscription buffering.timeoutMs (25-30000): how long Lambda holds a batch",
+       kind::integer(kMinTimeoutMs, kMaxTimeoutMs)},
       {"EXTENSION_RUNNER_LISTEN", "listen", "0.0.0.0:0",
        "telemetry listener bind host:port (port 0 = ephemeral)", kind::host_port()},
-      {"EXTENSION_RUNNER_FLUSH", "flush", "auto",
-       "invoke: wait for platform.runtimeDone before the next event; none; auto = invoke when "
-       "platform is subscribed",
-       kind::one_of({"auto", "invoke", "none"})},
+      {"EXTENSION_RUNNER_FLUSH", "flush", "adaptive",
+       "invoke: wait (bounded) for the invocation's platform.runtimeDone before the next event; "
+       "periodic[,MS]: never wait, deliver as batches arrive (or every MS) and at SHUTDOWN; "
+       "adaptive: invoke while invocations are infrequent, periodic while frequent; none",
+       kind::one_of({"invoke", "periodic[,MS]", "adaptive", "none"})},
+      {"EXTENSION_RUNNER_TELEMETRY_PROTOCOL", "telemetry-protocol", "http",
+       "http (Lambda POSTs batches) or tcp (JSON lines; schema 2025-01-29)",
+       kind::one_of({"http", "tcp"})},
       {"EXTENSION_RUNNER_QUEUE_MAX_RECORDS", "queue-max-records", "20000",
        "telemetry records held for the child before the listener pushes back",
        kind::integer(1, 10000000)},
@@ -244,20 +319,42 @@ EnvLookup process_env() {
   };
 }
 
-std::string Config::effective_telemetry_schema() const {
-  if (!telemetry_schema.empty()) return telemetry_schema;
-  return telemetry == TelemetryMode::Logs ? "2021-03-18" : "2022-12-13";
+const char* platform_name(Platform platform) {
+  return platform == Platform::ManagedInstances ? "managed-instances" : "lambda";
 }
 
-bool Config::flush_per_invoke() const {
-  if (telemetry == TelemetryMode::Off) return false;
-  if (flush == FlushMode::Auto) {
-    for (const auto& t : telemetry_types) {
-      if (t == "platform") return true;
-    }
-    return false;
+bool Config::receives_invokes() const {
+  return std::find(events.begin(), events.end(), "INVOKE") != events.end();
+}
+
+std::string Config::effective_telemetry_schema() const {
+  if (!telemetry_schema.empty()) return telemetry_schema;
+  // 2025-01-29 is what Managed Instances require and is backward compatible on the standard
+  // platform [TEL reference]: one default for both (and the TCP destination form's schema).
+  return telemetry == TelemetryMode::Logs ? "2021-03-18" : kTelemetrySchema;
+}
+
+const char* flush_mode_name(FlushMode mode) {
+  switch (mode) {
+    case FlushMode::Invoke:
+      return "invoke";
+    case FlushMode::Periodic:
+      return "periodic";
+    case FlushMode::Adaptive:
+      return "adaptive";
+    case FlushMode::None:
+      return "none";
   }
-  return flush == FlushMode::Invoke;
+  return "none";
+}
+
+bool Config::flush_may_wait() const {
+  if (telemetry == TelemetryMode::Off || !receives_invokes()) return false;
+  if (flush != FlushMode::Invoke && flush != FlushMode::Adaptive) return false;
+  for (const auto& t : telemetry_types) {
+    if (t == "platform") return true;
+  }
+  return false;
 }
 
 Result<Config> load_config(const std::map<std::string, std::string>& flags, const EnvLookup& env) {
@@ -299,6 +396,17 @@ Result<Config> load_config(const std::map<std::string, std::string>& flags, cons
     auto format = parse_log_format(*v);
     if (!format) return invalid(spec_for("AWS_LAMBDA_LOG_FORMAT"), *v, "expected Text or JSON");
     c.log_format = *format;
+  }
+  if (auto v = get("AWS_LAMBDA_INITIALIZATION_TYPE"); v && *v == kManagedInstancesInitType) {
+    c.platform = Platform::ManagedInstances;
+  }
+  const auto events_value = get("EXTENSION_RUNNER_EVENTS");
+  if (events_value) {
+    auto events = parse_events(spec_for("EXTENSION_RUNNER_EVENTS"), *events_value);
+    if (!events) return events.error();
+    c.events = *events;
+  } else if (c.platform == Platform::ManagedInstances) {
+    c.events = {"SHUTDOWN"};
   }
 
   c.command = get("EXTENSION_RUNNER_COMMAND").value_or("");
@@ -377,14 +485,40 @@ Result<Config> load_config(const std::map<std::string, std::string>& flags, cons
     c.listen = *v;
   }
   if (auto v = get("EXTENSION_RUNNER_FLUSH")) {
-    if (*v == "auto") {
-      c.flush = FlushMode::Auto;
-    } else if (*v == "invoke") {
+    const auto& spec = spec_for("EXTENSION_RUNNER_FLUSH");
+    if (*v == "invoke") {
       c.flush = FlushMode::Invoke;
+    } else if (*v == "adaptive") {
+      c.flush = FlushMode::Adaptive;
     } else if (*v == "none") {
       c.flush = FlushMode::None;
+    } else if (*v == "periodic") {
+      c.flush = FlushMode::Periodic;
+    } else if (v->rfind("periodic,", 0) == 0) {
+      auto ms = parse_int(spec, v->substr(9), 1, 900000);
+      if (!ms) return invalid(spec, *v, "expected periodic,MS with MS between 1 and 900000");
+      c.flush = FlushMode::Periodic;
+      c.flush_period_ms = *ms;
     } else {
-      return invalid(spec_for("EXTENSION_RUNNER_FLUSH"), *v, "expected auto, invoke or none");
+      return invalid(spec, *v, "expected invoke, periodic[,MS], adaptive or none");
+    }
+  }
+  if (auto v = get("EXTENSION_RUNNER_TELEMETRY_PROTOCOL")) {
+    if (*v == "http") {
+      c.telemetry_protocol = TelemetryProtocol::Http;
+    } else if (*v == "tcp") {
+      c.telemetry_protocol = TelemetryProtocol::Tcp;
+    } else {
+      return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_PROTOCOL"), *v, "expected http or tcp");
+    }
+    if (c.telemetry_protocol == TelemetryProtocol::Tcp && c.telemetry == TelemetryMode::Logs) {
+      return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_PROTOCOL"), *v,
+                     "tcp needs EXTENSION_RUNNER_TELEMETRY=telemetry");
+    }
+    if (c.telemetry_protocol == TelemetryProtocol::Tcp && !c.telemetry_schema.empty() &&
+        c.telemetry_schema != "2025-01-29") {
+      return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_PROTOCOL"), *v,
+                     "tcp needs schema 2025-01-29, not " + c.telemetry_schema);
     }
   }
   auto qrecords = get_int("EXTENSION_RUNNER_QUEUE_MAX_RECORDS", 1, 10000000,
@@ -395,6 +529,7 @@ Result<Config> load_config(const std::map<std::string, std::string>& flags, cons
                         static_cast<int64_t>(c.queue_max_bytes));
   if (!qbytes) return qbytes.error();
   c.queue_max_bytes = static_cast<size_t>(*qbytes);
+  if (auto mode = check_mode(c, get); !mode) return mode.error();
   return c;
 }
 
@@ -448,22 +583,14 @@ const char* telemetry_words(TelemetryMode mode) {
   return "off";
 }
 
-const char* flush_words(FlushMode mode) {
-  switch (mode) {
-    case FlushMode::Auto:
-      return "auto";
-    case FlushMode::Invoke:
-      return "invoke";
-    case FlushMode::None:
-      return "none";
-  }
-  return "auto";
-}
-
 }  // namespace
 
 std::string describe_config(const Config& config) {
-  std::string line = "config: platform=lambda events=INVOKE,SHUTDOWN";
+  std::string line = std::string("config: platform=") + platform_name(config.platform);
+  if (config.platform == Platform::ManagedInstances) {
+    line += std::string("(AWS_LAMBDA_INITIALIZATION_TYPE=") + kManagedInstancesInitType + ")";
+  }
+  line += " events=" + joined(config.events, ",");
   line +=
       " runtime-api=" + (config.runtime_api.empty() ? std::string("unset") : config.runtime_api);
   line += " api-timeout=" + std::to_string(config.api_timeout_ms) + "ms";
@@ -477,15 +604,16 @@ std::string describe_config(const Config& config) {
   }
   line += std::string(" telemetry=") + telemetry_words(config.telemetry);
   if (config.telemetry != TelemetryMode::Off) {
-    std::string types;
-    for (const auto& t : config.telemetry_types) types += (types.empty() ? "" : ",") + t;
-    line += " types=" + types;
+    line += " types=" + joined(config.telemetry_types, ",");
     line += " schema=" + config.effective_telemetry_schema();
-    line += " protocol=HTTP";
-    line += std::string(" flush=") + flush_words(config.flush);
-    if (config.flush == FlushMode::Auto) {
-      line += config.flush_per_invoke() ? "(invoke)" : "(none)";
+    line += std::string(" protocol=") +
+            (config.telemetry_protocol == TelemetryProtocol::Tcp ? "tcp" : "http");
+    line += std::string(" flush=") + flush_mode_name(config.flush);
+    if (config.flush == FlushMode::Periodic && config.flush_period_ms > 0) {
+      line += "," + std::to_string(config.flush_period_ms) + "ms";
     }
+    // Whether /next may wait for platform.runtimeDone, after platform and events are weighed.
+    line += std::string(" flush-waits=") + (config.flush_may_wait() ? "yes" : "no");
     line += " listen=" + config.listen;
     line += " buffering=" + std::to_string(config.buffer_max_items) + "items/" +
             std::to_string(config.buffer_max_bytes) + "B/" +

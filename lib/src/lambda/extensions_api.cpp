@@ -34,14 +34,17 @@ HttpRequest build_error_request(const char* endpoint, const std::string& identif
 
 }  // namespace
 
-HttpRequest build_register_request(const std::string& name) {
+HttpRequest build_register_request(const std::string& name,
+                                   const std::vector<std::string>& events) {
   HttpRequest r;
   r.method = "POST";
   r.path = std::string(kExtensionsApiBase) + "/register";
   r.headers = {{kNameHeader, name},
                {kAcceptFeatureHeader, "accountId"},
                {"Content-Type", "application/json"}};
-  r.body = R"({"events":["INVOKE","SHUTDOWN"]})";
+  r.body = "{\"events\":[";
+  for (size_t i = 0; i < events.size(); ++i) r.body += (i > 0 ? "," : "") + json_quote(events[i]);
+  r.body += "]}";
   return r;
 }
 
@@ -88,6 +91,7 @@ Result<RegisterResponse> parse_register_response(const HttpResponse& response) {
     r.function_version = json_string(*doc, "functionVersion").value_or("");
     r.handler = json_string(*doc, "handler").value_or("");
     r.account_id = json_string(*doc, "accountId");
+    r.body_json = to_json(*doc);
   }
   return r;
 }
@@ -110,8 +114,9 @@ Result<HttpResponse> ExtensionsClient::send_bounded(const HttpRequest& request) 
   return response;
 }
 
-Result<RegisterResponse> ExtensionsClient::register_extension(const std::string& name) {
-  auto response = send_bounded(build_register_request(name));
+Result<RegisterResponse> ExtensionsClient::register_extension(
+    const std::string& name, const std::vector<std::string>& events) {
+  auto response = send_bounded(build_register_request(name, events));
   if (!response) return response.error();
   auto parsed = parse_register_response(*response);
   if (parsed) identifier_ = parsed->identifier;

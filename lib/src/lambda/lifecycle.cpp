@@ -42,7 +42,7 @@ int run_lifecycle(const Config& config, const std::string& name, EventHandler& h
   log_info(describe_config(config));
   ExtensionsClient client(config.runtime_api, bounded_call_timeouts(config.api_timeout_ms));
   const int64_t started = wall_clock_ms();
-  auto registration = client.register_extension(name);
+  auto registration = client.register_extension(name, config.events);
   if (!registration) {
     // Without an identifier Lambda accepts no error report: log the API's words and leave.
     log_error("register as '" + name + "' with the Extensions API at " + config.runtime_api +

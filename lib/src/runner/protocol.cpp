@@ -159,6 +159,15 @@ std::string encode_startup_request(const StartupRequest& request) {
   write_string(w, request.name);
   write_key(w, "mode");
   write_string(w, request.mode);
+  write_key(w, "function");
+  if (auto doc = parse_json(request.function_json); doc.ok() && doc->IsObject()) {
+    doc->Accept(w);
+  } else {
+    w.StartObject();
+    w.EndObject();
+  }
+  write_key(w, "platform");
+  write_string(w, request.platform);
   w.EndObject();
   return text_of(buffer);
 }

@@ -39,6 +39,8 @@ class RunnerHandler : public EventHandler {
     startup.name = context.extension_name;
     startup.mode = mode_;
     startup.version = kProtocolVersion;
+    startup.function_json = context.registration.body_json;
+    startup.platform = platform_name(config_.platform);
     const auto set = [&](const char* key, const std::string& value) {
       if (!value.empty()) startup.env[key] = value;
     };

@@ -49,7 +49,8 @@ TelemetryForwarder::TelemetryForwarder(const Config& config, BatchSink sink,
     : config_(config),
       options_(options),
       sink_(std::move(sink)),
-      queue_(config.queue_max_records, config.queue_max_bytes) {}
+      queue_(config.queue_max_records, config.queue_max_bytes),
+      strategy_(config.flush) {}
 
 TelemetryForwarder::~TelemetryForwarder() { stop_delivery(); }
 
@@ -65,7 +66,7 @@ Result<std::unique_ptr<TelemetryForwarder>> TelemetryForwarder::start(const Conf
   auto listener = TelemetryListener::start(*listen, self->queue_);
   if (!listener) return listener.error();
   self->listener_.emplace(std::move(*listener));
-  self->destination_ = destination_uri(listen->host, self->listener_->port());
+  self->destination_ = destination_uri(listen->host, self->listener_->port(), config.platform);
   self->delivery_ = std::thread([raw = self.get()] { raw->deliver_loop(); });
 
   // Only now, with the listener serving, may Lambda start delivering [TEL].
@@ -87,17 +88,17 @@ Result<std::unique_ptr<TelemetryForwarder>> TelemetryForwarder::start(const Conf
 
   // The flush waits for platform.runtimeDone: without it every INVOKE would wait until its
   // deadline (platform.report only comes after the extensions are done, too late).
-  self->flush_per_invoke_ = config.flush_per_invoke();
-  if (self->flush_per_invoke_ && !has_type(config, "platform")) {
+  const bool wants_wait = config.flush == FlushMode::Invoke || config.flush == FlushMode::Adaptive;
+  self->may_wait_ = config.flush_may_wait();
+  if (wants_wait && !has_type(config, "platform")) {
     log_warn("per-invoke telemetry flush disabled: it needs the 'platform' type subscribed");
-    self->flush_per_invoke_ = false;
   }
-  if (self->flush_per_invoke_ && subscription.mode == TelemetryMode::Logs &&
+  if (self->may_wait_ && subscription.mode == TelemetryMode::Logs &&
       subscription.schema_version == "2020-08-15") {
     log_warn(
         "per-invoke telemetry flush disabled: Logs API schema 2020-08-15 has no "
         "platform.runtimeDone (use 2021-03-18)");
-    self->flush_per_invoke_ = false;
+    self->may_wait_ = false;
   }
   log_info(std::string("subscribed to the ") + telemetry_api_name(config.telemetry) + " at " +
            self->destination_);
@@ -105,7 +106,14 @@ Result<std::unique_ptr<TelemetryForwarder>> TelemetryForwarder::start(const Conf
 }
 
 void TelemetryForwarder::deliver_loop() {
+  auto last_delivery = Clock::now();
   for (;;) {
+    if (config_.flush == FlushMode::Periodic && config_.flush_period_ms > 0) {
+      // `periodic,MS`: records gather in the queue (bounded) and go to the child together.
+      std::unique_lock<std::mutex> lock(hold_mutex_);
+      hold_cv_.wait_until(lock, last_delivery + std::chrono::milliseconds(config_.flush_period_ms),
+                          [&] { return hold_released_; });
+    }
     auto batch = queue_.pop_batch(options_.batch_max_records, options_.batch_max_bytes,
                                   Clock::now() + std::chrono::hours(1));
     if (batch.empty()) {
@@ -116,12 +124,62 @@ void TelemetryForwarder::deliver_loop() {
     const int64_t deadline = std::min(now + options_.delivery_timeout_ms, deadline_cap_ms_.load());
     const bool delivered = deadline > now && sink_(telemetry_event_json(batch), deadline);
     queue_.complete(batch, delivered);
+    last_delivery = Clock::now();
   }
 }
 
-bool TelemetryForwarder::after_invoke(const InvokeEvent& event) {
-  if (!subscribed_ || !flush_per_invoke_) return true;
-  return queue_.wait_for_runtime_done(event.request_id, steady_deadline(event.deadline_ms));
+bool TelemetryForwarder::after_invoke(const InvokeEvent& event, Clock::time_point received) {
+  if (!subscribed_ || !may_wait_) return true;
+  const int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(received.time_since_epoch()).count();
+  if (!strategy_.should_wait(now_ms)) {
+    ++flush_skipped_;
+    return true;
+  }
+  if (silent_) {
+    // Waiting needs evidence that telemetry flows: a batch since the silence began.
+    if (queue_.counters().accepted_batches + queue_.counters().refused_batches <=
+        silent_since_batches_) {
+      ++flush_silent_;
+      return false;
+    }
+    silent_ = false;
+  }
+  ++flush_waits_;
+  const auto evidence_by =
+      received + std::chrono::milliseconds(config_.buffer_timeout_ms + options_.evidence_margin_ms);
+  const auto outcome =
+      queue_.wait_for_invocation(event.request_id, evidence_by, steady_deadline(event.deadline_ms));
+  switch (outcome) {
+    case TelemetryQueue::InvocationWait::Done:
+      return true;
+    case TelemetryQueue::InvocationWait::Deadline:
+      ++flush_deadline_;
+      return false;
+    case TelemetryQueue::InvocationWait::Silent:
+      break;
+  }
+  ++flush_silent_;
+  silent_ = true;
+  const auto c = queue_.counters();
+  silent_since_batches_ = c.accepted_batches + c.refused_batches;
+  if (!warned_silent_) {
+    warned_silent_ = true;
+    log_warn("no telemetry for invocation " + event.request_id + " within " +
+             std::to_string(config_.buffer_timeout_ms + options_.evidence_margin_ms) +
+             " ms of its INVOKE: not waiting for telemetry at /next until records flow again "
+             "(counted as flush_silent; this warning is not repeated)");
+  }
+  return false;
+}
+
+TelemetryCounters TelemetryForwarder::counters() const {
+  TelemetryCounters c = queue_.counters();
+  c.flush_waits = flush_waits_;
+  c.flush_skipped = flush_skipped_;
+  c.flush_silent = flush_silent_;
+  c.flush_deadline = flush_deadline_;
+  return c;
 }
 
 void TelemetryForwarder::shutdown(int64_t deadline_ms) {
@@ -129,6 +187,11 @@ void TelemetryForwarder::shutdown(int64_t deadline_ms) {
   shut_down_ = true;
   const int64_t end_ms = deadline_ms - options_.shutdown_reserve_ms;
   deadline_cap_ms_ = end_ms;
+  {
+    std::lock_guard<std::mutex> lock(hold_mutex_);
+    hold_released_ = true;  // SHUTDOWN: whatever periodic holds goes now
+  }
+  hold_cv_.notify_all();
   const auto end = steady_deadline(end_ms);
   const auto quiet = std::chrono::milliseconds(
       options_.quiet_period_ms > 0 ? options_.quiet_period_ms : config_.buffer_timeout_ms + 50);
@@ -147,10 +210,15 @@ void TelemetryForwarder::shutdown(int64_t deadline_ms) {
   const bool idle = queue_.wait_until_drained(end);
   queue_.close();
   if (idle && delivery_.joinable()) delivery_.join();
-  log_info(queue_.counters().to_line());
+  log_info(counters().to_line());
 }
 
 void TelemetryForwarder::stop_delivery() {
+  {
+    std::lock_guard<std::mutex> lock(hold_mutex_);
+    hold_released_ = true;
+  }
+  hold_cv_.notify_all();
   if (listener_) listener_->stop();
   queue_.discard_queued();
   queue_.close();

@@ -21,9 +21,10 @@ class TelemetryHandler final : public EventHandler {
   }
 
   Result<void> on_invoke(const InvokeEvent& event) override {
+    const auto received = std::chrono::steady_clock::now();
     auto handled = inner_->on_invoke(event);
     // Even after a failed invoke the function's telemetry belongs to this invocation.
-    if (forwarder_) forwarder_->after_invoke(event);
+    if (forwarder_) forwarder_->after_invoke(event, received);
     return handled;
   }
 

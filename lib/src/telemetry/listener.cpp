@@ -75,6 +75,12 @@ Result<TelemetryListener> TelemetryListener::start(const ListenerOptions& option
   auto impl = std::make_unique<Impl>();
   auto& server = impl->server;
   server.set_payload_max_length(options.body_limit);
+  // One request per connection: httplib's stop() waits for a kept-alive connection's idle
+  // timeout (5 s), which would outlast the 2 s SHUTDOWN budget [EXT] if Lambda keeps its
+  // connection open. A loopback connect per batch costs microseconds.
+  server.set_keep_alive_max_count(1);
+  // Our answer must not wait for a delayed ACK (Go's net/http, Lambda's side, sets NODELAY too).
+  server.set_tcp_nodelay(true);
   // httplib's default also sets SO_REUSEPORT, which would let a second process bound to the
   // same fixed port silently take half of the deliveries; a taken port must fail instead.
   server.set_socket_options([](int sock) {

@@ -17,7 +17,11 @@ std::string TelemetryCounters::to_line() const {
          " refused_batches=" + std::to_string(refused_batches) +
          " rejected_requests=" + std::to_string(rejected_requests) +
          " logs_dropped_seen=" + std::to_string(logs_dropped_records) +
-         " queued=" + std::to_string(queued + in_flight);
+         " queued=" + std::to_string(queued + in_flight) +
+         " flush_waits=" + std::to_string(flush_waits) +
+         " flush_skipped=" + std::to_string(flush_skipped) +
+         " flush_silent=" + std::to_string(flush_silent) +
+         " flush_deadline=" + std::to_string(flush_deadline);
 }
 
 TelemetryQueue::TelemetryQueue(size_t max_records, size_t max_bytes)
@@ -33,6 +37,15 @@ bool TelemetryQueue::push(std::vector<TelemetryRecord> batch) {
   std::lock_guard<std::mutex> lock(mutex_);
   counters_.received += batch.size();
   counters_.logs_dropped_records += logs_dropped;
+  // Evidence that an invocation's telemetry is flowing, even if the batch is refused below.
+  bool new_ids = false;
+  for (const auto& r : batch) {
+    if (r.request_id.empty() || (!seen_ids_.empty() && seen_ids_.back() == r.request_id)) continue;
+    seen_ids_.push_back(r.request_id);
+    if (seen_ids_.size() > kDoneIdsKept) seen_ids_.pop_front();
+    new_ids = true;
+  }
+  if (new_ids) progress_.notify_all();
   // Records handed to the consumer but not completed still occupy memory: they count.
   const size_t held = records_.size() + counters_.in_flight;
   const bool fits =
@@ -99,6 +112,24 @@ bool TelemetryQueue::wait_for_runtime_done(const std::string& request_id,
   std::unique_lock<std::mutex> lock(mutex_);
   progress_.wait_until(lock, deadline, [&] { return closed_ || is_done_locked(request_id); });
   return is_done_locked(request_id);
+}
+
+bool TelemetryQueue::is_seen_locked(const std::string& request_id) const {
+  return std::find(seen_ids_.rbegin(), seen_ids_.rend(), request_id) != seen_ids_.rend();
+}
+
+TelemetryQueue::InvocationWait TelemetryQueue::wait_for_invocation(const std::string& request_id,
+                                                                   Clock::time_point evidence_by,
+                                                                   Clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    if (is_done_locked(request_id)) return InvocationWait::Done;
+    const auto now = Clock::now();
+    if (closed_ || now >= deadline) return InvocationWait::Deadline;
+    const bool seen = is_seen_locked(request_id);
+    if (!seen && now >= evidence_by) return InvocationWait::Silent;
+    progress_.wait_until(lock, seen ? deadline : std::min(evidence_by, deadline));
+  }
 }
 
 bool TelemetryQueue::wait_until_drained(Clock::time_point deadline) {

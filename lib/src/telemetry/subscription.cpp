@@ -37,8 +37,10 @@ Result<ListenAddress> parse_listen_address(const std::string& listen) {
   return ListenAddress{listen.substr(0, colon), static_cast<int>(port)};
 }
 
-std::string destination_uri(const std::string& bound_host, int bound_port) {
-  const std::string host = bound_host == "0.0.0.0" ? "sandbox.localdomain" : bound_host;
+std::string destination_uri(const std::string& bound_host, int bound_port, Platform platform) {
+  const std::string host = bound_host == "0.0.0.0" || platform == Platform::ManagedInstances
+                               ? "sandbox.localdomain"
+                               : bound_host;
   return "http://" + host + ":" + std::to_string(bound_port) + "/";
 }
 

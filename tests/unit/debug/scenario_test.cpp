@@ -13,6 +13,8 @@ TEST_CASE("scenario: an empty object is the default scenario") {
   CHECK(s->log_records_json.size() == 2);
   CHECK_FALSE(s->register_fault.has_value());
   CHECK(s->telemetry_fault == TelemetryFault::None);
+  CHECK_FALSE(s->managed_instances);
+  CHECK(s->concurrency == 1);
 }
 
 TEST_CASE("scenario: every field is read") {
@@ -37,6 +39,10 @@ TEST_CASE("scenario: every field is read") {
   CHECK(s->next_fault->after == 2);
   CHECK(s->next_fault->error_message == "x");
   CHECK(s->telemetry_fault == TelemetryFault::NotSupported);
+  auto lmi = parse_scenario(R"({"managedInstances":true,"concurrency":4})");
+  REQUIRE(lmi.ok());
+  CHECK(lmi->managed_instances);
+  CHECK(lmi->concurrency == 4);
 }
 
 TEST_CASE("scenario: bad documents name the field") {
@@ -55,6 +61,9 @@ TEST_CASE("scenario: bad documents name the field") {
       {R"({"faults":{"next":{"status":200}}})", "faults.next.status"},
       {R"({"faults":{"nxt":{}}})", "faults.nxt: unknown field"},
       {R"({"faults":{"telemetry":"Off"}})", "faults.telemetry"},
+      {R"({"managedInstances":"yes"})", "managedInstances: expected true or false"},
+      {R"({"concurrency":0})", "concurrency: must be between 1 and 64"},
+      {R"({"concurrency":65})", "concurrency: must be between 1 and 64"},
   };
   for (const auto& c : cases) {
     INFO(c.json);

@@ -68,15 +68,67 @@ TEST_CASE("config: invalid values name the setting") {
 TEST_CASE("config: telemetry schema and flush defaults follow the mode") {
   auto t = load_config({{"telemetry", "telemetry"}}, env_of({}));
   REQUIRE(t.ok());
-  CHECK(t->effective_telemetry_schema() == "2022-12-13");
-  CHECK(t->flush_per_invoke());
+  CHECK(t->effective_telemetry_schema() == "2025-01-29");
+  CHECK(t->flush_may_wait());
+  CHECK(t->flush == FlushMode::Adaptive);
+  CHECK(t->buffer_timeout_ms == 25);
   auto l = load_config({{"telemetry", "logs"}, {"telemetry-types", "function"}}, env_of({}));
   REQUIRE(l.ok());
   CHECK(l->effective_telemetry_schema() == "2021-03-18");
-  CHECK_FALSE(l->flush_per_invoke());
+  CHECK_FALSE(l->flush_may_wait());
   auto off = load_config({}, env_of({}));
   REQUIRE(off.ok());
-  CHECK_FALSE(off->flush_per_invoke());
+  CHECK_FALSE(off->flush_may_wait());
+  auto tcp = load_config({{"telemetry", "telemetry"}, {"telemetry-protocol", "tcp"}}, env_of({}));
+  REQUIRE(tcp.ok());
+  CHECK(tcp->effective_telemetry_schema() == "2025-01-29");
+}
+
+TEST_CASE("config: flush strategies") {
+  struct Case {
+    std::string value;
+    bool ok;
+    FlushMode mode;
+    int64_t period_ms;
+    bool may_wait;
+  };
+  const std::vector<Case> cases = {
+      {"invoke", true, FlushMode::Invoke, 0, true},
+      {"adaptive", true, FlushMode::Adaptive, 0, true},
+      {"periodic", true, FlushMode::Periodic, 0, false},
+      {"periodic,250", true, FlushMode::Periodic, 250, false},
+      {"none", true, FlushMode::None, 0, false},
+      {"auto", false, FlushMode::None, 0, false},
+      {"periodic,", false, FlushMode::None, 0, false},
+      {"periodic,0", false, FlushMode::None, 0, false},
+      {"periodic,x", false, FlushMode::None, 0, false},
+      {"periodic;5", false, FlushMode::None, 0, false},
+  };
+  for (const auto& c : cases) {
+    INFO(c.value);
+    auto r = load_config({{"telemetry", "telemetry"}, {"flush", c.value}}, env_of({}));
+    REQUIRE(r.ok() == c.ok);
+    if (!c.ok) {
+      CHECK_THAT(r.error().message, Catch::Contains("EXTENSION_RUNNER_FLUSH"));
+      continue;
+    }
+    CHECK(r->flush == c.mode);
+    CHECK(r->flush_period_ms == c.period_ms);
+    CHECK(r->flush_may_wait() == c.may_wait);
+  }
+}
+
+TEST_CASE("config: the TCP destination needs the Telemetry API and schema 2025-01-29") {
+  auto logs = load_config({{"telemetry", "logs"}, {"telemetry-protocol", "tcp"}}, env_of({}));
+  REQUIRE_FALSE(logs.ok());
+  auto old = load_config({{"telemetry", "telemetry"},
+                          {"telemetry-protocol", "tcp"},
+                          {"telemetry-schema", "2022-12-13"}},
+                         env_of({}));
+  REQUIRE_FALSE(old.ok());
+  CHECK_THAT(old.error().message, Catch::Contains("2025-01-29"));
+  auto bad = load_config({{"telemetry-protocol", "udp"}}, env_of({}));
+  REQUIRE_FALSE(bad.ok());
 }
 
 TEST_CASE("config: every setting has a unique env var and flag") {
@@ -86,4 +138,115 @@ TEST_CASE("config: every setting has a unique env var and flag") {
     CHECK(flags.insert(s.flag).second);
     CHECK_FALSE(s.help.empty());
   }
+}
+
+TEST_CASE("config: events and platform per mode and setting [EXT][LMI]") {
+  using Events = std::vector<std::string>;
+  const std::string lmi = "lambda-managed-instances";
+  struct Case {
+    std::map<std::string, std::string> flags, env;
+    Platform platform;
+    Events events;
+    bool flush;  // with telemetry on and platform subscribed
+  };
+  const std::vector<Case> cases = {
+      {{}, {}, Platform::Lambda, {"INVOKE", "SHUTDOWN"}, true},
+      {{},
+       {{"AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"}},
+       Platform::Lambda,
+       {"INVOKE", "SHUTDOWN"},
+       true},
+      {{},
+       {{"AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start"}},
+       Platform::Lambda,
+       {"INVOKE", "SHUTDOWN"},
+       true},
+      {{}, {{"EXTENSION_RUNNER_EVENTS", "SHUTDOWN"}}, Platform::Lambda, {"SHUTDOWN"}, false},
+      {{},
+       {{"EXTENSION_RUNNER_EVENTS", "SHUTDOWN, INVOKE"}},
+       Platform::Lambda,
+       {"INVOKE", "SHUTDOWN"},
+       true},
+      {{{"events", "SHUTDOWN"}},
+       {{"EXTENSION_RUNNER_EVENTS", "INVOKE,SHUTDOWN"}},
+       Platform::Lambda,
+       {"SHUTDOWN"},
+       false},
+      {{},
+       {{"AWS_LAMBDA_INITIALIZATION_TYPE", lmi}},
+       Platform::ManagedInstances,
+       {"SHUTDOWN"},
+       false},
+      {{},
+       {{"AWS_LAMBDA_INITIALIZATION_TYPE", lmi}, {"EXTENSION_RUNNER_EVENTS", "SHUTDOWN"}},
+       Platform::ManagedInstances,
+       {"SHUTDOWN"},
+       false},
+      {{{"initialization-type", lmi}}, {}, Platform::ManagedInstances, {"SHUTDOWN"}, false},
+  };
+  for (const auto& c : cases) {
+    auto env = c.env;
+    env["EXTENSION_RUNNER_TELEMETRY"] = "telemetry";
+    auto config = load_config(c.flags, env_of(env));
+    REQUIRE(config.ok());
+    CHECK(config->platform == c.platform);
+    CHECK(config->events == c.events);
+    CHECK(config->receives_invokes() == (c.events.size() == 2));
+    CHECK(config->flush_may_wait() == c.flush);
+    CHECK(config->effective_telemetry_schema() == "2025-01-29");
+  }
+  CHECK(std::string(platform_name(Platform::Lambda)) == "lambda");
+  CHECK(std::string(platform_name(Platform::ManagedInstances)) == "managed-instances");
+}
+
+TEST_CASE("config: what Managed Instances or a shutdown-only extension cannot do is refused") {
+  const std::string lmi = "lambda-managed-instances";
+  struct Case {
+    std::map<std::string, std::string> env;
+    std::vector<std::string> expect;  // every part must be in the message
+  };
+  const std::vector<Case> cases = {
+      {{{"EXTENSION_RUNNER_EVENTS", "INVOKE"}},
+       {"EXTENSION_RUNNER_EVENTS (--events) 'INVOKE'", "expected INVOKE,SHUTDOWN or SHUTDOWN"}},
+      {{{"EXTENSION_RUNNER_EVENTS", "invoke,shutdown"}}, {"expected INVOKE,SHUTDOWN or SHUTDOWN"}},
+      {{{"EXTENSION_RUNNER_EVENTS", "SHUTDOWN,SHUTDOWN"}}, {"expected INVOKE,SHUTDOWN"}},
+      {{{"EXTENSION_RUNNER_EVENTS", ","}}, {"expected INVOKE,SHUTDOWN"}},
+      {{{"EXTENSION_RUNNER_EVENTS", "INVOKE,SHUTDOWN,RESTORE"}}, {"expected INVOKE,SHUTDOWN"}},
+      {{{"AWS_LAMBDA_INITIALIZATION_TYPE", lmi}, {"EXTENSION_RUNNER_EVENTS", "INVOKE,SHUTDOWN"}},
+       {"EXTENSION_RUNNER_EVENTS (--events) 'INVOKE,SHUTDOWN'", "Managed Instances",
+        "SHUTDOWN only", "Extension.InvalidEventType"}},
+      {{{"AWS_LAMBDA_INITIALIZATION_TYPE", lmi}, {"EXTENSION_RUNNER_TELEMETRY", "logs"}},
+       {"EXTENSION_RUNNER_TELEMETRY", "Managed Instances"}},
+      {{{"AWS_LAMBDA_INITIALIZATION_TYPE", lmi},
+        {"EXTENSION_RUNNER_TELEMETRY", "telemetry"},
+        {"EXTENSION_RUNNER_TELEMETRY_SCHEMA", "2022-12-13"}},
+       {"EXTENSION_RUNNER_TELEMETRY_SCHEMA (--telemetry-schema) '2022-12-13'", "2025-01-29 only"}},
+      {{{"AWS_LAMBDA_INITIALIZATION_TYPE", lmi},
+        {"EXTENSION_RUNNER_TELEMETRY", "telemetry"},
+        {"EXTENSION_RUNNER_FLUSH", "invoke"}},
+       {"EXTENSION_RUNNER_FLUSH", "no INVOKE events"}},
+      {{{"EXTENSION_RUNNER_EVENTS", "SHUTDOWN"},
+        {"EXTENSION_RUNNER_TELEMETRY", "telemetry"},
+        {"EXTENSION_RUNNER_FLUSH", "invoke"}},
+       {"EXTENSION_RUNNER_FLUSH", "EXTENSION_RUNNER_EVENTS=SHUTDOWN"}},
+      {{{"AWS_LAMBDA_INITIALIZATION_TYPE", lmi},
+        {"EXTENSION_RUNNER_TELEMETRY", "telemetry"},
+        {"EXTENSION_RUNNER_LISTEN", "10.0.0.7:0"}},
+       {"EXTENSION_RUNNER_LISTEN", "127.0.0.1"}},
+  };
+  for (const auto& c : cases) {
+    INFO(c.expect.front());
+    auto r = load_config({}, env_of(c.env));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().kind == ErrorKind::ConfigInvalid);
+    for (const auto& part : c.expect) CHECK_THAT(r.error().message, Catch::Contains(part));
+  }
+  // The same settings are fine where they make sense.
+  CHECK(load_config({}, env_of({{"EXTENSION_RUNNER_TELEMETRY", "logs"}})).ok());
+  CHECK(load_config({}, env_of({{"EXTENSION_RUNNER_TELEMETRY", "telemetry"},
+                                {"EXTENSION_RUNNER_FLUSH", "invoke"}}))
+            .ok());
+  CHECK(load_config({}, env_of({{"AWS_LAMBDA_INITIALIZATION_TYPE", lmi},
+                                {"EXTENSION_RUNNER_LISTEN", "10.0.0.7:0"}}))
+            .ok());  // telemetry off: the listener is not used
 }

@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include "extension_runner/core/json.hpp"
+#include "extension_runner/lambda/config.hpp"
+#include "test_env.hpp"
 
 using namespace extension_runner;
 
@@ -22,6 +24,32 @@ TEST_CASE("extensions api: register request") {
   CHECK(header(r, "Lambda-Extension-Name") == "extension-runner");
   CHECK(header(r, "Lambda-Extension-Accept-Feature") == "accountId");
   CHECK(r.body == R"({"events":["INVOKE","SHUTDOWN"]})");
+}
+
+TEST_CASE("extensions api: the register body per platform and EXTENSION_RUNNER_EVENTS [LMI]") {
+  struct Case {
+    std::map<std::string, std::string> env;
+    std::string body;
+  };
+  const std::string lmi = "lambda-managed-instances";
+  const std::vector<Case> cases = {
+      {{}, R"({"events":["INVOKE","SHUTDOWN"]})"},
+      {{{"AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"}}, R"({"events":["INVOKE","SHUTDOWN"]})"},
+      {{{"EXTENSION_RUNNER_EVENTS", "INVOKE,SHUTDOWN"}}, R"({"events":["INVOKE","SHUTDOWN"]})"},
+      {{{"EXTENSION_RUNNER_EVENTS", "SHUTDOWN,INVOKE"}}, R"({"events":["INVOKE","SHUTDOWN"]})"},
+      {{{"EXTENSION_RUNNER_EVENTS", "SHUTDOWN"}}, R"({"events":["SHUTDOWN"]})"},
+      {{{"AWS_LAMBDA_INITIALIZATION_TYPE", lmi}}, R"({"events":["SHUTDOWN"]})"},
+      {{{"AWS_LAMBDA_INITIALIZATION_TYPE", lmi}, {"EXTENSION_RUNNER_EVENTS", "SHUTDOWN"}},
+       R"({"events":["SHUTDOWN"]})"},
+  };
+  for (const auto& c : cases) {
+    auto config = load_config({}, test_support::env_of(c.env));
+    REQUIRE(config.ok());
+    const auto r = build_register_request("extension-runner", config->events);
+    INFO(c.body);
+    CHECK(r.body == c.body);
+    CHECK(header(r, "Lambda-Extension-Accept-Feature") == "accountId");
+  }
 }
 
 TEST_CASE("extensions api: next request carries the identifier and no body") {
@@ -64,6 +92,12 @@ TEST_CASE("extensions api: register responses") {
   CHECK(r->function_version == "$LATEST");
   CHECK(r->handler == "lambda_function.lambda_handler");
   CHECK(r->account_id == "123456789012");
+  CHECK(r->body_json == ok.body);  // as received (already compact)
+
+  ok.body = R"({ "functionName": "f", "extra": {"x": 1} })";
+  auto extra = parse_register_response(ok);
+  REQUIRE(extra.ok());
+  CHECK(extra->body_json == R"({"functionName":"f","extra":{"x":1}})");
 
   ok.body = R"({"functionName":"f"})";  // accountId omitted (feature not accepted)
   auto no_account = parse_register_response(ok);
@@ -71,7 +105,9 @@ TEST_CASE("extensions api: register responses") {
   CHECK_FALSE(no_account->account_id.has_value());
 
   ok.body = "not json";  // informative only: tolerated
-  CHECK(parse_register_response(ok).ok());
+  auto not_json = parse_register_response(ok);
+  REQUIRE(not_json.ok());
+  CHECK(not_json->body_json == "{}");
 
   HttpResponse no_id;
   no_id.status = 200;

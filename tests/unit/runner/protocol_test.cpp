@@ -14,9 +14,41 @@ TEST_CASE("protocol: StartupRequest encodes every field with the seed's names") 
   r.mode = "emulate";
   CHECK(encode_startup_request(r) ==
         R"({"handler":"app.handle","env":{"AWS_LAMBDA_FUNCTION_NAME":"fn","Q":"a\"b\nc"},)"
-        R"("version":1,"name":"ext","mode":"emulate"})");
+        R"("version":1,"name":"ext","mode":"emulate","function":{},"platform":"lambda"})");
   CHECK(encode_startup_request(StartupRequest{}) ==
-        R"({"handler":"","env":{},"version":1,"name":"","mode":"lambda"})");
+        R"({"handler":"","env":{},"version":1,"name":"","mode":"lambda","function":{},)"
+        R"("platform":"lambda"})");
+}
+
+TEST_CASE("protocol: StartupRequest function and platform [EXT][LMI]") {
+  struct Case {
+    std::string function_json, platform, expected_tail;
+  };
+  const std::vector<Case> cases = {
+      // The Register answer as received, compacted; unknown fields kept.
+      {R"({"functionName":"helloWorld","functionVersion":"$LATEST",
+           "handler":"lambda_function.lambda_handler","accountId":"123456789012"})",
+       "lambda",
+       R"("function":{"functionName":"helloWorld","functionVersion":"$LATEST",)"
+       R"("handler":"lambda_function.lambda_handler","accountId":"123456789012"},)"
+       R"("platform":"lambda"})"},
+      {R"({"functionName":"f","functionVersion":"7","handler":"h","future":[1]})",
+       "managed-instances",
+       R"("function":{"functionName":"f","functionVersion":"7","handler":"h","future":[1]},)"
+       R"("platform":"managed-instances"})"},
+      {"{}", "managed-instances", R"("function":{},"platform":"managed-instances"})"},
+      // Never anything but an object: a child may read function.functionName blindly.
+      {"not json", "lambda", R"("function":{},"platform":"lambda"})"},
+      {"[1,2]", "lambda", R"("function":{},"platform":"lambda"})"},
+  };
+  for (const auto& c : cases) {
+    StartupRequest r;
+    r.function_json = c.function_json;
+    r.platform = c.platform;
+    const std::string encoded = encode_startup_request(r);
+    INFO(encoded);
+    CHECK_THAT(encoded, Catch::EndsWith(c.expected_tail));
+  }
 }
 
 TEST_CASE("protocol: InvokeRequest encodes context, event and deadline") {

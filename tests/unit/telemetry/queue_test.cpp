@@ -175,7 +175,57 @@ TEST_CASE("telemetry queue: counters line") {
   queue.count_rejected_request();
   CHECK(queue.counters().to_line() ==
         "telemetry: received=2 delivered=0 dropped=1 refused_batches=1 rejected_requests=1 "
-        "logs_dropped_seen=0 queued=1");
+        "logs_dropped_seen=0 queued=1 flush_waits=0 flush_skipped=0 flush_silent=0 "
+        "flush_deadline=0");
+}
+
+TEST_CASE("telemetry queue: an invocation wait is bounded by evidence") {
+  using W = TelemetryQueue::InvocationWait;
+  struct Case {
+    const char* what;
+    std::vector<TelemetryRecord> received;  // pushed before the wait
+    bool delivered;                         // popped and completed before the wait
+    W expected;
+  };
+  const std::vector<Case> cases = {
+      {"nothing at all: silent", {}, false, W::Silent},
+      {"another invocation's records only: silent",
+       {rec("platform.start", "other")},
+       false,
+       W::Silent},
+      {"its platform.start arrived: keeps waiting, until the deadline",
+       {rec("platform.start", "req")},
+       false,
+       W::Deadline},
+      {"its runtimeDone was delivered: done",
+       {rec("platform.start", "req"), rec("platform.runtimeDone", "req")},
+       true,
+       W::Done},
+      {"its runtimeDone is queued, not yet delivered: still waiting",
+       {rec("platform.runtimeDone", "req")},
+       false,
+       W::Deadline},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    TelemetryQueue queue(100, 1 << 20);
+    if (!c.received.empty()) REQUIRE(queue.push(c.received));
+    if (c.delivered) queue.complete(queue.pop_batch(100, 1 << 20, soon()), true);
+    // Evidence was due already; the deadline is a moment away.
+    CHECK(queue.wait_for_invocation("req", Clock::now(), soon()) == c.expected);
+  }
+}
+
+TEST_CASE("telemetry queue: an invocation wait ends when its runtimeDone is delivered later") {
+  TelemetryQueue queue(100, 1 << 20);
+  REQUIRE(queue.push({rec("platform.start", "req")}));
+  std::thread consumer([&] {
+    REQUIRE(queue.push({rec("platform.runtimeDone", "req")}));
+    queue.complete(queue.pop_batch(100, 1 << 20, generous()), true);
+  });
+  CHECK(queue.wait_for_invocation("req", Clock::now(), generous()) ==
+        TelemetryQueue::InvocationWait::Done);
+  consumer.join();
 }
 
 TEST_CASE("telemetry queue: wait_for_batch_after sees only newer batches") {

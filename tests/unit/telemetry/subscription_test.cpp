@@ -21,6 +21,58 @@ TEST_CASE("telemetry subscribe: destination URI from the bound address") {
       {"sandbox.localdomain", 1234, "http://sandbox.localdomain:1234/"},
   };
   for (const auto& c : cases) CHECK(destination_uri(c.host, c.port) == c.uri);
+  // Managed Instances answer 400 to any host but sandbox(.localdomain) and post to 127.0.0.1.
+  for (const auto& c : cases) {
+    CHECK(destination_uri(c.host, c.port, Platform::ManagedInstances) ==
+          "http://sandbox.localdomain:" + std::to_string(c.port) + "/");
+  }
+}
+
+TEST_CASE("telemetry subscribe: the body per platform and setting [TEL][LMI]") {
+  struct Case {
+    std::map<std::string, std::string> env;
+    std::string bound_host;
+    std::string body;
+  };
+  const std::string lmi = "lambda-managed-instances";
+  const std::string tail =
+      R"("buffering":{"maxItems":1000,"maxBytes":262144,"timeoutMs":25},"destination":{"protocol":"HTTP","URI":"http://)";
+  const std::vector<Case> cases = {
+      // Standard platform: 2025-01-29 by default (backward compatible), any chosen schema kept.
+      {{},
+       "0.0.0.0",
+       R"({"schemaVersion":"2025-01-29","types":["platform","function"],)" + tail +
+           R"(sandbox.localdomain:4243/"}})"},
+      {{{"EXTENSION_RUNNER_TELEMETRY_SCHEMA", "2022-12-13"}},
+       "127.0.0.1",
+       R"({"schemaVersion":"2022-12-13","types":["platform","function"],)" + tail +
+           R"(127.0.0.1:4243/"}})"},
+      {{{"EXTENSION_RUNNER_EVENTS", "SHUTDOWN"}, {"EXTENSION_RUNNER_TELEMETRY_TYPES", "function"}},
+       "0.0.0.0",
+       R"({"schemaVersion":"2025-01-29","types":["function"],)" + tail +
+           R"(sandbox.localdomain:4243/"}})"},
+      // Managed Instances: 2025-01-29, host sandbox.localdomain whatever the bind address.
+      {{{"AWS_LAMBDA_INITIALIZATION_TYPE", lmi}},
+       "0.0.0.0",
+       R"({"schemaVersion":"2025-01-29","types":["platform","function"],)" + tail +
+           R"(sandbox.localdomain:4243/"}})"},
+      {{{"AWS_LAMBDA_INITIALIZATION_TYPE", lmi},
+        {"EXTENSION_RUNNER_TELEMETRY_SCHEMA", "2025-01-29"},
+        {"EXTENSION_RUNNER_LISTEN", "127.0.0.1:0"}},
+       "127.0.0.1",
+       R"({"schemaVersion":"2025-01-29","types":["platform","function"],)" + tail +
+           R"(sandbox.localdomain:4243/"}})"},
+  };
+  for (const auto& c : cases) {
+    auto env = c.env;
+    env["EXTENSION_RUNNER_TELEMETRY"] = "telemetry";
+    auto config = load_config({}, env_of(env));
+    REQUIRE(config.ok());
+    const auto sub =
+        subscription_from_config(*config, destination_uri(c.bound_host, 4243, config->platform));
+    INFO(c.body);
+    CHECK(subscription_body(sub) == c.body);
+  }
 }
 
 TEST_CASE("telemetry subscribe: listen address parsing") {
@@ -54,7 +106,7 @@ TEST_CASE("telemetry subscribe: Telemetry API request [TEL]") {
             {"Content-Type", "application/json"}, {"Lambda-Extension-Identifier", "ext-id"}});
   CHECK(
       req.body ==
-      R"({"schemaVersion":"2022-12-13","types":["platform","function"],"buffering":{"maxItems":2000,"maxBytes":262144,"timeoutMs":25},"destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:4243/"}})");
+      R"({"schemaVersion":"2025-01-29","types":["platform","function"],"buffering":{"maxItems":2000,"maxBytes":262144,"timeoutMs":25},"destination":{"protocol":"HTTP","URI":"http://sandbox.localdomain:4243/"}})");
   CHECK(parse_json(req.body).ok());
 }
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "extension_runner/core/result.hpp"
+#include "extension_runner/lambda/config.hpp"
 
 namespace httplib {
 class Server;
@@ -64,7 +65,12 @@ struct FunctionInfo {
 
 class Emulator {
  public:
-  explicit Emulator(FunctionInfo function = {});
+  /**
+   * `platform` ManagedInstances: Register refuses INVOKE as Lambda Managed Instances do, 403
+   * `{"errorMessage":"INVOKE: ErrorInvalidEventType","errorType":"Extension.InvalidEventType"}`
+   * [LMI][RIE]; the caller then queues no INVOKE (only SHUTDOWN reaches `/next` there).
+   */
+  explicit Emulator(FunctionInfo function = {}, Platform platform = Platform::Lambda);
   ~Emulator();
   Emulator(const Emulator&) = delete;
   Emulator& operator=(const Emulator&) = delete;
@@ -100,6 +106,8 @@ class Emulator {
 
   /** Wall-clock times at which `/next` calls arrived (before any event was available). */
   std::vector<int64_t> next_arrival_times() const;
+  /** Steady-clock instant of the latest `/next` arrival (epoch of the clock before any). */
+  std::chrono::steady_clock::time_point last_next_arrival() const;
 
   /** Makes calls to `endpoint` fail as described. */
   void inject(Endpoint endpoint, Fault fault);
@@ -145,6 +153,7 @@ class Emulator {
   void record(const RecordedCall& call);
 
   FunctionInfo function_;
+  Platform platform_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;
@@ -153,6 +162,7 @@ class Emulator {
   mutable std::condition_variable changed_;
   std::deque<std::string> events_;
   std::vector<int64_t> next_arrivals_;
+  std::chrono::steady_clock::time_point last_next_arrival_{};
   std::map<std::string, Registered> extensions_;  ///< By identifier.
   std::string first_identifier_;
   std::map<Endpoint, std::deque<Fault>> faults_;

@@ -3,19 +3,24 @@
  * @file telemetry_emulator.hpp
  * The Telemetry/Logs API side of the emulator ([LOGS], [TEL], [RIE]; docs/references.md):
  * subscription endpoints that validate like AWS, RIE's 202 `*.NotSupported` answer as a fault, and
- * a publisher that POSTs batches to the subscriber's destination like Lambda (retrying on error).
- * Installs its routes on an existing cpp-httplib server (the Extensions API emulator's).
+ * a publisher that POSTs batches to the subscriber's destination like Lambda (retrying on error),
+ * and publish(): records buffered and sent per subscription exactly as the platform batches them
+ * (TelemetryBatcher: open at the first record, sent `timeoutMs` later or when full, one POST in
+ * flight, `platform.logsDropped` for what is lost). Installs its routes on an existing cpp-httplib
+ * server (the Extensions API emulator's).
  */
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "extension_runner/debug/telemetry_batcher.hpp"
 #include "extension_runner/lambda/config.hpp"
 
 namespace httplib {
@@ -42,12 +47,19 @@ struct EmulatedSubscription {
   std::string host;  ///< Where batches go: `sandbox.localdomain`/`sandbox` → 127.0.0.1.
   int port = 0;
   std::string path = "/";
+  BatchLimits limits;  ///< `buffering` as sent, the platform's defaults for what is absent [TEL].
 };
 
 class TelemetryEmulator {
  public:
-  /** `identifier_known(id)`: whether `id` is a registered extension's identifier. */
-  explicit TelemetryEmulator(std::function<bool(const std::string&)> identifier_known);
+  /**
+   * `identifier_known(id)`: whether `id` is a registered extension's identifier. `platform`
+   * ManagedInstances validates as Lambda Managed Instances do [LMI][RIE]: schemaVersion other
+   * than 2025-01-29 → 400, destination host other than `sandbox`/`sandbox.localdomain` → 400,
+   * a second subscription → 500.
+   */
+  explicit TelemetryEmulator(std::function<bool(const std::string&)> identifier_known,
+                             Platform platform = Platform::Lambda);
   TelemetryEmulator(const TelemetryEmulator&) = delete;
   TelemetryEmulator& operator=(const TelemetryEmulator&) = delete;
 
@@ -82,6 +94,25 @@ class TelemetryEmulator {
    */
   int post_until_accepted(const std::string& body, std::chrono::milliseconds budget) const;
 
+  /**
+   * Publishes one record the way the platform does: into the subscription's TelemetryBatcher
+   * (made when the subscription was accepted, with its buffering). Thread-safe (concurrent
+   * invocations may publish). False, and nothing is sent, when there is no subscription or the
+   * platform is set silent.
+   */
+  bool publish(std::string record_json);
+  /** Sends what the batcher holds now and waits for it (the platform's shutdown flush). */
+  bool flush(std::chrono::steady_clock::time_point deadline) const;
+  /** The current subscription's batcher counters (all zero before a subscription). */
+  BatcherCounters batcher_counters() const;
+  /** Called on the batcher's thread after every batch outcome (set before subscribing). */
+  void set_batch_observer(std::function<void(const BatchOutcome&)> observer);
+  /**
+   * Silent platform: subscriptions are accepted but nothing is ever delivered (a lost listener
+   * address, a platform hiccup). publish() then returns false.
+   */
+  void set_silent(bool silent);
+
   /** One `{"time","type","record"}` element; `record_json` is raw JSON (object or string). */
   static std::string record(const std::string& type, const std::string& record_json);
   /** `platform.start` / `platform.runtimeDone` / `platform.report` for a request id. */
@@ -102,11 +133,16 @@ class TelemetryEmulator {
   Answer subscribe(TelemetryMode mode, const std::string& identifier, const std::string& body);
 
   std::function<bool(const std::string&)> identifier_known_;
+  Platform platform_;
   mutable std::mutex mutex_;
   mutable std::condition_variable subscribed_;
   std::deque<SubscribeFault> faults_;
   std::optional<EmulatedSubscription> subscription_;
   int calls_ = 0;
+  bool silent_ = false;
+  std::function<void(const BatchOutcome&)> batch_observer_;
+  /** Shared with publish() callers outside the lock; replaced by a new subscription. */
+  std::shared_ptr<TelemetryBatcher> batcher_;
 };
 
 }  // namespace extension_runner

@@ -70,8 +70,32 @@ const std::vector<SettingSpec>& settings();
 enum class Dispatch { Sync, Async };
 /** Which log subscription API to use, if any [TEL][LOGS]. */
 enum class TelemetryMode { Off, Telemetry, Logs };
-/** Whether to wait for a request's platform.runtimeDone before the next `/next`. */
-enum class FlushMode { Auto, Invoke, None };
+/**
+ * When the host waits, before the next `/next`, for an invocation's telemetry (README
+ * "Telemetry: flush strategies"): Invoke = for its platform.runtimeDone; Periodic = never (records
+ * reach the child as batches arrive, or every flush_period_ms, and at SHUTDOWN); Adaptive =
+ * Invoke while invocations are infrequent, Periodic while they are frequent
+ * (telemetry/flush_strategy.hpp); None = never waits, and no periodic hold either.
+ */
+enum class FlushMode { Invoke, Periodic, Adaptive, None };
+/** `invoke`, `periodic`, `adaptive` or `none`. */
+const char* flush_mode_name(FlushMode mode);
+/** How Lambda delivers telemetry to the listener [TEL]: HTTP POSTs, or JSON lines over TCP. */
+enum class TelemetryProtocol { Http, Tcp };
+/**
+ * Where the extension runs: the standard Lambda platform, or Lambda Managed Instances (one
+ * never-frozen environment serving several invocations at once; external extensions register
+ * for SHUTDOWN only, telemetry needs schema 2025-01-29 [LMI][RIE]).
+ */
+enum class Platform { Lambda, ManagedInstances };
+
+/** `AWS_LAMBDA_INITIALIZATION_TYPE` on Lambda Managed Instances [LMI][RIE]. */
+inline constexpr const char* kManagedInstancesInitType = "lambda-managed-instances";
+/** The Telemetry API schema: required on Managed Instances, backward compatible elsewhere [TEL]. */
+inline constexpr const char* kTelemetrySchema = "2025-01-29";
+
+/** `"lambda"` or `"managed-instances"`: the StartupRequest `platform` and log wording. */
+const char* platform_name(Platform platform);
 
 /** The validated configuration. */
 struct Config {
@@ -82,6 +106,10 @@ struct Config {
   int64_t api_timeout_ms = 3000;
   LogLevel log_level = LogLevel::Info;
   LogFormat log_format = LogFormat::Text;
+  /** Register body `events` (EXTENSION_RUNNER_EVENTS): INVOKE+SHUTDOWN, or SHUTDOWN alone. */
+  std::vector<std::string> events{"INVOKE", "SHUTDOWN"};
+  /** From AWS_LAMBDA_INITIALIZATION_TYPE (`lambda-managed-instances` → ManagedInstances). */
+  Platform platform = Platform::Lambda;
 
   // Child runtime (runner protocol)
   std::string command;  ///< Shell command of the child runtime; "" = write events to stdout.
@@ -94,20 +122,29 @@ struct Config {
 
   // Telemetry / Logs API
   TelemetryMode telemetry = TelemetryMode::Off;
-  std::string telemetry_schema;  ///< "" = the mode's default (2022-12-13 / 2021-03-18).
+  std::string telemetry_schema;  ///< "" = the mode's default (2025-01-29 / 2021-03-18).
   std::vector<std::string> telemetry_types{"platform", "function"};
   int buffer_max_items = 1000;
   int buffer_max_bytes = 262144;
-  int buffer_timeout_ms = 100;
+  int buffer_timeout_ms = 25;
   std::string listen = "0.0.0.0:0";  ///< Listener bind host:port.
-  FlushMode flush = FlushMode::Auto;
+  FlushMode flush = FlushMode::Adaptive;
+  /** `periodic,MS`: hold records and deliver them every MS; 0 = as they come. */
+  int64_t flush_period_ms = 0;
+  TelemetryProtocol telemetry_protocol = TelemetryProtocol::Http;
   size_t queue_max_records = 20000;
   size_t queue_max_bytes = 8 * 1024 * 1024;
 
+  /** Whether INVOKE is registered (false: a shutdown-only extension, as on Managed Instances). */
+  bool receives_invokes() const;
   /** The effective schema version for the chosen telemetry mode. */
   std::string effective_telemetry_schema() const;
-  /** Whether the per-invoke flush is on (Auto = on when `platform` is subscribed). */
-  bool flush_per_invoke() const;
+  /**
+   * Whether the flush strategy may wait at `/next` for platform.runtimeDone (Invoke or
+   * Adaptive, telemetry on, `platform` subscribed and INVOKE registered; never on Managed
+   * Instances, which send no INVOKE).
+   */
+  bool flush_may_wait() const;
 };
 
 /** Looks up an environment variable; nullopt when unset. */
@@ -118,6 +155,10 @@ EnvLookup process_env();
 /**
  * Builds a Config from flag values (keyed by SettingSpec::flag) and the environment.
  * An empty flag value counts as given. Errors name the env var and the flag.
+ * On Managed Instances (AWS_LAMBDA_INITIALIZATION_TYPE=lambda-managed-instances) the events
+ * default to SHUTDOWN alone, and these are ConfigInvalid, with a message saying why [LMI][RIE]:
+ * EXTENSION_RUNNER_EVENTS naming INVOKE, EXTENSION_RUNNER_TELEMETRY=logs, a telemetry schema
+ * other than 2025-01-29, EXTENSION_RUNNER_FLUSH=invoke, a listen host the platform cannot reach.
  */
 Result<Config> load_config(const std::map<std::string, std::string>& flags, const EnvLookup& env);
 

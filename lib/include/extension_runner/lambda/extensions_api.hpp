@@ -28,6 +28,12 @@ struct RegisterResponse {
   std::string function_version;
   std::string handler;
   std::optional<std::string> account_id;  ///< Only when the `accountId` feature was accepted.
+  /**
+   * The 200 body as received, re-serialised compactly (every field, also ones this host does
+   * not know); `{}` when the body is not a JSON object. Passed to the child as
+   * StartupRequest `function`.
+   */
+  std::string body_json = "{}";
 };
 
 /** Body of init/error and exit/error: `{"errorMessage","errorType","stackTrace":[]}` [EXT]. */
@@ -37,8 +43,15 @@ struct ErrorReport {
   std::vector<std::string> stack_trace;
 };
 
-/** `POST /register` for `name`, events INVOKE+SHUTDOWN, accepting feature `accountId`. */
-HttpRequest build_register_request(const std::string& name);
+/** The events of an ordinary external extension. */
+inline const std::vector<std::string> kDefaultEvents{"INVOKE", "SHUTDOWN"};
+
+/**
+ * `POST /register` for `name` with body `{"events":[…]}` (e.g. `["SHUTDOWN"]` on Managed
+ * Instances, where INVOKE is refused [LMI][RIE]), accepting feature `accountId`.
+ */
+HttpRequest build_register_request(const std::string& name,
+                                   const std::vector<std::string>& events = kDefaultEvents);
 /** `GET /event/next` with the identifier. */
 HttpRequest build_next_request(const std::string& identifier);
 /** `POST /init/error` with the error-type header and JSON body. */
@@ -77,8 +90,9 @@ class ExtensionsClient {
       std::string runtime_api,
       HttpTimeouts call_timeouts = bounded_call_timeouts(kDefaultApiTimeoutMs));
 
-  /** Registers; keeps the identifier for later calls. */
-  Result<RegisterResponse> register_extension(const std::string& name);
+  /** Registers for `events`; keeps the identifier for later calls. */
+  Result<RegisterResponse> register_extension(
+      const std::string& name, const std::vector<std::string>& events = kDefaultEvents);
   /** Blocks until the next event. No request timeout: the sandbox may freeze in between [EXT]. */
   Result<Event> next_event();
   /** Reports an init failure; Lambda accepts no further calls afterwards [EXT]. */

@@ -46,7 +46,11 @@ inline constexpr int kExitFailure = 1;  ///< Reported through init/error or exit
 inline constexpr int kExitUsage = 2;    ///< Bad configuration or command line.
 
 /**
- * Runs the whole lifecycle against `config.runtime_api` with `name` as Lambda-Extension-Name.
+ * Runs the whole lifecycle against `config.runtime_api` with `name` as Lambda-Extension-Name,
+ * registering for `config.events` (SHUTDOWN alone on Managed Instances: `/next` then blocks
+ * until SHUTDOWN [LMI]). Logs describe_config() first: the one INFO line saying how the
+ * process is configured, platform mode included. Register, init/error and exit/error are
+ * bounded by `config.api_timeout_ms`; `/next` is not [EXT].
  * Returns the process exit code: 0 after SHUTDOWN, 1 after reporting a failure.
  */
 int run_lifecycle(const Config& config, const std::string& name, EventHandler& handler);

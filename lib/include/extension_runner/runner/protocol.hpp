@@ -30,13 +30,19 @@ struct InvokeContext {
   std::string invoked_function_arn;
 };
 
-/** Host → child, once: `{"handler","env","version","name","mode"}`. */
+/** Host → child, once: `{"handler","env","version","name","mode","function","platform"}`. */
 struct StartupRequest {
   std::string handler;
   std::map<std::string, std::string> env;
   int version = 1;
   std::string name;
   std::string mode = "lambda";  ///< `lambda` | `invoke` | `emulate`.
+  /**
+   * `function`: the Register answer's body as received (`functionName`, `functionVersion`,
+   * `handler`, `accountId` when present [EXT]), raw JSON object; `{}` without a registration.
+   */
+  std::string function_json = "{}";
+  std::string platform = "lambda";  ///< `lambda` | `managed-instances` (platform_name()).
 };
 
 /** Child → host: `{"ok":true}` or `{"ok":false,"error":"…"}`. */
@@ -83,7 +89,10 @@ inline constexpr int kProtocolVersion = 1;
 // Raw-JSON payloads (`event_json`, `result_json`, `client_context_json`) are re-serialised
 // compactly, so a payload holding newlines can never break the line framing.
 
-/** `{"handler":…,"env":{…},"version":1,"name":…,"mode":…}`. */
+/**
+ * `{"handler":…,"env":{…},"version":1,"name":…,"mode":…,"function":{…},"platform":…}`.
+ * A `function_json` that is not a JSON object is sent as `{}`.
+ */
 std::string encode_startup_request(const StartupRequest& request);
 
 /**

@@ -13,6 +13,8 @@
  * `{"eventType":"TELEMETRY","records":[…records exactly as received…]}`.
  */
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -24,6 +26,7 @@
 #include "extension_runner/lambda/config.hpp"
 #include "extension_runner/lambda/events.hpp"
 #include "extension_runner/lambda/http.hpp"
+#include "extension_runner/telemetry/flush_strategy.hpp"
 #include "extension_runner/telemetry/listener.hpp"
 #include "extension_runner/telemetry/queue.hpp"
 #include "extension_runner/telemetry/subscription.hpp"
@@ -69,6 +72,12 @@ struct ForwarderOptions {
   int64_t shutdown_reserve_ms = 300;
   /** Shutdown: "no new batch for this long" ends the flush; 0 = buffering.timeoutMs + 50. */
   int64_t quiet_period_ms = 0;
+  /**
+   * Per-invoke flush: no record naming the invocation by INVOKE + buffering.timeoutMs + this
+   * means telemetry is not flowing, and the wait ends (the platform posts a batch at most
+   * timeoutMs after its first record [TEL][LMI]; the margin covers delivery).
+   */
+  int64_t evidence_margin_ms = 250;
 };
 
 class TelemetryForwarder {
@@ -98,12 +107,19 @@ class TelemetryForwarder {
   int port() const { return listener_ ? listener_->port() : 0; }
 
   /**
-   * Per-invoke flush: when the config asks for it (Config::flush_per_invoke) and the
-   * subscription is live, waits until `event.request_id`'s platform.runtimeDone (or
-   * platform.report) has been delivered to the sink, or the event's deadline passes [OTEL].
-   * Returns whether it was delivered (true when no flush is configured).
+   * Per-invoke flush, by the strategy (EXTENSION_RUNNER_FLUSH, FlushStrategy): when it says
+   * wait and the subscription is live, waits until `event.request_id`'s platform.runtimeDone
+   * (or platform.report) has been delivered to the sink [OTEL], bounded by evidence and by the
+   * deadline:
+   * - no record naming the invocation received by `received` + timeoutMs + evidence margin →
+   *   telemetry is not flowing: stop waiting, one WARN per environment (then only counted), and
+   *   later invocations do not wait until a batch arrives again;
+   * - never past the event's deadline.
+   * `received`: when the INVOKE arrived. Returns whether the records were delivered (true when
+   * the strategy did not wait). Counted in counters() (flush_*).
    */
-  bool after_invoke(const InvokeEvent& event);
+  bool after_invoke(const InvokeEvent& event, std::chrono::steady_clock::time_point received =
+                                                  std::chrono::steady_clock::now());
 
   /**
    * Shutdown flush, then stop: keeps listening and delivering until the queue is drained and no
@@ -115,7 +131,8 @@ class TelemetryForwarder {
    */
   void shutdown(int64_t deadline_ms);
 
-  TelemetryCounters counters() const { return queue_.counters(); }
+  /** The queue's counters plus the flush waits'. */
+  TelemetryCounters counters() const;
 
  private:
   TelemetryForwarder(const Config& config, BatchSink sink, ForwarderOptions options);
@@ -129,8 +146,17 @@ class TelemetryForwarder {
   std::optional<TelemetryListener> listener_;  ///< After queue_: stopped before it is destroyed.
   std::string destination_;
   bool subscribed_ = false;
-  bool flush_per_invoke_ = false;
+  bool may_wait_ = false;  ///< The strategy may wait at all (platform subscribed, not Logs 2020).
+  FlushStrategy strategy_;
+  bool silent_ = false;  ///< Telemetry stopped flowing; waits resume when a batch arrives.
+  uint64_t silent_since_batches_ = 0;
+  bool warned_silent_ = false;
+  std::atomic<uint64_t> flush_waits_{0}, flush_skipped_{0}, flush_silent_{0}, flush_deadline_{0};
   bool shut_down_ = false;
+  /** `periodic,MS`: the delivery thread holds records for MS between deliveries until this. */
+  std::mutex hold_mutex_;
+  std::condition_variable hold_cv_;
+  bool hold_released_ = false;
   /** Epoch-ms cap on sink deadlines; lowered at shutdown. */
   std::atomic<int64_t> deadline_cap_ms_{INT64_MAX};
   std::thread delivery_;

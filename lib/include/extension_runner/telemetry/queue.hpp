@@ -33,6 +33,11 @@ struct TelemetryCounters {
   uint64_t queued = 0;                ///< Records waiting now.
   uint64_t queued_bytes = 0;          ///< Their bytes.
   uint64_t in_flight = 0;             ///< Records popped but not yet completed.
+  // Per-invoke flush waits (filled in by the forwarder; the queue leaves them 0).
+  uint64_t flush_waits = 0;     ///< Invocations that waited at `/next` for their runtimeDone.
+  uint64_t flush_skipped = 0;   ///< Invocations the strategy let go without a wait.
+  uint64_t flush_silent = 0;    ///< Waits ended or skipped because no telemetry was flowing.
+  uint64_t flush_deadline = 0;  ///< Waits ended by the invoke's deadline.
 
   /** One human-readable line, e.g. for the shutdown log. */
   std::string to_line() const;
@@ -87,6 +92,19 @@ class TelemetryQueue {
    */
   bool wait_for_runtime_done(const std::string& request_id, Clock::time_point deadline);
 
+  /** How wait_for_invocation ended. */
+  enum class InvocationWait {
+    Done,      ///< Its runtimeDone/report was completed by the consumer.
+    Silent,    ///< No record naming it had been received by `evidence_by`.
+    Deadline,  ///< `deadline` passed (or close()) first.
+  };
+  /**
+   * wait_for_runtime_done, bounded by evidence: gives up at `evidence_by` unless a record
+   * naming `request_id` (e.g. its platform.start) has been received by then.
+   */
+  InvocationWait wait_for_invocation(const std::string& request_id, Clock::time_point evidence_by,
+                                     Clock::time_point deadline);
+
   /** Waits until nothing is queued or in flight. False at `deadline` or after close(). */
   bool wait_until_drained(Clock::time_point deadline);
 
@@ -108,6 +126,7 @@ class TelemetryQueue {
  private:
   void remember_done_locked(const std::string& request_id);
   bool is_done_locked(const std::string& request_id) const;
+  bool is_seen_locked(const std::string& request_id) const;
 
   const size_t max_records_;
   const size_t max_bytes_;
@@ -120,6 +139,7 @@ class TelemetryQueue {
   bool closed_ = false;
   TelemetryCounters counters_;
   std::deque<std::string> done_ids_;  ///< Recent completed request ids, oldest first, bounded.
+  std::deque<std::string> seen_ids_;  ///< Recent received request ids, oldest first, bounded.
 };
 
 }  // namespace extension_runner

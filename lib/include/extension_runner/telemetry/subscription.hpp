@@ -28,9 +28,12 @@ Result<ListenAddress> parse_listen_address(const std::string& listen);
 /**
  * The subscription's destination URI for a listener bound on `bound_host`:`bound_port`:
  * `http://sandbox.localdomain:<port>/` when bound to 0.0.0.0 (every interface, and the host
- * name the docs require [TEL]), else `http://<bound_host>:<port>/`.
+ * name the docs require [TEL]), else `http://<bound_host>:<port>/`. On Managed Instances always
+ * `http://sandbox.localdomain:<port>/`: other hosts are answered 400 there and the platform
+ * delivers to 127.0.0.1 [RIE] (the config admits only listen hosts it reaches).
  */
-std::string destination_uri(const std::string& bound_host, int bound_port);
+std::string destination_uri(const std::string& bound_host, int bound_port,
+                            Platform platform = Platform::Lambda);
 
 /** What to subscribe to: everything the PUT body carries. */
 struct Subscription {
@@ -43,7 +46,11 @@ struct Subscription {
   std::string destination_uri;                    ///< `destination.URI` (protocol HTTP).
 };
 
-/** The subscription a validated Config asks for, delivered to `destination`. */
+/**
+ * The subscription a validated Config asks for, delivered to `destination`: its schema is
+ * Config::effective_telemetry_schema() (2025-01-29 by default, the only one on Managed
+ * Instances [TEL reference][LMI]).
+ */
 Subscription subscription_from_config(const Config& config, std::string destination);
 
 /** `PUT /2022-07-01/telemetry` or `PUT /2020-08-15/logs`, with Content-Type and identifier. */

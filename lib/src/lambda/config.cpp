@@ -242,7 +242,7 @@ const std::vector<SettingSpec>& settings() {
        "Lambda-Extension-Name; must equal the file name in /opt/extensions (default: basename of "
        "argv[0])",
        kind::text("NAME")},
-      {"EXTENSION_RUNNER_API_TIMEOUT_MS", "api-timeout-ms", "3000",
+      {"EXTENSION_RUNNER_API_TIMEOUT_MS", "api-timeout-ms", "2000",
        "total limit in ms of register, subscribe, init/error and exit/error (never event/next)",
        kind::integer(100, 9000)},
       // Lambda Managed Instances (issue 10): events registered, and the platform detection.

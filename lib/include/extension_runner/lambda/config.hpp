@@ -103,7 +103,7 @@ struct Config {
   std::string runtime_api;  ///< host:port from AWS_LAMBDA_RUNTIME_API; required in Lambda mode.
   std::string name;         ///< Lambda-Extension-Name; "" = basename of argv[0].
   /** Total limit of register, subscribe, init/error and exit/error (never `/event/next`). */
-  int64_t api_timeout_ms = 3000;
+  int64_t api_timeout_ms = 2000;
   LogLevel log_level = LogLevel::Info;
   LogFormat log_format = LogFormat::Text;
   /** Register body `events` (EXTENSION_RUNNER_EVENTS): INVOKE+SHUTDOWN, or SHUTDOWN alone. */

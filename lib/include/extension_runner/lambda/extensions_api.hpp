@@ -70,7 +70,7 @@ Error api_error(const std::string& what, const HttpResponse& response);
 Result<RegisterResponse> parse_register_response(const HttpResponse& response);
 
 /** Default of EXTENSION_RUNNER_API_TIMEOUT_MS: total limit of every call but `/event/next`. */
-inline constexpr int64_t kDefaultApiTimeoutMs = 3000;
+inline constexpr int64_t kDefaultApiTimeoutMs = 2000;
 
 /**
  * The limits of register, subscribe, init/error and exit/error: a 1 s connect timeout and a

@@ -7,7 +7,7 @@ BIN := $(BUILD_DIR)/bin/extension-runner
 
 # Debian packages needed to build and test (the development build).
 DEB_PACKAGES := build-essential cmake pkg-config libcurl4-openssl-dev rapidjson-dev \
-  libcli11-dev catch2 libcpp-httplib-dev python3
+  libcli11-dev catch2 libcpp-httplib-dev python3 nodejs
 
 .PHONY: all deps build test demo bench fuzz clean format
 

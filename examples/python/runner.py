@@ -1,20 +1,21 @@
 #!/usr/bin/env python3
-"""extension-runner child runtime (runner protocol v1, docs/runner-protocol.md), stdlib only.
+"""extension-runner child runtime: a generic handler host on the Python SDK (docs/sdk.md).
 
 EXTENSION_RUNNER_HANDLER="module.function" loads a handler from EXTENSION_RUNNER_HANDLER_DIR
-(default: the current directory); without it a built-in echo handler answers.
+(default: the current directory); without it a built-in echo handler answers. The handler is
+called as handler(event, context) for every event, context being the protocol's context object
+plus "deadline", "function" (the Register answer) and "platform" ("lambda" or
+"managed-instances", where no INVOKE ever comes). extension_runner.py (the SDK) sits next to
+this file.
 """
-import importlib, json, os, sys, traceback
+import importlib
+import os
+import sys
 
-# The protocol owns the original stdout; anything the user prints goes to stderr instead.
-proto = os.fdopen(os.dup(1), "w", encoding="utf-8")
-os.dup2(2, 1)
-sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", closefd=False)
+from extension_runner import Extension
 
-
-def send(message):
-    proto.write(json.dumps(message, separators=(",", ":")) + "\n")
-    proto.flush()
+ext = Extension()
+handler = None
 
 
 def echo(event, context):
@@ -22,33 +23,24 @@ def echo(event, context):
     return {"eventType": event.get("eventType"), "requestId": event.get("requestId")}
 
 
-def load(spec):
+@ext.on_start
+def load(startup):
+    global handler
+    spec = startup.handler or os.environ.get("EXTENSION_RUNNER_HANDLER", "")
     if not spec:
-        return echo
+        handler = echo
+        return
     module, _, function = spec.rpartition(".")
     sys.path.insert(0, os.environ.get("EXTENSION_RUNNER_HANDLER_DIR", os.getcwd()))
-    return getattr(importlib.import_module(module), function)
-
-
-startup = json.loads(sys.stdin.readline() or "{}")
-try:
-    handler = load(startup.get("handler") or os.environ.get("EXTENSION_RUNNER_HANDLER", ""))
-except Exception as e:  # the host reports this as Extension.ChildStartupFailed
-    send({"ok": False, "error": "cannot load handler: %r" % e})
-    sys.exit(1)
-send({"ok": True})
-
-for line in sys.stdin:
-    request = json.loads(line)
-    context = request["context"]
-    reply = {"result": None, "errortype": "", "invokeid": context["aws_request_id"]}
     try:
-        # function: the Register answer; platform: "lambda" or "managed-instances", where no
-        # INVOKE ever comes and each request's telemetry ends with its platform.report.
-        reply["result"] = handler(request["event"], dict(
-            context, deadline=request["deadline"], function=startup.get("function", {}),
-            platform=startup.get("platform", "lambda")))
-    except Exception as e:
-        traceback.print_exc()
-        reply.update(result={"errorMessage": str(e)}, errortype=type(e).__name__, errors=True)
-    send(reply)
+        handler = getattr(importlib.import_module(module), function)
+    except Exception as e:  # the host reports this as Extension.ChildStartupFailed
+        raise RuntimeError("cannot load handler: %r" % e) from e
+
+
+@ext.on_event
+def any_event(event, ctx):
+    return handler(event if isinstance(event, dict) else {}, ctx.as_dict())
+
+
+ext.run()

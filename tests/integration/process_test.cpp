@@ -36,6 +36,26 @@ TEST_CASE("process: a child's output and exit code are captured") {
   CHECK(status.code == 3);
 }
 
+TEST_CASE("process: share_fd reaches the child as fd 3, stdio and other fds as before") {
+  auto shared = make_pipe();
+  REQUIRE(shared.ok());
+  auto other = make_pipe();  // not shared: must be closed in the child
+  REQUIRE(other.ok());
+  SpawnOptions o;
+  o.argv =
+      shell_argv("echo to-shared >&3; echo to-stdout; if (echo x >&" +
+                 std::to_string(other->write.get()) + ") 2>/dev/null; then echo leaked >&3; fi");
+  o.share_fd = shared->write.get();
+  auto child = ChildProcess::spawn(o);
+  REQUIRE(child.ok());
+  shared->write.reset();
+  other->write.reset();
+  child->stdin_fd().reset();
+  CHECK(read_all(child->stdout_fd().get()) == "to-stdout\n");
+  CHECK(read_all(shared->read.get()) == "to-shared\n");
+  CHECK(child->wait().code == 0);
+}
+
 TEST_CASE("process: a missing program is an Io error, not a hang") {
   SpawnOptions o;
   o.argv = {"/nonexistent/program"};

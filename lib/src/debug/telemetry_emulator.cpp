@@ -1,11 +1,17 @@
 #include "extension_runner/debug/telemetry_emulator.hpp"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <thread>
 
 #include "extension_runner/core/clock.hpp"
+#include "extension_runner/core/fd.hpp"
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/lambda/extensions_api.hpp"
 #include "extension_runner/telemetry/subscription.hpp"
@@ -59,6 +65,45 @@ BatchPoster http_poster(const EmulatedSubscription& sub) {
   return [client, path = sub.path](const std::vector<std::string>& records) {
     auto res = client->Post(path, TelemetryEmulator::batch(records), "application/json");
     return res ? res->status : -1;
+  };
+}
+
+/**
+ * Writes each batch's records as JSON lines on one connection to 127.0.0.1:port, made at the
+ * first batch and again after a failure. A slow reader blocks the write: the batch stays in
+ * flight, as the platform's does.
+ */
+BatchPoster tcp_poster(const EmulatedSubscription& sub) {
+  auto connection = std::make_shared<Fd>();
+  return [connection, port = sub.port](const std::vector<std::string>& records) {
+    if (!connection->valid()) {
+      Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(static_cast<uint16_t>(port));
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (!fd.valid() ||
+          ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+        return -1;
+      }
+      int yes = 1;
+      ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
+      *connection = std::move(fd);
+    }
+    std::string lines;
+    for (const auto& r : records) (lines += r) += '\n';
+    for (size_t done = 0; done < lines.size();) {
+      // MSG_NOSIGNAL: a listener that went away is a failed batch, not a SIGPIPE.
+      const ssize_t n =
+          ::send(connection->get(), lines.data() + done, lines.size() - done, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        connection->reset();
+        return -1;
+      }
+      done += static_cast<size_t>(n);
+    }
+    return 200;
   };
 }
 
@@ -128,10 +173,20 @@ TelemetryEmulator::Answer TelemetryEmulator::subscribe(TelemetryMode mode,
   std::string problems;
   const auto add = [&](const std::string& p) { problems += (problems.empty() ? "" : "; ") + p; };
   if (const auto* d = json_member(*doc, "destination"); d != nullptr && d->IsObject()) {
-    sub.uri = json_string(*d, "URI").value_or("");
-    split_uri(sub.uri, sub.host, sub.port, sub.path);
+    sub.tcp = json_string(*d, "protocol") == std::string("TCP");
+    if (sub.tcp) {
+      const auto port = json_int64(*d, "port").value_or(0);
+      sub.port = port > 0 && port <= 65535 ? static_cast<int>(port) : 0;
+      sub.host = "127.0.0.1";
+      if (sub.schema_version != kTelemetrySchema) {
+        add(std::string("the TCP destination needs schemaVersion ") + kTelemetrySchema);
+      }
+    } else {
+      sub.uri = json_string(*d, "URI").value_or("");
+      split_uri(sub.uri, sub.host, sub.port, sub.path);
+    }
   }
-  if (sub.port == 0) add("URI port is not provided");
+  if (sub.port == 0) add(sub.tcp ? "port is not provided" : "URI port is not provided");
   if (sub.types.empty()) add("types should not be empty");
   for (const auto& t : sub.types) {
     if (t != "platform" && t != "function" && t != "extension") add("unknown type " + t);
@@ -155,7 +210,7 @@ TelemetryEmulator::Answer TelemetryEmulator::subscribe(TelemetryMode mode,
     if (sub.schema_version != kTelemetrySchema) {
       add(std::string("schemaVersion must be ") + kTelemetrySchema);
     }
-    if (sub.port != 0 && sub.host != "sandbox" && sub.host != "sandbox.localdomain") {
+    if (!sub.tcp && sub.port != 0 && sub.host != "sandbox" && sub.host != "sandbox.localdomain") {
       add("destination host must be sandbox or sandbox.localdomain, not " + sub.host);
     }
   }
@@ -173,7 +228,8 @@ TelemetryEmulator::Answer TelemetryEmulator::subscribe(TelemetryMode mode,
   options.report_drops =
       std::find(sub.types.begin(), sub.types.end(), "platform") != sub.types.end();
   options.on_batch = batch_observer_;
-  batcher_ = std::make_shared<TelemetryBatcher>(http_poster(sub), options);
+  batcher_ =
+      std::make_shared<TelemetryBatcher>(sub.tcp ? tcp_poster(sub) : http_poster(sub), options);
   subscription_ = std::move(sub);
   subscribed_.notify_all();
   return {200, "OK"};

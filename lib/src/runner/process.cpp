@@ -59,13 +59,19 @@ int open_pidfd(pid_t pid) {
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD}) ::signal(sig, SIG_DFL);
+  // Copied first: share_fd may be one of the stdio descriptors replaced just below.
+  const int shared = options.share_fd >= 0 ? ::fcntl(options.share_fd, F_DUPFD_CLOEXEC, 10) : -1;
   if (in_fd >= 0) ::dup2(in_fd, STDIN_FILENO);
   if (out_fd >= 0) ::dup2(out_fd, STDOUT_FILENO);
   if (err_fd >= 0) ::dup2(err_fd, STDERR_FILENO);
+  if (shared >= 0) {
+    if (exec_err_fd == kSharedChildFd) exec_err_fd = ::fcntl(exec_err_fd, F_DUPFD_CLOEXEC, 10);
+    ::dup2(shared, kSharedChildFd);  // the copy drops FD_CLOEXEC: it survives exec
+  }
   // Sockets opened by libcurl or the listener may lack O_CLOEXEC: close everything else.
   const long max_fd = ::sysconf(_SC_OPEN_MAX);
   for (int fd = 3; fd < (max_fd > 0 && max_fd < 65536 ? max_fd : 65536); ++fd) {
-    if (fd != exec_err_fd) ::close(fd);
+    if (fd != exec_err_fd && !(shared >= 0 && fd == kSharedChildFd)) ::close(fd);
   }
   if (!options.working_dir.empty() && ::chdir(options.working_dir.c_str()) != 0) {
     const int e = errno;

@@ -301,6 +301,10 @@ Result<void> ChildInvoker::start_session(Clock::time_point deadline) {
   spawn.argv = shell_argv(options_.command);
   spawn.set_env = options_.startup.env;
   spawn.working_dir = options_.working_dir;
+  // The child's protocol stream is its stdout; lines meant for our own stdout (the Lambda log
+  // stream, unprefixed: EMF metrics, say) go to this descriptor instead.
+  spawn.share_fd = STDOUT_FILENO;
+  spawn.set_env[kChildStdoutFdVariable] = std::to_string(kSharedChildFd);
   auto process = ChildProcess::spawn(spawn);
   if (!process) return fail(process.error().message);
   auto session = std::make_unique<Session>();

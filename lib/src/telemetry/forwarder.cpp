@@ -70,7 +70,11 @@ Result<std::unique_ptr<TelemetryForwarder>> TelemetryForwarder::start(const Conf
   self->delivery_ = std::thread([raw = self.get()] { raw->deliver_loop(); });
 
   // Only now, with the listener serving, may Lambda start delivering [TEL].
-  const auto subscription = subscription_from_config(config, self->destination_);
+  auto subscription = subscription_from_config(config, self->destination_);
+  if (subscription.protocol == TelemetryProtocol::Tcp) {
+    subscription.tcp_port = self->listener_->port();
+    self->destination_ = "TCP port " + std::to_string(subscription.tcp_port);
+  }
   auto response = send(build_subscribe_request(identifier, subscription));
   if (!response) {
     return make_error(

@@ -1,14 +1,22 @@
 #include "extension_runner/telemetry/listener.hpp"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <httplib.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <list>
 #include <thread>
 
+#include "extension_runner/core/fd.hpp"
 #include "extension_runner/telemetry/subscription.hpp"
 
 namespace extension_runner {
@@ -34,11 +42,181 @@ Result<ListenerOptions> listener_options(const Config& config) {
   options.port = address->port;
   options.accept_put = config.telemetry == TelemetryMode::Logs;
   options.body_limit = listener_body_limit(config.buffer_max_bytes, config.buffer_max_items);
+  options.protocol = config.telemetry_protocol;
   return options;
 }
 
+namespace {
+
+/**
+ * The TCP destination: accepts connections and reads newline-separated JSON events, one poll()
+ * loop on its own thread (accept and reads block; a self-pipe wakes it for stop()).
+ */
+class TcpLineServer {
+ public:
+  TcpLineServer(TelemetryQueue& queue, size_t line_limit)
+      : queue_(queue), line_limit_(line_limit) {}
+  ~TcpLineServer() { stop(); }
+
+  /** Binds and listens; returns the bound port or an error message. */
+  Result<int> bind(const std::string& host, int port) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0 ||
+        found == nullptr) {
+      return make_error(ErrorKind::ListenerFailed, "cannot resolve " + host);
+    }
+    Fd sock(::socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, found->ai_protocol));
+    int yes = 1;
+    if (sock.valid()) ::setsockopt(sock.get(), SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    const bool bound = sock.valid() && ::bind(sock.get(), found->ai_addr, found->ai_addrlen) == 0 &&
+                       ::listen(sock.get(), 16) == 0;
+    ::freeaddrinfo(found);
+    if (!bound) return make_error(ErrorKind::ListenerFailed, std::strerror(errno));
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    ::getsockname(sock.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+    const int bound_port = addr.ss_family == AF_INET6
+                               ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                               : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    auto wake = make_pipe();
+    if (!wake) return wake.error();
+    listen_ = std::move(sock);
+    wake_ = std::move(*wake);
+    return bound_port;
+  }
+
+  void start() {
+    thread_ = std::thread([this] { run(); });
+  }
+
+  void stop() {
+    if (!thread_.joinable()) return;
+    stopping_ = true;
+    const char byte = 0;
+    (void)!::write(wake_.write.get(), &byte, 1);
+    queue_.wake_pushers();
+    thread_.join();
+  }
+
+ private:
+  struct Connection {
+    Fd fd;
+    std::string pending;      ///< Bytes after the last newline.
+    bool discarding = false;  ///< Inside an over-long line: skip to its end.
+  };
+
+  void run() {
+    std::list<Connection> connections;
+    std::vector<char> buf(64 * 1024);
+    std::vector<pollfd> fds;
+    while (!stopping_) {
+      fds.clear();
+      fds.push_back({wake_.read.get(), POLLIN, 0});
+      fds.push_back({listen_.get(), POLLIN, 0});
+      for (const auto& c : connections) fds.push_back({c.fd.get(), POLLIN, 0});
+      if (::poll(fds.data(), fds.size(), -1) < 0) {
+        if (errno == EINTR) continue;
+        return;
+      }
+      if (fds[0].revents != 0 || stopping_) return;
+      if (fds[1].revents & POLLIN) {
+        const int fd = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) connections.push_back(Connection{Fd(fd), {}, false});
+      }
+      size_t i = 2;
+      for (auto it = connections.begin(); it != connections.end(); ++i) {
+        if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) {
+          ++it;
+          continue;
+        }
+        const ssize_t n = ::read(it->fd.get(), buf.data(), buf.size());
+        if (n <= 0) {
+          if (n < 0 && errno == EINTR) {
+            ++it;
+            continue;
+          }
+          if (!it->pending.empty() && !it->discarding) take_lines(*it, true);
+          it = connections.erase(it);
+          continue;
+        }
+        it->pending.append(buf.data(), static_cast<size_t>(n));
+        take_lines(*it, false);
+        ++it;
+      }
+    }
+  }
+
+  /** Queues every complete line of `c` (and the rest at EOF), waiting for room if need be. */
+  void take_lines(Connection& c, bool at_eof) {
+    std::vector<std::string_view> lines;
+    size_t start = 0;
+    for (;;) {
+      size_t nl = c.pending.find('\n', start);
+      if (nl == std::string::npos) {
+        if (!at_eof || start >= c.pending.size()) break;
+        nl = c.pending.size();
+      }
+      std::string_view line(c.pending.data() + start, nl - start);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (c.discarding) {
+        c.discarding = false;  // the tail of an over-long line, already counted
+      } else if (line.size() > line_limit_) {
+        queue_.count_rejected_request();
+      } else if (line.find_first_not_of(" \t") != std::string_view::npos) {
+        lines.push_back(line);
+      }
+      start = nl + 1;
+    }
+    std::vector<TelemetryRecord> records;
+    if (!lines.empty()) {
+      // One parse for the whole chunk; only when some line is bad, one parse per line.
+      std::string body = "[";
+      for (size_t i = 0; i < lines.size(); ++i) {
+        if (i > 0) body += ',';
+        body.append(lines[i].data(), lines[i].size());
+      }
+      body += ']';
+      if (auto all = parse_telemetry_batch(body); all && all->size() == lines.size()) {
+        records = std::move(*all);
+      } else {
+        for (const auto& line : lines) {
+          auto one = parse_telemetry_batch("[" + std::string(line) + "]");
+          if (one && one->size() == 1) {
+            records.push_back(std::move(one->front()));
+          } else {
+            queue_.count_rejected_request();
+          }
+        }
+      }
+    }
+    c.pending.erase(0, std::min(start, c.pending.size()));
+    if (c.pending.size() > line_limit_) {  // an over-long line still arriving: skip it
+      queue_.count_rejected_request();
+      c.pending.clear();
+      c.discarding = true;
+    }
+    if (!records.empty()) {
+      queue_.push_when_room(std::move(records), [this] { return stopping_.load(); });
+    }
+  }
+
+  TelemetryQueue& queue_;
+  const size_t line_limit_;
+  Fd listen_;
+  Pipe wake_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
 struct TelemetryListener::Impl {
   httplib::Server server;
+  std::unique_ptr<TcpLineServer> tcp;  ///< Instead of the HTTP server, for the TCP destination.
   std::thread thread;
   std::atomic<bool> finished{false};
   std::string host;
@@ -47,6 +225,7 @@ struct TelemetryListener::Impl {
   ~Impl() { stop(); }
 
   void stop() {
+    if (tcp) tcp->stop();
     // httplib 0.11.4 loses a stop() issued before listen_after_bind() has started, so only
     // stop a server that is (or was) running; start() waited for that.
     if (thread.joinable()) {
@@ -73,6 +252,20 @@ void TelemetryListener::stop() {
 Result<TelemetryListener> TelemetryListener::start(const ListenerOptions& options,
                                                    TelemetryQueue& queue) {
   auto impl = std::make_unique<Impl>();
+  if (options.protocol == TelemetryProtocol::Tcp) {
+    impl->tcp = std::make_unique<TcpLineServer>(queue, options.body_limit);
+    auto port = impl->tcp->bind(options.host, options.port);
+    if (!port) {
+      return make_error(ErrorKind::ListenerFailed,
+                        "telemetry TCP listener cannot bind " + options.host + ":" +
+                            std::to_string(options.port) +
+                            " (EXTENSION_RUNNER_LISTEN): " + port.error().message);
+    }
+    impl->port = *port;
+    impl->host = options.host;
+    impl->tcp->start();  // listening already: a connection made now waits in the backlog
+    return TelemetryListener(std::move(impl));
+  }
   auto& server = impl->server;
   server.set_payload_max_length(options.body_limit);
   // One request per connection: httplib's stop() waits for a kept-alive connection's idle

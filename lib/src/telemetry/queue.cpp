@@ -27,17 +27,22 @@ std::string TelemetryCounters::to_line() const {
 TelemetryQueue::TelemetryQueue(size_t max_records, size_t max_bytes)
     : max_records_(std::max<size_t>(max_records, 1)), max_bytes_(std::max<size_t>(max_bytes, 1)) {}
 
-bool TelemetryQueue::push(std::vector<TelemetryRecord> batch) {
-  size_t batch_bytes = 0;
-  uint64_t logs_dropped = 0;
+namespace {
+
+size_t bytes_of(const std::vector<TelemetryRecord>& batch, uint64_t* logs_dropped) {
+  size_t bytes = 0;
   for (const auto& r : batch) {
-    batch_bytes += r.size();
-    if (r.dropped_records > 0) logs_dropped += static_cast<uint64_t>(r.dropped_records);
+    bytes += r.size();
+    if (r.dropped_records > 0 && logs_dropped)
+      *logs_dropped += static_cast<uint64_t>(r.dropped_records);
   }
-  std::lock_guard<std::mutex> lock(mutex_);
-  counters_.received += batch.size();
-  counters_.logs_dropped_records += logs_dropped;
-  // Evidence that an invocation's telemetry is flowing, even if the batch is refused below.
+  return bytes;
+}
+
+}  // namespace
+
+void TelemetryQueue::note_ids_locked(const std::vector<TelemetryRecord>& batch) {
+  // Evidence that an invocation's telemetry is flowing, even if the batch is refused.
   bool new_ids = false;
   for (const auto& r : batch) {
     if (r.request_id.empty() || (!seen_ids_.empty() && seen_ids_.back() == r.request_id)) continue;
@@ -46,20 +51,59 @@ bool TelemetryQueue::push(std::vector<TelemetryRecord> batch) {
     new_ids = true;
   }
   if (new_ids) progress_.notify_all();
+}
+
+bool TelemetryQueue::fits_locked(size_t count, size_t batch_bytes) const {
   // Records handed to the consumer but not completed still occupy memory: they count.
   const size_t held = records_.size() + counters_.in_flight;
-  const bool fits =
-      held + batch.size() <= max_records_ && bytes_ + in_flight_bytes_ + batch_bytes <= max_bytes_;
-  if (!fits && held > 0) {
-    counters_.dropped += batch.size();
-    ++counters_.refused_batches;
-    return false;
-  }
+  if (held == 0) return true;  // a batch larger than the capacity still enters an empty queue
+  return held + count <= max_records_ && bytes_ + in_flight_bytes_ + batch_bytes <= max_bytes_;
+}
+
+void TelemetryQueue::append_locked(std::vector<TelemetryRecord>& batch, size_t batch_bytes) {
   for (auto& r : batch) records_.push_back(std::move(r));
   bytes_ += batch_bytes;
   ++counters_.accepted_batches;
   records_available_.notify_all();
+}
+
+bool TelemetryQueue::push(std::vector<TelemetryRecord> batch) {
+  uint64_t logs_dropped = 0;
+  const size_t batch_bytes = bytes_of(batch, &logs_dropped);
+  std::lock_guard<std::mutex> lock(mutex_);
+  counters_.received += batch.size();
+  counters_.logs_dropped_records += logs_dropped;
+  note_ids_locked(batch);
+  if (!fits_locked(batch.size(), batch_bytes)) {
+    counters_.dropped += batch.size();
+    ++counters_.refused_batches;
+    return false;
+  }
+  append_locked(batch, batch_bytes);
   return true;
+}
+
+bool TelemetryQueue::push_when_room(std::vector<TelemetryRecord> batch,
+                                    const std::function<bool()>& stopped) {
+  uint64_t logs_dropped = 0;
+  const size_t batch_bytes = bytes_of(batch, &logs_dropped);
+  std::unique_lock<std::mutex> lock(mutex_);
+  note_ids_locked(batch);
+  progress_.wait(lock,
+                 [&] { return closed_ || stopped() || fits_locked(batch.size(), batch_bytes); });
+  counters_.received += batch.size();
+  counters_.logs_dropped_records += logs_dropped;
+  if (closed_ || !fits_locked(batch.size(), batch_bytes)) {
+    counters_.dropped += batch.size();  // read, but the listener is stopping: never uncounted
+    return false;
+  }
+  append_locked(batch, batch_bytes);
+  return true;
+}
+
+void TelemetryQueue::wake_pushers() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  progress_.notify_all();
 }
 
 void TelemetryQueue::count_rejected_request() {

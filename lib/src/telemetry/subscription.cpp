@@ -54,6 +54,7 @@ Subscription subscription_from_config(const Config& config, std::string destinat
   sub.max_bytes = config.buffer_max_bytes;
   sub.timeout_ms = config.buffer_timeout_ms;
   sub.destination_uri = std::move(destination);
+  sub.protocol = config.telemetry_protocol;
   return sub;
 }
 
@@ -63,9 +64,10 @@ std::string subscription_body(const Subscription& sub) {
   return "{\"schemaVersion\":" + json_quote(sub.schema_version) + ",\"types\":[" + types +
          "],\"buffering\":{\"maxItems\":" + std::to_string(sub.max_items) +
          ",\"maxBytes\":" + std::to_string(sub.max_bytes) +
-         ",\"timeoutMs\":" + std::to_string(sub.timeout_ms) +
-         "},\"destination\":{\"protocol\":\"HTTP\",\"URI\":" + json_quote(sub.destination_uri) +
-         "}}";
+         ",\"timeoutMs\":" + std::to_string(sub.timeout_ms) + "},\"destination\":" +
+         (sub.protocol == TelemetryProtocol::Tcp
+              ? "{\"protocol\":\"TCP\",\"port\":" + std::to_string(sub.tcp_port) + "}}"
+              : "{\"protocol\":\"HTTP\",\"URI\":" + json_quote(sub.destination_uri) + "}}");
 }
 
 HttpRequest build_subscribe_request(const std::string& identifier, const Subscription& sub) {

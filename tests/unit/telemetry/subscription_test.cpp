@@ -172,3 +172,14 @@ TEST_CASE("telemetry subscribe: answers are classified") {
     }
   }
 }
+
+TEST_CASE("telemetry subscribe: the TCP destination form (schema 2025-01-29) [TEL][RIE]") {
+  Subscription sub;
+  sub.schema_version = "2025-01-29";
+  sub.types = {"platform"};
+  sub.protocol = TelemetryProtocol::Tcp;
+  sub.tcp_port = 4243;
+  CHECK(subscription_body(sub) ==
+        R"({"schemaVersion":"2025-01-29","types":["platform"],"buffering":{"maxItems":1000,)"
+        R"("maxBytes":262144,"timeoutMs":25},"destination":{"protocol":"TCP","port":4243}})");
+}

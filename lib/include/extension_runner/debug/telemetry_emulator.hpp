@@ -48,6 +48,11 @@ struct EmulatedSubscription {
   int port = 0;
   std::string path = "/";
   BatchLimits limits;  ///< `buffering` as sent, the platform's defaults for what is absent [TEL].
+  /**
+   * `{"protocol":"TCP","port":N}` (schema 2025-01-29 only): the platform connects to
+   * 127.0.0.1:N and writes one JSON event per line [TEL][RIE].
+   */
+  bool tcp = false;
 };
 
 class TelemetryEmulator {

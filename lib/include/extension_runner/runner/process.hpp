@@ -41,7 +41,15 @@ struct SpawnOptions {
   bool pipe_stderr = true;      ///< else inherits the host's stderr.
   bool die_with_parent = true;  ///< PR_SET_PDEATHSIG = SIGKILL.
   std::string working_dir;      ///< "" = inherit.
+  /**
+   * A descriptor of the host that the child gets as fd `kSharedChildFd` (3), taken before the
+   * child's stdio is redirected, so `STDOUT_FILENO` means the host's own stdout. -1 = none.
+   */
+  int share_fd = -1;
 };
+
+/** The child's descriptor number for SpawnOptions::share_fd. */
+inline constexpr int kSharedChildFd = 3;
 
 /** `/bin/sh -c <command>` as SpawnOptions argv. */
 std::vector<std::string> shell_argv(const std::string& command);

@@ -32,6 +32,12 @@ inline constexpr const char* kRunnerProtocolError = "Runner.ProtocolError";
 /** The request itself could not be encoded (raw event not JSON). */
 inline constexpr const char* kRunnerInvalidRequest = "Runner.InvalidRequest";
 
+/**
+ * Environment variable naming the child's descriptor for the host's own stdout (the Lambda log
+ * stream [EXT]); the child's stdout is the protocol. Always set, to `kSharedChildFd`.
+ */
+inline constexpr const char* kChildStdoutFdVariable = "EXTENSION_RUNNER_STDOUT_FD";
+
 /** How a ChildInvoker starts and drives its child. */
 struct ChildInvokerOptions {
   std::string command;             ///< Run with `/bin/sh -c` (EXTENSION_RUNNER_COMMAND).

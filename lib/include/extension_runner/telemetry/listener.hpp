@@ -11,6 +11,13 @@
  *   retries it with backoff or drops it and reports `platform.logsDropped` [TEL][RIE];
  * - body not JSON / not an array of objects → 400; body over body_limit → 413;
  * - any other method (PUT in Telemetry mode) → 405.
+ *
+ * With the TCP destination (`{"protocol":"TCP","port":N}`, schema 2025-01-29 [TEL][RIE]) it is a
+ * plain TCP server instead: Lambda connects and writes one JSON event per line. There is no
+ * status to push back with, so when the queue is full the listener stops reading (the sender
+ * meets a slow reader; AWS's emulator then holds its one batch in flight and drops the batches
+ * that become ready meanwhile, reporting them with `platform.logsDropped` [RIE]). A line that is
+ * not a JSON object, or longer than body_limit, is counted as a rejected request and skipped.
  */
 #include <memory>
 #include <string>
@@ -39,6 +46,7 @@ struct ListenerOptions {
   int port = 0;                  ///< 0 = ephemeral.
   bool accept_put = false;       ///< Logs API mode: "the listener may receive PUT or POST" [LOGS].
   size_t body_limit = 2 * 262144 + 65536;
+  TelemetryProtocol protocol = TelemetryProtocol::Http;
 };
 
 /** Listener options for a Config: its listen address, mode and buffering. */

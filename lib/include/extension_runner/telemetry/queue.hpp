@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -67,6 +68,16 @@ class TelemetryQueue {
    * received, and refused ones as dropped. Returns whether the batch was taken.
    */
   bool push(std::vector<TelemetryRecord> batch);
+
+  /**
+   * For a stream (TCP) listener, which has no status to push back with: waits until the batch
+   * fits (as push() would take it), then appends it; the reader stops reading meanwhile, so the
+   * sender sees a slow reader instead of lost records. Returns false, taking nothing, once
+   * `stopped()` is true (checked at each wake-up; wake_pushers() wakes) or after close().
+   */
+  bool push_when_room(std::vector<TelemetryRecord> batch, const std::function<bool()>& stopped);
+  /** Wakes push_when_room waiters (so they re-check `stopped`). */
+  void wake_pushers();
 
   /** Counts one request the listener rejected (bad method, body, size, or pushback). */
   void count_rejected_request();
@@ -125,6 +136,10 @@ class TelemetryQueue {
 
  private:
   void remember_done_locked(const std::string& request_id);
+  /** Counts and appends a batch that fits; `seen` ids noted. */
+  void append_locked(std::vector<TelemetryRecord>& batch, size_t batch_bytes);
+  void note_ids_locked(const std::vector<TelemetryRecord>& batch);
+  bool fits_locked(size_t count, size_t batch_bytes) const;
   bool is_done_locked(const std::string& request_id) const;
   bool is_seen_locked(const std::string& request_id) const;
 

@@ -42,8 +42,11 @@ struct Subscription {
   std::vector<std::string> types;                 ///< `types`: platform, function, extension.
   int max_items = 1000;                           ///< `buffering.maxItems`.
   int max_bytes = 262144;                         ///< `buffering.maxBytes`.
-  int timeout_ms = 100;                           ///< `buffering.timeoutMs`.
+  int timeout_ms = 25;                            ///< `buffering.timeoutMs`.
   std::string destination_uri;                    ///< `destination.URI` (protocol HTTP).
+  /** TCP: `destination` is `{"protocol":"TCP","port":tcp_port}` (schema 2025-01-29) [TEL][RIE]. */
+  TelemetryProtocol protocol = TelemetryProtocol::Http;
+  int tcp_port = 0;
 };
 
 /**

@@ -1,0 +1,1 @@
+../../sdk/node/extension-runner.js

@@ -1,0 +1,495 @@
+// Child SDK for extension-runner (runner protocol v1, docs/runner-protocol.md). Node.js >= 18,
+// no dependencies, one CommonJS file (ESM: `import { Extension } from './extension-runner.js'`).
+//
+//   const { Extension } = require('./extension-runner.js');
+//   const ext = new Extension();
+//   ext.onInvoke(async (event, ctx) => { console.log('invocation', ctx.requestId); });
+//   ext.onTelemetry((batch) => { for (const r of batch) console.log(r.type, r.requestId); });
+//   ext.run();
+//
+// The SDK owns the protocol stream: it writes the protocol to its own blocking handle on the
+// original stdout, replies exactly once per request with the request's `invokeid`, turns an
+// exception (or a rejected promise) into `errors: true` with `errortype` = the error's class
+// name, and exits 0 when the host closes stdin.
+//
+// What it cannot protect: Node.js cannot re-point file descriptor 1 without a native module.
+// The SDK redirects JavaScript-level output (console.log/info/debug, process.stdout.write) to
+// stderr, but a subprocess started with stdio 'inherit' (or anything writing to fd 1 directly,
+// e.g. fs.writeSync(1, …)) writes into the protocol stream. Start subprocesses with
+// stdio ['ignore', 2, 2] or 'pipe'.
+'use strict';
+
+const fs = require('fs');
+const readline = require('readline');
+
+const PROTOCOL_VERSION = 1;
+const PLATFORM_LAMBDA = 'lambda';
+const PLATFORM_MANAGED_INSTANCES = 'managed-instances';
+
+const str = (v) => (typeof v === 'string' ? v : null);
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+function sdkLog(message) {
+  try {
+    fs.writeSync(2, `extension-runner sdk: ${message}\n`);
+  } catch (_) {
+    // stderr gone: nothing left to tell
+  }
+}
+
+/**
+ * The function this extension runs with: the Extensions API Register response [EXT], from
+ * StartupRequest.function; hosts that do not send it leave handler/accountId null and take
+ * name and version from AWS_LAMBDA_FUNCTION_NAME / AWS_LAMBDA_FUNCTION_VERSION.
+ */
+class FunctionInfo {
+  constructor(raw, env) {
+    const r = isObject(raw) ? raw : {};
+    this.raw = r;
+    this.name = str(r.functionName) || env.AWS_LAMBDA_FUNCTION_NAME || null;
+    this.version = str(r.functionVersion) || env.AWS_LAMBDA_FUNCTION_VERSION || null;
+    this.handler = str(r.handler);
+    this.accountId = str(r.accountId);
+  }
+}
+
+/** The StartupRequest as given to onStart handlers; `platform` defaults to 'lambda'. */
+class Startup {
+  constructor(message) {
+    this.raw = message;
+    this.handler = str(message.handler) || '';
+    this.env = {};
+    if (isObject(message.env)) {
+      for (const [k, v] of Object.entries(message.env)) if (typeof v === 'string') this.env[k] = v;
+    }
+    this.version = Number.isInteger(message.version) ? message.version : PROTOCOL_VERSION;
+    this.name = str(message.name) || '';
+    this.mode = str(message.mode) || 'lambda';
+    this.platform = str(message.platform) || PLATFORM_LAMBDA;
+    this.function = new FunctionInfo(message.function, { ...process.env, ...this.env });
+  }
+
+  /** True on Lambda Managed Instances: no INVOKE events, only telemetry and SHUTDOWN [LMI]. */
+  get managedInstances() {
+    return this.platform === PLATFORM_MANAGED_INSTANCES;
+  }
+}
+
+/** What a handler knows about its request; `deadlineMs` is epoch ms. */
+class Context {
+  constructor(request, startup) {
+    const c = isObject(request.context) ? request.context : {};
+    this.requestId = str(c.aws_request_id) || '';
+    this.invokedFunctionArn = str(c.invoked_function_arn) || '';
+    this.clientContext = c.client_context ?? null;
+    this.identity = c.identity ?? null;
+    this.deadlineMs = Number.isInteger(request.deadline) ? request.deadline : 0;
+    this.startup = startup;
+    this.function = startup.function;
+    this.platform = startup.platform;
+    this.extensionName = startup.name;
+    this.mode = startup.mode;
+    this.raw = c;
+  }
+
+  /** Milliseconds until deadlineMs (0 once passed, or when there is none). */
+  remainingMs() {
+    return Math.max(0, this.deadlineMs - Date.now());
+  }
+
+  /**
+   * The protocol's context object plus `deadline`, `function` (the Register answer as received,
+   * {} when absent) and `platform`: the example runner's handler shape.
+   */
+  asObject() {
+    return { ...this.raw, deadline: this.deadlineMs, function: this.function.raw, platform: this.platform };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Telemetry helpers
+// ---------------------------------------------------------------------------------------------
+
+/** An ISO-8601 telemetry `time` as a Date, or null when it does not parse. */
+function parseTime(text) {
+  if (typeof text !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(text)) return null;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? null : new Date(ms);
+}
+
+/**
+ * One Telemetry API record {time, type, record} [TEL]: `raw` as delivered, plus typed access.
+ * `record` is an object, or a string for function/extension lines in text log format.
+ */
+class Record {
+  constructor(raw) {
+    this.raw = raw;
+    const r = isObject(raw) ? raw : {};
+    this.type = str(r.type) || '';
+    this.timeText = str(r.time) || '';
+    this.record = r.record === undefined ? null : r.record;
+  }
+
+  get time() {
+    return parseTime(this.timeText);
+  }
+
+  /** The record's own requestId (platform.start/runtimeDone/report, JSON-format log lines). */
+  get requestId() {
+    return isObject(this.record) && typeof this.record.requestId === 'string' && this.record.requestId
+      ? this.record.requestId
+      : null;
+  }
+
+  get isLog() {
+    return this.type === 'function' || this.type === 'extension';
+  }
+
+  get isPlatform() {
+    return this.type.startsWith('platform.');
+  }
+
+  /** A log record delivered as a plain string (text log format). */
+  get isText() {
+    return typeof this.record === 'string';
+  }
+
+  /** The record as an object (JSON log format, platform records), else null. */
+  get fields() {
+    return isObject(this.record) ? this.record : null;
+  }
+
+  /** The log line: the string, or the object's `message`. */
+  get message() {
+    if (typeof this.record === 'string') return this.record;
+    if (isObject(this.record) && this.record.message !== undefined && this.record.message !== null) {
+      return typeof this.record.message === 'string' ? this.record.message : JSON.stringify(this.record.message);
+    }
+    return null;
+  }
+
+  /** record.metrics of a platform record ({} when absent). */
+  get metrics() {
+    return isObject(this.record) && isObject(this.record.metrics) ? this.record.metrics : {};
+  }
+}
+
+const toRecords = (items) => (Array.isArray(items) ? items : []).map((r) => (r instanceof Record ? r : new Record(r)));
+
+/**
+ * Records grouped by invocation: Map requestId → [Record], in arrival order. A record counts
+ * for the id it carries; on the standard platform a log record without one (text log format)
+ * belongs to the invocation opened by the last platform.start and not yet ended by its
+ * platform.runtimeDone. On Managed Instances invocations are concurrent [LMI]: such records go
+ * under the key null, as do records outside any invocation.
+ */
+function groupByRequestId(records, platform = PLATFORM_LAMBDA) {
+  const groups = new Map();
+  let open = null;
+  for (const record of toRecords(records)) {
+    let id = record.requestId;
+    if (record.type === 'platform.start' && id) open = platform === PLATFORM_MANAGED_INSTANCES ? null : id;
+    if (id === null && record.type === 'function') id = open;
+    if (!groups.has(id)) groups.set(id, []);
+    groups.get(id).push(record);
+    if ((record.type === 'platform.runtimeDone' || record.type === 'platform.report') && id === open) open = null;
+  }
+  return groups;
+}
+
+/** One TELEMETRY event's records (an Array of Record); `raw` is the list as given. */
+class TelemetryBatch extends Array {
+  static from(rawRecords, platform = PLATFORM_LAMBDA) {
+    const batch = new TelemetryBatch();
+    for (const r of toRecords(rawRecords)) batch.push(r);
+    batch.raw = rawRecords;
+    batch.platform = platform;
+    return batch;
+  }
+
+  static get [Symbol.species]() {
+    return Array;
+  }
+
+  byRequestId() {
+    return groupByRequestId(this, this.platform);
+  }
+
+  ofType(...types) {
+    return this.filter((r) => types.includes(r.type));
+  }
+
+  logs() {
+    return this.filter((r) => r.type === 'function');
+  }
+}
+
+/** Everything seen about one request id: its records in order, and the platform ones by name. */
+class Invocation {
+  constructor(requestId) {
+    this.requestId = requestId;
+    this.records = [];
+    this.start = null;
+    this.runtimeDone = null;
+    this.report = null;
+  }
+
+  get logs() {
+    return this.records.filter((r) => r.type === 'function');
+  }
+
+  add(record) {
+    this.records.push(record);
+    if (record.type === 'platform.start') this.start = record;
+    else if (record.type === 'platform.runtimeDone') this.runtimeDone = record;
+    else if (record.type === 'platform.report') this.report = record;
+  }
+}
+
+/**
+ * Joins an invocation's records across TELEMETRY batches. Lambda delivers an invocation's
+ * platform.report after the extension finished it, so it usually arrives during the next
+ * invocation or at SHUTDOWN [TEL]. add(batch) returns the invocations completed by that batch;
+ * drain() at SHUTDOWN returns those still without a report. Records of no invocation go to
+ * `unattributed` (cleared by the caller); the platform.init* records to `init` by type.
+ */
+class InvocationTracker {
+  constructor(platform = PLATFORM_LAMBDA) {
+    this.platform = platform;
+    this.open = new Map();
+    this.unattributed = [];
+    this.init = {};
+    this.current = null;
+  }
+
+  add(records) {
+    const done = [];
+    for (const record of toRecords(records)) {
+      if (record.type.startsWith('platform.init')) this.init[record.type] = record;
+      let id = record.requestId;
+      if (record.type === 'platform.start' && id && this.platform !== PLATFORM_MANAGED_INSTANCES) this.current = id;
+      if (id === null && record.type === 'function') id = this.current;
+      if (id === null) {
+        this.unattributed.push(record);
+        continue;
+      }
+      if (!this.open.has(id)) this.open.set(id, new Invocation(id));
+      const invocation = this.open.get(id);
+      invocation.add(record);
+      if ((record.type === 'platform.runtimeDone' || record.type === 'platform.report') && id === this.current) {
+        this.current = null;
+      }
+      if (record.type === 'platform.report') {
+        this.open.delete(id);
+        done.push(invocation);
+      }
+    }
+    return done;
+  }
+
+  drain() {
+    const rest = [...this.open.values()];
+    this.open.clear();
+    this.current = null;
+    return rest;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The protocol loop
+// ---------------------------------------------------------------------------------------------
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+function writeAll(fd, text) {
+  const bytes = Buffer.from(text);
+  for (let off = 0; off < bytes.length; ) {
+    try {
+      off += fs.writeSync(fd, bytes, off);
+    } catch (e) {
+      if (e.code !== 'EAGAIN') throw e;
+      // A non-blocking descriptor whose reader is behind: wait a moment for it to drain.
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
+}
+
+const errorName = (e) => {
+  if (e instanceof Error) return (e.constructor && e.constructor.name) || e.name || 'Error';
+  return e === null ? 'null' : typeof e;
+};
+const errorMessage = (e) => (e instanceof Error ? String(e.message) : String(e));
+
+/**
+ * An extension's handlers and the loop that serves the host:
+ * - onStart(fn(startup)): at the handshake; a throw/rejection answers {"ok":false,"error":…}
+ *   (the host reports Extension.ChildStartupFailed) and the process exits 1.
+ * - onInvoke(fn(event, ctx)): each INVOKE (none on Managed Instances [LMI]).
+ * - onShutdown(fn(event, ctx)): the SHUTDOWN event, always the last request.
+ * - onTelemetry(fn(batch, ctx)): each TELEMETRY event; batch is a TelemetryBatch.
+ * - onEvent(fn(event, ctx)): any event without a more specific handler.
+ * Handlers may be async; the resolved value (JSON-serialisable) is the reply's `result`.
+ */
+class Extension {
+  constructor(options = {}) {
+    this.handlers = new Map();
+    this.protectStdout = options.protectStdout !== false;
+    this.input = options.input || process.stdin;
+    this.startup = null;
+    this.protoFd = null;
+    this.outputFd = null;
+  }
+
+  onStart(fn) { return this.register('start', fn); }
+  onInvoke(fn) { return this.register('INVOKE', fn); }
+  onShutdown(fn) { return this.register('SHUTDOWN', fn); }
+  onTelemetry(fn) { return this.register('TELEMETRY', fn); }
+  onEvent(fn) { return this.register('*', fn); }
+
+  register(kind, fn) {
+    if (typeof fn !== 'function') throw new TypeError(`handler for ${kind} is not a function`);
+    this.handlers.set(kind, fn);
+    return this;
+  }
+
+  /**
+   * Writes one line to the extension's own stdout, unprefixed (extension-runner passes it as
+   * EXTENSION_RUNNER_STDOUT_FD); without it the line goes to stderr (logged with a prefix).
+   */
+  output(line) {
+    writeAll(this.outputFd ?? 2, String(line).replace(/\n$/, '') + '\n');
+  }
+
+  send(message) {
+    writeAll(this.protoFd, JSON.stringify(message) + '\n');
+  }
+
+  openStreams() {
+    // A blocking handle of our own on the original stdout pipe: replies are written whole and
+    // in order, whatever process.stdout's (asynchronous) state is. A socket (a Node parent's
+    // 'pipe') cannot be reopened that way; then fd 1 itself is written, retrying on EAGAIN.
+    try {
+      this.protoFd = fs.openSync('/proc/self/fd/1', 'w');
+    } catch (_) {
+      this.protoFd = 1;
+    }
+    if (this.protectStdout) {
+      const toStderr = process.stderr.write.bind(process.stderr);
+      process.stdout.write = toStderr;
+      console.log = console.info = console.debug = console.error;
+    }
+    const fd = process.env.EXTENSION_RUNNER_STDOUT_FD || '';
+    if (/^\d+$/.test(fd)) {
+      try {
+        fs.fstatSync(Number(fd));
+        this.outputFd = Number(fd);
+      } catch (_) {
+        this.outputFd = null;
+      }
+    }
+  }
+
+  /** Serves the host until stdin closes, then exits 0 (1 when the start-up failed). */
+  run() {
+    this.openStreams();
+    const lines = readline.createInterface({ input: this.input, terminal: false, crlfDelay: Infinity });
+    // One request at a time, strictly in order: each line waits for the previous reply.
+    let chain = Promise.resolve();
+    lines.on('line', (line) => {
+      chain = chain.then(() => this.onLine(line));
+    });
+    lines.on('close', () => {
+      chain.then(() => this.exit(0));
+    });
+    return this;
+  }
+
+  exit(code) {
+    // Exit explicitly: a handler's open sockets or timers must not keep the child alive after
+    // the host closed stdin (the host would have to SIGTERM it).
+    process.exit(code);
+  }
+
+  async onLine(line) {
+    if (!line.trim()) return;
+    if (this.startup === null) return this.handshake(line);
+    let request;
+    try {
+      request = JSON.parse(line);
+    } catch (e) {
+      sdkLog(`skipping a request that is not JSON (${e.message}): ${line.slice(0, 200)}`);
+      return;
+    }
+    const id = isObject(request) && isObject(request.context) ? request.context.aws_request_id : null;
+    if (typeof id !== 'string' || !id) {
+      // Without its id no reply can be paired with it: the host times the request out.
+      sdkLog(`skipping a request without context.aws_request_id: ${line.slice(0, 200)}`);
+      return;
+    }
+    const reply = { result: null, errortype: '', invokeid: id };
+    try {
+      const result = await this.dispatch(request, new Context(request, this.startup));
+      const text = JSON.stringify(result === undefined ? null : result);
+      reply.result = text === undefined ? null : JSON.parse(text);
+    } catch (e) {
+      console.error(e);
+      Object.assign(reply, { result: { errorMessage: errorMessage(e) }, errortype: errorName(e), errors: true });
+    }
+    try {
+      this.send(reply);
+    } catch (e) {
+      if (e.code === 'EPIPE') this.exit(0); // the host is gone; nobody is left to answer
+      throw e;
+    }
+  }
+
+  async handshake(line) {
+    let message;
+    try {
+      message = JSON.parse(line);
+      if (!isObject(message)) throw new Error('not a JSON object');
+    } catch (e) {
+      this.send({ ok: false, error: `malformed StartupRequest: ${e.message}` });
+      return this.exit(1);
+    }
+    this.startup = new Startup(message);
+    const start = this.handlers.get('start');
+    if (start) {
+      try {
+        await start(this.startup);
+      } catch (e) {
+        console.error(e);
+        this.send({ ok: false, error: `${errorName(e)}: ${errorMessage(e)}` });
+        return this.exit(1);
+      }
+    }
+    this.send({ ok: true });
+  }
+
+  dispatch(request, ctx) {
+    const event = request.event;
+    const kind = isObject(event) ? event.eventType : null;
+    const fn = this.handlers.get(kind) || this.handlers.get('*');
+    if (!fn) return null;
+    if (kind === 'TELEMETRY' && fn === this.handlers.get('TELEMETRY')) {
+      return fn(TelemetryBatch.from(event.records, ctx.platform), ctx);
+    }
+    return fn(event, ctx);
+  }
+}
+
+module.exports = {
+  Extension,
+  Startup,
+  Context,
+  FunctionInfo,
+  Record,
+  TelemetryBatch,
+  Invocation,
+  InvocationTracker,
+  groupByRequestId,
+  parseTime,
+  PROTOCOL_VERSION,
+  PLATFORM_LAMBDA,
+  PLATFORM_MANAGED_INSTANCES,
+};

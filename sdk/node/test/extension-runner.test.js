@@ -1,0 +1,477 @@
+// Tests of the Node.js child SDK: the protocol as the host drives it, and the telemetry helpers.
+// Protocol tests start a real child process (a small extension written with the SDK) and talk
+// the runner protocol to it over pipes, as extension-runner does. Waits are on events (a line,
+// an exit), bounded by the test timeout, never sleeps.
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const readline = require('node:readline');
+
+const SDK = path.resolve(__dirname, '..', 'extension-runner.js');
+const er = require(SDK);
+
+class Child {
+  constructor(body, { env = {}, ext = '.js', stdio } = {}) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'er-sdk-node-'));
+    const file = path.join(this.dir, `ext${ext}`);
+    const header = ext === '.mjs' ? '' : `const SDK = ${JSON.stringify(SDK)};\n`;
+    fs.writeFileSync(file, header + body.replaceAll('__SDK__', JSON.stringify(SDK)));
+    this.proc = spawn(process.execPath, [file], {
+      env: { ...process.env, ...env },
+      stdio: stdio || ['pipe', 'pipe', 'pipe'],
+    });
+    this.lines = [];
+    this.waiters = [];
+    this.closed = false;
+    readline.createInterface({ input: this.proc.stdout }).on('line', (l) => this.push(l)).on('close', () => {
+      this.closed = true;
+      this.push(null);
+    });
+    this.stderr = '';
+    this.proc.stderr.on('data', (d) => (this.stderr += d));
+    this.exited = new Promise((resolve) => this.proc.on('close', (code) => resolve(code)));
+  }
+
+  push(line) {
+    if (this.waiters.length) this.waiters.shift()(line);
+    else this.lines.push(line);
+  }
+
+  nextLine() {
+    if (this.lines.length) return Promise.resolve(this.lines.shift());
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  async reply() {
+    const line = await this.nextLine();
+    if (line === null) throw new Error(`child closed stdout; stderr: ${this.stderr}`);
+    return JSON.parse(line);
+  }
+
+  write(text) {
+    this.proc.stdin.write(text);
+  }
+
+  send(message) {
+    this.write(JSON.stringify(message) + '\n');
+  }
+
+  start(fields = {}) {
+    this.send({ handler: '', env: {}, version: 1, name: 'test-ext', mode: 'lambda', ...fields });
+    return this.reply();
+  }
+
+  request(id, event, { deadline = Date.now() + 60000, ...context } = {}) {
+    this.send({
+      context: {
+        aws_request_id: id,
+        client_context: null,
+        identity: null,
+        invoked_function_arn: 'arn:aws:lambda:us-east-1:123456789012:function:fn',
+        ...context,
+      },
+      event,
+      deadline,
+    });
+    return this.reply();
+  }
+
+  /** Closes stdin (what the host does at shutdown); resolves to {code, rest, stderr}. */
+  async close() {
+    this.proc.stdin.end();
+    const code = await this.exited;
+    const rest = [];
+    for (let l = await this.nextLine(); l !== null; l = await this.nextLine()) rest.push(l);
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    return { code, rest, stderr: this.stderr };
+  }
+}
+
+const ECHO_ALL = `
+const { Extension } = require(SDK);
+const ext = new Extension();
+ext.onInvoke((event, ctx) => {
+  console.log('user print on invoke', ctx.requestId);
+  process.stdout.write('user write on invoke\\n');
+  return { kind: 'invoke', id: ctx.requestId, arn: ctx.invokedFunctionArn, deadline: ctx.deadlineMs,
+    remainingOk: ctx.remainingMs() > 0 && ctx.remainingMs() <= 60000, clientContext: ctx.clientContext,
+    identity: ctx.identity, platform: ctx.platform,
+    fn: [ctx.function.name, ctx.function.version, ctx.function.handler, ctx.function.accountId] };
+});
+ext.onShutdown(async (event) => ({ kind: 'shutdown', reason: event.shutdownReason }));
+ext.onTelemetry((batch) => ({ kind: 'telemetry', types: batch.map((r) => r.type),
+  groups: Object.fromEntries([...batch.byRequestId()].map(([k, v]) => [String(k), v.length])) }));
+ext.run();
+`;
+
+test('handshake: ok, then a clean exit at EOF', async () => {
+  const child = new Child(ECHO_ALL);
+  assert.deepEqual(await child.start(), { ok: true });
+  const { code, rest } = await child.close();
+  assert.equal(code, 0);
+  assert.deepEqual(rest, []);
+});
+
+test('handshake: EOF before the StartupRequest exits cleanly', async () => {
+  const child = new Child(ECHO_ALL);
+  const { code, rest } = await child.close();
+  assert.equal(code, 0);
+  assert.deepEqual(rest, []);
+});
+
+test('handshake: onStart sees the StartupRequest, function and platform included', async () => {
+  const child = new Child(`
+const { Extension } = require(SDK);
+const ext = new Extension();
+let seen = null;
+ext.onStart(async (s) => { seen = { name: s.name, mode: s.mode, handler: s.handler, env: s.env, platform: s.platform,
+  fn: s.function.name, account: s.function.accountId, lmi: s.managedInstances }; });
+ext.onInvoke(() => seen);
+ext.run();
+`);
+  assert.deepEqual(
+    await child.start({
+      name: 'my-ext',
+      mode: 'emulate',
+      handler: 'h.x',
+      env: { A: '1' },
+      platform: 'managed-instances',
+      function: { functionName: 'my-fn', functionVersion: '7', handler: 'app.handler', accountId: '123456789012' },
+    }),
+    { ok: true },
+  );
+  const reply = await child.request('r1', { eventType: 'INVOKE' });
+  assert.deepEqual(reply.result, {
+    name: 'my-ext', mode: 'emulate', handler: 'h.x', env: { A: '1' }, platform: 'managed-instances',
+    fn: 'my-fn', account: '123456789012', lmi: true,
+  });
+  assert.equal((await child.close()).code, 0);
+});
+
+test('handshake: a StartupRequest without function and platform (older hosts)', async () => {
+  const child = new Child(ECHO_ALL, { env: { AWS_LAMBDA_FUNCTION_NAME: 'env-fn' } });
+  await child.start({ env: { AWS_LAMBDA_FUNCTION_VERSION: '3' } });
+  const { result } = await child.request('r1', { eventType: 'INVOKE' });
+  assert.equal(result.platform, 'lambda');
+  assert.deepEqual(result.fn, ['env-fn', '3', null, null]);
+  await child.close();
+});
+
+for (const [name, body, error] of [
+  ['a throw', 'ext.onStart(() => { throw new RangeError("no config"); });', 'RangeError: no config'],
+  ['a rejection', 'ext.onStart(async () => { await null; throw new TypeError("async no"); });', 'TypeError: async no'],
+]) {
+  test(`handshake: ${name} in onStart answers ok:false and exits 1`, async () => {
+    const child = new Child(`const { Extension } = require(SDK); const ext = new Extension(); ${body} ext.run();`);
+    assert.deepEqual(await child.start(), { ok: false, error });
+    const { code, stderr } = await child.close();
+    assert.equal(code, 1);
+    assert.match(stderr, new RegExp(error));
+  });
+}
+
+for (const line of ['not json', '[1,2]']) {
+  test(`handshake: a malformed StartupRequest (${line}) answers ok:false`, async () => {
+    const child = new Child(ECHO_ALL);
+    child.write(line + '\n');
+    const reply = await child.reply();
+    assert.equal(reply.ok, false);
+    assert.match(reply.error, /malformed StartupRequest/);
+    assert.equal((await child.close()).code, 1);
+  });
+}
+
+test('handlers: each kind gets its event, the reply carries the request id', async () => {
+  const child = new Child(ECHO_ALL);
+  await child.start();
+  const cases = [
+    [{ eventType: 'INVOKE', requestId: 'i1' }, { kind: 'invoke' }],
+    [{ eventType: 'SHUTDOWN', shutdownReason: 'spindown' }, { kind: 'shutdown', reason: 'spindown' }],
+    [
+      {
+        eventType: 'TELEMETRY',
+        records: [
+          { time: '2026-01-01T00:00:00.000Z', type: 'platform.start', record: { requestId: 'a' } },
+          { time: '2026-01-01T00:00:00.001Z', type: 'function', record: 'hello' },
+        ],
+      },
+      { kind: 'telemetry', types: ['platform.start', 'function'], groups: { a: 2 } },
+    ],
+  ];
+  for (const [n, [event, expected]] of cases.entries()) {
+    const reply = await child.request(`req-${n}`, event);
+    assert.equal(reply.invokeid, `req-${n}`);
+    assert.equal(reply.errortype, '');
+    assert.equal('errors' in reply, false);
+    for (const [k, v] of Object.entries(expected)) assert.deepEqual(reply.result[k], v);
+  }
+  const unknown = await child.request('u1', { eventType: 'SOMETHING_NEW' });
+  assert.deepEqual(unknown, { result: null, errortype: '', invokeid: 'u1' });
+  await child.close();
+});
+
+test('handlers: the context object', async () => {
+  const child = new Child(ECHO_ALL);
+  await child.start();
+  const deadline = Date.now() + 30000;
+  const { result } = await child.request('ctx-1', { eventType: 'INVOKE' }, {
+    deadline,
+    client_context: { custom: { k: 'v' } },
+    identity: { cognito_identity_id: 'id', cognito_identity_pool_id: 'pool' },
+  });
+  assert.equal(result.id, 'ctx-1');
+  assert.equal(result.arn, 'arn:aws:lambda:us-east-1:123456789012:function:fn');
+  assert.equal(result.deadline, deadline);
+  assert.equal(result.remainingOk, true);
+  assert.deepEqual(result.clientContext, { custom: { k: 'v' } });
+  assert.equal(result.identity.cognito_identity_pool_id, 'pool');
+  await child.close();
+});
+
+test('stdout protection: console.log and process.stdout.write go to stderr', async () => {
+  const child = new Child(ECHO_ALL);
+  await child.start();
+  await child.request('p1', { eventType: 'INVOKE' });
+  const { code, rest, stderr } = await child.close();
+  assert.equal(code, 0);
+  assert.deepEqual(rest, []);
+  assert.match(stderr, /user print on invoke p1/);
+  assert.match(stderr, /user write on invoke/);
+});
+
+const FAILING = `
+const { Extension } = require(SDK);
+const { spawnSync } = require('child_process');
+class QuotaExceeded extends Error {}
+const ext = new Extension();
+ext.onInvoke(async (event, ctx) => {
+  await new Promise((resolve) => setImmediate(resolve));
+  if (event.fail === 'custom') throw new QuotaExceeded('over quota');
+  if (event.fail === 'reject') return Promise.reject(new RangeError('rejected'));
+  if (event.fail === 'string') throw 'a bare string';
+  if (event.fail === 'bigint') return { n: 1n };
+  if (event.fail === 'subprocess') {
+    spawnSync(process.execPath, ['-e', 'console.log("from a subprocess")'], { stdio: ['ignore', 2, 2] });
+    return 'ran';
+  }
+  return { async: true, id: ctx.requestId };
+});
+ext.onShutdown(() => { throw new Error('boom'); });
+// A keep-alive timer must not keep the child alive after EOF.
+setInterval(() => {}, 1 << 30);
+ext.run();
+`;
+
+test('exceptions and rejections become error replies; async handlers', async () => {
+  const child = new Child(FAILING);
+  await child.start();
+  const cases = [
+    [{ eventType: 'INVOKE', fail: 'custom' }, 'QuotaExceeded', 'over quota'],
+    [{ eventType: 'INVOKE', fail: 'reject' }, 'RangeError', 'rejected'],
+    [{ eventType: 'INVOKE', fail: 'string' }, 'string', 'a bare string'],
+    [{ eventType: 'INVOKE', fail: 'bigint' }, 'TypeError', null],
+    [{ eventType: 'SHUTDOWN' }, 'Error', 'boom'],
+  ];
+  for (const [n, [event, errortype, message]] of cases.entries()) {
+    const reply = await child.request(`e${n}`, event);
+    assert.equal(reply.invokeid, `e${n}`);
+    assert.equal(reply.errors, true);
+    assert.equal(reply.errortype, errortype);
+    if (message !== null) assert.deepEqual(reply.result, { errorMessage: message });
+  }
+  assert.deepEqual((await child.request('fine', { eventType: 'INVOKE' })).result, { async: true, id: 'fine' });
+  const { code, rest, stderr } = await child.close();
+  assert.equal(code, 0, 'exits at EOF despite the pending timer');
+  assert.deepEqual(rest, []);
+  assert.match(stderr, /over quota/);
+});
+
+test('replies exactly once per request, in order, even when all arrive at once', async () => {
+  const child = new Child(FAILING);
+  await child.start();
+  const ids = Array.from({ length: 50 }, (_, i) => `m${i}`);
+  child.write(ids.map((id) => JSON.stringify({ context: { aws_request_id: id }, event: { eventType: 'INVOKE' }, deadline: 0 }) + '\n').join(''));
+  const got = [];
+  for (const _ of ids) got.push((await child.reply()).invokeid);
+  assert.deepEqual(got, ids);
+  const { rest } = await child.close();
+  assert.deepEqual(rest, []);
+});
+
+test('a subprocess started with stdio [ignore, 2, 2] stays off the protocol', async () => {
+  const child = new Child(FAILING);
+  await child.start();
+  assert.deepEqual(await child.request('s1', { eventType: 'INVOKE', fail: 'subprocess' }), {
+    result: 'ran', errortype: '', invokeid: 's1',
+  });
+  const { rest, stderr } = await child.close();
+  assert.deepEqual(rest, []);
+  assert.match(stderr, /from a subprocess/);
+});
+
+test('malformed requests are skipped and the child keeps serving', async () => {
+  const child = new Child(ECHO_ALL);
+  await child.start();
+  child.write('this is not json\n\n');
+  child.send({ context: {}, event: { eventType: 'INVOKE' } });
+  child.send([1, 2, 3]);
+  const reply = await child.request('after-garbage', 'just a string');
+  assert.deepEqual(reply, { result: null, errortype: '', invokeid: 'after-garbage' });
+  const { code, stderr } = await child.close();
+  assert.equal(code, 0);
+  assert.match(stderr, /not JSON/);
+  assert.match(stderr, /without context.aws_request_id/);
+});
+
+test('output() writes to EXTENSION_RUNNER_STDOUT_FD, else to stderr', async () => {
+  const body = `const { Extension } = require(SDK); const ext = new Extension();
+ext.onInvoke(() => { ext.output('{"metric":1}'); return null; }); ext.run();`;
+  const withFd = new Child(body, { env: { EXTENSION_RUNNER_STDOUT_FD: '3' }, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+  let hostStdout = '';
+  withFd.proc.stdio[3].on('data', (d) => (hostStdout += d));
+  const fd3Closed = new Promise((resolve) => withFd.proc.stdio[3].on('close', resolve));
+  await withFd.start();
+  await withFd.request('o1', { eventType: 'INVOKE' });
+  const a = await withFd.close();
+  await fd3Closed;
+  assert.equal(hostStdout, '{"metric":1}\n');
+  assert.deepEqual(a.rest, []);
+
+  const without = new Child(body, { env: { EXTENSION_RUNNER_STDOUT_FD: '' } });
+  await without.start();
+  await without.request('o1', { eventType: 'INVOKE' });
+  const b = await without.close();
+  assert.match(b.stderr, /\{"metric":1\}/);
+});
+
+test('ESM: import { Extension } from the CommonJS file', async () => {
+  const child = new Child(`import { Extension } from __SDK__;
+const ext = new Extension();
+ext.onInvoke(async (e, ctx) => ({ esm: true, id: ctx.requestId }));
+ext.run();
+`, { ext: '.mjs' });
+  assert.deepEqual(await child.start(), { ok: true });
+  assert.deepEqual((await child.request('esm-1', { eventType: 'INVOKE' })).result, { esm: true, id: 'esm-1' });
+  assert.equal((await child.close()).code, 0);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Telemetry helpers (in-process)
+// ---------------------------------------------------------------------------------------------
+
+const rec = (type, record, time = '2026-03-01T12:00:00.123Z') => ({ time, type, record });
+
+test('parseTime', () => {
+  const cases = [
+    ['2026-03-01T12:00:00.123Z', Date.UTC(2026, 2, 1, 12, 0, 0, 123)],
+    ['2026-03-01T12:00:00Z', Date.UTC(2026, 2, 1, 12, 0, 0)],
+    ['2026-03-01T12:00:00.5+01:00', Date.UTC(2026, 2, 1, 11, 0, 0, 500)],
+    ['yesterday', null],
+    ['', null],
+    [null, null],
+  ];
+  for (const [text, expected] of cases) {
+    const t = er.parseTime(text);
+    assert.equal(t === null ? null : t.getTime(), expected, String(text));
+  }
+});
+
+test('Record: typed access, records as given', () => {
+  const cases = [
+    [rec('function', 'plain line'), 'function', null, 'plain line', true, null],
+    [rec('function', { message: 'json line', requestId: 'r9' }), 'function', 'r9', 'json line', false, { message: 'json line', requestId: 'r9' }],
+    [rec('platform.report', { requestId: 'r1', metrics: { durationMs: 2 } }), 'platform.report', 'r1', null, false, { requestId: 'r1', metrics: { durationMs: 2 } }],
+    [{ type: 5, record: null }, '', null, null, false, null],
+    ['garbage', '', null, null, false, null],
+  ];
+  for (const [raw, type, requestId, message, isText, fields] of cases) {
+    const r = new er.Record(raw);
+    assert.equal(r.raw, raw);
+    assert.equal(r.type, type);
+    assert.equal(r.requestId, requestId);
+    assert.equal(r.message, message);
+    assert.equal(r.isText, isText);
+    assert.deepEqual(r.fields, fields);
+  }
+  assert.deepEqual(new er.Record(rec('platform.report', { metrics: { durationMs: 2 } })).metrics, { durationMs: 2 });
+  assert.equal(new er.Record(rec('function', 'x')).time.getUTCMilliseconds(), 123);
+});
+
+const standardBatch = () => [
+  rec('platform.initStart', { initializationType: 'on-demand' }),
+  rec('platform.start', { requestId: 'a' }),
+  rec('function', 'a log 1'),
+  rec('function', { message: 'a log 2' }),
+  rec('platform.runtimeDone', { requestId: 'a', status: 'success' }),
+  rec('extension', 'ext line'),
+  rec('platform.report', { requestId: 'a', metrics: { durationMs: 1 } }),
+  rec('platform.start', { requestId: 'b' }),
+  rec('function', 'b log'),
+];
+
+test('groupByRequestId: standard platform', () => {
+  const groups = er.groupByRequestId(standardBatch());
+  assert.deepEqual([...groups.keys()], [null, 'a', 'b']);
+  assert.deepEqual(groups.get(null).map((r) => r.type), ['platform.initStart', 'extension']);
+  assert.deepEqual(groups.get('a').map((r) => r.message || r.type),
+    ['platform.start', 'a log 1', 'a log 2', 'platform.runtimeDone', 'platform.report']);
+  assert.deepEqual(groups.get('b').map((r) => r.message || r.type), ['platform.start', 'b log']);
+});
+
+test('groupByRequestId: Managed Instances cannot attribute text lines', () => {
+  const batch = er.TelemetryBatch.from([
+    rec('platform.start', { requestId: 'a' }),
+    rec('platform.start', { requestId: 'b' }),
+    rec('function', 'who am I'),
+    rec('function', { message: "b's line", requestId: 'b' }),
+    rec('platform.report', { requestId: 'a' }),
+  ], 'managed-instances');
+  const groups = batch.byRequestId();
+  assert.deepEqual(groups.get(null).map((r) => r.message), ['who am I']);
+  assert.equal(groups.get('a').length, 2);
+  assert.deepEqual(groups.get('b').map((r) => r.message || r.type), ['platform.start', "b's line"]);
+});
+
+test('InvocationTracker: an invocation joined across batches', () => {
+  const tracker = new er.InvocationTracker();
+  const first = tracker.add(standardBatch());
+  assert.deepEqual(first.map((i) => i.requestId), ['a']);
+  assert.deepEqual(first[0].logs.map((r) => r.message), ['a log 1', 'a log 2']);
+  assert.deepEqual(first[0].report.metrics, { durationMs: 1 });
+  assert.equal(first[0].runtimeDone.fields.status, 'success');
+  assert.ok(tracker.init['platform.initStart']);
+  assert.deepEqual(tracker.unattributed.map((r) => r.type), ['platform.initStart', 'extension']);
+  const second = tracker.add([rec('platform.runtimeDone', { requestId: 'b' }), rec('function', 'between'), rec('platform.report', { requestId: 'b' })]);
+  assert.deepEqual(second.map((i) => i.requestId), ['b']);
+  assert.deepEqual(second[0].logs.map((r) => r.message), ['b log']);
+  assert.equal(tracker.unattributed.at(-1).message, 'between');
+  tracker.add([rec('platform.start', { requestId: 'c' }), rec('function', 'c log')]);
+  const rest = tracker.drain();
+  assert.deepEqual(rest.map((i) => i.requestId), ['c']);
+  assert.equal(rest[0].report, null);
+  assert.deepEqual(tracker.drain(), []);
+});
+
+test('TelemetryBatch keeps the records as given', () => {
+  const raw = standardBatch();
+  const batch = er.TelemetryBatch.from(raw);
+  assert.equal(batch.raw, raw);
+  assert.deepEqual(batch.map((r) => r.raw), raw);
+  assert.equal(batch.logs().length, 3);
+  assert.equal(batch.ofType('platform.start', 'platform.report').length, 3);
+  assert.equal(er.TelemetryBatch.from(null).length, 0);
+});
+
+test('package.json: CommonJS, no dependencies, Node >= 18, main is the one file', () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8'));
+  assert.equal(pkg.type, 'commonjs');
+  assert.equal(pkg.main, 'extension-runner.js');
+  assert.deepEqual(pkg.dependencies, {});
+  assert.equal(pkg.engines.node, '>=18');
+  assert.equal(require(path.join(__dirname, '..')), er);
+});

@@ -66,7 +66,7 @@ layer: static
 ## The integration tests that start the binary run once more against the static x86_64 binary.
 LAYER_INTEGRATION_TESTS ?= $(LAYER_BUILD_DIR)/bin/integration_tests
 # The integration tests that start the binary (Catch2 test spec: comma = or).
-BINARY_TEST_SPEC := 'lifecycle:*,emulate*,invoke*,runner lifecycle:*'
+BINARY_TEST_SPEC := 'lifecycle:*,emulate*,invoke*,runner lifecycle:*,managed instances:*'
 test-layer: layer
 	@test -x $(LAYER_INTEGRATION_TESTS) || { echo "$(LAYER_INTEGRATION_TESTS) missing: make build first" >&2; exit 1; }
 	ER_BINARY=$(abspath $(LAYER_BUILD_DIR))/static-x86_64/bin/extension-runner \

@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <string>
@@ -95,4 +96,34 @@ TEST_CASE("process: destroying the owner kills the whole process group") {
   pollfd p{grandchild_pidfd, POLLIN, 0};
   CHECK(::poll(&p, 1, 5000) == 1);
   ::close(grandchild_pidfd);
+}
+
+TEST_CASE("process: GroupPeakRss sums the group's members and forgets those that leave") {
+  SpawnOptions o;
+  o.argv = shell_argv("sleep 30 & echo $!; wait; echo reaped; read x");
+  auto child = ChildProcess::spawn(o);
+  REQUIRE(child.ok());
+  std::string line;
+  char c;
+  while (::read(child->stdout_fd().get(), &c, 1) == 1 && c != '\n') line.push_back(c);
+  const auto grandchild = static_cast<pid_t>(std::stoi(line));
+  const pid_t group = child->pid();
+  std::vector<pid_t> members;
+  const long scanned = group_peak_rss_kb(group, members);
+  CHECK(scanned > 0);
+  std::sort(members.begin(), members.end());
+  CHECK(members == std::vector<pid_t>{std::min(group, grandchild), std::max(group, grandchild)});
+
+  GroupPeakRss rss(std::chrono::hours(1));  // no rescan during the test
+  CHECK(rss.measure(group) == scanned);     // the first call scans
+  const long shell_only = peak_rss_kb(group);
+  REQUIRE(::kill(grandchild, SIGKILL) == 0);
+  // The shell's `wait` returns once the grandchild is reaped; then only the shell is left.
+  std::string reaped;
+  while (reaped.find("reaped\n") == std::string::npos &&
+         ::read(child->stdout_fd().get(), &c, 1) == 1) {
+    reaped.push_back(c);
+  }
+  const long after = rss.measure(group);
+  CHECK(after == shell_only);
 }

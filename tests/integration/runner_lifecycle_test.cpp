@@ -1,9 +1,11 @@
 // The real binary in Lambda mode with a child runtime, against the in-process emulator.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 #include <string>
 
 #include "extension_runner/core/clock.hpp"
@@ -26,6 +28,8 @@ for line in sys.stdin:
     log.write(line); log.flush()
     msg = json.loads(line)
     if "handler" in msg:
+        if mode == "gate":  # the handshake waits until the test opens the FIFO for writing
+            open(os.environ["PROBE_GATE"]).close()
         if mode == "refuse":
             print(json.dumps({"ok": False, "error": "handler not found"}), flush=True); sys.exit(1)
         print(json.dumps({"ok": True}), flush=True)
@@ -108,6 +112,12 @@ TEST_CASE(
   CHECK(str(startup["name"]) == "probe-ext");
   CHECK(str(startup["mode"]) == "lambda");
   CHECK(startup["version"].GetInt() == 1);
+  CHECK(str(startup["platform"]) == "lambda");
+  REQUIRE(startup["function"].IsObject());  // the Register answer as received
+  CHECK(str(startup["function"]["functionName"]) == "emulated-function");
+  CHECK(str(startup["function"]["functionVersion"]) == "$LATEST");
+  CHECK(str(startup["function"]["handler"]) == "lambda_function.lambda_handler");
+  CHECK(str(startup["function"]["accountId"]) == "123456789012");
   CHECK(str(startup["env"]["AWS_LAMBDA_FUNCTION_NAME"]) == "emulated-function");
   CHECK(str(startup["env"]["AWS_LAMBDA_FUNCTION_VERSION"]) == "$LATEST");
   for (int i = 0; i < 3; ++i) {
@@ -172,4 +182,69 @@ TEST_CASE("runner lifecycle: async dispatch keeps fetching events while the chil
   const auto requests = f.requests();
   REQUIRE(requests.size() >= 2);  // startup + the INVOKE it hangs on
   CHECK(str(requests[1]["context"]["aws_request_id"]) == "req-1");
+}
+
+TEST_CASE(
+    "runner lifecycle: CHILD_START=background calls /next before the handshake; events wait for "
+    "it") {
+  Fixture f;
+  const std::string gate = f.dir + "/gate";
+  REQUIRE(::mkfifo(gate.c_str(), 0600) == 0);
+  f.api.push_invoke("req-1", in_ms(20000));
+  f.api.push_shutdown("spindown", in_ms(20000));
+  auto env = f.env("gate");
+  env["PROBE_GATE"] = gate;
+  env["EXTENSION_RUNNER_CHILD_START"] = "background";
+  auto running = std::async(std::launch::async, [&] { return run_binary({}, env, 30000); });
+  // The child cannot answer its handshake until the FIFO is opened below, so a /next seen now
+  // was called before the handshake completed (with CHILD_START=init it never would be).
+  const bool next_first = f.api.wait_until(
+      [](const std::vector<RecordedCall>& calls) {
+        for (const auto& c : calls) {
+          if (c.endpoint == Endpoint::Next) return true;
+        }
+        return false;
+      },
+      std::chrono::milliseconds(20000));
+  { std::ofstream open_gate(gate); }  // blocks until the child opened its end, then releases it
+  auto run = running.get();
+  INFO(run.err);
+  REQUIRE(next_first);
+  CHECK(run.status.success());
+  CHECK(f.api.calls_to(Endpoint::InitError).empty());
+  CHECK(f.api.calls_to(Endpoint::ExitError).empty());
+  const auto requests = f.requests();
+  REQUIRE(requests.size() == 3);  // startup, then the INVOKE that waited for it, then SHUTDOWN
+  CHECK(requests[0].HasMember("handler"));
+  CHECK(str(requests[1]["context"]["aws_request_id"]) == "req-1");
+  CHECK(str(requests[2]["event"]["eventType"]) == "SHUTDOWN");
+}
+
+TEST_CASE(
+    "runner lifecycle: CHILD_START=background turns a startup failure into exit/error at the first "
+    "event") {
+  struct Case {
+    const char* what;
+    bool invoke_first;
+  };
+  const std::vector<Case> cases = {{"first event INVOKE", true}, {"first event SHUTDOWN", false}};
+  for (const auto& c : cases) {
+    SECTION(c.what) {
+      Fixture f;
+      if (c.invoke_first) f.api.push_invoke("req-1", in_ms(10000));
+      f.api.push_shutdown("spindown", in_ms(10000));
+      auto env = f.env("refuse");
+      env["EXTENSION_RUNNER_CHILD_START"] = "background";
+      auto run = run_binary({}, env, 30000);
+      INFO(run.err);
+      CHECK_FALSE(run.status.success());
+      CHECK(f.api.calls_to(Endpoint::InitError).empty());  // init did not wait for the child
+      CHECK(f.api.calls_to(Endpoint::Next).size() == 1);
+      const auto errors = f.api.calls_to(Endpoint::ExitError);
+      REQUIRE(errors.size() == 1);
+      CHECK(errors[0].header("Lambda-Extension-Function-Error-Type") ==
+            "Extension.ChildStartupFailed");
+      CHECK_THAT(errors[0].body, Catch::Contains("handler not found"));
+    }
+  }
 }

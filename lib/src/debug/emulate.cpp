@@ -99,7 +99,7 @@ class Tracer {
     for (const auto& done : take_completed()) line("child", "request", done, wall_clock_ms());
   }
 
-  /** The Publisher saw `count` records accepted by the listener. */
+  /** The platform produced (or the listener accepted) `count` records: the rate's start. */
   void published(size_t count) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (first_published_ms_ == 0 && count > 0) first_published_ms_ = wall_clock_ms();
@@ -372,8 +372,10 @@ void drive_managed_instances(const Scenario& scenario, const std::string& name,
   }
   if (done.is_set()) return;
   if (const auto sub = telemetry.subscription()) {
-    publisher.records(
-        ConcurrentInvocations::init_records(name, sub->types, wall_clock_ms() - start_ms));
+    const auto init =
+        ConcurrentInvocations::init_records(name, sub->types, wall_clock_ms() - start_ms);
+    tracer.published(init.size());  // records/s counts from the first record the platform made
+    publisher.records(init);
   }
   ConcurrentInvocations invocations(scenario.invokes, scenario.concurrency,
                                     scenario.log_records_json);
@@ -384,7 +386,9 @@ void drive_managed_instances(const Scenario& scenario, const std::string& name,
                   " records each (Managed Instances: no INVOKE events)",
               wall_clock_ms());
   while (!done.is_set() && !invocations.done()) {
-    publisher.records(invocations.next_round());
+    const auto round = invocations.next_round();
+    tracer.published(round.size());
+    publisher.records(round);
     if (scenario.spacing_ms > 0 && done.wait_for(std::chrono::milliseconds(scenario.spacing_ms))) {
       return;
     }

@@ -128,7 +128,8 @@ void TelemetryEmulator::install(httplib::Server& server) {
     };
   };
   server.Put(kTelemetryApiPath, route(TelemetryMode::Telemetry));
-  server.Put(kLogsApiPath, route(TelemetryMode::Logs));
+  // Managed Instances have no Logs API: 404 there, as RIE answers.
+  if (platform_ != Platform::ManagedInstances) server.Put(kLogsApiPath, route(TelemetryMode::Logs));
 }
 
 TelemetryEmulator::Answer TelemetryEmulator::subscribe(TelemetryMode mode,
@@ -207,11 +208,13 @@ TelemetryEmulator::Answer TelemetryEmulator::subscribe(TelemetryMode mode,
     }
   }
   if (platform_ == Platform::ManagedInstances) {
+    // RIE's words in its Managed-Instances mode.
     if (sub.schema_version != kTelemetrySchema) {
-      add(std::string("schemaVersion must be ") + kTelemetrySchema);
+      add(std::string("schema validation error: '/schemaVersion' value must be \"") +
+          kTelemetrySchema + "\"");
     }
     if (!sub.tcp && sub.port != 0 && sub.host != "sandbox" && sub.host != "sandbox.localdomain") {
-      add("destination host must be sandbox or sandbox.localdomain, not " + sub.host);
+      add("Invalid destination: destination.URI host must be sandbox.localdomain");
     }
   }
   if (!problems.empty()) return {400, error_body(validation, problems)};

@@ -111,7 +111,7 @@ Result<void> check_mode(const Config& c, const Get& get) {
   }
   if (lmi && c.telemetry == TelemetryMode::Logs) {
     return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY"), "logs",
-                   on_lmi + "only the Telemetry API delivers: use telemetry");
+                   on_lmi + "there is no Logs API (it answers 404): use telemetry");
   }
   if (lmi && c.telemetry == TelemetryMode::Telemetry && !c.telemetry_schema.empty() &&
       c.telemetry_schema != kTelemetrySchema) {
@@ -269,6 +269,12 @@ const std::vector<SettingSpec>& settings() {
       {"EXTENSION_RUNNER_DISPATCH", "dispatch", "sync",
        "sync: next event only after the child replied; async: requests queue",
        kind::one_of({"sync", "async"})},
+      // Child start (issue 13).
+      {"EXTENSION_RUNNER_CHILD_START", "child-start", "init",
+       "init: the child's handshake completes before the first /next (a failure is init/error); "
+       "background: /next at once, the child starts beside it, events wait for its handshake (a "
+       "failure is exit/error Extension.ChildStartupFailed at the first event)",
+       kind::one_of({"init", "background"})},
       {"EXTENSION_RUNNER_MAX_CRASHES", "max-crashes", "3",
        "child crashes in a row before exit/error Extension.ChildCrashed", kind::integer(1, 1000)},
       {"EXTENSION_RUNNER_MAX_MESSAGE_BYTES", "max-message-bytes", "6291456",
@@ -421,6 +427,15 @@ Result<Config> load_config(const std::map<std::string, std::string>& flags, cons
       c.dispatch = Dispatch::Async;
     } else {
       return invalid(spec_for("EXTENSION_RUNNER_DISPATCH"), *v, "expected sync or async");
+    }
+  }
+  if (auto v = get("EXTENSION_RUNNER_CHILD_START")) {
+    if (*v == "init") {
+      c.child_start = ChildStart::Init;
+    } else if (*v == "background") {
+      c.child_start = ChildStart::Background;
+    } else {
+      return invalid(spec_for("EXTENSION_RUNNER_CHILD_START"), *v, "expected init or background");
     }
   }
   auto crashes = get_int("EXTENSION_RUNNER_MAX_CRASHES", 1, 1000, c.max_crashes);
@@ -601,6 +616,8 @@ std::string describe_config(const Config& config) {
     line += std::string(" dispatch=") + (config.dispatch == Dispatch::Sync ? "sync" : "async");
     line += " startup-timeout=" + std::to_string(config.startup_timeout_ms) + "ms";
     line += " max-crashes=" + std::to_string(config.max_crashes);
+    line += std::string(" child-start=") +
+            (config.child_start == ChildStart::Background ? "background" : "init");
   }
   line += std::string(" telemetry=") + telemetry_words(config.telemetry);
   if (config.telemetry != TelemetryMode::Off) {

@@ -45,16 +45,18 @@ Dispatcher::~Dispatcher() { stop(0); }
 Result<void> Dispatcher::start(InvokerFactory factory) {
   auto done = std::make_shared<std::promise<Result<void>>>();
   auto future = done->get_future();
+  auto outcome = std::make_shared<Result<void>>();
   Job job;
-  job.call = [this, factory = std::move(factory), done] {
+  job.call = [this, factory = std::move(factory), outcome] {
     auto made = factory();
     if (!made) {
-      done->set_value(made.error());
+      *outcome = made.error();
       return;
     }
     invoker_ = std::move(*made);
-    done->set_value(Result<void>());
   };
+  // Answered once the worker is idle again, so a run_or_submit right after start() finds it so.
+  job.after = [done, outcome] { done->set_value(*outcome); };
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) return make_error(ErrorKind::Cancelled, "dispatcher stopped");
@@ -64,26 +66,72 @@ Result<void> Dispatcher::start(InvokerFactory factory) {
   return future.get();
 }
 
+void Dispatcher::start_in_background(InvokerFactory factory) {
+  Job job;
+  job.call = [this, factory = std::move(factory)] {
+    auto made = factory();
+    if (!made) {
+      log_error(made.error().message);  // now, not only when the first event finds it
+      std::lock_guard<std::mutex> lock(mutex_);
+      fatal_ = made.error();
+      return;
+    }
+    invoker_ = std::move(*made);
+  };
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stopping_) return;
+  queue_.push_back(std::move(job));
+  cv_.notify_all();
+}
+
 Ticket Dispatcher::submit(InvokeRequest request) {
   return submit_with_budget(std::move(request), 0);
 }
 
 Ticket Dispatcher::submit_with_budget(InvokeRequest request, int64_t budget_ms) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return submit_locked(std::move(request), budget_ms);
+}
+
+Ticket Dispatcher::submit_locked(InvokeRequest request, int64_t budget_ms) {
   Job job;
   job.request = std::move(request);
   job.budget_ms = budget_ms;
   job.promise = std::make_shared<std::promise<Result<InvokeReply>>>();
   Ticket ticket;
   ticket.future_ = job.promise->get_future().share();
+  if (stopping_) {
+    job.promise->set_value(make_error(ErrorKind::Cancelled, "dispatcher stopped"));
+    return ticket;
+  }
+  queue_.push_back(std::move(job));
+  // Notifying under the lock is fine: the worker cannot miss it, and it is one futex call.
+  cv_.notify_all();
+  return ticket;
+}
+
+Ticket Dispatcher::run_or_submit(InvokeRequest request) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stopping_) {
-      job.promise->set_value(make_error(ErrorKind::Cancelled, "dispatcher stopped"));
-      return ticket;
-    }
-    queue_.push_back(std::move(job));
+    const bool idle =
+        !stopping_ && queue_.empty() && !busy_ && invoker_ && !fatal_ && invoker_->ready();
+    if (!idle) return submit_locked(std::move(request), 0);
+    busy_ = true;
+    running_ = invoker_.get();
   }
-  cv_.notify_all();
+  Job job;
+  job.request = std::move(request);
+  job.promise = std::make_shared<std::promise<Result<InvokeReply>>>();
+  Ticket ticket;
+  ticket.future_ = job.promise->get_future().share();
+  run_request(job);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    busy_ = false;
+    running_ = nullptr;
+  }
+  idle_cv_.notify_all();
+  cv_.notify_all();  // the worker holds queued work back while a request runs here
   return ticket;
 }
 
@@ -141,7 +189,8 @@ void Dispatcher::run() {
     Job job;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait(lock, [&] { return !queue_.empty(); });
+      // busy_ while idle here means a request runs inline (run_or_submit): wait for it.
+      cv_.wait(lock, [&] { return !queue_.empty() && !busy_; });
       job = std::move(queue_.front());
       queue_.pop_front();
       busy_ = true;
@@ -158,6 +207,7 @@ void Dispatcher::run() {
       running_ = nullptr;
     }
     idle_cv_.notify_all();
+    if (job.after) job.after();
     if (job.last) return;
   }
 }

@@ -3,7 +3,9 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 namespace extension_runner {
@@ -24,7 +26,9 @@ void LineReader::compact() {
   if (buffer_.empty() && buffer_.capacity() > kKeepCapacity) std::string().swap(buffer_);
 }
 
-ReadLine LineReader::next() {
+ReadLine LineReader::next() { return next(std::chrono::steady_clock::time_point::max()); }
+
+ReadLine LineReader::next(std::chrono::steady_clock::time_point deadline) {
   while (true) {
     if (discarding_) {
       const auto pos = buffer_.find('\n', head_);
@@ -72,16 +76,30 @@ ReadLine LineReader::next() {
       return ReadLine{ReadLine::Kind::Eof, "", 0};
     }
     compact();
-    ReadLine filled = fill();
+    ReadLine filled = fill(deadline);
     if (filled.kind != ReadLine::Kind::Line) return filled;
   }
 }
 
-ReadLine LineReader::fill() {
+ReadLine LineReader::fill(std::chrono::steady_clock::time_point deadline) {
+  using Clock = std::chrono::steady_clock;
   pollfd fds[2] = {{fd_, POLLIN, 0}, {cancel_fd_, POLLIN, 0}};
   const nfds_t count = cancel_fd_ >= 0 ? 2 : 1;
+  bool first = true;
   while (true) {
-    const int r = ::poll(fds, count, -1);
+    int timeout = -1;
+    if (deadline != Clock::time_point::max()) {
+      const auto now = Clock::now();
+      if (deadline <= now && !first) return ReadLine{ReadLine::Kind::TimedOut, "", 0};
+      // Rounded up so a wait never ends just before the deadline (a past one polls without
+      // waiting); capped to stay in an int.
+      const auto left = deadline <= now
+                            ? std::chrono::milliseconds(0)
+                            : std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
+      timeout = static_cast<int>(std::min<int64_t>(left.count(), 60000));
+    }
+    first = false;
+    const int r = ::poll(fds, count, timeout);
     if (r < 0) {
       if (errno == EINTR) continue;
       return ReadLine{ReadLine::Kind::Error, std::string("poll: ") + std::strerror(errno), 0};
@@ -91,19 +109,19 @@ ReadLine LineReader::fill() {
     }
     if (fds[0].revents != 0) break;
   }
-  const size_t old_size = buffer_.size();
-  buffer_.resize(old_size + kChunk);
+  // Read into an uninitialised chunk and append what arrived: resizing the string first would
+  // zero 64 KiB per read, which profiling showed to cost more than everything else per reply.
+  char chunk[kChunk];
   ssize_t n;
   do {
-    n = ::read(fd_, &buffer_[old_size], kChunk);
+    n = ::read(fd_, chunk, kChunk);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     const int e = errno;
-    buffer_.resize(old_size);
     if (e == EAGAIN) return ReadLine{ReadLine::Kind::Line, "", 0};
     return ReadLine{ReadLine::Kind::Error, std::string("read: ") + std::strerror(e), 0};
   }
-  buffer_.resize(old_size + static_cast<size_t>(n));
+  buffer_.append(chunk, static_cast<size_t>(n));
   if (n == 0) eof_ = true;
   return ReadLine{ReadLine::Kind::Line, "", 0};
 }

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -267,24 +269,67 @@ ExitStatus ChildProcess::terminate(std::chrono::milliseconds budget) {
 }
 
 long peak_rss_kb(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
-  }
-  return 0;
+  // One open/read/close: /proc/<pid>/status is ~1.5 kB and VmHWM sits in its first half.
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(pid));
+  Fd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return 0;
+  char text[4096];
+  ssize_t n;
+  do {
+    n = ::read(fd.get(), text, sizeof text - 1);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return 0;
+  text[n] = '\0';
+  const char* hwm = std::strstr(text, "\nVmHWM:");
+  return hwm == nullptr ? 0 : std::strtol(hwm + 7, nullptr, 10);
 }
 
 long group_peak_rss_kb(pid_t pgid) {
+  std::vector<pid_t> members;
+  return group_peak_rss_kb(pgid, members);
+}
+
+long group_peak_rss_kb(pid_t pgid, std::vector<pid_t>& members) {
+  members.clear();
   if (pgid <= 0) return 0;
   std::unique_ptr<DIR, int (*)(DIR*)> proc(::opendir("/proc"), ::closedir);
-  if (!proc) return peak_rss_kb(pgid);
+  if (!proc) {
+    members.push_back(pgid);
+    return peak_rss_kb(pgid);
+  }
   long total = 0;
   while (const dirent* entry = ::readdir(proc.get())) {
     if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
     const pid_t pid = static_cast<pid_t>(std::strtol(entry->d_name, nullptr, 10));
     // getpgid is one syscall, far cheaper than reading /proc/<pid>/stat for every process.
-    if (::getpgid(pid) == pgid) total += peak_rss_kb(pid);
+    if (::getpgid(pid) == pgid) {
+      members.push_back(pid);
+      total += peak_rss_kb(pid);
+    }
+  }
+  return total;
+}
+
+GroupPeakRss::GroupPeakRss(std::chrono::milliseconds rescan) : rescan_(rescan) {}
+
+long GroupPeakRss::measure(pid_t pgid) {
+  const auto now = std::chrono::steady_clock::now();
+  if (pgid != pgid_ || members_.empty() || now - scanned_ >= rescan_) {
+    pgid_ = pgid;
+    scanned_ = now;
+    return group_peak_rss_kb(pgid, members_);
+  }
+  long total = 0;
+  for (auto it = members_.begin(); it != members_.end();) {
+    // A pid that left the group (or was reused outside it) no longer counts.
+    const long kb = ::getpgid(*it) == pgid ? peak_rss_kb(*it) : 0;
+    if (kb == 0) {
+      it = members_.erase(it);
+      continue;
+    }
+    total += kb;
+    ++it;
   }
   return total;
 }

@@ -179,7 +179,11 @@ Result<std::string> encode_invoke_request(const InvokeRequest& request) {
   write_key(w, "context");
   if (auto r = write_context(w, request.context); !r) return r.error();
   write_key(w, "event");
-  if (auto r = write_raw(w, request.event_json, "event"); !r) return r.error();
+  if (request.event_compact) {
+    w.RawValue(request.event_json.data(), request.event_json.size(), rapidjson::kObjectType);
+  } else if (auto r = write_raw(w, request.event_json, "event"); !r) {
+    return r.error();
+  }
   write_key(w, "deadline");
   w.Int64(request.deadline_ms);
   w.EndObject();
@@ -230,6 +234,13 @@ Result<StartupResponse> decode_startup_response(std::string_view line) {
 Result<InvokeReply> decode_invoke_reply(std::string_view line) {
   auto doc = parse_object(line);
   if (!doc) return doc.error();
+  return decode_invoke_reply(static_cast<const rapidjson::Value&>(*doc));
+}
+
+Result<InvokeReply> decode_invoke_reply(const rapidjson::Value& object) {
+  if (!object.IsObject())
+    return make_error(ErrorKind::ProtocolError, "message is not a JSON object");
+  const rapidjson::Value* doc = &object;
   InvokeReply reply;
   if (json_member(*doc, "invokeid") == nullptr) {
     return make_error(ErrorKind::ProtocolError, "reply lacks 'invokeid'");

@@ -30,8 +30,6 @@ using std::chrono::milliseconds;
 constexpr size_t kMaxStderrLine = size_t{64} * 1024;
 // Stderr lines kept to explain a failed startup.
 constexpr size_t kStderrTail = 5;
-// Replies nobody asked for are dropped beyond this many, so a chatty child cannot grow memory.
-constexpr size_t kMaxQueued = 64;
 // How long a child that closed stdout gets to finish exiting, to report its status.
 constexpr milliseconds kExitGrace{1000};
 
@@ -104,8 +102,8 @@ WriteOutcome write_line(int fd, const std::string& line, Clock::time_point deadl
 
 }  // namespace
 
-/** What the stdout reader hands to invoke(). */
-struct Message {
+/** What reading the child's stdout yields. */
+struct ChildInvoker::Message {
   enum class Kind { Startup, Reply, BadReply, TooLong, Eof };
   Kind kind = Kind::Eof;
   StartupResponse startup;
@@ -114,32 +112,17 @@ struct Message {
   Clock::time_point at = Clock::now();
 };
 
+using Message = ChildInvoker::Message;
+
+// What the stderr reader thread shares with the invoking thread (stdout has no thread: the
+// thread that sends a request reads its reply itself, which saves two thread hand-offs per
+// request, see bench/README.md).
 struct ChildInvoker::Inbox {
   std::mutex mutex;
   std::condition_variable cv;
-  std::deque<Message> queue;
   std::deque<std::string> stderr_tail;
   bool stderr_open = false;  ///< The stderr reader is still running.
   bool cancelled = false;
-
-  void push(Message m) {
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      if (queue.size() >= kMaxQueued) queue.pop_front();
-      queue.push_back(std::move(m));
-    }
-    cv.notify_all();
-  }
-
-  /** The next message, or nullopt at the deadline or on cancellation. */
-  std::optional<Message> pop_until(Clock::time_point deadline) {
-    std::unique_lock<std::mutex> lock(mutex);
-    cv.wait_until(lock, deadline, [&] { return cancelled || !queue.empty(); });
-    if (cancelled || queue.empty()) return std::nullopt;
-    Message m = std::move(queue.front());
-    queue.pop_front();
-    return m;
-  }
 
   void remember_stderr(const std::string& line) {
     std::lock_guard<std::mutex> lock(mutex);
@@ -165,90 +148,60 @@ struct ChildInvoker::Inbox {
   }
 };
 
-/** One running child: the process, its pipes and the two reader threads. */
+/** One running child: the process, its pipes, the stdout framing and the stderr thread. */
 struct ChildInvoker::Session {
   ChildProcess process;
   Fd stdout_fd;
   Fd stderr_fd;
-  Pipe stop;  ///< Written on teardown so readers never outlive the session.
-  std::thread stdout_thread;
+  Pipe stop;  ///< Written on teardown so the stderr reader never outlives the session.
+  std::unique_ptr<LineReader> stdout_reader;  ///< Used only by the invoking thread.
   std::thread stderr_thread;
 
   ~Session() {
-    // Kill first so the child stops producing, then wake and join the readers (a grandchild
-    // that escaped the group could keep the pipes open; the stop pipe covers that).
+    // Kill first so the child stops producing, then wake and join the reader (a grandchild
+    // that escaped the group could keep the pipe open; the stop pipe covers that).
     process = ChildProcess();
     if (stop.write.valid()) (void)!::write(stop.write.get(), "x", 1);
-    if (stdout_thread.joinable()) stdout_thread.join();
     if (stderr_thread.joinable()) stderr_thread.join();
   }
 };
 
 namespace {
 
-void read_stdout(int fd, int stop_fd, size_t max_bytes, std::string source,
-                 ChildInvoker::Inbox* inbox) {
-  LineReader reader(fd, max_bytes, stop_fd);
-  while (true) {
-    ReadLine line = reader.next();
-    switch (line.kind) {
-      case ReadLine::Kind::Line: {
-        auto doc = parse_json(line.text);
-        if (!doc || !doc->IsObject()) {
-          log_from(LogLevel::Warn, source,
-                   "protocol: ignoring stdout line that is not a JSON object: " + clip(line.text));
-          break;
-        }
-        Message m;
-        if (json_member(*doc, "invokeid") != nullptr) {
-          auto reply = decode_invoke_reply(line.text);
-          if (reply) {
-            m.kind = Message::Kind::Reply;
-            m.reply = std::move(*reply);
-          } else {
-            m.kind = Message::Kind::BadReply;
-            m.error = reply.error().message;
-          }
-        } else if (json_member(*doc, "ok") != nullptr) {
-          auto startup = decode_startup_response(line.text);
-          if (!startup) {
-            log_from(LogLevel::Warn, source,
-                     "protocol: bad startup response: " + startup.error().message);
-            break;
-          }
-          m.kind = Message::Kind::Startup;
-          m.startup = std::move(*startup);
-        } else {
-          log_from(
-              LogLevel::Warn, source,
-              "protocol: ignoring stdout JSON that is no protocol message: " + clip(line.text));
-          break;
-        }
-        inbox->push(std::move(m));
-        break;
-      }
-      case ReadLine::Kind::TooLong: {
-        Message m;
-        m.kind = Message::Kind::TooLong;
-        m.error = "stdout line exceeds the max message size of " + std::to_string(max_bytes) +
-                  " bytes (EXTENSION_RUNNER_MAX_MESSAGE_BYTES); discarded";
-        log_from(LogLevel::Warn, source, "protocol: " + m.error);
-        inbox->push(std::move(m));
-        break;
-      }
-      case ReadLine::Kind::Error:
-        log_from(LogLevel::Warn, source, "reading stdout: " + line.text);
-        [[fallthrough]];
-      case ReadLine::Kind::Eof: {
-        Message m;
-        m.kind = Message::Kind::Eof;
-        inbox->push(std::move(m));
-        return;
-      }
-      case ReadLine::Kind::Cancelled:
-        return;
-    }
+// Turns one stdout line into a message; false (after a protocol warning) for lines that are
+// none: not JSON, or JSON that is neither a reply nor a startup response.
+bool parse_stdout_line(const std::string& text, const std::string& source, Message& m) {
+  auto doc = parse_json(text);
+  if (!doc || !doc->IsObject()) {
+    log_from(LogLevel::Warn, source,
+             "protocol: ignoring stdout line that is not a JSON object: " + clip(text));
+    return false;
   }
+  if (json_member(*doc, "invokeid") != nullptr) {
+    auto reply = decode_invoke_reply(*doc);
+    if (reply) {
+      m.kind = Message::Kind::Reply;
+      m.reply = std::move(*reply);
+    } else {
+      m.kind = Message::Kind::BadReply;
+      m.error = reply.error().message;
+    }
+    return true;
+  }
+  if (json_member(*doc, "ok") != nullptr) {
+    auto startup = decode_startup_response(text);
+    if (!startup) {
+      log_from(LogLevel::Warn, source,
+               "protocol: bad startup response: " + startup.error().message);
+      return false;
+    }
+    m.kind = Message::Kind::Startup;
+    m.startup = std::move(*startup);
+    return true;
+  }
+  log_from(LogLevel::Warn, source,
+           "protocol: ignoring stdout JSON that is no protocol message: " + clip(text));
+  return false;
 }
 
 void read_stderr(int fd, int stop_fd, std::string source, ChildInvoker::Inbox* inbox) {
@@ -280,6 +233,36 @@ pid_t ChildInvoker::pid() const { return session_ ? session_->process.pid() : -1
 
 void ChildInvoker::end_session() { session_.reset(); }
 
+std::optional<Message> ChildInvoker::read_message(Clock::time_point deadline) {
+  LineReader& reader = *session_->stdout_reader;
+  while (true) {
+    ReadLine line = reader.next(deadline);
+    Message m;
+    m.at = Clock::now();
+    switch (line.kind) {
+      case ReadLine::Kind::Line:
+        if (parse_stdout_line(line.text, options_.log_name, m)) return m;
+        break;
+      case ReadLine::Kind::TooLong:
+        m.kind = Message::Kind::TooLong;
+        m.error = "stdout line exceeds the max message size of " +
+                  std::to_string(options_.max_message_bytes) +
+                  " bytes (EXTENSION_RUNNER_MAX_MESSAGE_BYTES); discarded";
+        log_from(LogLevel::Warn, options_.log_name, "protocol: " + m.error);
+        return m;
+      case ReadLine::Kind::Error:
+        log_from(LogLevel::Warn, options_.log_name, "reading stdout: " + line.text);
+        [[fallthrough]];
+      case ReadLine::Kind::Eof:
+        m.kind = Message::Kind::Eof;
+        return m;
+      case ReadLine::Kind::Cancelled:
+      case ReadLine::Kind::TimedOut:
+        return std::nullopt;
+    }
+  }
+}
+
 Result<void> ChildInvoker::start() {
   if (session_) return {};
   return start_session(Clock::now() + milliseconds(options_.startup_timeout_ms));
@@ -293,7 +276,6 @@ Result<void> ChildInvoker::start_session(Clock::time_point deadline) {
   };
   {
     std::lock_guard<std::mutex> lock(inbox_->mutex);
-    inbox_->queue.clear();
     inbox_->stderr_tail.clear();
     inbox_->stderr_open = true;
   }
@@ -317,9 +299,8 @@ Result<void> ChildInvoker::start_session(Clock::time_point deadline) {
   // Our end of the child's stdin never blocks: writes wait in poll against the deadline.
   const int in_fd = session->process.stdin_fd().get();
   ::fcntl(in_fd, F_SETFL, ::fcntl(in_fd, F_GETFL) | O_NONBLOCK);
-  session->stdout_thread =
-      std::thread(read_stdout, session->stdout_fd.get(), session->stop.read.get(),
-                  options_.max_message_bytes, options_.log_name, inbox_.get());
+  session->stdout_reader = std::make_unique<LineReader>(
+      session->stdout_fd.get(), options_.max_message_bytes, cancel_pipe_.read.get());
   session->stderr_thread = std::thread(read_stderr, session->stderr_fd.get(),
                                        session->stop.read.get(), options_.log_name, inbox_.get());
   session_ = std::move(session);
@@ -340,7 +321,7 @@ Result<void> ChildInvoker::start_session(Clock::time_point deadline) {
       break;  // it exited: the reader reports EOF and we explain below
   }
   while (true) {
-    auto m = inbox_->pop_until(deadline);
+    auto m = read_message(deadline);
     if (!m) {
       if (cancelled_) return fail("cancelled");
       return fail("no startup response within " + std::to_string(options_.startup_timeout_ms) +
@@ -446,17 +427,11 @@ Result<InvokeReply> ChildInvoker::invoke(const InvokeRequest& request) {
   auto line = encode_invoke_request(request);
   if (!line) return host_reply(request, kRunnerInvalidRequest, line.error().message);
   line->push_back('\n');
-  {
-    std::lock_guard<std::mutex> lock(inbox_->mutex);
-    for (const auto& stale : inbox_->queue) {
-      if (stale.kind == Message::Kind::Eof) continue;
-      log_from(LogLevel::Warn, options_.log_name, "protocol: discarding an unrequested message");
-    }
-    // An EOF stays meaningful: the child is gone and this request will find out.
-    inbox_->queue.erase(
-        std::remove_if(inbox_->queue.begin(), inbox_->queue.end(),
-                       [](const Message& m) { return m.kind != Message::Kind::Eof; }),
-        inbox_->queue.end());
+  // What the child wrote since its last reply was not asked for. An EOF stays meaningful
+  // (the reader keeps returning it): the child is gone and this request will find out.
+  while (auto stale = read_message(Clock::now())) {
+    if (stale->kind == Message::Kind::Eof) break;
+    log_from(LogLevel::Warn, options_.log_name, "protocol: discarding an unrequested message");
   }
 
   const auto started_at = Clock::now();
@@ -466,7 +441,7 @@ Result<InvokeReply> ChildInvoker::invoke(const InvokeRequest& request) {
   const auto timed_out = [&] {
     InvokeReply r = host_reply(request, kRunnerTimeout,
                                "no reply by the deadline; child runtime killed and restarted");
-    r.billing.used_mb = (group_peak_rss_kb(pid()) + 1023) / 1024;
+    r.billing.used_mb = (rss_.measure(pid()) + 1023) / 1024;
     r.billing.duration_ms = elapsed_ms();
     end_session();
     log_warn("request " + request.context.aws_request_id + ": child runtime '" + options_.log_name +
@@ -494,7 +469,7 @@ Result<InvokeReply> ChildInvoker::invoke(const InvokeRequest& request) {
   }
 
   while (true) {
-    auto m = inbox_->pop_until(deadline);
+    auto m = read_message(deadline);
     if (!m) {
       if (cancelled_) return cancelled_error();
       return timed_out();
@@ -505,7 +480,7 @@ Result<InvokeReply> ChildInvoker::invoke(const InvokeRequest& request) {
         InvokeReply reply = std::move(m->reply);
         reply.billing.duration_ms = duration;
         reply.billing.memory = options_.memory_size;
-        reply.billing.used_mb = (group_peak_rss_kb(pid()) + 1023) / 1024;
+        reply.billing.used_mb = (rss_.measure(pid()) + 1023) / 1024;
         if (reply.invokeid != request.context.aws_request_id) {
           const std::string why = "reply invokeid '" + clip(reply.invokeid) +
                                   "' does not match request '" + request.context.aws_request_id +
@@ -524,7 +499,7 @@ Result<InvokeReply> ChildInvoker::invoke(const InvokeRequest& request) {
         log_from(LogLevel::Warn, options_.log_name, "protocol: bad reply: " + m->error);
         InvokeReply r = host_reply(request, kRunnerProtocolError, m->error);
         r.billing.duration_ms = duration;
-        r.billing.used_mb = (group_peak_rss_kb(pid()) + 1023) / 1024;
+        r.billing.used_mb = (rss_.measure(pid()) + 1023) / 1024;
         return r;
       }
       case Message::Kind::Startup:
@@ -544,6 +519,8 @@ void ChildInvoker::shutdown(int64_t budget_ms) {
   log_debug("child runtime '" + options_.log_name + "' ended: " + status.describe());
   end_session();
 }
+
+bool ChildInvoker::ready() const { return session_ != nullptr && !fatal_ && !cancelled_; }
 
 void ChildInvoker::cancel() {
   cancelled_ = true;

@@ -52,30 +52,47 @@ class RunnerHandler : public EventHandler {
     set("EXTENSION_RUNNER_HANDLER", config_.handler);
     set("EXTENSION_RUNNER_NAME", context.extension_name);
     auto options = runner_options(config_, std::move(startup));
-    return dispatcher_->start([options]() -> Result<std::unique_ptr<Invoker>> {
+    auto factory = [options]() -> Result<std::unique_ptr<Invoker>> {
       auto invoker = std::make_unique<ChildInvoker>(options);
       if (auto started = invoker->start(); !started) return started.error();
       return std::unique_ptr<Invoker>(std::move(invoker));
-    });
+    };
+    if (config_.child_start == ChildStart::Background) {
+      // The function's init does not wait for the child; events queue behind its handshake.
+      dispatcher_->start_in_background(std::move(factory));
+      return {};
+    }
+    return dispatcher_->start(std::move(factory));
   }
 
   Result<void> on_invoke(const InvokeEvent& event) override {
-    if (auto fatal = dispatcher_->fatal_error()) return *fatal;
+    if (auto fatal = dispatcher_->fatal_error()) {
+      startup_failure_reported_ = true;
+      return *fatal;
+    }
     last_arn_ = event.invoked_function_arn;
     InvokeRequest request;
     request.context.aws_request_id = event.request_id;
     request.context.invoked_function_arn = event.invoked_function_arn;
     request.event_json = event.raw;
+    request.event_compact = true;  // parse_event wrote it
     request.deadline_ms = event.deadline_ms;
-    Ticket ticket = dispatcher_->submit(std::move(request));
-    if (config_.dispatch == Dispatch::Async) return {};
+    if (config_.dispatch == Dispatch::Async) {
+      dispatcher_->submit(std::move(request));
+      return {};
+    }
+    // Sync: this thread talks to the child itself when nothing else is queued.
+    Ticket ticket = dispatcher_->run_or_submit(std::move(request));
     auto reply = ticket.wait_until(steady_deadline(event.deadline_ms) + kSyncGrace);
     if (!reply) {
       log_warn("request " + event.request_id +
                ": the child runtime is still working on it past the invoke's deadline");
       return {};
     }
-    if (!*reply && reply->error().kind != ErrorKind::Cancelled) return reply->error();
+    if (!*reply && reply->error().kind != ErrorKind::Cancelled) {
+      startup_failure_reported_ = true;
+      return reply->error();
+    }
     return {};
   }
 
@@ -92,6 +109,7 @@ class RunnerHandler : public EventHandler {
       request.context.aws_request_id = generate_request_id();
       request.context.invoked_function_arn = last_arn_;
       request.event_json = event.raw;
+      request.event_compact = true;
       request.deadline_ms = request_deadline;
       Ticket ticket = dispatcher_->submit(std::move(request));
       if (!ticket.wait_until(steady_deadline(request_deadline) + milliseconds(50))) {
@@ -99,6 +117,11 @@ class RunnerHandler : public EventHandler {
       }
     }
     dispatcher_->stop(std::max<int64_t>(0, ms_until(event.deadline_ms - safety)));
+    // A background start that failed is reported even when SHUTDOWN is the first event.
+    if (auto fatal = dispatcher_->fatal_error();
+        fatal && fatal->kind == ErrorKind::ChildStartupFailed && !startup_failure_reported_) {
+      return *fatal;
+    }
     return {};
   }
 
@@ -106,6 +129,7 @@ class RunnerHandler : public EventHandler {
   Config config_;
   std::string mode_;
   std::string last_arn_;
+  bool startup_failure_reported_ = false;   ///< An on_invoke already returned the fatal error.
   std::shared_ptr<Dispatcher> dispatcher_;  ///< Shared with the telemetry sink, if any.
 };
 

@@ -1,5 +1,7 @@
 #include "extension_runner/telemetry/forwarder.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <mutex>
 
@@ -214,7 +216,10 @@ void TelemetryForwarder::shutdown(int64_t deadline_ms) {
   const bool idle = queue_.wait_until_drained(end);
   queue_.close();
   if (idle && delivery_.joinable()) delivery_.join();
-  log_info(counters().to_line());
+  // The host's peak RSS so far: what the queue bound is meant to cap (README, Telemetry).
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  log_info(counters().to_line() + " peak_rss_kb=" + std::to_string(usage.ru_maxrss));
 }
 
 void TelemetryForwarder::stop_delivery() {

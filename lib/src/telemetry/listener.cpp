@@ -268,6 +268,9 @@ Result<TelemetryListener> TelemetryListener::start(const ListenerOptions& option
   }
   auto& server = impl->server;
   server.set_payload_max_length(options.body_limit);
+  // Lambda sends one POST at a time per subscription [RIE]; two workers leave room for a stray
+  // connection, and bound how many request bodies (and parsed batches) are in memory at once.
+  server.new_task_queue = [] { return new httplib::ThreadPool(2); };
   // One request per connection: httplib's stop() waits for a kept-alive connection's idle
   // timeout (5 s), which would outlast the 2 s SHUTDOWN budget [EXT] if Lambda keeps its
   // connection open. A loopback connect per batch costs microseconds.
@@ -291,6 +294,13 @@ Result<TelemetryListener> TelemetryListener::start(const ListenerOptions& option
       }));
 
   const auto deliver = [&queue](const httplib::Request& req, httplib::Response& res) {
+    // A full queue refuses before the parse: under pushback every retry would otherwise cost a
+    // parsed copy of the body (memory and CPU) only to be dropped.
+    const auto pushback = [&res] {
+      res.set_header("Retry-After", "1");
+      answer(res, kPushbackStatus, "telemetry queue full");
+    };
+    if (queue.refuse_if_full(count_batch_elements(req.body), req.body.size())) return pushback();
     auto batch = parse_telemetry_batch(req.body);
     if (!batch) return answer(res, 400, batch.error().message);
     if (!queue.push(std::move(*batch))) {

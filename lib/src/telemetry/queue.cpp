@@ -101,6 +101,15 @@ bool TelemetryQueue::push_when_room(std::vector<TelemetryRecord> batch,
   return true;
 }
 
+bool TelemetryQueue::refuse_if_full(size_t records, size_t min_bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (fits_locked(records, min_bytes)) return false;
+  counters_.received += records;
+  counters_.dropped += records;
+  ++counters_.refused_batches;
+  return true;
+}
+
 void TelemetryQueue::wake_pushers() {
   std::lock_guard<std::mutex> lock(mutex_);
   progress_.notify_all();

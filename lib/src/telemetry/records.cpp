@@ -185,6 +185,56 @@ bool is_log_line_type(const std::string& type) { return type == "function" || ty
 
 }  // namespace
 
+size_t TelemetryRecord::size() const {
+  // A string's own buffer lives on the heap only beyond the small-string capacity (15 in
+  // libstdc++); malloc adds about 16 bytes to each block, the queue's deque ~16 per element.
+  const auto heap = [](const std::string& s) {
+    return s.capacity() > 15 ? s.capacity() + 1 + 16 : size_t{0};
+  };
+  return sizeof(TelemetryRecord) + 16 + heap(raw) + heap(time) + heap(type) + heap(request_id);
+}
+
+size_t count_batch_elements(std::string_view body) {
+  // Its own scan, not split_array_elements: this one sees bodies nobody validated yet, so it
+  // must make progress on any byte.
+  size_t i = 0;
+  while (i < body.size() && is_space(body[i])) ++i;
+  if (i >= body.size() || body[i] != '[') return 0;
+  size_t count = 0;
+  int depth = 0;
+  bool in_string = false, in_element = false;
+  const auto element = [&] {
+    if (depth == 0 && !in_element) {
+      in_element = true;
+      ++count;
+    }
+  };
+  for (++i; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      element();
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      element();
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (depth == 0) break;
+      --depth;
+    } else if (depth == 0 && c == ',') {
+      in_element = false;
+    } else if (!is_space(c)) {
+      element();
+    }
+  }
+  return count;
+}
+
 bool TelemetryRecord::ends_invocation() const {
   return type == "platform.runtimeDone" || type == "platform.report";
 }

@@ -20,6 +20,23 @@ TEST_CASE("config: defaults when nothing is set") {
   CHECK(c->log_level == LogLevel::Info);
 }
 
+TEST_CASE("config: EXTENSION_RUNNER_CHILD_START selects when the child starts") {
+  struct Case {
+    std::map<std::string, std::string> env;
+    ChildStart expected;
+  };
+  const std::vector<Case> cases = {
+      {{}, ChildStart::Init},
+      {{{"EXTENSION_RUNNER_CHILD_START", "init"}}, ChildStart::Init},
+      {{{"EXTENSION_RUNNER_CHILD_START", "background"}}, ChildStart::Background},
+  };
+  for (const auto& c : cases) {
+    auto config = load_config({}, env_of(c.env));
+    REQUIRE(config.ok());
+    CHECK(config->child_start == c.expected);
+  }
+}
+
 TEST_CASE("config: flag beats env beats default") {
   auto c = load_config({{"name", "from-flag"}}, env_of({{"EXTENSION_RUNNER_NAME", "from-env"},
                                                         {"EXTENSION_RUNNER_DISPATCH", "async"}}));
@@ -34,6 +51,7 @@ TEST_CASE("config: invalid values name the setting") {
   };
   const std::vector<Case> cases = {
       {"EXTENSION_RUNNER_DISPATCH", "later", "EXTENSION_RUNNER_DISPATCH (--dispatch)"},
+      {"EXTENSION_RUNNER_CHILD_START", "lazy", "expected init or background"},
       {"AWS_LAMBDA_LOG_LEVEL", "LOUD", "AWS_LAMBDA_LOG_LEVEL (--log-level)"},
       {"AWS_LAMBDA_LOG_FORMAT", "xml", "AWS_LAMBDA_LOG_FORMAT"},
       {"EXTENSION_RUNNER_STARTUP_TIMEOUT_MS", "abc", "not an integer"},

@@ -22,7 +22,7 @@ TEST_CASE("describe_config: the line for each kind of configuration") {
         {"EXTENSION_RUNNER_DISPATCH", "async"},
         {"AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"}},
        {"child=\"python3 runner.py\"", "dispatch=async", "startup-timeout=5000ms",
-        "runtime-api=127.0.0.1:9001"},
+        "child-start=init", "runtime-api=127.0.0.1:9001"},
        {"child=none"}},
       {{{"EXTENSION_RUNNER_TELEMETRY", "telemetry"}},
        {"telemetry=telemetry-api", "types=platform,function", "schema=2025-01-29", "protocol=http",
@@ -48,6 +48,9 @@ TEST_CASE("describe_config: the line for each kind of configuration") {
         "events=SHUTDOWN ", "flush-waits=no"},
        {"INVOKE"}},
       {{{"EXTENSION_RUNNER_API_TIMEOUT_MS", "750"}}, {"api-timeout=750ms"}, {}},
+      {{{"EXTENSION_RUNNER_COMMAND", "x"}, {"EXTENSION_RUNNER_CHILD_START", "background"}},
+       {"child-start=background"},
+       {}},
   };
   for (const auto& c : cases) {
     auto config = load_config({}, env_of(c.env));

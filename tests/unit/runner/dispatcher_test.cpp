@@ -57,16 +57,44 @@ class FakeInvoker : public Invoker {
     r_->cancelled = true;
     r_->cv.notify_all();
   }
+  bool ready() const override { return ready_; }
+  bool ready_ = false;
 
  private:
   Record* r_;
 };
 
-Dispatcher::InvokerFactory fake(Record* r) {
-  return [r]() -> Result<std::unique_ptr<Invoker>> {
-    return std::unique_ptr<Invoker>(new FakeInvoker(r));
+Dispatcher::InvokerFactory fake(Record* r, bool ready = false) {
+  return [r, ready]() -> Result<std::unique_ptr<Invoker>> {
+    auto invoker = std::make_unique<FakeInvoker>(r);
+    invoker->ready_ = ready;
+    return std::unique_ptr<Invoker>(std::move(invoker));
   };
 }
+
+// Invokers that note the thread each request ran on.
+struct ThreadLog {
+  std::mutex mutex;
+  std::vector<std::pair<std::string, std::thread::id>> runs;
+};
+
+class ThreadInvoker : public Invoker {
+ public:
+  ThreadInvoker(ThreadLog* log, bool ready) : log_(log), ready_(ready) {}
+  Result<InvokeReply> invoke(const InvokeRequest& request) override {
+    std::lock_guard<std::mutex> lock(log_->mutex);
+    log_->runs.emplace_back(request.context.aws_request_id, std::this_thread::get_id());
+    InvokeReply reply;
+    reply.invokeid = request.context.aws_request_id;
+    return reply;
+  }
+  void shutdown(int64_t) override {}
+  bool ready() const override { return ready_; }
+
+ private:
+  ThreadLog* log_;
+  bool ready_;
+};
 
 InvokeRequest req(const std::string& id, const std::string& event = "{}", int64_t deadline = 0) {
   InvokeRequest r;
@@ -173,4 +201,77 @@ TEST_CASE("dispatcher: stop interrupts the running request and cancels queued on
   REQUIRE(after.has_value());
   CHECK(after->error().kind == ErrorKind::Cancelled);
   d.stop(0);  // idempotent
+}
+
+TEST_CASE("dispatcher: run_or_submit runs on the caller only when idle and the invoker is ready") {
+  struct Case {
+    const char* what;
+    bool ready;
+    bool on_caller;
+  };
+  const std::vector<Case> cases = {
+      {"ready invoker, idle dispatcher: the caller runs it", true, true},
+      {"invoker not ready (would spawn): the worker runs it", false, false},
+  };
+  for (const auto& c : cases) {
+    SECTION(c.what) {
+      ThreadLog log;
+      Dispatcher d;
+      const bool ready = c.ready;
+      REQUIRE(d.start([&log, ready]() -> Result<std::unique_ptr<Invoker>> {
+                 return std::unique_ptr<Invoker>(new ThreadInvoker(&log, ready));
+               }).ok());
+      auto reply = d.run_or_submit(req("sync")).wait_until(kLong());
+      REQUIRE(reply);
+      REQUIRE(reply->ok());
+      CHECK(reply->value().invokeid == "sync");
+      std::lock_guard<std::mutex> lock(log.mutex);
+      REQUIRE(log.runs.size() == 1);
+      CHECK((log.runs[0].second == std::this_thread::get_id()) == c.on_caller);
+    }
+  }
+}
+
+TEST_CASE("dispatcher: run_or_submit queues behind busy work, keeping FIFO order") {
+  Record r;
+  Dispatcher d;
+  REQUIRE(d.start(fake(&r, /*ready=*/true)).ok());
+  Ticket blocked = d.submit(req("first", "\"block\""));
+  {
+    std::unique_lock<std::mutex> lock(r.mutex);
+    r.cv.wait(lock, [&] { return r.blocking; });
+  }
+  Ticket queued = d.submit(req("second"));
+  // The worker is busy: this one must wait its turn, not overtake on the caller's thread.
+  std::thread sync([&] { CHECK(d.run_or_submit(req("third")).wait_until(kLong())); });
+  {
+    std::lock_guard<std::mutex> lock(r.mutex);
+    r.release = true;
+  }
+  r.cv.notify_all();
+  sync.join();
+  REQUIRE(blocked.wait_until(kLong()));
+  REQUIRE(queued.wait_until(kLong()));
+  std::lock_guard<std::mutex> lock(r.mutex);
+  CHECK(r.ids == std::vector<std::string>{"first", "second", "third"});
+}
+
+TEST_CASE("dispatcher: stop cancels a request running on the caller's thread") {
+  Record r;
+  Dispatcher d;
+  REQUIRE(d.start(fake(&r, /*ready=*/true)).ok());
+  std::optional<Result<InvokeReply>> outcome;
+  std::thread caller(
+      [&] { outcome = d.run_or_submit(req("inline", "\"block\"")).wait_until(kLong()); });
+  {
+    std::unique_lock<std::mutex> lock(r.mutex);
+    r.cv.wait(lock, [&] { return r.blocking; });
+  }
+  d.stop(100);
+  caller.join();
+  REQUIRE(outcome);
+  REQUIRE_FALSE(outcome->ok());
+  CHECK(outcome->error().kind == ErrorKind::Cancelled);
+  std::lock_guard<std::mutex> lock(r.mutex);
+  CHECK(r.shutdown_budget == 100);  // the invoker's shutdown ran after the inline request ended
 }

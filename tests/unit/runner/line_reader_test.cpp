@@ -126,3 +126,21 @@ TEST_CASE("line reader: the cancel fd unblocks a waiting reader") {
   put(cancel.write, "x");
   CHECK(waiting.get().kind == Kind::Cancelled);
 }
+
+TEST_CASE("line reader: next(deadline) times out, keeps a partial line, then completes it") {
+  Pipe p = pipe_or_fail();
+  LineReader reader(p.read.get(), 100);
+  const auto past = std::chrono::steady_clock::now();
+  CHECK(reader.next(past).kind == Kind::TimedOut);  // nothing yet: a past deadline polls once
+  put(p.write, "par");
+  CHECK(reader.next(past).kind == Kind::TimedOut);  // "par" is no line yet
+  put(p.write, "tial\nready\n");
+  const ReadLine first = reader.next(past);
+  CHECK(first.kind == Kind::Line);
+  CHECK(first.text == "partial");
+  const ReadLine second = reader.next(std::chrono::steady_clock::now() + std::chrono::seconds(20));
+  CHECK(second.kind == Kind::Line);
+  CHECK(second.text == "ready");
+  p.write.reset();
+  CHECK(reader.next(past).kind == Kind::Eof);
+}

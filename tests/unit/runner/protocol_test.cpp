@@ -67,7 +67,14 @@ TEST_CASE("protocol: InvokeRequest encodes context, event and deadline") {
   InvokeRequest bare;
   bare.context.aws_request_id = "req-2";
   bare.deadline_ms = 5;
+  InvokeRequest compact = bare;  // an event the host wrote itself is copied as it is
+  compact.event_json = R"({"eventType":"INVOKE","requestId":"r"})";
+  compact.event_compact = true;
   const std::vector<Case> cases = {
+      {"an event marked compact is copied verbatim", compact,
+       R"({"context":{"aws_request_id":"req-2","client_context":null,"identity":null,)"
+       R"("invoked_function_arn":""},"event":{"eventType":"INVOKE","requestId":"r"},)"
+       R"("deadline":5})"},
       {"every field, pretty-printed raw JSON made compact", full,
        R"({"context":{"aws_request_id":"req-1","client_context":{"custom":{"k":"v"}},)"
        R"("identity":{"cognito_identity_id":"id-1","cognito_identity_pool_id":"pool-1"},)"

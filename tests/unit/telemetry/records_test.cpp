@@ -272,3 +272,28 @@ TEST_CASE("telemetry records: a record of the wrong JSON kind is an error, not a
     CHECK(v.error().kind == ErrorKind::InvalidInput);
   }
 }
+
+TEST_CASE("telemetry records: count_batch_elements counts without parsing, on any input") {
+  struct Case {
+    std::string body;
+    size_t count;
+  };
+  const std::vector<Case> cases = {
+      {"[]", 0},
+      {" [ ] ", 0},
+      {R"([{"a":1},{"b":[1,2,{"c":"]"}]}])", 2},
+      {R"([{"s":"a,b\"}"},{}])", 2},
+      {"[1,2,3]", 3},
+      {R"({"type":"function","record":"x"})", 0},  // not an array
+      {"not json", 0},
+      {"", 0},
+      {"[:", 1},
+      {"[{", 1},
+      {"[\"\\", 1},
+      {"}}}]]]", 0},
+  };
+  for (const auto& c : cases) {
+    INFO(c.body);
+    CHECK(count_batch_elements(c.body) == c.count);
+  }
+}

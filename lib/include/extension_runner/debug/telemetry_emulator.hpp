@@ -61,7 +61,7 @@ class TelemetryEmulator {
    * `identifier_known(id)`: whether `id` is a registered extension's identifier. `platform`
    * ManagedInstances validates as Lambda Managed Instances do [LMI][RIE]: schemaVersion other
    * than 2025-01-29 → 400, destination host other than `sandbox`/`sandbox.localdomain` → 400,
-   * a second subscription → 500.
+   * a second subscription → 500, no Logs API (404).
    */
   explicit TelemetryEmulator(std::function<bool(const std::string&)> identifier_known,
                              Platform platform = Platform::Lambda);

@@ -68,6 +68,13 @@ const std::vector<SettingSpec>& settings();
 
 /** How the host paces `/next` against the child (issue: runner protocol). */
 enum class Dispatch { Sync, Async };
+/**
+ * When the child's startup handshake happens (EXTENSION_RUNNER_CHILD_START): Init = before the
+ * first `/next`, so a failure is an init/error and the function's init waits for it [EXT];
+ * Background = beside the first `/next`: the function's init does not wait, events queue
+ * behind the handshake, and a failure is an exit/error at the first event.
+ */
+enum class ChildStart { Init, Background };
 /** Which log subscription API to use, if any [TEL][LOGS]. */
 enum class TelemetryMode { Off, Telemetry, Logs };
 /**
@@ -116,6 +123,7 @@ struct Config {
   std::string handler;  ///< Passed to the child in StartupRequest.handler.
   int64_t startup_timeout_ms = 5000;
   Dispatch dispatch = Dispatch::Sync;
+  ChildStart child_start = ChildStart::Init;
   int max_crashes = 3;
   size_t max_message_bytes = 6 * 1024 * 1024;
   std::string memory_size;  ///< AWS_LAMBDA_FUNCTION_MEMORY_SIZE, reported in billing.memory.

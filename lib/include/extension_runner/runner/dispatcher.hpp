@@ -38,7 +38,10 @@ class Ticket {
   std::shared_future<Result<InvokeReply>> future_;
 };
 
-/** Told about every request the dispatcher finished (on the worker thread; keep it cheap). */
+/**
+ * Told about every request the dispatcher finished, on the thread that ran it (the worker, or
+ * the caller of run_or_submit), one at a time; keep it cheap.
+ */
 using ReplyObserver =
     std::function<void(const InvokeRequest& request, const Result<InvokeReply>& reply)>;
 
@@ -55,6 +58,11 @@ class Dispatcher {
 
   /** Runs `factory` on the worker thread and keeps the invoker; returns the factory's error. */
   Result<void> start(InvokerFactory factory);
+  /**
+   * As start(), without waiting: requests submitted from now on queue behind the factory. If it
+   * fails, its Error becomes the fatal error, so those requests (and fatal_error()) carry it.
+   */
+  void start_in_background(InvokerFactory factory);
 
   /**
    * Queues `request` behind those already queued. Its ticket completes with the invoker's
@@ -69,6 +77,16 @@ class Dispatcher {
    * INVOKE) and must not expire in the queue.
    */
   Ticket submit_with_budget(InvokeRequest request, int64_t budget_ms);
+
+  /**
+   * The sync fast path: when nothing is queued or running and the invoker is ready()
+   * (Invoker::ready: nothing to spawn), runs `request` on the calling thread and returns its
+   * completed ticket, sparing the two thread hand-offs of submit() + wait; otherwise exactly
+   * submit(). Either way the outcome, ordering, fatal-error and stop() behaviour are those of
+   * submit(): the worker does not start queued work until the request is done, and stop()
+   * cancels it like a request running on the worker.
+   */
+  Ticket run_or_submit(InvokeRequest request);
 
   /** Waits until nothing is queued or running; false if `deadline` came first. */
   bool wait_idle(std::chrono::steady_clock::time_point deadline);
@@ -89,7 +107,8 @@ class Dispatcher {
  private:
   struct Job {
     std::optional<InvokeRequest> request;
-    std::function<void()> call;  ///< Runs on the worker instead of a request.
+    std::function<void()> call;   ///< Runs on the worker instead of a request.
+    std::function<void()> after;  ///< Runs on the worker once it is idle again.
     std::shared_ptr<std::promise<Result<InvokeReply>>> promise;
     bool last = false;      ///< The worker exits after this job.
     int64_t budget_ms = 0;  ///< > 0: deadline = start + budget_ms.
@@ -97,12 +116,13 @@ class Dispatcher {
 
   void run();
   void run_request(Job& job);
+  Ticket submit_locked(InvokeRequest request, int64_t budget_ms);  ///< mutex_ held.
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;       ///< Work arrived.
   std::condition_variable idle_cv_;  ///< A job finished.
   std::deque<Job> queue_;
-  bool busy_ = false;
+  bool busy_ = false;  ///< A request runs (on the worker, or inline in run_or_submit).
   bool stopping_ = false;
   std::optional<Error> fatal_;
   std::optional<int64_t> deadline_cap_;

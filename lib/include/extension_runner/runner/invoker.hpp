@@ -29,6 +29,12 @@ class Invoker {
    * SHUTDOWN budget runs out while a request is still running.
    */
   virtual void cancel() {}
+  /**
+   * True when invoke() would only talk to what is already running (nothing to spawn or
+   * restart), so the Dispatcher may run it on the submitting thread instead of its worker
+   * (still one request at a time). False by default.
+   */
+  virtual bool ready() const { return false; }
 };
 
 }  // namespace extension_runner

@@ -4,6 +4,7 @@
  * Newline framing over a file descriptor (runner protocol v1: one JSON object per line,
  * docs/runner-protocol.md), with a hard cap on the memory one line may take.
  */
+#include <chrono>
 #include <cstddef>
 #include <string>
 
@@ -18,6 +19,7 @@ struct ReadLine {
     Eof,        ///< The writer closed its end; every later call returns Eof again.
     Cancelled,  ///< The cancel fd became readable.
     Error,      ///< read/poll failed; `text` says why.
+    TimedOut,   ///< next(deadline) only: no complete line by the deadline (partial data kept).
   };
   Kind kind = Kind::Eof;
   std::string text;
@@ -36,13 +38,19 @@ class LineReader {
 
   /** Blocks until a line, a too-long line, EOF, cancellation or an error. */
   ReadLine next();
+  /**
+   * As next(), but returns TimedOut once `deadline` passes without an outcome; bytes of a
+   * partial line stay buffered for the next call. A past deadline still returns what the
+   * buffer and one non-blocking read yield.
+   */
+  ReadLine next(std::chrono::steady_clock::time_point deadline);
 
   /** Bytes of memory the reader currently holds for buffering (for tests of the limit). */
   size_t buffered_capacity() const { return buffer_.capacity(); }
 
  private:
   /** Reads once into the buffer; Line kind = data or EOF, otherwise the outcome to return. */
-  ReadLine fill();
+  ReadLine fill(std::chrono::steady_clock::time_point deadline);
   void compact();
 
   int fd_;

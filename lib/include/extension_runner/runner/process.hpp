@@ -113,5 +113,26 @@ long peak_rss_kb(pid_t pid);
  * leader alone would report the shell.
  */
 long group_peak_rss_kb(pid_t pgid);
+/** As above, and lists the members found in `members` (replacing its contents). */
+long group_peak_rss_kb(pid_t pgid, std::vector<pid_t>& members);
+
+/**
+ * group_peak_rss_kb for a reply on the hot path: the scan of /proc that finds the group's
+ * members (one getpgid per process on the machine) runs at most once per `rescan`; in
+ * between only the known members' VmHWM is read. A process that joins the group (a fork of
+ * the child) is counted from the next rescan on, so it may be missed for up to `rescan`.
+ */
+class GroupPeakRss {
+ public:
+  explicit GroupPeakRss(std::chrono::milliseconds rescan = std::chrono::milliseconds(1000));
+  /** Sum of VmHWM in kB over the live members of `pgid`; 0 if none is known. */
+  long measure(pid_t pgid);
+
+ private:
+  pid_t pgid_ = -1;
+  std::vector<pid_t> members_;
+  std::chrono::steady_clock::time_point scanned_{};
+  std::chrono::milliseconds rescan_;
+};
 
 }  // namespace extension_runner

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "extension_runner/core/json.hpp"
 #include "extension_runner/core/result.hpp"
 
 namespace extension_runner {
@@ -56,6 +57,12 @@ struct InvokeRequest {
   InvokeContext context;
   std::string event_json = "null";
   int64_t deadline_ms = 0;
+  /**
+   * True when `event_json` is known to be one valid, compact JSON value (the host wrote it,
+   * e.g. parse_event's `raw`): encoding then copies it instead of parsing and re-writing it.
+   * False (the default) for text from elsewhere, which is re-serialised onto one line.
+   */
+  bool event_compact = false;
 };
 
 /** `billing` of an InvokeReply (seed type `ReqeustBilling`), measured by the host. */
@@ -121,6 +128,8 @@ Result<StartupResponse> decode_startup_response(std::string_view line);
  * are optional since the host fills billing itself.
  */
 Result<InvokeReply> decode_invoke_reply(std::string_view line);
+/** As above, from an already parsed JSON value (the line parsed once by its reader). */
+Result<InvokeReply> decode_invoke_reply(const rapidjson::Value& object);
 
 /** A ProxyRequest `{"context","remaining","env","event"}`; all fields optional. */
 Result<ProxyRequest> decode_proxy_request(std::string_view text);

@@ -54,9 +54,12 @@ struct ChildInvokerOptions {
 };
 
 /**
- * Invoker over a child process. One request in flight; all calls except cancel() must come
- * from one thread, which also (re)spawns the child, so it must live as long as the child
- * should (PR_SET_PDEATHSIG fires when the forking thread exits).
+ * Invoker over a child process. One request in flight; calls other than cancel() must not
+ * overlap. Calls that may (re)spawn the child (start(), and invoke() while ready() is false)
+ * must come from one thread that lives as long as the child should (PR_SET_PDEATHSIG fires
+ * when the forking thread exits); while ready(), invoke() may come from another thread (the
+ * Dispatcher's sync fast path). The thread running invoke() reads the reply from the child's
+ * stdout itself; only stderr has a reader thread.
  *
  * Outcomes of invoke():
  * - the child's reply (billing measured by the host: duration request-write → reply-read,
@@ -89,6 +92,8 @@ class ChildInvoker : public Invoker {
   /** Closes the child's stdin, waits, SIGTERM, then SIGKILL, within `budget_ms`. */
   void shutdown(int64_t budget_ms) override;
   void cancel() override;
+  /** A child is running and healthy: the next invoke() spawns nothing. */
+  bool ready() const override;
 
   /** Pid of the current child, -1 when none is running. */
   pid_t pid() const;
@@ -96,11 +101,14 @@ class ChildInvoker : public Invoker {
   int starts() const { return starts_; }
 
   struct Session;  ///< One running child with its reader threads (runner.cpp).
-  struct Inbox;    ///< Messages from the stdout reader; also woken by cancel() (runner.cpp).
+  struct Inbox;    ///< The stderr tail and the cancelled flag, shared with the stderr reader.
+  struct Message;  ///< One protocol message read from the child's stdout (runner.cpp).
 
  private:
   Result<void> start_session(std::chrono::steady_clock::time_point deadline);
   void end_session();
+  /** The next message on the child's stdout; nullopt at `deadline` or on cancellation. */
+  std::optional<Message> read_message(std::chrono::steady_clock::time_point deadline);
   InvokeReply host_reply(const InvokeRequest& request, const char* errortype,
                          const std::string& message) const;
   Result<InvokeReply> crashed(const InvokeRequest& request, InvokeReply reply);
@@ -114,6 +122,7 @@ class ChildInvoker : public Invoker {
   std::atomic<bool> cancelled_{false};
   Pipe cancel_pipe_;  ///< Written once by cancel() to wake a blocked write.
   std::unique_ptr<Inbox> inbox_;
+  GroupPeakRss rss_;  ///< billing.used, measured without a /proc scan per reply.
 };
 
 /**

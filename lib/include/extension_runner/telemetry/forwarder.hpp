@@ -62,8 +62,12 @@ BatchSink make_no_child_sink(const Config& config);
 
 /** Tunables; the defaults suit Lambda. */
 struct ForwarderOptions {
-  size_t batch_max_records = 1000;     ///< Records merged into one TELEMETRY event at most.
-  size_t batch_max_bytes = 1 << 20;    ///< Bytes of records merged (≥ 1 record always).
+  size_t batch_max_records = 1000;  ///< Records merged into one TELEMETRY event at most.
+  /**
+   * Bytes (TelemetryRecord::size) merged (≥ 1 record always). The event's JSON and its
+   * protocol line are copies outside the queue's bound: kept small so they fit its 4 MB margin.
+   */
+  size_t batch_max_bytes = 256 * 1024;
   int64_t delivery_timeout_ms = 5000;  ///< Deadline given to the sink for one event.
   /**
    * Shutdown: stop delivering this long before deadlineMs, leaving time to end the child and

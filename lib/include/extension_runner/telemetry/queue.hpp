@@ -79,6 +79,13 @@ class TelemetryQueue {
   /** Wakes push_when_room waiters (so they re-check `stopped`). */
   void wake_pushers();
 
+  /**
+   * Refuses a batch of `records` records holding at least `min_bytes` when push() certainly
+   * would (the queue is full), counting it exactly as push() does; true if refused. Lets the
+   * listener answer 503 without parsing a body it would drop anyway.
+   */
+  bool refuse_if_full(size_t records, size_t min_bytes);
+
   /** Counts one request the listener rejected (bad method, body, size, or pushback). */
   void count_rejected_request();
 

@@ -28,8 +28,11 @@ struct TelemetryRecord {
   std::string request_id;  ///< `record.requestId` when record is an object holding one, else "".
   int64_t dropped_records = 0;  ///< `record.droppedRecords` of a `platform.logsDropped`, else 0.
 
-  /** Bytes this record accounts for in the queue (its raw text). */
-  size_t size() const { return raw.size(); }
+  /**
+   * Bytes this record holds in memory (the struct, its strings' heap blocks with malloc's
+   * overhead): what the queue's byte capacity counts, so that capacity bounds the memory.
+   */
+  size_t size() const;
   /** `platform.runtimeDone` or `platform.report`: marks the end of an invocation's telemetry. */
   bool ends_invocation() const;
 };
@@ -39,6 +42,12 @@ struct TelemetryRecord {
  * an object (the schema has no other element shape). An empty array is a valid, empty batch.
  */
 Result<std::vector<TelemetryRecord>> parse_telemetry_batch(std::string_view body);
+
+/**
+ * How many elements a batch body holds, by a scan without parsing (for a pushback decision
+ * before paying for the parse). Meaningful for bodies parse_telemetry_batch accepts.
+ */
+size_t count_batch_elements(std::string_view body);
 
 /** `spans[]` entry: a named sub-phase [TEL schema `Span`]. */
 struct Span {

@@ -32,10 +32,11 @@ test: deps build
 demo: deps build
 	$(BIN) emulate --telemetry --runtime "python3 examples/python/runner.py"
 
-## bench: benchmarks (hyperfine); figures are quoted in the README, never asserted in tests.
-bench: deps build
-	@scripts/install-debs.sh hyperfine
-	bench/run.sh
+## bench: every path a user pays for, in one run, against a floor (bench/README.md); writes
+## bench/results/latest.json and prints one table. Never asserted by tests.
+## (REPEATS=5 INVOKES=300; the static release binary comes from static-x86_64.)
+bench: deps build static-x86_64
+	bench/run.sh $(BIN) $(BUILD_DIR)/static-x86_64/bin/extension-runner
 
 ## fuzz: libFuzzer + ASan/UBSan on every parser of untrusted bytes, FUZZ_SECONDS each
 ## (docs/fuzzing.md). Not part of `make test`. FUZZ_TARGETS=fuzz_parse_event runs one.

@@ -1,35 +1,20 @@
 #!/usr/bin/env bash
-# Benchmarks (never run by `make test`): cold start, lifecycle overhead, memory.
-# Usage: bench/run.sh [binary]   (default build/bin/extension-runner; the static build if present too)
+# make bench: builds the floor programs and runs bench/bench.py (bench/README.md).
+# Usage: bench/run.sh [dev-binary [static-binary]]   REPEATS=5 INVOKES=300 by default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${1:-build/bin/extension-runner}
-static=build/static-x86_64/bin/extension-runner
+dev=${1:-build/bin/extension-runner}
+static=${2:-build/static-x86_64/bin/extension-runner}
 out=build/bench
 mkdir -p "$out"
-
-binaries=("$bin")
-[ -x "$static" ] && [ "$static" != "$bin" ] && binaries+=("$static")
-
-peak_rss_kb() {  # peak RSS of a command and its children, in kB
-  python3 - "$@" <<'PY'
-import resource, subprocess, sys
-subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-PY
-}
-
-for b in "${binaries[@]}"; do
-  echo "== $b ($(stat -c %s "$b") bytes)"
-  echo "-- start-up: --version"
-  hyperfine -N --warmup 5 --runs 200 "$b --version" | grep -E "Time|Range"
-  echo "-- register -> 100 INVOKEs -> SHUTDOWN against the embedded emulator (no child)"
-  hyperfine -N --warmup 3 --runs 30 "$b emulate --invokes 100" 2>/dev/null | grep -E "Time|Range"
-  "$b" emulate --invokes 100 2>/dev/null | grep summary
-  echo "-- peak RSS, emulate --invokes 100: $(peak_rss_kb "$b" emulate --invokes 100) kB"
-  if [ -f examples/python/runner.py ]; then
-    echo "-- runner protocol round trip (python3 child, 200 invokes)"
-    echo '{"hello":"world"}' > "$out/event.json"
-    "$b" invoke --runtime "python3 examples/python/runner.py" --event "$out/event.json" --repeat 200 2>/dev/null | tail -1
-  fi
+for b in "$dev" "$static"; do
+  [ -x "$b" ] || { echo "bench: $b is missing (make build static-x86_64)" >&2; exit 1; }
 done
+# The floor extension and the null child are static like the release binary; the bench API is
+# the same program for every subject measured.
+cc=${CC:-cc}
+"$cc" -O2 -static -Wall -Wextra -Werror -o "$out/floor_ext" bench/floor/floor_ext.c
+"$cc" -O2 -static -Wall -Wextra -Werror -o "$out/null_child" bench/floor/null_child.c
+"$cc" -O2 -Wall -Wextra -Werror -o "$out/bench_api" bench/floor/bench_api.c
+python3 bench/bench.py --out-dir "$out" --dev "$dev" --static "$static" \
+  --repeats "${REPEATS:-5}" --invokes "${INVOKES:-300}"

@@ -13,6 +13,7 @@
 #include "extension_runner/debug/scenario.hpp"
 #include "extension_runner/host.hpp"
 #include "extension_runner/lambda/config.hpp"
+#include "extension_runner/lambda/config_file.hpp"
 #include "extension_runner/lambda/extensions_api.hpp"
 #include "extension_runner/lambda/lifecycle.hpp"
 
@@ -203,7 +204,8 @@ int run(int argc, char** argv) {
   CLI::App app{
       "extension-runner: an AWS Lambda extension host.\n"
       "Without a subcommand it runs the Lambda Extensions API lifecycle (inside Lambda).\n"
-      "Every setting is an environment variable and the same-named flag (flag wins).\n\n"
+      "Every setting is an environment variable, the same-named flag and a key of the\n"
+      "configuration file /opt/<name>/extension-runner.json (flag > env > file > default).\n\n"
       "Example (local):  extension-runner emulate --runtime 'python3 examples/python/runner.py'",
       "extension-runner"};
   app.set_version_flag("--version", std::string("extension-runner ") + ER_VERSION);
@@ -231,8 +233,9 @@ int run(int argc, char** argv) {
   auto given = setting_options.given();
   if (emulate.parsed() && !emulate.prepare()) return kExitUsage;
   emulate.add_settings(given);
-  auto config = load_config(given, process_env());
-  const std::string default_name = basename_of(argc > 0 ? argv[0] : "extension-runner");
+  const std::string argv0 = argc > 0 ? argv[0] : "extension-runner";
+  const std::string default_name = basename_of(argv0);
+  auto config = load_config(given, process_env(), {default_name, layer_root_of(argv0)});
   if (!config) {
     std::cerr << "extension-runner: " << config.error().message << '\n';
     const auto api = process_env()("AWS_LAMBDA_RUNTIME_API");

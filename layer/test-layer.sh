@@ -14,6 +14,11 @@
 #     integration tests (ER_INTEGRATION_TESTS, default build/bin/integration_tests) run with
 #     ER_BINARY pointing at a wrapper that execs the chrooted binary; ER_LAYER_LIFECYCLE_TESTS
 #     selects the Catch2 test cases.
+#   - with ER_TEST_PACKAGE=<name>: build/layer/<name>-<arch>.zip (`make extension-layer`, the
+#     shell child of tests/data/shell-child) holds only extensions/<name> and <name>/, and runs
+#     in its own chroot with a static busybox as /bin/sh and nothing else: the integration test
+#     "package: a packaged layer runs its child…" drives it through ER_PACKAGED_RUN, with no
+#     EXTENSION_RUNNER_* variable set.
 #
 # Usage: layer/test-layer.sh <layer-dir> <max-zip-bytes>
 set -euo pipefail
@@ -119,6 +124,56 @@ for arch in x86_64 arm64; do
     fi
   else
     fail "$arch: no lifecycle tests '${lifecycle_tests[*]}' in $integration_tests (build the development build first)"
+  fi
+done
+
+# The packaged extension layer: the same lifecycle, configured only by the layer's own file.
+package="${ER_TEST_PACKAGE:-}"
+busybox="$(command -v busybox || true)"
+for arch in x86_64 arm64; do
+  [[ -n "$package" ]] || break
+  zip="$layer_dir/$package-$arch.zip"
+  echo "packaged layer $arch: $zip"
+  if [[ ! -f "$zip" ]]; then
+    fail "$arch: $zip missing (make extension-layer NAME=$package ARCH=$arch)"
+    continue
+  fi
+  entries="$(unzip -Z1 "$zip")"
+  others="$(grep -v -x -e "extensions/$package" -e "$package/.*" <<<"$entries" || true)"
+  [[ -z "$others" ]] && pass "$arch: zip holds only extensions/$package and $package/" ||
+    fail "$arch: zip also holds: $(tr '\n' ' ' <<<"$others")"
+  grep -q -x "$package/extension-runner.json" <<<"$entries" &&
+    pass "$arch: $package/extension-runner.json present" ||
+    fail "$arch: no $package/extension-runner.json"
+  if [[ -z "$busybox" ]] || readelf -d "$busybox" 2>&1 | grep -q NEEDED; then
+    fail "$arch: a static busybox is needed for the shell child (make layer-deps installs busybox-static)"
+    continue
+  fi
+  root="$work/package-$arch"
+  mkdir -p "$root/opt" "$root/bin"
+  unzip -q "$zip" -d "$root/opt"
+  # The child's /bin/sh runs natively even under qemu: qemu-user hands exec to the kernel.
+  install -m 755 "$busybox" "$root/bin/busybox"
+  ln -s busybox "$root/bin/sh"
+  run=(chroot "$root")
+  if [[ "$arch" == arm64 ]]; then
+    qemu="$(command -v qemu-aarch64-static || true)"
+    [[ -n "$qemu" ]] || { fail "$arch: qemu-aarch64-static not installed"; continue; }
+    install -D -m 755 "$qemu" "$root/usr/bin/qemu-aarch64-static"
+    run+=(/usr/bin/qemu-aarch64-static)
+  fi
+  run+=("/opt/extensions/$package")
+  wrapper="$work/wrap-package-$arch/$package"
+  mkdir -p "$(dirname "$wrapper")"
+  printf '#!/bin/sh\nexec %s "$@"\n' "$(printf '%q ' "${run[@]}")" >"$wrapper"
+  chmod 755 "$wrapper"
+  spec='package: a packaged layer runs its child*'
+  if ER_PACKAGED_RUN="$wrapper" ER_PACKAGED_FOLDER="/opt/$package" "$integration_tests" "$spec" \
+      >"$work/package-$arch.log" 2>&1; then
+    pass "$arch: packaged layer in chroot, configured by its file only ($(grep -E "^All tests passed|^test cases" "$work/package-$arch.log" | tail -n1))"
+  else
+    tail -n 40 "$work/package-$arch.log"
+    fail "$arch: packaged layer in chroot"
   fi
 done
 

@@ -3,7 +3,10 @@
 #
 #   for every resource with `Metadata: {BuildMethod: makefile}`, run
 #   `make --makefile <CodeUri|ContentUri>/Makefile build-<LogicalId>` in a scratch copy of the
-#   tree, with a fresh ARTIFACTS_DIR, as SAM does ([SAM]; docs/platform.md), and check the output.
+#   tree, with a fresh ARTIFACTS_DIR, as SAM does ([SAM]; docs/platform.md), and check the output:
+#   a layer holds extensions/extension-runner alone, or a packaged extension (extensions/<name>,
+#   <name>/extension-runner.json whose command's files are there; run once with `emulate`); a
+#   function holds its handler and the child script its EXTENSION_RUNNER_COMMAND names.
 #
 # The copy contains a stale in-tree build/ whose CMakeCache.txt names the original directory,
 # exactly the pitfall of SAM's scratch copies; the test first proves the stale cache does trip
@@ -122,14 +125,67 @@ while read -r logical_id type dir handler want_arch task_file; do
 
   case "$type" in
     AWS::Serverless::LayerVersion)
+      # extensions/ holds one binary; extension-runner alone, or a packaged extension
+      # (layer/package-extension.sh): extensions/<name> + <name>/extension-runner.json + files.
       files="$(cd "$artifacts" && find . -mindepth 1 -not -type d | sort)"
-      if [[ "$files" == "./extensions/extension-runner" ]]; then
-        pass "$logical_id: ARTIFACTS_DIR holds exactly extensions/extension-runner"
-      else
-        fail "$logical_id: ARTIFACTS_DIR holds: $(tr '\n' ' ' <<<"$files")"
+      exts="$(grep '^\./extensions/' <<<"$files" || true)"
+      if [[ "$(wc -l <<<"$exts")" != 1 || -z "$exts" ]]; then
+        fail "$logical_id: extensions/ holds: $(tr '\n' ' ' <<<"$exts")"
         continue
       fi
-      bin="$artifacts/extensions/extension-runner"
+      name="${exts#./extensions/}"
+      if [[ "$name" == extension-runner ]]; then
+        if [[ "$files" == "./extensions/extension-runner" ]]; then
+          pass "$logical_id: ARTIFACTS_DIR holds exactly extensions/extension-runner"
+        else
+          fail "$logical_id: ARTIFACTS_DIR holds: $(tr '\n' ' ' <<<"$files")"
+          continue
+        fi
+      else
+        others="$(grep -v -x -e "./extensions/$name" -e "\./$name/.*" <<<"$files" || true)"
+        [[ -z "$others" ]] && pass "$logical_id: only extensions/$name and $name/ (no lib/, bin/)" ||
+          fail "$logical_id: ARTIFACTS_DIR also holds: $(tr '\n' ' ' <<<"$others")"
+        # The file's command: its first word absolute (extensions get no /var/lang/bin on PATH),
+        # the files it names present next to the file.
+        if check="$(python3 - "$artifacts/$name" <<'PY'
+import json, os, sys
+folder = sys.argv[1]
+config = json.load(open(os.path.join(folder, "extension-runner.json")))
+assert isinstance(config, dict), "not a JSON object"
+words = config["EXTENSION_RUNNER_COMMAND"].split()
+assert words[0].startswith("/"), "first word %r is not absolute" % words[0]
+for w in words[1:]:
+    if not w.startswith("-") and "/" not in w and "." in w:
+        assert os.path.isfile(os.path.join(folder, w)), "%s missing next to the file" % w
+print(" ".join(words))
+PY
+)"; then
+          pass "$logical_id: $name/extension-runner.json: command '$check', its files present"
+        else
+          fail "$logical_id: $name/extension-runner.json: $check"
+          continue
+        fi
+        # Run it here (x86_64 only) with no EXTENSION_RUNNER_* variable but the interpreter:
+        # the build machine has no /var/lang/bin, so its own interpreter of that name stands in.
+        read -r interpreter rest <<<"$check"
+        if [[ "$want_arch" == x86_64 && "$(uname -m)" == x86_64 && ! -x "$interpreter" ]] &&
+           command -v "$(basename "$interpreter")" >/dev/null; then
+          unset_vars=()
+          while IFS='=' read -r var _; do
+            [[ "$var" == EXTENSION_RUNNER_* ]] && unset_vars+=(-u "$var")
+          done < <(env)
+          if out="$(env "${unset_vars[@]}" -u AWS_LAMBDA_RUNTIME_API \
+              EXTENSION_RUNNER_COMMAND="$(basename "$interpreter") $rest" \
+              "$artifacts/extensions/$name" emulate --invokes 2 2>&1)" &&
+             (($(grep -c -E 'reply +[^ ]+ ok' <<<"$out") >= 3)); then
+            pass "$logical_id: emulate from ARTIFACTS_DIR: the child answered 2 INVOKEs and SHUTDOWN"
+          else
+            tail -n 20 <<<"$out"
+            fail "$logical_id: emulate from ARTIFACTS_DIR"
+          fi
+        fi
+      fi
+      bin="$artifacts/extensions/$name"
       [[ "$(stat -c %a "$bin")" == 755 ]] && pass "$logical_id: mode 755" ||
         fail "$logical_id: mode $(stat -c %a "$bin")"
       machine="$(readelf -h "$bin" | awk -F: '/Machine/ {gsub(/^ +/, "", $2); print $2}')"

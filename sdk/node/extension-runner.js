@@ -396,7 +396,11 @@ class Extension {
     // One request at a time, strictly in order: each line waits for the previous reply.
     let chain = Promise.resolve();
     lines.on('line', (line) => {
-      chain = chain.then(() => this.onLine(line));
+      chain = chain.then(() => this.onLine(line)).catch((e) => {
+        // Only writing the protocol itself can fail here: the stream is unusable.
+        sdkLog(`cannot write to the protocol stream: ${e.message}`);
+        this.exit(1);
+      });
     });
     lines.on('close', () => {
       chain.then(() => this.exit(0));
@@ -426,17 +430,20 @@ class Extension {
       sdkLog(`skipping a request without context.aws_request_id: ${line.slice(0, 200)}`);
       return;
     }
-    const reply = { result: null, errortype: '', invokeid: id };
+    let out;
     try {
       const result = await this.dispatch(request, new Context(request, this.startup));
-      const text = JSON.stringify(result === undefined ? null : result);
-      reply.result = text === undefined ? null : JSON.parse(text);
+      // Serialised once, here: a result that cannot be (BigInt, cycles) is this request's error.
+      const text = result === undefined ? 'null' : JSON.stringify(result) ?? 'null';
+      out = `{"result":${text},"errortype":"","invokeid":${JSON.stringify(id)}}\n`;
     } catch (e) {
       console.error(e);
-      Object.assign(reply, { result: { errorMessage: errorMessage(e) }, errortype: errorName(e), errors: true });
+      out = JSON.stringify({
+        result: { errorMessage: errorMessage(e) }, errortype: errorName(e), invokeid: id, errors: true,
+      }) + '\n';
     }
     try {
-      this.send(reply);
+      writeAll(this.protoFd, out);
     } catch (e) {
       if (e.code === 'EPIPE') this.exit(0); // the host is gone; nobody is left to answer
       throw e;

@@ -26,9 +26,7 @@ the host closes stdin. Handlers may be plain functions or ``async def`` coroutin
 Python >= 3.9. One file: copy it next to your code or ``pip install`` the folder holding it.
 """
 
-import asyncio
 import datetime
-import inspect
 import json
 import os
 import sys
@@ -513,8 +511,10 @@ class Extension:
 
     def _call(self, fn, *args):
         result = fn(*args)
-        if inspect.isawaitable(result):
+        if hasattr(result, "__await__"):  # a coroutine (async def) or another awaitable
             if self._loop is None:
+                import asyncio  # only for async handlers: it costs ~8 MB of resident memory
+
                 self._loop = asyncio.new_event_loop()
             result = self._loop.run_until_complete(_awaited(result))
         return result

@@ -135,7 +135,10 @@ TEST_CASE("emulate: SIGINT turns into SHUTDOWN SandboxTerminated and a clean exi
 
 TEST_CASE(
     "emulate --telemetry: every published record reaches stdout, each invoke's before the next") {
-  auto run = run_binary({"emulate", "--json", "--telemetry", "--invokes", "3"}, {});
+  // 100 ms: on a starved machine a POST may stay pending past the default 25 ms, and the
+  // platform model would then drop the next batch (counts here must be exact).
+  auto run = run_binary(
+      {"emulate", "--json", "--telemetry", "--buffer-timeout-ms=100", "--invokes", "3"}, {});
   INFO(run.err);
   CHECK(run.status.success());
   // Event lines (from the stdout handler) in order: INVOKE r1, TELEMETRY(start..runtimeDone r1),

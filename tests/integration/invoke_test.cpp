@@ -158,7 +158,11 @@ TEST_CASE("invoke: usage errors and startup failures exit 2 with one clear line"
 }
 
 TEST_CASE("emulate with the Python example child: every event reaches it, make demo's path") {
-  auto run = run_binary({"emulate", "--json", "--telemetry", "--runtime", kPythonRunner}, {});
+  // timeoutMs 100: on a starved machine a POST may stay pending past the default 25 ms and the
+  // platform model would drop the next batch; the counts below must be exact.
+  auto run = run_binary(
+      {"emulate", "--json", "--telemetry", "--buffer-timeout-ms=100", "--runtime", kPythonRunner},
+      {});
   INFO(run.err);
   CHECK(run.status.success());
   // The echo handler logs one line per request it handled (INVOKE, TELEMETRY, SHUTDOWN).

@@ -339,3 +339,23 @@ TEST_CASE(
   CHECK_THAT(run.err, Catch::Contains("echo handler got SHUTDOWN"));
   CHECK(api.calls_to(Endpoint::ExitError).empty());
 }
+
+TEST_CASE("managed instances: emulate refuses what that mode cannot do, exit 2") {
+  struct Case {
+    std::vector<std::string> args;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {{"emulate", "--concurrency", "4"}, "needs --managed-instances"},
+      {{"emulate", "--managed-instances", "--events", "INVOKE,SHUTDOWN"}, "SHUTDOWN only"},
+      {{"emulate", "--managed-instances", "--telemetry", "--telemetry-schema", "2022-12-13"},
+       "2025-01-29 only"},
+      {{"emulate", "--managed-instances", "--concurrency", "65"}, "--concurrency"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.expect);
+    auto run = run_binary(c.args, {});
+    CHECK(run.status.code == 2);
+    CHECK_THAT(run.err, Catch::Contains(c.expect));
+  }
+}

@@ -123,3 +123,54 @@ TEST_CASE("telemetry memory: a saturating load costs at most the queue bytes + 4
   CHECK(increase_kb <= static_cast<long>(kQueueBytes / 1024 + 4096));
 #endif
 }
+
+TEST_CASE("telemetry cost: HTTP and TCP destinations deliver every record; host CPU per record") {
+  constexpr int kChunks = 40, kPerChunk = 500;
+  std::string figures;
+  for (const std::string protocol : {"http", "tcp"}) {
+    INFO(protocol);
+    Emulator api;
+    TelemetryEmulator telemetry{[&api](const std::string& id) { return api.knows_identifier(id); }};
+    telemetry.install(api.server());
+    REQUIRE(api.start().ok());
+    api.push_invoke("req-1", wall_clock_ms() + 600000);
+    std::thread platform([&] {
+      if (!telemetry.wait_for_subscription(std::chrono::seconds(30))) return;
+      for (int c = 0; c < kChunks; ++c) {
+        for (int i = 0; i < kPerChunk; ++i) {
+          telemetry.publish(
+              TelemetryEmulator::function_record("line " + std::to_string(c * kPerChunk + i) +
+                                                 " of a realistic length, say 80 bytes"));
+        }
+        // Sent and answered before the next chunk: the platform drops nothing here.
+        telemetry.flush(std::chrono::steady_clock::now() + std::chrono::seconds(30));
+      }
+      api.wait_for_idle_next(std::chrono::seconds(60));
+      api.push_shutdown("spindown", wall_clock_ms() + 2000);
+    });
+    auto run = run_binary({},
+                          {{"AWS_LAMBDA_RUNTIME_API", api.runtime_api()},
+                           {"EXTENSION_RUNNER_NAME", "cost-probe"},
+                           {"EXTENSION_RUNNER_TELEMETRY", "telemetry"},
+                           {"EXTENSION_RUNNER_TELEMETRY_TYPES", "function"},
+                           {"EXTENSION_RUNNER_TELEMETRY_PROTOCOL", protocol},
+                           {"EXTENSION_RUNNER_LISTEN", "127.0.0.1:0"}},
+                          120000);
+    platform.join();
+    INFO(run.err.substr(run.err.size() > 2000 ? run.err.size() - 2000 : 0));
+    CHECK(run.status.success());
+    const auto sent = telemetry.batcher_counters().records_sent;
+    CHECK(sent == static_cast<uint64_t>(kChunks * kPerChunk));
+    CHECK(field(run.err, "received") == kChunks * kPerChunk);
+    CHECK(field(run.err, "delivered") == kChunks * kPerChunk);
+    const long cpu_ms = field(run.err, "cpu_ms");
+    REQUIRE(cpu_ms >= 0);
+    figures +=
+        protocol + " " + std::to_string(cpu_ms * 1000.0 / (kChunks * kPerChunk)) + " us/record; ";
+  }
+  if (const char* out = std::getenv("ER_BENCH_OUT")) {
+    std::ofstream(out, std::ios::app)
+        << "telemetry host CPU (whole run: start-up, " << kChunks * kPerChunk
+        << " records printed as JSON lines): " << figures << "\n";
+  }
+}

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "extension_runner/core/json.hpp"
+#include "extension_runner/lambda/config_file.hpp"
 
 namespace extension_runner {
 namespace {
@@ -16,22 +17,38 @@ constexpr int64_t kMinItems = 1000, kMaxItems = 10000;
 constexpr int64_t kMinBytes = 262144, kMaxBytes = 1048576;
 constexpr int64_t kMinTimeoutMs = 25, kMaxTimeoutMs = 30000;
 
+/** Where a setting's value came from. */
+enum class Source { Unset, Flag, Env, File, Default };
+
 class Loader {
  public:
-  Loader(const std::map<std::string, std::string>& flags, const EnvLookup& env)
-      : flags_(flags), env_(env) {}
+  Loader(const std::map<std::string, std::string>& flags, const EnvLookup& env,
+         const ConfigFile* file)
+      : flags_(flags), env_(env), file_(file) {}
 
-  /** The raw value of a setting and where it came from, or nullopt when unset. */
+  /** The raw value of a setting, or nullopt when unset. */
   std::optional<std::string> raw(const SettingSpec& spec) const {
     if (auto it = flags_.find(spec.flag); it != flags_.end()) return it->second;
     if (auto v = env_(spec.env); v && !v->empty()) return v;
+    if (file_ != nullptr) {
+      if (auto it = file_->values.find(spec.env); it != file_->values.end()) return it->second;
+    }
     if (!spec.default_value.empty()) return spec.default_value;
     return std::nullopt;
+  }
+
+  /** Which source raw() takes the value from. */
+  Source source(const SettingSpec& spec) const {
+    if (flags_.count(spec.flag) != 0) return Source::Flag;
+    if (auto v = env_(spec.env); v && !v->empty()) return Source::Env;
+    if (file_ != nullptr && file_->values.count(spec.env) != 0) return Source::File;
+    return spec.default_value.empty() ? Source::Unset : Source::Default;
   }
 
  private:
   const std::map<std::string, std::string>& flags_;
   const EnvLookup& env_;
+  const ConfigFile* file_;
 };
 
 const SettingSpec& spec_for(const std::string& env) {
@@ -245,6 +262,9 @@ const std::vector<SettingSpec>& settings() {
       {"EXTENSION_RUNNER_API_TIMEOUT_MS", "api-timeout-ms", "2000",
        "total limit in ms of register, subscribe, init/error and exit/error (never event/next)",
        kind::integer(100, 9000)},
+      {"EXTENSION_RUNNER_CONFIG", "config", "",
+       "configuration file (default: /opt/<name>/extension-runner.json when it exists)",
+       kind::text("PATH")},
       // Lambda Managed Instances (issue 10): events registered, and the platform detection.
       {"EXTENSION_RUNNER_EVENTS", "events", "",
        "events to register: INVOKE,SHUTDOWN (default on Lambda) or SHUTDOWN (shutdown-only; the "
@@ -261,6 +281,10 @@ const std::vector<SettingSpec>& settings() {
       {"EXTENSION_RUNNER_COMMAND", "command", "",
        "child runtime command, run with /bin/sh -c (unset: events are printed as JSON lines)",
        kind::command()},
+      {"EXTENSION_RUNNER_WORKING_DIR", "working-dir", "",
+       "the child's working directory (default: the configuration file's folder, else the "
+       "host's)",
+       kind::text("DIRECTORY")},
       {"EXTENSION_RUNNER_HANDLER", "handler", "", "handler string sent to the child at startup",
        kind::text("HANDLER")},
       {"EXTENSION_RUNNER_STARTUP_TIMEOUT_MS", "startup-timeout-ms", "5000",
@@ -280,7 +304,8 @@ const std::vector<SettingSpec>& settings() {
       {"EXTENSION_RUNNER_MAX_MESSAGE_BYTES", "max-message-bytes", "6291456",
        "largest protocol line accepted from the child", kind::integer(1024, int64_t{1} << 30)},
       {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "memory-size", "",
-       "function memory in MB, reported as billing.memory", kind::integer(1, 1 << 20)},
+       "function memory in MB, reported as billing.memory", kind::integer(1, 1 << 20),
+       SettingType::Integer},
       {"EXTENSION_RUNNER_TELEMETRY", "telemetry", "off",
        "off, telemetry (Telemetry API 2022-07-01) or logs (Logs API 2020-08-15)",
        kind::one_of({"off", "telemetry", "logs"})},
@@ -311,10 +336,21 @@ const std::vector<SettingSpec>& settings() {
        "telemetry records held for the child before the listener pushes back",
        kind::integer(1, 10000000)},
       {"EXTENSION_RUNNER_QUEUE_MAX_BYTES", "queue-max-bytes", "8388608",
-       "telemetry bytes held for the child before the listener pushes back",
+       "memory (bytes) telemetry records may hold before the listener pushes back",
        kind::integer(65536, int64_t{1} << 32)},
   };
   return kTable;
+}
+
+SettingType setting_type(const SettingSpec& spec) {
+  if (spec.type != SettingType::FromDefault) return spec.type;
+  const auto& d = spec.default_value;
+  const size_t sign = !d.empty() && d[0] == '-' ? 1 : 0;
+  if (d.size() > sign && d.find_first_not_of("0123456789", sign) == std::string::npos) {
+    return SettingType::Integer;
+  }
+  if (d == "true" || d == "false") return SettingType::Boolean;
+  return SettingType::Text;
 }
 
 EnvLookup process_env() {
@@ -363,8 +399,10 @@ bool Config::flush_may_wait() const {
   return false;
 }
 
-Result<Config> load_config(const std::map<std::string, std::string>& flags, const EnvLookup& env) {
-  Loader loader(flags, env);
+namespace {
+
+// Every setting read by one Loader; the first invalid one is reported.
+Result<Config> load_settings(const Loader& loader) {
   // No real environment or argv holds a NUL, but a value that did would mean one thing here and
   // another to every C API it reaches (bind, exec): refuse it for every setting at once.
   for (const auto& spec : settings()) {
@@ -544,11 +582,10 @@ Result<Config> load_config(const std::map<std::string, std::string>& flags, cons
                         static_cast<int64_t>(c.queue_max_bytes));
   if (!qbytes) return qbytes.error();
   c.queue_max_bytes = static_cast<size_t>(*qbytes);
+  c.working_dir = get("EXTENSION_RUNNER_WORKING_DIR").value_or("");
   if (auto mode = check_mode(c, get); !mode) return mode.error();
   return c;
 }
-
-namespace {
 
 bool is_name_char(char c, bool first) {
   return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
@@ -598,6 +635,40 @@ const char* telemetry_words(TelemetryMode mode) {
   return "off";
 }
 
+// The configuration file to read, if any: EXTENSION_RUNNER_CONFIG (must exist), else the
+// layer's default file for the extension's name (may be absent).
+Result<std::optional<ConfigFile>> find_config_file(const Loader& loader,
+                                                   const ConfigFileLookup& lookup) {
+  if (auto path = loader.raw(spec_for("EXTENSION_RUNNER_CONFIG"))) {
+    if (path->find('\0') != std::string::npos) {
+      return invalid(spec_for("EXTENSION_RUNNER_CONFIG"), *path, "contains a NUL byte");
+    }
+    return read_config_file(*path, true, settings());
+  }
+  if (lookup.layer_root.empty()) return std::optional<ConfigFile>();
+  const std::string name =
+      loader.raw(spec_for("EXTENSION_RUNNER_NAME")).value_or(lookup.default_name);
+  // A name that is not a file name is refused by load_settings; there is no file to look for.
+  if (name.empty() || name == "." || name == ".." ||
+      name.find_first_of(std::string("/\0", 2)) != std::string::npos) {
+    return std::optional<ConfigFile>();
+  }
+  return read_config_file(lookup.layer_root + "/" + name + "/" + kConfigFileName, false,
+                          settings());
+}
+
+// Every setting error comes from invalid(), whose message starts "invalid <ENV> (": the setting
+// it names is the one whose value was refused.
+Error attribute_to_file(const Error& error, const Loader& loader, const ConfigFile& file) {
+  for (const auto& spec : settings()) {
+    if (error.message.rfind("invalid " + spec.env + " (", 0) == 0 &&
+        loader.source(spec) == Source::File) {
+      return make_error(error.kind, file.path + ": " + error.message);
+    }
+  }
+  return error;
+}
+
 }  // namespace
 
 std::string describe_config(const Config& config) {
@@ -609,6 +680,7 @@ std::string describe_config(const Config& config) {
   line +=
       " runtime-api=" + (config.runtime_api.empty() ? std::string("unset") : config.runtime_api);
   line += " api-timeout=" + std::to_string(config.api_timeout_ms) + "ms";
+  line += " config-file=" + (config.config_file.empty() ? std::string("none") : config.config_file);
   if (config.command.empty()) {
     line += " child=none";
   } else {
@@ -639,6 +711,28 @@ std::string describe_config(const Config& config) {
             std::to_string(config.queue_max_bytes) + "B";
   }
   return line;
+}
+
+Result<Config> load_config(const std::map<std::string, std::string>& flags, const EnvLookup& env,
+                           const ConfigFileLookup& lookup) {
+  auto file = find_config_file(Loader(flags, env, nullptr), lookup);
+  if (!file) return file.error();
+  const ConfigFile* read = file->has_value() ? &**file : nullptr;
+  Loader loader(flags, env, read);
+  auto config = load_settings(loader);
+  if (!config) return read != nullptr ? attribute_to_file(config.error(), loader, *read) : config;
+  if (read == nullptr) return config;
+  config->config_file = read->path;
+  const SettingSpec& working_dir = spec_for("EXTENSION_RUNNER_WORKING_DIR");
+  if (config->working_dir.empty()) {
+    config->working_dir = read->folder;
+  } else if (config->working_dir[0] != '/' && loader.source(working_dir) == Source::File) {
+    config->working_dir = read->folder + "/" + config->working_dir;
+  }
+  if (loader.source(spec_for("EXTENSION_RUNNER_COMMAND")) == Source::File) {
+    config->command = resolve_file_command(config->command, read->folder);
+  }
+  return config;
 }
 
 }  // namespace extension_runner

@@ -144,6 +144,7 @@ ChildInvokerOptions runner_options(const Config& config, StartupRequest startup)
   o.max_crashes = config.max_crashes;
   o.max_message_bytes = config.max_message_bytes;
   o.memory_size = config.memory_size;
+  o.working_dir = config.working_dir;
   return o;
 }
 

@@ -94,9 +94,10 @@ Result<std::unique_ptr<TelemetryForwarder>> TelemetryForwarder::start(const Conf
 
   // The flush waits for platform.runtimeDone: without it every INVOKE would wait until its
   // deadline (platform.report only comes after the extensions are done, too late).
-  const bool wants_wait = config.flush == FlushMode::Invoke || config.flush == FlushMode::Adaptive;
+  // Only an explicit `invoke` is worth a warning: `adaptive` (the default) simply never waits
+  // without `platform`, as `auto` did before it.
   self->may_wait_ = config.flush_may_wait();
-  if (wants_wait && !has_type(config, "platform")) {
+  if (config.flush == FlushMode::Invoke && !has_type(config, "platform")) {
     log_warn("per-invoke telemetry flush disabled: it needs the 'platform' type subscribed");
   }
   if (self->may_wait_ && subscription.mode == TelemetryMode::Logs &&
@@ -216,10 +217,12 @@ void TelemetryForwarder::shutdown(int64_t deadline_ms) {
   const bool idle = queue_.wait_until_drained(end);
   queue_.close();
   if (idle && delivery_.joinable()) delivery_.join();
-  // The host's peak RSS so far: what the queue bound is meant to cap (README, Telemetry).
+  // The host's peak RSS (what the queue bound caps) and CPU so far (README, Telemetry).
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);
-  log_info(counters().to_line() + " peak_rss_kb=" + std::to_string(usage.ru_maxrss));
+  const auto cpu_ms = [](const timeval& t) { return int64_t{t.tv_sec} * 1000 + t.tv_usec / 1000; };
+  log_info(counters().to_line() + " peak_rss_kb=" + std::to_string(usage.ru_maxrss) +
+           " cpu_ms=" + std::to_string(cpu_ms(usage.ru_utime) + cpu_ms(usage.ru_stime)));
 }
 
 void TelemetryForwarder::stop_delivery() {

@@ -9,6 +9,7 @@ import datetime
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -585,10 +586,16 @@ class PackagingTest(unittest.TestCase):
             import wheel  # noqa: F401
         except ImportError:
             self.skipTest("setuptools/wheel not installed (pip would fetch them from an index)")
-        with tempfile.TemporaryDirectory() as target:
+        with tempfile.TemporaryDirectory() as work:
+            # From a copy: an in-place build would leave build/ and *.egg-info in the tree.
+            source = os.path.join(work, "source")
+            os.mkdir(source)
+            for name in ("pyproject.toml", "README.md", "extension_runner.py"):
+                shutil.copy(os.path.join(SDK_DIR, name), source)
+            target = os.path.join(work, "target")
             run = subprocess.run(
                 [sys.executable, "-m", "pip", "install", "--no-build-isolation", "--no-index",
-                 "--no-deps", "--quiet", "--target", target, SDK_DIR],
+                 "--no-deps", "--quiet", "--target", target, source],
                 capture_output=True,
                 text=True,
                 timeout=300,
@@ -597,6 +604,12 @@ class PackagingTest(unittest.TestCase):
                 self.skipTest("pip not installed")
             self.assertEqual(run.returncode, 0, run.stderr)
             self.assertTrue(os.path.exists(os.path.join(target, "extension_runner.py")))
+            imported = subprocess.run(
+                [sys.executable, "-c", "import extension_runner as e; print(e.__file__)"],
+                capture_output=True, text=True, timeout=60, cwd=work,
+                env=dict(os.environ, PYTHONPATH=target),
+            )
+            self.assertEqual(imported.stdout.strip(), os.path.join(target, "extension_runner.py"))
 
 
 if __name__ == "__main__":

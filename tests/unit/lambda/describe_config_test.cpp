@@ -16,7 +16,7 @@ TEST_CASE("describe_config: the line for each kind of configuration") {
   const std::vector<Case> cases = {
       {{},
        {"config: ", "platform=lambda", "events=INVOKE,SHUTDOWN", "child=none", "telemetry=off",
-        "api-timeout=2000ms", "runtime-api=unset"},
+        "api-timeout=2000ms", "runtime-api=unset", "config-file=none"},
        {"dispatch=", "types=", "listen="}},
       {{{"EXTENSION_RUNNER_COMMAND", "python3 runner.py"},
         {"EXTENSION_RUNNER_DISPATCH", "async"},

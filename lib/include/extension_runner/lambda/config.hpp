@@ -1,10 +1,12 @@
 #pragma once
 /**
  * @file config.hpp
- * Every setting is an environment variable and a same-named flag; flag > env > default.
+ * Every setting is an environment variable, a same-named flag and a key of the configuration
+ * file (lambda/config_file.hpp); flag > env > file > default.
  * The flag name is the variable without its `EXTENSION_RUNNER_` / `AWS_LAMBDA_` prefix,
  * lower-case, dashes for underscores (`EXTENSION_RUNNER_NAME` ↔ `--name`).
- * Invalid values produce a ConfigInvalid error naming the setting.
+ * Invalid values produce a ConfigInvalid error naming the setting (and the file, when the value
+ * came from one).
  */
 #include <cstddef>
 #include <cstdint>
@@ -54,14 +56,26 @@ SettingKind command();
 SettingKind text(std::string label);
 }  // namespace kind
 
+/**
+ * Which JSON values a setting takes in the configuration file. A JSON string is always taken
+ * (it is what the environment variable would hold); Integer also takes a JSON integer and
+ * Boolean a JSON true/false. FromDefault: Integer when the row's default is an integer,
+ * Boolean when it is `true` or `false`, else Text (see setting_type()).
+ */
+enum class SettingType { FromDefault, Text, Integer, Boolean };
+
 /** One row of the settings table: the CLI, the README and load_config all read it. */
 struct SettingSpec {
   std::string env;            ///< Environment variable, e.g. `EXTENSION_RUNNER_NAME`.
   std::string flag;           ///< Long flag without dashes, e.g. `name`.
-  std::string default_value;  ///< Used when neither flag nor env is set ("" = unset).
+  std::string default_value;  ///< Used when neither flag, env nor file sets it ("" = unset).
   std::string help;           ///< One line for `--help` and the README table.
   SettingKind kind = {};      ///< What values it takes (default free TEXT; a test wants one).
+  SettingType type = SettingType::FromDefault;  ///< JSON values the file may give it.
 };
+
+/** The JSON type a row takes in the configuration file, FromDefault resolved. */
+SettingType setting_type(const SettingSpec& spec);
 
 /** The settings table, in documentation order. */
 const std::vector<SettingSpec>& settings();
@@ -111,6 +125,11 @@ struct Config {
   std::string name;         ///< Lambda-Extension-Name; "" = basename of argv[0].
   /** Total limit of register, subscribe, init/error and exit/error (never `/event/next`). */
   int64_t api_timeout_ms = 2000;
+  /**
+   * The configuration file that was read (absolute path), "" when none was: for the init
+   * config line. Relative paths in it were resolved against its folder.
+   */
+  std::string config_file;
   LogLevel log_level = LogLevel::Info;
   LogFormat log_format = LogFormat::Text;
   /** Register body `events` (EXTENSION_RUNNER_EVENTS): INVOKE+SHUTDOWN, or SHUTDOWN alone. */
@@ -121,6 +140,12 @@ struct Config {
   // Child runtime (runner protocol)
   std::string command;  ///< Shell command of the child runtime; "" = write events to stdout.
   std::string handler;  ///< Passed to the child in StartupRequest.handler.
+  /**
+   * The child's working directory: EXTENSION_RUNNER_WORKING_DIR (from the file: relative to
+   * its folder), else the configuration file's folder when a file was read, else "" (inherit
+   * the host's).
+   */
+  std::string working_dir;
   int64_t startup_timeout_ms = 5000;
   Dispatch dispatch = Dispatch::Sync;
   ChildStart child_start = ChildStart::Init;
@@ -160,15 +185,34 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 /** The process environment. */
 EnvLookup process_env();
 
+/** Where load_config looks for a configuration file when EXTENSION_RUNNER_CONFIG is unset. */
+struct ConfigFileLookup {
+  /** The name the extension registers with when EXTENSION_RUNNER_NAME is unset (argv[0]'s). */
+  std::string default_name;
+  /**
+   * The folder holding `<name>/extension-runner.json`: `/opt` in Lambda, where layers are
+   * extracted [CFG] (layer_root_of() derives it from argv[0]). "" = look for no default file.
+   */
+  std::string layer_root;
+};
+
 /**
- * Builds a Config from flag values (keyed by SettingSpec::flag) and the environment.
- * An empty flag value counts as given. Errors name the env var and the flag.
+ * Builds a Config from flag values (keyed by SettingSpec::flag), the environment and the
+ * configuration file: `EXTENSION_RUNNER_CONFIG` when set (it must exist), else
+ * `<layer_root>/<name>/extension-runner.json` when that exists, `<name>` being
+ * EXTENSION_RUNNER_NAME or `lookup.default_name`. Precedence flag > env > file > default; an
+ * empty flag value counts as given, an empty env or file value as unset.
+ * A command from the file whose first word is a relative path containing `/` gets that word
+ * made absolute against the file's folder (resolve_file_command()); see Config::working_dir.
+ * Errors are ConfigInvalid; they name the env var and the flag, and the file for a value or
+ * key from it.
  * On Managed Instances (AWS_LAMBDA_INITIALIZATION_TYPE=lambda-managed-instances) the events
  * default to SHUTDOWN alone, and these are ConfigInvalid, with a message saying why [LMI][RIE]:
  * EXTENSION_RUNNER_EVENTS naming INVOKE, EXTENSION_RUNNER_TELEMETRY=logs, a telemetry schema
  * other than 2025-01-29, EXTENSION_RUNNER_FLUSH=invoke, a listen host the platform cannot reach.
  */
-Result<Config> load_config(const std::map<std::string, std::string>& flags, const EnvLookup& env);
+Result<Config> load_config(const std::map<std::string, std::string>& flags, const EnvLookup& env,
+                           const ConfigFileLookup& lookup = {});
 
 /**
  * The one INFO line logged at init: how this process is configured, as `key=value` pairs

@@ -58,9 +58,10 @@ struct InvokeRequest {
   std::string event_json = "null";
   int64_t deadline_ms = 0;
   /**
-   * True when `event_json` is known to be one valid, compact JSON value (the host wrote it,
-   * e.g. parse_event's `raw`): encoding then copies it instead of parsing and re-writing it.
-   * False (the default) for text from elsewhere, which is re-serialised onto one line.
+   * True when `event_json` is known to be one valid JSON value without a line break (the host
+   * wrote it, e.g. parse_event's `raw`, or assembled it from validated records): encoding then
+   * copies it instead of parsing and re-writing it. False (the default) for text from
+   * elsewhere, which is re-serialised compactly onto one line.
    */
   bool event_compact = false;
 };

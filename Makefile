@@ -9,7 +9,8 @@ BIN := $(BUILD_DIR)/bin/extension-runner
 DEB_PACKAGES := build-essential cmake pkg-config libcurl4-openssl-dev rapidjson-dev \
   libcli11-dev catch2 libcpp-httplib-dev python3 nodejs
 
-.PHONY: all deps build test demo bench fuzz clean format
+.PHONY: all deps build test demo bench fuzz clean format test-sanitize test-sanitize-asan \
+  test-sanitize-tsan test-sanitize-full soak
 
 all: build
 
@@ -59,6 +60,60 @@ fuzz:
 	  fi; \
 	  grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+[[:space:]]+DONE)' $$log; \
 	done
+
+## test-sanitize: the whole suite (unit + integration tests, which then start the sanitized
+## binary) under ASan + UBSan + LeakSanitizer, and the threaded modules under TSan. Any report
+## fails the run (scripts/run-sanitized.sh: halt on the first error, exit code 86, a report
+## file fails the target even when it came from a subprocess). test-sanitize-full runs the
+## whole suite under TSan as well (not in CI: slow). DEVELOPERS.md "Sanitizers".
+SAN_DEB_PACKAGES := libasan8 libubsan1 libtsan2
+ASAN_BUILD_DIR ?= build-asan
+TSAN_BUILD_DIR ?= build-tsan
+# $(1) = build directory, $(2) = -DER_SANITIZE=… and other cache settings (CMakeLists.txt).
+# -O1: the usual sanitizer trade-off between compile time, run time and readable stacks.
+define san_build
+	@scripts/install-debs.sh $(DEB_PACKAGES) $(SAN_DEB_PACKAGES)
+	cmake -S . -B $(1) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+	  $(if $(shell command -v ccache),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache) $(2) >/dev/null
+	cmake --build $(1) -j $(JOBS)
+endef
+ASAN_FLAGS := -DER_SANITIZE=address,undefined -DER_SANITIZE_TESTS=OFF
+TSAN_FLAGS := -DER_SANITIZE=thread -DER_SANITIZE_TESTS=ON
+# The threaded modules (Catch2 test specs): dispatcher, ChildInvoker (runner:*), listener, queue,
+# forwarder and its handler, both emulators; emulate* and soak* run the TSan binary itself
+# (dispatcher worker, listener, forwarder and the embedded emulator in one process).
+TSAN_UNIT_SPEC := 'dispatcher:*,telemetry queue:*'
+TSAN_INTEGRATION_SPEC := 'runner:*,telemetry*,emulator:*,emulate*,soak*,load*,faults: 50*,faults: slow*,faults: a client*'
+
+test-sanitize-asan:
+	$(call san_build,$(ASAN_BUILD_DIR),$(ASAN_FLAGS))
+	cd $(ASAN_BUILD_DIR) && ../scripts/run-sanitized.sh san-reports ctest --output-on-failure -j $(JOBS)
+	@echo "test-sanitize: ASan + UBSan + LeakSanitizer, whole suite: no reports"
+
+test-sanitize-tsan:
+	$(call san_build,$(TSAN_BUILD_DIR),$(TSAN_FLAGS))
+	scripts/run-sanitized.sh $(TSAN_BUILD_DIR)/san-reports $(TSAN_BUILD_DIR)/bin/unit_tests $(TSAN_UNIT_SPEC)
+	scripts/run-sanitized.sh $(TSAN_BUILD_DIR)/san-reports $(TSAN_BUILD_DIR)/bin/integration_tests $(TSAN_INTEGRATION_SPEC)
+	@echo "test-sanitize: TSan, threaded modules: no reports"
+
+test-sanitize: test-sanitize-asan test-sanitize-tsan
+
+test-sanitize-full: test-sanitize-asan
+	$(call san_build,$(TSAN_BUILD_DIR),$(TSAN_FLAGS))
+	cd $(TSAN_BUILD_DIR) && ../scripts/run-sanitized.sh san-reports ctest --output-on-failure -j $(JOBS)
+
+## soak: SOAK_INVOKES (>= 5000) invokes through the real binary and the emulator, telemetry on,
+## with a child that crashes, hangs or answers garbage on 1 % of them each
+## (tests/integration/soak_test.cpp), then the listener load: LOAD_POSTERS posters x
+## LOAD_BATCHES batches x 1,000 records against a slow child (load_test.cpp). Prints the figures.
+## `make test` runs 500 invokes and 8 x 20 batches.
+SOAK_INVOKES ?= 5000
+SOAK_SEED ?= 12
+LOAD_POSTERS ?= 8
+LOAD_BATCHES ?= 500
+soak: deps build
+	ER_SOAK_INVOKES=$(SOAK_INVOKES) ER_SOAK_SEED=$(SOAK_SEED) $(BUILD_DIR)/bin/integration_tests 'soak:*'
+	ER_LOAD_POSTERS=$(LOAD_POSTERS) ER_LOAD_BATCHES=$(LOAD_BATCHES) $(BUILD_DIR)/bin/integration_tests 'load:*'
 
 format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -16,6 +16,7 @@
 #include "extension_runner/lambda/config_file.hpp"
 #include "extension_runner/lambda/extensions_api.hpp"
 #include "extension_runner/lambda/lifecycle.hpp"
+#include "extension_runner/runner/process.hpp"
 
 namespace extension_runner::cli {
 namespace {
@@ -248,6 +249,8 @@ int run(int argc, char** argv) {
   }
   const std::string name = config->name.empty() ? default_name : config->name;
   apply_logging(*config, name);
+  // Which file configured this copy (issue 15's init config line may take this over).
+  if (!config->config_file.empty()) log_info("configuration file " + config->config_file);
 
   if (invoke.parsed()) return invoke.run(*config, name);
   if (emulate.parsed()) return emulate.run(*config, name);
@@ -257,6 +260,7 @@ int run(int argc, char** argv) {
                  "extensions; to try it locally run `extension-runner emulate` (see --help)\n";
     return kExitUsage;
   }
+  end_children_on_termination_signals();
   auto handler = make_host_handler(*config, "lambda");
   return run_lifecycle(*config, name, *handler);
 }

@@ -157,6 +157,7 @@ TEST_CASE("package: a packaged layer runs its child on every event, no EXTENSION
   CHECK(lambda.api.calls_to(Endpoint::InitError).empty());
   CHECK(lambda.api.calls_to(Endpoint::ExitError).empty());
   CHECK_THAT(run.err, Catch::Contains("shell child handler=shell.echo in " + folder + "/state"));
+  CHECK_THAT(run.err, Catch::Contains("configuration file " + folder + "/extension-runner.json"));
   check_every_event_reached(run, 3);
 }
 

@@ -69,6 +69,13 @@ for line in sys.stdin:
         continue
     if do == "wrongid":
         rid = "not-" + rid
+    if do == "closestdout":
+        proto.close()
+        time.sleep(60)
+    if do == "twice":
+        send({"result": result, "errortype": "", "invokeid": rid})
+    if do == "exit0":
+        send({"result": result, "errortype": "", "invokeid": rid}); sys.exit(0)
     if do == "print":
         print("user print that must not reach the protocol")
     send({"result": result, "errortype": "", "invokeid": rid})
@@ -421,6 +428,69 @@ TEST_CASE(
   REQUIRE(next.ok());
   CHECK_FALSE(next->errors);
   CHECK(invoker.starts() == 2);
+}
+
+TEST_CASE("runner: a 100 MB reply line is dropped as it arrives, memory stays bounded") {
+  TempDir dir;
+  LogCapture logs;
+  ChildInvoker invoker(probe_options(dir));  // default max message size: 6 MiB
+  REQUIRE(invoker.start().ok());
+  const long before_kb = peak_rss_kb(::getpid());
+  auto r = invoker.invoke(request("req-100mb", R"({"do":"huge","bytes":100000000})"));
+  REQUIRE(r.ok());
+  CHECK(r->errortype == kRunnerProtocolError);
+  // The line is never buffered beyond the limit: this process's peak grows by far less than it.
+  CHECK(peak_rss_kb(::getpid()) - before_kb < 32 * 1024);
+  auto ok = invoker.invoke(request("req-after", "{}"));
+  REQUIRE(ok.ok());
+  CHECK_FALSE(ok->errors);
+}
+
+TEST_CASE("runner: a child that closes stdout but keeps running is ended and replaced") {
+  TempDir dir;
+  LogCapture logs;
+  ChildInvoker invoker(probe_options(dir));
+  REQUIRE(invoker.start().ok());
+  const pid_t first = invoker.pid();
+  auto r = invoker.invoke(request("req-c", R"({"do":"closestdout"})"));
+  REQUIRE(r.ok());
+  CHECK(r->errortype == kRunnerCrashed);
+  CHECK(await_death(first));
+  auto next = invoker.invoke(request("req-c2", "{}"));
+  REQUIRE(next.ok());
+  CHECK_FALSE(next->errors);
+  CHECK(invoker.starts() == 2);
+}
+
+TEST_CASE("runner: a second reply to the same request is dropped, the next request unharmed") {
+  TempDir dir;
+  LogCapture logs;
+  ChildInvoker invoker(probe_options(dir));
+  REQUIRE(invoker.start().ok());
+  const pid_t pid = invoker.pid();
+  for (int i = 0; i < 20; ++i) {
+    INFO("round " << i);
+    auto r = invoker.invoke(request("req-t" + std::to_string(i), R"({"do":"twice"})"));
+    REQUIRE(r.ok());
+    CHECK_FALSE(r->errors);
+    CHECK(r->invokeid == "req-t" + std::to_string(i));
+  }
+  CHECK(invoker.pid() == pid);
+  CHECK(invoker.starts() == 1);
+}
+
+TEST_CASE("runner: a child that exits 0 after every request is restarted, no request fails") {
+  TempDir dir;
+  LogCapture logs;
+  ChildInvoker invoker(probe_options(dir));
+  REQUIRE(invoker.start().ok());
+  for (int i = 0; i < 5; ++i) {
+    INFO("request " << i);
+    auto r = invoker.invoke(request("req-e" + std::to_string(i), R"({"do":"exit0"})"));
+    REQUIRE(r.ok());
+    CHECK_FALSE(r->errors);
+  }
+  CHECK(invoker.starts() == 5);
 }
 
 TEST_CASE("runner: no process outlives the invoker") {

@@ -35,6 +35,8 @@ const char* endpoint_name(Endpoint e) {
       return "init/error";
     case Endpoint::ExitError:
       return "exit/error";
+    case Endpoint::Subscribe:
+      return "subscribe";
     case Endpoint::Other:
       return "other";
   }
@@ -72,6 +74,7 @@ class Tracer {
         summary = call.header("Lambda-Extension-Function-Error-Type") + " " + call.body + " -> " +
                   std::to_string(call.status);
         break;
+      case Endpoint::Subscribe:
       case Endpoint::Other:
         summary = call.method + " " + call.path + " -> " + std::to_string(call.status);
         break;

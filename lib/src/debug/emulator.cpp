@@ -1,8 +1,12 @@
 #include "extension_runner/debug/emulator.hpp"
 
 #include <httplib.h>
+#include <netinet/in.h>
 #include <strings.h>
+#include <sys/socket.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <random>
 
 #include "extension_runner/core/clock.hpp"
@@ -25,6 +29,36 @@ bool is_uuid(const std::string& s) {
     if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
   }
   return true;
+}
+
+Endpoint endpoint_of(const std::string& path) {
+  const std::string base = kExtensionsApiBase;
+  if (path == base + "/register") return Endpoint::Register;
+  if (path == base + "/event/next") return Endpoint::Next;
+  if (path == base + "/init/error") return Endpoint::InitError;
+  if (path == base + "/exit/error") return Endpoint::ExitError;
+  if (path == "/2022-07-01/telemetry" || path == "/2020-08-15/logs") return Endpoint::Subscribe;
+  return Endpoint::Other;
+}
+
+int port_of(const sockaddr_storage& a) {
+  if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
+  if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port);
+  return -1;
+}
+
+// cpp-httplib hands handlers no socket: find the connection by its two ports among our fds.
+int connection_fd(int local_port, int remote_port) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    const int fd = std::atoi(entry.path().filename().c_str());
+    sockaddr_storage local{}, remote{};
+    socklen_t local_len = sizeof local, remote_len = sizeof remote;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) continue;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &remote_len) != 0) continue;
+    if (port_of(local) == local_port && port_of(remote) == remote_port) return fd;
+  }
+  return -1;
 }
 
 }  // namespace
@@ -80,7 +114,7 @@ void Emulator::stop() {
   }
   changed_.notify_all();
   if (thread_.joinable()) {
-    server_->stop();
+    stop_server_once();
     thread_.join();
   }
 }
@@ -132,6 +166,25 @@ std::chrono::steady_clock::time_point Emulator::last_next_arrival() const {
 void Emulator::inject(Endpoint endpoint, Fault fault) {
   std::lock_guard<std::mutex> lock(mutex_);
   faults_[endpoint].push_back(std::move(fault));
+}
+
+void Emulator::inject(Endpoint endpoint, TransportFault fault) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  transport_faults_[endpoint].push_back(std::move(fault));
+}
+
+void Emulator::stop_server_once() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (server_stopped_) return;
+    server_stopped_ = true;
+  }
+  server_->stop();  // httplib asserts when stopped twice
+}
+
+bool Emulator::vanished() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return vanished_;
 }
 
 void Emulator::set_observer(std::function<void(const RecordedCall&)> observer) {
@@ -190,6 +243,19 @@ std::optional<Fault> Emulator::take_fault(Endpoint endpoint) {
     return std::nullopt;
   }
   Fault taken = f;
+  if (--f.times <= 0) it->second.pop_front();
+  return taken;
+}
+
+std::optional<TransportFault> Emulator::take_transport_fault(Endpoint endpoint) {
+  auto it = transport_faults_.find(endpoint);
+  if (it == transport_faults_.end() || it->second.empty()) return std::nullopt;
+  TransportFault& f = it->second.front();
+  if (f.skip_calls > 0) {
+    --f.skip_calls;
+    return std::nullopt;
+  }
+  TransportFault taken = f;
   if (--f.times <= 0) it->second.pop_front();
   return taken;
 }
@@ -261,6 +327,88 @@ void Emulator::install_routes() {
     }
     return id;
   };
+  // Transport faults act before routing, so they apply to every endpoint (the Telemetry API's
+  // too) and before the identifier checks.
+  server_->set_pre_routing_handler([this](const Request& req, Response& res) {
+    const Endpoint endpoint = endpoint_of(req.path);
+    std::optional<TransportFault> fault;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      fault = take_transport_fault(endpoint);
+    }
+    if (!fault) return httplib::Server::HandlerResponse::Unhandled;
+    const auto broken = [&](int status, const std::string& body) {
+      RecordedCall call;
+      call.endpoint = endpoint;
+      call.method = req.method;
+      call.path = req.path;
+      for (const auto& [k, v] : req.headers) call.headers[k] = v;
+      call.body = req.body;
+      call.status = status;
+      call.response_body = body;
+      call.time_ms = wall_clock_ms();
+      record(call);
+      return httplib::Server::HandlerResponse::Handled;
+    };
+    switch (fault->kind) {
+      case Transport::Slow: {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait_for(lock, std::chrono::milliseconds(fault->delay_ms),
+                          [&] { return stopping_; });
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
+      case Transport::VanishAfter: {
+        std::lock_guard<std::mutex> lock(mutex_);
+        vanish_pending_ = true;
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
+      case Transport::Reset:
+      case Transport::CloseBeforeAnswer: {
+        const int fd = connection_fd(req.local_port, req.remote_port);
+        if (fd >= 0 && fault->kind == Transport::Reset) {
+          // connect(AF_UNSPEC) disconnects a TCP socket with an RST and leaves the fd to
+          // httplib, whose answer then fails and which closes the fd itself.
+          sockaddr unspec{};
+          unspec.sa_family = AF_UNSPEC;
+          (void)::connect(fd, &unspec, sizeof unspec);
+        } else if (fd >= 0) {
+          ::shutdown(fd, SHUT_RDWR);
+        }
+        return broken(0, "");
+      }
+      case Transport::CloseMidBody: {
+        const std::string body = fault->body.empty()
+                                     ? std::string(R"({"eventType":"INVOKE","deadlineMs":1,)"
+                                                   R"("requestId":"cut-short"})")
+                                     : fault->body;
+        res.status = 200;
+        // Promises the whole body, sends half, then fails the write: httplib closes.
+        res.set_content_provider(body.size(), "application/json",
+                                 [body](size_t, size_t, httplib::DataSink& sink) {
+                                   sink.write(body.data(), body.size() / 2);
+                                   return false;
+                                 });
+        return broken(0, body.substr(0, body.size() / 2));
+      }
+      case Transport::Body:
+        res.status = fault->status;
+        res.set_content(fault->body, "application/json");
+        return broken(fault->status, fault->body);
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // After a VanishAfter call's answer is made: stop listening (new connections are refused);
+  // httplib still writes this answer, then ends the keep-alive connection.
+  server_->set_post_routing_handler([this](const Request&, Response&) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!vanish_pending_) return;
+      vanish_pending_ = false;
+      vanished_ = true;
+    }
+    stop_server_once();
+  });
+
   auto injected = [this, reject](Endpoint endpoint, const Request& req, Response& res) {
     std::optional<Fault> fault;
     {

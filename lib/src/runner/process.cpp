@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +26,36 @@ namespace {
 
 Error io_error(const std::string& what) {
   return make_error(ErrorKind::Io, what + ": " + std::strerror(errno));
+}
+
+// Process groups of live children, for a signal handler to end them: lock-free slots
+// (0 = free) because a handler may not take a lock.
+constexpr size_t kGroupSlots = 64;
+std::atomic<pid_t> g_groups[kGroupSlots];
+
+void remember_group(pid_t pgid) {
+  for (auto& slot : g_groups) {
+    pid_t free = 0;
+    if (slot.compare_exchange_strong(free, pgid)) return;
+  }
+}
+
+void forget_group(pid_t pgid) {
+  for (auto& slot : g_groups) {
+    pid_t expected = pgid;
+    if (slot.compare_exchange_strong(expected, 0)) return;
+  }
+}
+
+extern "C" void end_children_and_die(int sig) {
+  const int saved = errno;
+  for (auto& slot : g_groups) {
+    const pid_t pgid = slot.load();
+    if (pgid > 0) ::kill(-pgid, SIGKILL);
+  }
+  errno = saved;
+  // SA_RESETHAND restored the default action; the signal is delivered again on return.
+  ::raise(sig);
 }
 
 ExitStatus decode(int status) {
@@ -155,6 +186,7 @@ Result<ChildProcess> ChildProcess::spawn(const SpawnOptions& options) {
   }
   // Also set the group from the parent so signal_group works even before the child runs.
   ::setpgid(pid, pid);
+  remember_group(pid);
 
   ChildProcess child;
   child.pid_ = pid;
@@ -224,8 +256,10 @@ std::optional<ExitStatus> ChildProcess::try_wait() {
     status_ = decode(status);
     // The leader is gone; members of its group (e.g. a shell's grandchildren) are not: end them.
     ::kill(-pid_, SIGKILL);
+    forget_group(pid_);
   } else if (r < 0 && errno == ECHILD) {
     status_ = ExitStatus{true, SIGKILL};  // reaped elsewhere; treat as gone
+    forget_group(pid_);
   }
   return status_;
 }
@@ -256,6 +290,7 @@ ExitStatus ChildProcess::wait() {
   } while (r < 0 && errno == EINTR);
   status_ = r == pid_ ? decode(status) : ExitStatus{true, SIGKILL};
   ::kill(-pid_, SIGKILL);
+  forget_group(pid_);
   return *status_;
 }
 
@@ -266,6 +301,14 @@ ExitStatus ChildProcess::terminate(std::chrono::milliseconds budget) {
   if (auto s = wait_for(budget / 3)) return *s;
   signal_group(SIGKILL);
   return wait();
+}
+
+void end_children_on_termination_signals() {
+  struct sigaction action {};
+  action.sa_handler = end_children_and_die;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = static_cast<int>(SA_RESETHAND);
+  for (int sig : {SIGTERM, SIGINT}) ::sigaction(sig, &action, nullptr);
 }
 
 long peak_rss_kb(pid_t pid) {

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -397,6 +398,9 @@ Result<InvokeReply> ChildInvoker::invoke(const InvokeRequest& request) {
   if (fatal_) return *fatal_;
   if (cancelled_) return make_error(ErrorKind::Cancelled, "invoker cancelled");
   const auto deadline = steady_deadline(request.deadline_ms);
+  // A late second reply to the previous request is no answer to this one.
+  const std::string previous_id =
+      resending_ ? previous_id_ : std::exchange(previous_id_, request.context.aws_request_id);
   if (!session_) {
     if (crashes_in_a_row_ > 0) {
       const auto backoff = std::min<milliseconds>(
@@ -452,6 +456,29 @@ Result<InvokeReply> ChildInvoker::invoke(const InvokeRequest& request) {
     end_session();
     return make_error(ErrorKind::Cancelled, "invoker cancelled");
   };
+  // A child that exits after each reply (status 0) is gone before it reads this request: the
+  // request's bytes are all still in the pipe. Restart it and send the request once more, rather
+  // than failing a request nobody saw.
+  const auto exited_unread = [&](bool wrote_nothing) {
+    if (resending_ || !session_) return false;
+    int unread = 0;
+    if (!wrote_nothing && (::ioctl(session_->process.stdin_fd().get(), FIONREAD, &unread) != 0 ||
+                           static_cast<size_t>(unread) < line->size())) {
+      return false;
+    }
+    const auto status = session_->process.wait_for(kExitGrace);
+    if (!status || !status->success()) return false;
+    log_info("child runtime '" + options_.log_name + "' exited (" + status->describe() +
+             ") before reading request " + request.context.aws_request_id + "; restarting it");
+    end_session();
+    return true;
+  };
+  const auto resend = [&] {
+    resending_ = true;
+    auto r = invoke(request);
+    resending_ = false;
+    return r;
+  };
   InvokeReply duration_only;
 
   switch (
@@ -463,6 +490,9 @@ Result<InvokeReply> ChildInvoker::invoke(const InvokeRequest& request) {
     case WriteOutcome::Cancelled:
       return cancelled_error();
     case WriteOutcome::Closed:
+      if (exited_unread(true)) return resend();
+      duration_only.billing.duration_ms = elapsed_ms();
+      return crashed(request, duration_only);
     case WriteOutcome::Failed:
       duration_only.billing.duration_ms = elapsed_ms();
       return crashed(request, duration_only);
@@ -481,6 +511,12 @@ Result<InvokeReply> ChildInvoker::invoke(const InvokeRequest& request) {
         reply.billing.duration_ms = duration;
         reply.billing.memory = options_.memory_size;
         reply.billing.used_mb = (rss_.measure(pid()) + 1023) / 1024;
+        if (reply.invokeid != request.context.aws_request_id && !previous_id.empty() &&
+            reply.invokeid == previous_id) {
+          log_from(LogLevel::Warn, options_.log_name,
+                   "protocol: ignoring a second reply to request " + previous_id);
+          break;
+        }
         if (reply.invokeid != request.context.aws_request_id) {
           const std::string why = "reply invokeid '" + clip(reply.invokeid) +
                                   "' does not match request '" + request.context.aws_request_id +
@@ -507,6 +543,7 @@ Result<InvokeReply> ChildInvoker::invoke(const InvokeRequest& request) {
                  "protocol: ignoring a startup response during a request");
         break;
       case Message::Kind::Eof:
+        if (exited_unread(false)) return resend();
         duration_only.billing.duration_ms = duration;
         return crashed(request, duration_only);
     }

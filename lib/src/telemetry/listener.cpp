@@ -12,7 +12,9 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <list>
 #include <thread>
 
@@ -25,6 +27,27 @@ namespace {
 void answer(httplib::Response& res, int status, const std::string& message) {
   res.status = status;
   res.set_content(message, "text/plain");
+}
+
+// cpp-httplib 0.11 listens with a backlog of 5: a burst of new connections beyond it has its
+// handshakes dropped and the posts fail (50 concurrent posters: dozens). httplib hands out no
+// socket, so find ours (listening, bound to `port`) and listen again with a deeper backlog,
+// which Linux allows on a listening socket.
+void deepen_backlog(int port) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    const int fd = std::atoi(entry.path().filename().c_str());
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    sockaddr_storage addr{};
+    socklen_t addr_len = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &addr_len) != 0) continue;
+    int bound = -1;
+    if (addr.ss_family == AF_INET) bound = ntohs(reinterpret_cast<sockaddr_in&>(addr).sin_port);
+    if (addr.ss_family == AF_INET6) bound = ntohs(reinterpret_cast<sockaddr_in6&>(addr).sin6_port);
+    if (bound == port) (void)::listen(fd, SOMAXCONN);
+  }
 }
 
 }  // namespace
@@ -314,9 +337,11 @@ Result<TelemetryListener> TelemetryListener::start(const ListenerOptions& option
     res.set_header("Allow", allow);
     answer(res, 405, "method not allowed");
   };
-  server.Post(".*", deliver);
+  // Batches come to the destination URI we subscribed with, whose path is "/"
+  // (destination_uri); a POST anywhere else is no delivery: 404 (httplib's answer, counted).
+  server.Post("/", deliver);
   if (options.accept_put) {
-    server.Put(".*", deliver);
+    server.Put("/", deliver);
   } else {
     server.Put(".*", not_allowed);
   }
@@ -342,6 +367,7 @@ Result<TelemetryListener> TelemetryListener::start(const ListenerOptions& option
     impl->port = options.port;
   }
   impl->host = options.host;
+  deepen_backlog(impl->port);
 
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] {

@@ -29,8 +29,12 @@ class Server;
 
 namespace extension_runner {
 
-/** Which API call a fault or a recorded call is about. */
-enum class Endpoint { Register, Next, InitError, ExitError, Other };
+/**
+ * Which API call a fault or a recorded call is about. `Subscribe` is a Telemetry API or Logs API
+ * subscription (answered by a TelemetryEmulator installed on this server); it takes transport
+ * faults only.
+ */
+enum class Endpoint { Register, Next, InitError, ExitError, Subscribe, Other };
 
 /** One HTTP call the emulator answered. */
 struct RecordedCall {
@@ -53,6 +57,26 @@ struct Fault {
   std::string error_message = "injected fault";
   int times = 1;       ///< How many calls it applies to.
   int skip_calls = 0;  ///< Let this many calls succeed first.
+};
+
+/** How a TransportFault breaks a call below the HTTP status line. */
+enum class Transport {
+  Reset,              ///< The connection is reset (RST) before any answer byte.
+  CloseBeforeAnswer,  ///< The connection is closed (FIN) without an answer.
+  CloseMidBody,       ///< Status and headers promise a body; half of it arrives, then FIN.
+  Body,               ///< A complete answer with `status` and `body` instead of the real one.
+  Slow,               ///< The real answer, after `delay_ms`.
+  VanishAfter,        ///< The real answer, then the API is gone: new connections are refused.
+};
+
+/** An injected transport failure: the next `times` calls to an endpoint get it. */
+struct TransportFault {
+  Transport kind = Transport::Reset;
+  int status = 200;    ///< Transport::Body.
+  std::string body;    ///< Transport::Body.
+  int delay_ms = 0;    ///< Transport::Slow.
+  int times = 1;       ///< How many calls it applies to.
+  int skip_calls = 0;  ///< Let this many calls through first.
 };
 
 /** Function metadata returned by Register. */
@@ -111,6 +135,14 @@ class Emulator {
 
   /** Makes calls to `endpoint` fail as described. */
   void inject(Endpoint endpoint, Fault fault);
+  /**
+   * Makes calls to `endpoint` fail below HTTP as described (checked before anything else, so
+   * before the identifier checks). A call broken this way is recorded with status 0 (no
+   * answer), the Body fault's status, or (Slow, VanishAfter) the real answer's.
+   */
+  void inject(Endpoint endpoint, TransportFault fault);
+  /** Whether a VanishAfter fault has taken the API away. */
+  bool vanished() const;
 
   /** Called (from the server thread) after every answered call. */
   void set_observer(std::function<void(const RecordedCall&)> observer);
@@ -150,6 +182,8 @@ class Emulator {
 
   void install_routes();
   std::optional<Fault> take_fault(Endpoint endpoint);
+  std::optional<TransportFault> take_transport_fault(Endpoint endpoint);
+  void stop_server_once();
   void record(const RecordedCall& call);
 
   FunctionInfo function_;
@@ -166,6 +200,10 @@ class Emulator {
   std::map<std::string, Registered> extensions_;  ///< By identifier.
   std::string first_identifier_;
   std::map<Endpoint, std::deque<Fault>> faults_;
+  std::map<Endpoint, std::deque<TransportFault>> transport_faults_;
+  bool vanish_pending_ = false;  ///< Set by a VanishAfter call; acted on after its answer.
+  bool vanished_ = false;
+  bool server_stopped_ = false;
   std::vector<RecordedCall> calls_;
   std::function<void(const RecordedCall&)> observer_;
   int waiting_next_ = 0;

@@ -104,6 +104,15 @@ class ChildProcess {
   std::optional<ExitStatus> status_;
 };
 
+/**
+ * Makes SIGTERM and SIGINT first SIGKILL the process group of every live ChildProcess, then end
+ * this process with the signal's default action (exit status: killed by that signal). Without
+ * it only the direct children would go (PR_SET_PDEATHSIG); their own children would outlive the
+ * host. For the Lambda mode: Lambda itself ends extensions with SHUTDOWN and then SIGKILL [EXT];
+ * a signal comes from whoever else stops the process (a container runtime, a developer).
+ */
+void end_children_on_termination_signals();
+
 /** Peak resident set size of a live process in kB (VmHWM from /proc), 0 if unknown. */
 long peak_rss_kb(pid_t pid);
 

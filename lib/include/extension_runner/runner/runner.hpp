@@ -69,7 +69,10 @@ struct ChildInvokerOptions {
  * - the child exits mid-request → `Runner.Crashed`, restarted with backoff at the next invoke();
  *   `max_crashes` crashes (or failed restarts) in a row → Error{ChildCrashed}, for good;
  * - a reply that is oversized or malformed → `Runner.ProtocolError`; one with a foreign
- *   `invokeid` → `Runner.ProtocolError` and the child is restarted (the stream is out of step).
+ *   `invokeid` → `Runner.ProtocolError` and the child is restarted (the stream is out of step);
+ *   a second reply to the previous request is logged and dropped;
+ * - the child exited with status 0 before reading the request (a child that exits after every
+ *   reply) → it is restarted and the request sent again, once; not counted as a crash.
  * Stdout lines that are not JSON (or JSON that is no protocol message) are logged as
  * protocol warnings and skipped; stderr lines are logged at Info with `log_name` as source.
  */
@@ -119,6 +122,8 @@ class ChildInvoker : public Invoker {
   int starts_ = 0;
   int crashes_in_a_row_ = 0;
   std::optional<Error> fatal_;
+  std::string previous_id_;  ///< The request before the current one (its late replies are dropped).
+  bool resending_ = false;   ///< Sending a request again to a restarted child (once at most).
   std::atomic<bool> cancelled_{false};
   Pipe cancel_pipe_;  ///< Written once by cancel() to wake a blocked write.
   std::unique_ptr<Inbox> inbox_;

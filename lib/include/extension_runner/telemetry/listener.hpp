@@ -5,8 +5,9 @@
  * own thread, feeding a TelemetryQueue. It never logs per request (a subscriber to `extension`
  * records would receive its own lines [TEL]); every outcome is a counter instead.
  *
- * Answers, on any path:
- * - POST (and PUT in Logs API mode) of a JSON array of objects → 200 once queued;
+ * Answers:
+ * - POST (and PUT in Logs API mode) to `/` (the path of the destination URI it subscribes
+ *   with) of a JSON array of objects → 200 once queued; POST to any other path → 404;
  * - queue full → 503 (kPushbackStatus): the batch is refused whole and counted, and Lambda
  *   retries it with backoff or drops it and reports `platform.logsDropped` [TEL][RIE];
  * - body not JSON / not an array of objects → 400; body over body_limit → 413;

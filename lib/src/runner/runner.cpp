@@ -31,6 +31,8 @@ using std::chrono::milliseconds;
 constexpr size_t kMaxStderrLine = size_t{64} * 1024;
 // Stderr lines kept to explain a failed startup.
 constexpr size_t kStderrTail = 5;
+// How long the stderr reader may take to drain a dead child's last lines.
+constexpr milliseconds kStderrDrain{200};
 // How long a child that closed stdout gets to finish exiting, to report its status.
 constexpr milliseconds kExitGrace{1000};
 
@@ -232,7 +234,18 @@ ChildInvoker::~ChildInvoker() { end_session(); }
 
 pid_t ChildInvoker::pid() const { return session_ ? session_->process.pid() : -1; }
 
-void ChildInvoker::end_session() { session_.reset(); }
+void ChildInvoker::end_session() {
+  if (!session_) return;
+  // Kill and reap first, then let the stderr reader drain what the child wrote last (its final
+  // lines explain a crash or a shutdown) before the stop pipe cuts it off; bounded, in case a
+  // grandchild that escaped the group still holds the pipe open.
+  session_->process = ChildProcess();
+  {
+    std::unique_lock<std::mutex> lock(inbox_->mutex);
+    inbox_->cv.wait_for(lock, kStderrDrain, [&] { return !inbox_->stderr_open; });
+  }
+  session_.reset();
+}
 
 std::optional<Message> ChildInvoker::read_message(Clock::time_point deadline) {
   LineReader& reader = *session_->stdout_reader;

@@ -51,7 +51,9 @@ class SettingOptions {
       values_.emplace_back();
       std::string help = s.help + " [env " + s.env + "]";
       if (!s.default_value.empty()) help += " (default " + s.default_value + ")";
-      options_.push_back(app.add_option("--" + s.flag, values_.back(), help));
+      // The kind in place of CLI11's TEXT: INT 100-9000, sync|async, HOST:PORT, COMMAND.
+      options_.push_back(
+          app.add_option("--" + s.flag, values_.back(), help)->type_name(s.kind.help_type()));
     }
   }
 

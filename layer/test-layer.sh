@@ -8,6 +8,8 @@
 #   - zipped size within the budget (argument 2, bytes); sizes are printed
 #   - `--version` runs in the chroot; arm64 runs under qemu-aarch64-static, copied into the
 #     chroot as /usr/bin/qemu-aarch64-static (binfmt_misc is often unavailable in containers)
+#   - against a closed port (127.0.0.1:1) the binary exits 1 and logs "connection refused …
+#     (CURLcode 7, errno 111)": our words, not the static libcurl's (it has none)
 #   - a lifecycle run against the fake Extensions API, which stays outside the chroot: the
 #     integration tests (ER_INTEGRATION_TESTS, default build/bin/integration_tests) run with
 #     ER_BINARY pointing at a wrapper that execs the chrooted binary; ER_LAYER_LIFECYCLE_TESTS
@@ -92,6 +94,19 @@ for arch in x86_64 arm64; do
     pass "$arch: --version in chroot: $(head -n1 <<<"$version")"
   else
     fail "$arch: --version in chroot failed: $version"
+  fi
+
+  # The static libcurl has its error strings compiled out: the binary must still say what
+  # happened, in the same words as the development build, with the CURLcode. Port 1 is closed.
+  set +e
+  refused="$(AWS_LAMBDA_RUNTIME_API=127.0.0.1:1 "${run[@]}" 2>&1)"
+  refused_rc=$?
+  set -e
+  if ((refused_rc == 1)) && grep -q "connection refused" <<<"$refused" &&
+     grep -q "(CURLcode 7, errno 111)" <<<"$refused" && grep -q "AWS_LAMBDA_RUNTIME_API" <<<"$refused"; then
+    pass "$arch: closed port: $(grep -o 'connection refused.*errno 111)' <<<"$refused" | head -n1)"
+  else
+    fail "$arch: closed port (exit $refused_rc): $refused"
   fi
 
   # The fake API listens on 127.0.0.1 outside the chroot; chroot does not change the network.

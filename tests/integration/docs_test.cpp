@@ -24,6 +24,9 @@ TEST_CASE("docs: the README starts with the two commands and lists every setting
   for (const auto& s : extension_runner::settings()) {
     INFO(s.env);
     CHECK_THAT(readme, Catch::Contains("`" + s.env + "` | `--" + s.flag + "`"));
+    // The Kind column says what --help says, in words (SettingSpec::kind).
+    CHECK_THAT(readme, Catch::Contains("`" + s.env + "` | `--" + s.flag + "` | " +
+                                       s.kind.readme_text() + " |"));
   }
 }
 

@@ -121,7 +121,8 @@ TEST_CASE(
   CHECK(run.status.success());
   CHECK(published == 200);
   CHECK(exited < shutdown_deadline);
-  CHECK_THAT(run.err, Catch::Contains("platform managed-instances: registering for SHUTDOWN"));
+  CHECK_THAT(run.err, Catch::Contains("config: platform=managed-instances") &&
+                          Catch::Contains(" events=SHUTDOWN "));
 
   const auto reg = lmi.api.calls_to(Endpoint::Register);
   REQUIRE(reg.size() == 1);
@@ -334,7 +335,7 @@ TEST_CASE(
   const auto reg = api.calls_to(Endpoint::Register);
   REQUIRE(reg.size() == 1);
   CHECK(reg[0].body == R"({"events":["SHUTDOWN"]})");
-  CHECK_THAT(run.err, Catch::Contains("platform lambda: registering for SHUTDOWN"));
+  CHECK_THAT(run.err, Catch::Contains("config: platform=lambda events=SHUTDOWN "));
   CHECK_THAT(run.err, Catch::Contains("echo handler got SHUTDOWN"));
   CHECK(api.calls_to(Endpoint::ExitError).empty());
 }

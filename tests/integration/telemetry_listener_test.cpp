@@ -214,6 +214,9 @@ TEST_CASE("telemetry listener: a taken port is a ListenerFailed error, and stop 
   auto second = TelemetryListener::start(options, queue);
   REQUIRE_FALSE(second.ok());
   CHECK(second.error().kind == ErrorKind::ListenerFailed);
+  // Names the setting and the system's reason.
+  CHECK_THAT(second.error().message, Catch::Contains("(EXTENSION_RUNNER_LISTEN)") &&
+                                         Catch::Contains("Address already in use"));
   first->stop();
   first->stop();
   httplib::Client client("127.0.0.1", options.port);

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "extension_runner/core/json.hpp"
 #include "extension_runner/lambda/config_file.hpp"
 
 namespace extension_runner {
@@ -157,69 +158,186 @@ Result<void> check_mode(const Config& c, const Get& get) {
 
 }  // namespace
 
+namespace kind {
+
+SettingKind integer(int64_t min, int64_t max) {
+  SettingKind k;
+  k.type = SettingKind::Type::Integer;
+  k.label = "INT";
+  k.min = min;
+  k.max = max;
+  return k;
+}
+
+SettingKind one_of(std::vector<std::string> choices) {
+  SettingKind k;
+  k.type = SettingKind::Type::OneOf;
+  k.label = "CHOICE";
+  k.choices = std::move(choices);
+  return k;
+}
+
+SettingKind list_of(std::vector<std::string> choices) {
+  SettingKind k;
+  k.type = SettingKind::Type::List;
+  k.label = "LIST";
+  k.choices = std::move(choices);
+  return k;
+}
+
+SettingKind host_port() {
+  SettingKind k;
+  k.type = SettingKind::Type::HostPort;
+  k.label = "HOST:PORT";
+  return k;
+}
+
+SettingKind command() {
+  SettingKind k;
+  k.type = SettingKind::Type::Command;
+  k.label = "COMMAND";
+  return k;
+}
+
+SettingKind text(std::string label) {
+  SettingKind k;
+  k.label = std::move(label);
+  return k;
+}
+
+}  // namespace kind
+
+namespace {
+std::string joined(const std::vector<std::string>& items, const char* separator) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : separator) + item;
+  return out;
+}
+}  // namespace
+
+std::string SettingKind::help_type() const {
+  switch (type) {
+    case Type::Integer:
+      return "INT " + std::to_string(min) + "-" + std::to_string(max);
+    case Type::OneOf:
+      return joined(choices, "|");
+    case Type::List:
+      return "LIST of " + joined(choices, ",");
+    case Type::Text:
+    case Type::HostPort:
+    case Type::Command:
+      break;
+  }
+  return label;
+}
+
+std::string SettingKind::readme_text() const {
+  switch (type) {
+    case Type::Integer:
+      return "integer " + std::to_string(min) + "-" + std::to_string(max);
+    case Type::OneOf:
+      return "one of: " + joined(choices, ", ");
+    case Type::List:
+      return "comma-separated: " + joined(choices, ", ");
+    case Type::HostPort:
+      return "host:port";
+    case Type::Command:
+      return "shell command";
+    case Type::Text:
+      break;
+  }
+  return "text (" + label + ")";
+}
+
 const std::vector<SettingSpec>& settings() {
+  // The last field of a row is its kind (kind::integer, kind::one_of, kind::list_of,
+  // kind::host_port, kind::command, kind::text): --help and the README show it.
   static const std::vector<SettingSpec> kTable = {
       {"AWS_LAMBDA_RUNTIME_API", "runtime-api", "",
-       "host:port of the Lambda Runtime API (set by Lambda)"},
+       "host:port of the Lambda Runtime API (set by Lambda)", kind::host_port()},
       {"EXTENSION_RUNNER_NAME", "name", "",
        "Lambda-Extension-Name; must equal the file name in /opt/extensions (default: basename of "
-       "argv[0])"},
+       "argv[0])",
+       kind::text("NAME")},
+      {"EXTENSION_RUNNER_API_TIMEOUT_MS", "api-timeout-ms", "2000",
+       "total limit in ms of register, subscribe, init/error and exit/error (never event/next)",
+       kind::integer(100, 9000)},
       {"EXTENSION_RUNNER_CONFIG", "config", "",
-       "configuration file (default: /opt/<name>/extension-runner.json when it exists)"},
+       "configuration file (default: /opt/<name>/extension-runner.json when it exists)",
+       kind::text("PATH")},
       // Lambda Managed Instances (issue 10): events registered, and the platform detection.
       {"EXTENSION_RUNNER_EVENTS", "events", "",
        "events to register: INVOKE,SHUTDOWN (default on Lambda) or SHUTDOWN (shutdown-only; the "
-       "default and only choice on Managed Instances)"},
+       "default and only choice on Managed Instances)",
+       kind::one_of({"INVOKE,SHUTDOWN", "SHUTDOWN"})},
       {"AWS_LAMBDA_INITIALIZATION_TYPE", "initialization-type", "",
        "set by Lambda; lambda-managed-instances selects the Managed-Instances mode (SHUTDOWN "
-       "only, telemetry schema 2025-01-29, continuous delivery)"},
-      {"AWS_LAMBDA_LOG_LEVEL", "log-level", "INFO", "TRACE, DEBUG, INFO, WARN, ERROR or FATAL"},
-      {"AWS_LAMBDA_LOG_FORMAT", "log-format", "Text", "Text or JSON (one JSON object per line)"},
+       "only, telemetry schema 2025-01-29, continuous delivery)",
+       kind::text("INITIALIZATION-TYPE")},
+      {"AWS_LAMBDA_LOG_LEVEL", "log-level", "INFO", "TRACE, DEBUG, INFO, WARN, ERROR or FATAL",
+       kind::one_of({"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"})},
+      {"AWS_LAMBDA_LOG_FORMAT", "log-format", "Text", "Text or JSON (one JSON object per line)",
+       kind::one_of({"Text", "JSON"})},
       {"EXTENSION_RUNNER_COMMAND", "command", "",
-       "child runtime command, run with /bin/sh -c (unset: events are printed as JSON lines)"},
+       "child runtime command, run with /bin/sh -c (unset: events are printed as JSON lines)",
+       kind::command()},
       {"EXTENSION_RUNNER_WORKING_DIR", "working-dir", "",
        "the child's working directory (default: the configuration file's folder, else the "
-       "host's)"},
-      {"EXTENSION_RUNNER_HANDLER", "handler", "", "handler string sent to the child at startup"},
+       "host's)",
+       kind::text("DIRECTORY")},
+      {"EXTENSION_RUNNER_HANDLER", "handler", "", "handler string sent to the child at startup",
+       kind::text("HANDLER")},
       {"EXTENSION_RUNNER_STARTUP_TIMEOUT_MS", "startup-timeout-ms", "5000",
-       "how long the child may take to answer the startup handshake (100-9000)"},
+       "how long the child may take to answer the startup handshake (100-9000)",
+       kind::integer(100, 9000)},
       {"EXTENSION_RUNNER_DISPATCH", "dispatch", "sync",
-       "sync: next event only after the child replied; async: requests queue"},
+       "sync: next event only after the child replied; async: requests queue",
+       kind::one_of({"sync", "async"})},
       // Child start (issue 13).
       {"EXTENSION_RUNNER_CHILD_START", "child-start", "init",
        "init: the child's handshake completes before the first /next (a failure is init/error); "
        "background: /next at once, the child starts beside it, events wait for its handshake (a "
-       "failure is exit/error Extension.ChildStartupFailed at the first event)"},
+       "failure is exit/error Extension.ChildStartupFailed at the first event)",
+       kind::one_of({"init", "background"})},
       {"EXTENSION_RUNNER_MAX_CRASHES", "max-crashes", "3",
-       "child crashes in a row before exit/error Extension.ChildCrashed"},
+       "child crashes in a row before exit/error Extension.ChildCrashed", kind::integer(1, 1000)},
       {"EXTENSION_RUNNER_MAX_MESSAGE_BYTES", "max-message-bytes", "6291456",
-       "largest protocol line accepted from the child"},
+       "largest protocol line accepted from the child", kind::integer(1024, int64_t{1} << 30)},
       {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "memory-size", "",
-       "function memory in MB, reported as billing.memory", SettingType::Integer},
+       "function memory in MB, reported as billing.memory", kind::integer(1, 1 << 20),
+       SettingType::Integer},
       {"EXTENSION_RUNNER_TELEMETRY", "telemetry", "off",
-       "off, telemetry (Telemetry API 2022-07-01) or logs (Logs API 2020-08-15)"},
+       "off, telemetry (Telemetry API 2022-07-01) or logs (Logs API 2020-08-15)",
+       kind::one_of({"off", "telemetry", "logs"})},
       {"EXTENSION_RUNNER_TELEMETRY_SCHEMA", "telemetry-schema", "",
-       "schemaVersion (default 2025-01-29 for telemetry, 2021-03-18 for logs)"},
+       "schemaVersion (default 2025-01-29 for telemetry, 2021-03-18 for logs)",
+       kind::text("SCHEMA-VERSION")},
       {"EXTENSION_RUNNER_TELEMETRY_TYPES", "telemetry-types", "platform,function",
-       "comma-separated: platform, function, extension"},
+       "comma-separated: platform, function, extension",
+       kind::list_of({"platform", "function", "extension"})},
       {"EXTENSION_RUNNER_BUFFER_MAX_ITEMS", "buffer-max-items", "1000",
-       "subscription buffering.maxItems (1000-10000)"},
+       "subscription buffering.maxItems (1000-10000)", kind::integer(kMinItems, kMaxItems)},
       {"EXTENSION_RUNNER_BUFFER_MAX_BYTES", "buffer-max-bytes", "262144",
-       "subscription buffering.maxBytes (262144-1048576)"},
+       "subscription buffering.maxBytes (262144-1048576)", kind::integer(kMinBytes, kMaxBytes)},
       {"EXTENSION_RUNNER_BUFFER_TIMEOUT_MS", "buffer-timeout-ms", "25",
-       "subscription buffering.timeoutMs (25-30000): how long Lambda holds a batch"},
+       "subscription buffering.timeoutMs (25-30000): how long Lambda holds a batch",
+       kind::integer(kMinTimeoutMs, kMaxTimeoutMs)},
       {"EXTENSION_RUNNER_LISTEN", "listen", "0.0.0.0:0",
-       "telemetry listener bind host:port (port 0 = ephemeral)"},
+       "telemetry listener bind host:port (port 0 = ephemeral)", kind::host_port()},
       {"EXTENSION_RUNNER_FLUSH", "flush", "adaptive",
        "invoke: wait (bounded) for the invocation's platform.runtimeDone before the next event; "
        "periodic[,MS]: never wait, deliver as batches arrive (or every MS) and at SHUTDOWN; "
-       "adaptive: invoke while invocations are infrequent, periodic while frequent; none"},
+       "adaptive: invoke while invocations are infrequent, periodic while frequent; none",
+       kind::one_of({"invoke", "periodic[,MS]", "adaptive", "none"})},
       {"EXTENSION_RUNNER_TELEMETRY_PROTOCOL", "telemetry-protocol", "http",
-       "http (Lambda POSTs batches) or tcp (JSON lines; schema 2025-01-29)"},
+       "http (Lambda POSTs batches) or tcp (JSON lines; schema 2025-01-29)",
+       kind::one_of({"http", "tcp"})},
       {"EXTENSION_RUNNER_QUEUE_MAX_RECORDS", "queue-max-records", "20000",
-       "telemetry records held for the child before the listener pushes back"},
+       "telemetry records held for the child before the listener pushes back",
+       kind::integer(1, 10000000)},
       {"EXTENSION_RUNNER_QUEUE_MAX_BYTES", "queue-max-bytes", "8388608",
-       "memory (bytes) telemetry records may hold before the listener pushes back"},
+       "memory (bytes) telemetry records may hold before the listener pushes back",
+       kind::integer(65536, int64_t{1} << 32)},
   };
   return kTable;
 }
@@ -307,6 +425,9 @@ Result<Config> load_settings(const Loader& loader) {
   if (c.name.find('/') != std::string::npos) {
     return invalid(spec_for("EXTENSION_RUNNER_NAME"), c.name, "must be a file name, not a path");
   }
+  auto api_timeout = get_int("EXTENSION_RUNNER_API_TIMEOUT_MS", 100, 9000, c.api_timeout_ms);
+  if (!api_timeout) return api_timeout.error();
+  c.api_timeout_ms = *api_timeout;
   if (auto v = get("AWS_LAMBDA_LOG_LEVEL")) {
     auto level = parse_log_level(*v);
     if (!level) {
@@ -466,6 +587,54 @@ Result<Config> load_settings(const Loader& loader) {
   return c;
 }
 
+bool is_name_char(char c, bool first) {
+  return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+         (!first && c >= '0' && c <= '9');
+}
+
+// Shell words of the form NAME=value (`TOKEN=abc python3 x.py`, `env KEY=v …`) may carry
+// secrets: their values become ***. Quotes inside a value are followed so `A="x y"` is one word.
+std::string redact_assignments(const std::string& command) {
+  std::string out;
+  size_t i = 0;
+  const size_t n = command.size();
+  while (i < n) {
+    if (command[i] == ' ' || command[i] == '\t' || command[i] == '\n') {
+      out += command[i++];
+      continue;
+    }
+    size_t j = i;
+    while (j < n && is_name_char(command[j], j == i)) ++j;
+    const bool assignment = j > i && j < n && command[j] == '=';
+    char quote = 0;
+    size_t end = assignment ? j + 1 : i;
+    while (end < n &&
+           (quote != 0 || (command[end] != ' ' && command[end] != '\t' && command[end] != '\n'))) {
+      if (quote == 0 && (command[end] == '"' || command[end] == '\'')) {
+        quote = command[end];
+      } else if (quote != 0 && command[end] == quote) {
+        quote = 0;
+      }
+      ++end;
+    }
+    out += assignment ? command.substr(i, j + 1 - i) + "***" : command.substr(i, end - i);
+    i = end;
+  }
+  return out;
+}
+
+const char* telemetry_words(TelemetryMode mode) {
+  switch (mode) {
+    case TelemetryMode::Off:
+      return "off";
+    case TelemetryMode::Telemetry:
+      return "telemetry-api";
+    case TelemetryMode::Logs:
+      return "logs-api";
+  }
+  return "off";
+}
+
 // The configuration file to read, if any: EXTENSION_RUNNER_CONFIG (must exist), else the
 // layer's default file for the extension's name (may be absent).
 Result<std::optional<ConfigFile>> find_config_file(const Loader& loader,
@@ -501,6 +670,48 @@ Error attribute_to_file(const Error& error, const Loader& loader, const ConfigFi
 }
 
 }  // namespace
+
+std::string describe_config(const Config& config) {
+  std::string line = std::string("config: platform=") + platform_name(config.platform);
+  if (config.platform == Platform::ManagedInstances) {
+    line += std::string("(AWS_LAMBDA_INITIALIZATION_TYPE=") + kManagedInstancesInitType + ")";
+  }
+  line += " events=" + joined(config.events, ",");
+  line +=
+      " runtime-api=" + (config.runtime_api.empty() ? std::string("unset") : config.runtime_api);
+  line += " api-timeout=" + std::to_string(config.api_timeout_ms) + "ms";
+  line += " config-file=" + (config.config_file.empty() ? std::string("none") : config.config_file);
+  if (config.command.empty()) {
+    line += " child=none";
+  } else {
+    line += " child=" + json_quote(redact_assignments(config.command));
+    line += std::string(" dispatch=") + (config.dispatch == Dispatch::Sync ? "sync" : "async");
+    line += " startup-timeout=" + std::to_string(config.startup_timeout_ms) + "ms";
+    line += " max-crashes=" + std::to_string(config.max_crashes);
+    line += std::string(" child-start=") +
+            (config.child_start == ChildStart::Background ? "background" : "init");
+  }
+  line += std::string(" telemetry=") + telemetry_words(config.telemetry);
+  if (config.telemetry != TelemetryMode::Off) {
+    line += " types=" + joined(config.telemetry_types, ",");
+    line += " schema=" + config.effective_telemetry_schema();
+    line += std::string(" protocol=") +
+            (config.telemetry_protocol == TelemetryProtocol::Tcp ? "tcp" : "http");
+    line += std::string(" flush=") + flush_mode_name(config.flush);
+    if (config.flush == FlushMode::Periodic && config.flush_period_ms > 0) {
+      line += "," + std::to_string(config.flush_period_ms) + "ms";
+    }
+    // Whether /next may wait for platform.runtimeDone, after platform and events are weighed.
+    line += std::string(" flush-waits=") + (config.flush_may_wait() ? "yes" : "no");
+    line += " listen=" + config.listen;
+    line += " buffering=" + std::to_string(config.buffer_max_items) + "items/" +
+            std::to_string(config.buffer_max_bytes) + "B/" +
+            std::to_string(config.buffer_timeout_ms) + "ms";
+    line += " queue=" + std::to_string(config.queue_max_records) + "records/" +
+            std::to_string(config.queue_max_bytes) + "B";
+  }
+  return line;
+}
 
 Result<Config> load_config(const std::map<std::string, std::string>& flags, const EnvLookup& env,
                            const ConfigFileLookup& lookup) {

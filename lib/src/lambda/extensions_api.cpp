@@ -96,12 +96,27 @@ Result<RegisterResponse> parse_register_response(const HttpResponse& response) {
   return r;
 }
 
-ExtensionsClient::ExtensionsClient(std::string runtime_api)
-    : runtime_api_(std::move(runtime_api)), http_(runtime_api_) {}
+HttpTimeouts bounded_call_timeouts(int64_t total_ms) {
+  return HttpTimeouts{std::chrono::milliseconds(1000), std::chrono::milliseconds(total_ms)};
+}
+
+ExtensionsClient::ExtensionsClient(std::string runtime_api, HttpTimeouts call_timeouts)
+    : runtime_api_(std::move(runtime_api)), call_timeouts_(call_timeouts), http_(runtime_api_) {}
+
+Result<HttpResponse> ExtensionsClient::send_bounded(const HttpRequest& request) {
+  auto response = http_.send(request, call_timeouts_);
+  if (!response && http_.last_failure() && http_.last_failure()->timed_out()) {
+    // The one limit a user can change: say which.
+    return make_error(response.error().kind,
+                      response.error().message + " (limit EXTENSION_RUNNER_API_TIMEOUT_MS=" +
+                          std::to_string(call_timeouts_.total.count()) + ")");
+  }
+  return response;
+}
 
 Result<RegisterResponse> ExtensionsClient::register_extension(
     const std::string& name, const std::vector<std::string>& events) {
-  auto response = http_.send(build_register_request(name, events));
+  auto response = send_bounded(build_register_request(name, events));
   if (!response) return response.error();
   auto parsed = parse_register_response(*response);
   if (parsed) identifier_ = parsed->identifier;
@@ -111,7 +126,9 @@ Result<RegisterResponse> ExtensionsClient::register_extension(
 Result<Event> ExtensionsClient::next_event() {
   // No total timeout: the sandbox is frozen between invokes and the call resumes after [EXT].
   auto response = http_.send(build_next_request(identifier_), HttpTimeouts{});
-  if (!response) return response.error();
+  if (!response) {
+    return make_error(response.error().kind, "event/next failed: " + response.error().message);
+  }
   if (response->status != 200) return api_error("event/next", *response);
   return parse_event(response->body);
 }
@@ -122,19 +139,18 @@ Result<void> check_accepted(const std::string& what, const Result<HttpResponse>&
   if (response->status / 100 != 2) return api_error(what, *response);
   return {};
 }
-// Error reports are the last thing we send; they must not hang the exit.
-constexpr HttpTimeouts kReportTimeouts{std::chrono::milliseconds(1000),
-                                       std::chrono::milliseconds(2000)};
 }  // namespace
 
 Result<void> ExtensionsClient::init_error(const ErrorReport& report) {
-  return check_accepted("init/error",
-                        http_.send(build_init_error_request(identifier_, report), kReportTimeouts));
+  return check_accepted("init/error", send_bounded(build_init_error_request(identifier_, report)));
 }
 
 Result<void> ExtensionsClient::exit_error(const ErrorReport& report) {
-  return check_accepted("exit/error",
-                        http_.send(build_exit_error_request(identifier_, report), kReportTimeouts));
+  return check_accepted("exit/error", send_bounded(build_exit_error_request(identifier_, report)));
+}
+
+Result<HttpResponse> ExtensionsClient::send(const HttpRequest& request) {
+  return send_bounded(request);
 }
 
 Result<HttpResponse> ExtensionsClient::send(const HttpRequest& request,

@@ -17,7 +17,10 @@ int report_failure(ExtensionsClient& client, Phase phase, const Error& error) {
   const char* what = phase == Phase::Init ? "init/error" : "exit/error";
   log_error(std::string(what) + " " + report.error_type + ": " + error.message);
   auto sent = phase == Phase::Init ? client.init_error(report) : client.exit_error(report);
-  if (!sent) log_warn(std::string("could not report ") + what + ": " + sent.error().message);
+  if (!sent) {
+    log_warn(std::string("could not report ") + what + " to the Extensions API at " +
+             client.runtime_api() + ": " + sent.error().message + "; exiting 1 anyway");
+  }
   return kExitFailure;
 }
 
@@ -35,32 +38,16 @@ class StdoutHandler final : public EventHandler {
 
 std::unique_ptr<EventHandler> make_stdout_handler() { return std::make_unique<StdoutHandler>(); }
 
-std::string mode_line(const Config& config) {
-  std::string events;
-  for (const auto& e : config.events) events += (events.empty() ? "" : ",") + e;
-  std::string line =
-      std::string("platform ") + platform_name(config.platform) + ": registering for " + events;
-  if (config.platform == Platform::ManagedInstances) {
-    line += std::string(" (AWS_LAMBDA_INITIALIZATION_TYPE=") + kManagedInstancesInitType +
-            ": concurrent invocations, no INVOKE events)";
-  }
-  if (config.telemetry != TelemetryMode::Off) {
-    line += std::string("; telemetry schema ") + config.effective_telemetry_schema() +
-            (config.flush_may_wait() ? std::string(", flush ") + flush_mode_name(config.flush)
-                                     : std::string(", delivered to the child as it arrives"));
-  }
-  return line;
-}
-
 int run_lifecycle(const Config& config, const std::string& name, EventHandler& handler) {
-  ExtensionsClient client(config.runtime_api);
+  log_info(describe_config(config));
+  ExtensionsClient client(config.runtime_api, bounded_call_timeouts(config.api_timeout_ms));
   const int64_t started = wall_clock_ms();
-  log_info(mode_line(config));
   auto registration = client.register_extension(name, config.events);
   if (!registration) {
     // Without an identifier Lambda accepts no error report: log the API's words and leave.
-    log_error("register as '" + name + "' at " + config.runtime_api +
-              " failed: " + registration.error().message);
+    log_error("register as '" + name + "' with the Extensions API at " + config.runtime_api +
+              " (AWS_LAMBDA_RUNTIME_API) failed: " + registration.error().message +
+              "; exiting 1 (nothing can be reported without an identifier)");
     return kExitFailure;
   }
   log_info("registered as '" + name + "' for function '" + registration->function_name + "' (" +

@@ -260,7 +260,8 @@ std::optional<Message> ChildInvoker::read_message(Clock::time_point deadline) {
       case ReadLine::Kind::TooLong:
         m.kind = Message::Kind::TooLong;
         m.error = "stdout line exceeds the max message size of " +
-                  std::to_string(options_.max_message_bytes) + " bytes; discarded";
+                  std::to_string(options_.max_message_bytes) +
+                  " bytes (EXTENSION_RUNNER_MAX_MESSAGE_BYTES); discarded";
         log_from(LogLevel::Warn, options_.log_name, "protocol: " + m.error);
         return m;
       case ReadLine::Kind::Error:
@@ -284,8 +285,8 @@ Result<void> ChildInvoker::start() {
 Result<void> ChildInvoker::start_session(Clock::time_point deadline) {
   const auto fail = [&](const std::string& why) {
     end_session();
-    return make_error(ErrorKind::ChildStartupFailed,
-                      "child runtime '" + options_.log_name + "' failed to start: " + why);
+    const std::string who = "child runtime '" + options_.log_name + "' (EXTENSION_RUNNER_COMMAND)";
+    return make_error(ErrorKind::ChildStartupFailed, who + " failed to start: " + why);
   };
   {
     std::lock_guard<std::mutex> lock(inbox_->mutex);
@@ -325,7 +326,8 @@ Result<void> ChildInvoker::start_session(Clock::time_point deadline) {
       break;
     case WriteOutcome::TimedOut:
       return fail("it did not read the startup request within " +
-                  std::to_string(options_.startup_timeout_ms) + " ms");
+                  std::to_string(options_.startup_timeout_ms) +
+                  " ms (EXTENSION_RUNNER_STARTUP_TIMEOUT_MS)");
     case WriteOutcome::Cancelled:
       return fail("cancelled");
     case WriteOutcome::Closed:
@@ -337,7 +339,7 @@ Result<void> ChildInvoker::start_session(Clock::time_point deadline) {
     if (!m) {
       if (cancelled_) return fail("cancelled");
       return fail("no startup response within " + std::to_string(options_.startup_timeout_ms) +
-                  " ms");
+                  " ms (EXTENSION_RUNNER_STARTUP_TIMEOUT_MS)");
     }
     switch (m->kind) {
       case Message::Kind::Startup:
@@ -394,8 +396,9 @@ Result<InvokeReply> ChildInvoker::crashed(const InvokeRequest& request, InvokeRe
   const std::string what = "child runtime '" + options_.log_name + "' " + status +
                            " while handling request " + request.context.aws_request_id;
   if (crashes_in_a_row_ >= options_.max_crashes) {
-    fatal_ = make_error(ErrorKind::ChildCrashed, what + " (" + std::to_string(crashes_in_a_row_) +
-                                                     " crashes in a row; giving up)");
+    fatal_ = make_error(ErrorKind::ChildCrashed,
+                        what + " (" + std::to_string(crashes_in_a_row_) +
+                            " crashes in a row, EXTENSION_RUNNER_MAX_CRASHES; giving up)");
     return *fatal_;
   }
   log_warn(what + "; it will be restarted");
@@ -425,9 +428,9 @@ Result<InvokeReply> ChildInvoker::invoke(const InvokeRequest& request) {
       if (starts_ <= 1) return started.error();  // never came up: a startup failure
       ++crashes_in_a_row_;
       if (crashes_in_a_row_ >= options_.max_crashes) {
-        fatal_ = make_error(ErrorKind::ChildCrashed, started.error().message + " (" +
-                                                         std::to_string(crashes_in_a_row_) +
-                                                         " failures in a row; giving up)");
+        fatal_ = make_error(ErrorKind::ChildCrashed,
+                            started.error().message + " (" + std::to_string(crashes_in_a_row_) +
+                                " failures in a row, EXTENSION_RUNNER_MAX_CRASHES; giving up)");
         return *fatal_;
       }
       log_warn(started.error().message);
@@ -458,7 +461,8 @@ Result<InvokeReply> ChildInvoker::invoke(const InvokeRequest& request) {
     r.billing.used_mb = (rss_.measure(pid()) + 1023) / 1024;
     r.billing.duration_ms = elapsed_ms();
     end_session();
-    log_warn("request " + request.context.aws_request_id + " timed out; child runtime killed");
+    log_warn("request " + request.context.aws_request_id + ": child runtime '" + options_.log_name +
+             "' did not reply by the invoke's deadline; it was killed and will be restarted");
     return r;
   };
   const auto cancelled_error = [&] {

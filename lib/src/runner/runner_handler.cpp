@@ -85,7 +85,8 @@ class RunnerHandler : public EventHandler {
     Ticket ticket = dispatcher_->run_or_submit(std::move(request));
     auto reply = ticket.wait_until(steady_deadline(event.deadline_ms) + kSyncGrace);
     if (!reply) {
-      log_warn("request " + event.request_id + " is still running past its deadline");
+      log_warn("request " + event.request_id +
+               ": the child runtime is still working on it past the invoke's deadline");
       return {};
     }
     if (!*reply && reply->error().kind != ErrorKind::Cancelled) {
@@ -112,7 +113,7 @@ class RunnerHandler : public EventHandler {
       request.deadline_ms = request_deadline;
       Ticket ticket = dispatcher_->submit(std::move(request));
       if (!ticket.wait_until(steady_deadline(request_deadline) + milliseconds(50))) {
-        log_warn("the SHUTDOWN request did not finish in time");
+        log_warn("the child runtime did not reply to SHUTDOWN before the shutdown deadline");
       }
     }
     dispatcher_->stop(std::max<int64_t>(0, ms_until(event.deadline_ms - safety)));

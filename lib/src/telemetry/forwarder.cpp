@@ -79,9 +79,10 @@ Result<std::unique_ptr<TelemetryForwarder>> TelemetryForwarder::start(const Conf
   }
   auto response = send(build_subscribe_request(identifier, subscription));
   if (!response) {
-    return make_error(ErrorKind::SubscribeFailed,
-                      std::string(telemetry_api_name(config.telemetry)) +
-                          " subscription failed: " + response.error().message);
+    return make_error(
+        ErrorKind::SubscribeFailed,
+        std::string(telemetry_api_name(config.telemetry)) +
+            " subscription (EXTENSION_RUNNER_TELEMETRY) failed: " + response.error().message);
   }
   auto answer = classify_subscribe_response(config.telemetry, *response);
   if (!answer) return answer.error();

@@ -281,7 +281,8 @@ Result<TelemetryListener> TelemetryListener::start(const ListenerOptions& option
     if (!port) {
       return make_error(ErrorKind::ListenerFailed,
                         "telemetry TCP listener cannot bind " + options.host + ":" +
-                            std::to_string(options.port) + ": " + port.error().message);
+                            std::to_string(options.port) +
+                            " (EXTENSION_RUNNER_LISTEN): " + port.error().message);
     }
     impl->port = *port;
     impl->host = options.host;
@@ -350,15 +351,19 @@ Result<TelemetryListener> TelemetryListener::start(const ListenerOptions& option
   server.Options(".*", not_allowed);
 
   const std::string where = options.host + ":" + std::to_string(options.port);
+  const auto cannot_bind = [&where] {
+    // httplib reports only false; the errno of its failed bind/getaddrinfo is still set.
+    const int err = errno;
+    return make_error(ErrorKind::ListenerFailed,
+                      "telemetry listener cannot bind " + where + " (EXTENSION_RUNNER_LISTEN)" +
+                          (err != 0 ? std::string(": ") + std::strerror(err) : std::string()));
+  };
+  errno = 0;
   if (options.port == 0) {
     impl->port = server.bind_to_any_port(options.host);
-    if (impl->port < 0) {
-      return make_error(ErrorKind::ListenerFailed, "telemetry listener cannot bind " + where);
-    }
+    if (impl->port < 0) return cannot_bind();
   } else {
-    if (!server.bind_to_port(options.host, options.port)) {
-      return make_error(ErrorKind::ListenerFailed, "telemetry listener cannot bind " + where);
-    }
+    if (!server.bind_to_port(options.host, options.port)) return cannot_bind();
     impl->port = options.port;
   }
   impl->host = options.host;

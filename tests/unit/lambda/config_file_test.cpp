@@ -302,7 +302,8 @@ TEST_CASE("config file: setting types follow the defaults unless a row says othe
   CHECK(setting_type({"X", "x", "true", "h"}) == SettingType::Boolean);
   CHECK(setting_type({"X", "x", "-5", "h"}) == SettingType::Integer);
   CHECK(setting_type({"X", "x", "-", "h"}) == SettingType::Text);
-  CHECK(setting_type({"X", "x", "10", "h", SettingType::Text}) == SettingType::Text);
+  CHECK(setting_type({"X", "x", "10", "h", kind::text("X"), SettingType::Text}) ==
+        SettingType::Text);
 }
 
 TEST_CASE("config file: the child's working directory and command") {

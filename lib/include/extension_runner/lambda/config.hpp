@@ -22,6 +22,41 @@
 namespace extension_runner {
 
 /**
+ * What values a setting takes. `--help` shows help_type() in place of TEXT and the README's
+ * "Kind" column shows readme_text(); a unit test checks load_config accepts exactly what an
+ * Integer / OneOf / List kind promises (its bounds, its choices). Build one with the kind::
+ * helpers below.
+ */
+struct SettingKind {
+  enum class Type { Text, Integer, OneOf, List, HostPort, Command };
+  Type type = Type::Text;
+  std::string label = "TEXT";        ///< Text: what the text is, e.g. NAME, HANDLER.
+  int64_t min = 0;                   ///< Integer: smallest accepted value.
+  int64_t max = 0;                   ///< Integer: largest accepted value.
+  std::vector<std::string> choices;  ///< OneOf / List: the accepted values, in help order.
+  /** For `--help`, e.g. `INT 100-9000`, `sync|async`, `HOST:PORT`, `COMMAND`. */
+  std::string help_type() const;
+  /** For the README's "Kind" column, e.g. `integer 100-9000`, `one of: sync, async`. */
+  std::string readme_text() const;
+};
+
+/** The ways to fill SettingSpec::kind: `kind::integer(100, 9000)`, `kind::one_of({…})`, … */
+namespace kind {
+/** An integer from `min` to `max` inclusive. */
+SettingKind integer(int64_t min, int64_t max);
+/** Exactly one of `choices` (as load_config compares them). */
+SettingKind one_of(std::vector<std::string> choices);
+/** A comma-separated list of some of `choices`. */
+SettingKind list_of(std::vector<std::string> choices);
+/** `host:port`. */
+SettingKind host_port();
+/** A shell command, run with /bin/sh -c. */
+SettingKind command();
+/** Free text; `label` says what it is (NAME, HANDLER, SCHEMA-VERSION, …). */
+SettingKind text(std::string label);
+}  // namespace kind
+
+/**
  * Which JSON values a setting takes in the configuration file. A JSON string is always taken
  * (it is what the environment variable would hold); Integer also takes a JSON integer and
  * Boolean a JSON true/false. FromDefault: Integer when the row's default is an integer,
@@ -35,6 +70,7 @@ struct SettingSpec {
   std::string flag;           ///< Long flag without dashes, e.g. `name`.
   std::string default_value;  ///< Used when neither flag, env nor file sets it ("" = unset).
   std::string help;           ///< One line for `--help` and the README table.
+  SettingKind kind = {};      ///< What values it takes (default free TEXT; a test wants one).
   SettingType type = SettingType::FromDefault;  ///< JSON values the file may give it.
 };
 
@@ -87,6 +123,8 @@ struct Config {
   // Extensions API
   std::string runtime_api;  ///< host:port from AWS_LAMBDA_RUNTIME_API; required in Lambda mode.
   std::string name;         ///< Lambda-Extension-Name; "" = basename of argv[0].
+  /** Total limit of register, subscribe, init/error and exit/error (never `/event/next`). */
+  int64_t api_timeout_ms = 2000;
   /**
    * The configuration file that was read (absolute path), "" when none was: for the init
    * config line. Relative paths in it were resolved against its folder.
@@ -175,5 +213,14 @@ struct ConfigFileLookup {
  */
 Result<Config> load_config(const std::map<std::string, std::string>& flags, const EnvLookup& env,
                            const ConfigFileLookup& lookup = {});
+
+/**
+ * The one INFO line logged at init: how this process is configured, as `key=value` pairs
+ * (platform mode, events, child command or "no child", dispatch, telemetry API / types / schema /
+ * protocol / flush strategy, listener address, the API timeout). It holds no secret: the
+ * environment is not read, and `NAME=value` assignments at the start of the child command are
+ * shown as `NAME=***`.
+ */
+std::string describe_config(const Config& config);
 
 }  // namespace extension_runner

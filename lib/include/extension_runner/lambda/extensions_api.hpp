@@ -4,6 +4,7 @@
  * The Extensions API (2020-01-01) [EXT]: pure request builders and response parsers, plus a
  * small client that sends them over an HttpClient.
  */
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,12 +69,26 @@ Error api_error(const std::string& what, const HttpResponse& response);
 /** Parses a Register answer (status must be 200, identifier header present). */
 Result<RegisterResponse> parse_register_response(const HttpResponse& response);
 
+/** Default of EXTENSION_RUNNER_API_TIMEOUT_MS: total limit of every call but `/event/next`. */
+inline constexpr int64_t kDefaultApiTimeoutMs = 2000;
+
+/**
+ * The limits of register, subscribe, init/error and exit/error: a 1 s connect timeout and a
+ * total of `total_ms`. A Runtime API that accepts the connection but never answers would
+ * otherwise hold the extension until Lambda's 10 s init limit kills it [EXT].
+ */
+HttpTimeouts bounded_call_timeouts(int64_t total_ms);
+
 /**
  * A client bound to one Runtime API address. Not thread-safe: use from one thread.
+ * Every call but next_event() is bounded by `call_timeouts`; a failure names the call, the
+ * address and, on a timeout, EXTENSION_RUNNER_API_TIMEOUT_MS.
  */
 class ExtensionsClient {
  public:
-  explicit ExtensionsClient(std::string runtime_api);
+  explicit ExtensionsClient(
+      std::string runtime_api,
+      HttpTimeouts call_timeouts = bounded_call_timeouts(kDefaultApiTimeoutMs));
 
   /** Registers for `events`; keeps the identifier for later calls. */
   Result<RegisterResponse> register_extension(
@@ -85,14 +100,23 @@ class ExtensionsClient {
   /** Reports a failure after init; the extension exits afterwards [EXT]. */
   Result<void> exit_error(const ErrorReport& report);
 
-  /** Sends any other request (e.g. a Telemetry/Logs subscription) to the same API. */
-  Result<HttpResponse> send(const HttpRequest& request, const HttpTimeouts& timeouts = {});
+  /**
+   * Sends any other request (e.g. a Telemetry/Logs subscription) to the same API, bounded by
+   * the call timeouts. A transport failure's message adds the setting when it timed out.
+   */
+  Result<HttpResponse> send(const HttpRequest& request);
+  /** The same with explicit timeouts. */
+  Result<HttpResponse> send(const HttpRequest& request, const HttpTimeouts& timeouts);
 
   const std::string& identifier() const { return identifier_; }
   const std::string& runtime_api() const { return runtime_api_; }
+  const HttpTimeouts& call_timeouts() const { return call_timeouts_; }
 
  private:
+  Result<HttpResponse> send_bounded(const HttpRequest& request);
+
   std::string runtime_api_;
+  HttpTimeouts call_timeouts_;
   HttpClient http_;
   std::string identifier_;
 };

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,28 @@ struct HttpTimeouts {
 };
 
 /**
+ * What libcurl reported about a transfer that failed: the inputs of describe_transport_failure.
+ * Filled by HttpClient from the CURLcode and CURLINFO_OS_ERRNO.
+ */
+struct TransportFailure {
+  int curl_code = 0;            ///< The CURLcode (never 0 = CURLE_OK here).
+  int os_errno = 0;             ///< The socket errno libcurl saw, 0 when none.
+  bool connected = false;       ///< The TCP connection was established.
+  bool answer_started = false;  ///< At least one line of the answer arrived.
+  HttpTimeouts timeouts;        ///< The limits the request ran under.
+  /** CURLE_OPERATION_TIMEDOUT: the connect or the total timeout ran out. */
+  bool timed_out() const;
+};
+
+/**
+ * Says in plain words what happened ("connection refused", "connection reset by the peer",
+ * "no answer within 3000 ms", "connection closed in the middle of the body", …), followed by
+ * `(CURLcode N[, errno E])`. It never uses libcurl's own strings: the static release build's
+ * libcurl has them compiled out (every code reads "Error"), and both builds must say the same.
+ */
+std::string describe_transport_failure(const TransportFailure& failure);
+
+/**
  * Sends requests to one `host:port` over HTTP/1.1 with libcurl, reusing its connection.
  * One instance per thread (a curl easy handle is not thread-safe). Move-only.
  */
@@ -50,8 +73,15 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  /** Sends one request. Transport failures are ApiUnreachable; any HTTP status is a response. */
+  /**
+   * Sends one request. Any HTTP status is a response. A transport failure is ApiUnreachable,
+   * its message `METHOD URL: <describe_transport_failure>`; last_failure() then holds the
+   * details until the next send.
+   */
   Result<HttpResponse> send(const HttpRequest& request, const HttpTimeouts& timeouts = {});
+
+  /** The transport failure of the last send, if it had one. */
+  const std::optional<TransportFailure>& last_failure() const { return last_failure_; }
 
   const std::string& host_port() const { return host_port_; }
 
@@ -59,6 +89,7 @@ class HttpClient {
   struct Curl;
   std::string host_port_;
   std::unique_ptr<Curl> curl_;
+  std::optional<TransportFailure> last_failure_;
 };
 
 }  // namespace extension_runner

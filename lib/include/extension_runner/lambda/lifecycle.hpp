@@ -48,13 +48,12 @@ inline constexpr int kExitUsage = 2;    ///< Bad configuration or command line.
 /**
  * Runs the whole lifecycle against `config.runtime_api` with `name` as Lambda-Extension-Name,
  * registering for `config.events` (SHUTDOWN alone on Managed Instances: `/next` then blocks
- * until SHUTDOWN [LMI]). Logs one INFO line naming the platform mode first (mode_line).
+ * until SHUTDOWN [LMI]). Logs describe_config() first: the one INFO line saying how the
+ * process is configured, platform mode included. Register, init/error and exit/error are
+ * bounded by `config.api_timeout_ms`; `/next` is not [EXT].
  * Returns the process exit code: 0 after SHUTDOWN, 1 after reporting a failure.
  */
 int run_lifecycle(const Config& config, const std::string& name, EventHandler& handler);
-
-/** `platform <lambda|managed-instances>: registering for <events>…`: the INFO line at init. */
-std::string mode_line(const Config& config);
 
 /** Writes each event as one JSON line to stdout: the diagnostic mode with no child. */
 std::unique_ptr<EventHandler> make_stdout_handler();

@@ -140,7 +140,7 @@ Result<void> check_mode(const Config& c, const Get& get) {
     return invalid(spec_for("EXTENSION_RUNNER_FLUSH"), "invoke",
                    (lmi ? on_lmi : std::string("with EXTENSION_RUNNER_EVENTS=SHUTDOWN ")) +
                        "there are no INVOKE events to flush at; telemetry is delivered as it "
-                       "arrives (use auto or none)");
+                       "arrives (use adaptive, periodic or none)");
   }
   if (lmi && c.telemetry != TelemetryMode::Off) {
     const std::string host = c.listen.substr(0, c.listen.rfind(':'));

@@ -150,8 +150,9 @@ class TcpLineServer {
         const int fd = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC);
         if (fd >= 0) connections.push_back(Connection{Fd(fd), {}, false});
       }
+      // A connection accepted just now is last in the list and has no pollfd yet: stop before it.
       size_t i = 2;
-      for (auto it = connections.begin(); it != connections.end(); ++i) {
+      for (auto it = connections.begin(); it != connections.end() && i < fds.size(); ++i) {
         if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) {
           ++it;
           continue;

@@ -124,7 +124,8 @@ TEST_CASE("transport: a closed port is 'connection refused', errno included") {
   CHECK_FALSE(client.last_failure()->timed_out());
 }
 
-TEST_CASE("transport: register, subscribe, init/error and exit/error are bounded but /next is not") {
+TEST_CASE(
+    "transport: register, subscribe, init/error and exit/error are bounded but /next is not") {
   const ErrorReport report{"Extension.Test", "x", {}};
   const std::vector<std::pair<std::string, std::function<std::string(ExtensionsClient&)>>> calls = {
       {"register", [](ExtensionsClient& c) { return c.register_extension("ext").error().message; }},

@@ -234,30 +234,32 @@ bool Emulator::wait_until(const std::function<bool(const std::vector<RecordedCal
   return changed_.wait_for(lock, timeout, [&] { return predicate(calls_); });
 }
 
-std::optional<Fault> Emulator::take_fault(Endpoint endpoint) {
-  auto it = faults_.find(endpoint);
-  if (it == faults_.end() || it->second.empty()) return std::nullopt;
-  Fault& f = it->second.front();
+namespace {
+
+// The next fault queued for `endpoint` (HTTP answers and transport faults alike): skips its
+// `skip_calls` first, then counts down its `times`.
+template <typename F>
+std::optional<F> take_next(std::map<Endpoint, std::deque<F>>& queues, Endpoint endpoint) {
+  auto it = queues.find(endpoint);
+  if (it == queues.end() || it->second.empty()) return std::nullopt;
+  F& f = it->second.front();
   if (f.skip_calls > 0) {
     --f.skip_calls;
     return std::nullopt;
   }
-  Fault taken = f;
+  F taken = f;
   if (--f.times <= 0) it->second.pop_front();
   return taken;
 }
 
+}  // namespace
+
+std::optional<Fault> Emulator::take_fault(Endpoint endpoint) {
+  return take_next(faults_, endpoint);
+}
+
 std::optional<TransportFault> Emulator::take_transport_fault(Endpoint endpoint) {
-  auto it = transport_faults_.find(endpoint);
-  if (it == transport_faults_.end() || it->second.empty()) return std::nullopt;
-  TransportFault& f = it->second.front();
-  if (f.skip_calls > 0) {
-    --f.skip_calls;
-    return std::nullopt;
-  }
-  TransportFault taken = f;
-  if (--f.times <= 0) it->second.pop_front();
-  return taken;
+  return take_next(transport_faults_, endpoint);
 }
 
 void Emulator::record(const RecordedCall& call) {

@@ -140,7 +140,9 @@ TEST_CASE("load: concurrent posters against a slow child: every record accounted
   CHECK(delivered == child_records);
   CHECK(test_support::telemetry_counter(log, "refused_batches") == refused_batches);
   // Memory: the queue holds at most its configured bytes; the rest is bounded per connection.
-  CHECK(loaded.peak_kb <= baseline.rss_kb + kQueueBytes / 1024 + 32 * 1024);
+  if (!test_support::kSanitized) {
+    CHECK(loaded.peak_kb <= baseline.rss_kb + kQueueBytes / 1024 + 32 * 1024);
+  }
 
   std::cout << "load: " << posters << " posters x " << batches << " batches x " << records
             << " records: accepted " << accepted << ", refused " << refused << " ("

@@ -24,11 +24,7 @@ using std::chrono::milliseconds;
 
 namespace {
 
-#if defined(ER_SANITIZED) || defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;  // sanitizer runtimes keep freed memory in quarantine
-#else
-constexpr bool kSanitized = false;
-#endif
+using test_support::kSanitized;
 
 // A hung invoke costs its whole deadline: keep it short so the run takes seconds.
 constexpr int64_t kHangDeadlineMs = 200;

@@ -13,6 +13,14 @@
 
 namespace test_support {
 
+/** True when the host runs under a sanitizer (`make test-sanitize`): its runtimes keep freed
+ *  memory in quarantine and shadow memory counts in RSS, so RSS bounds do not apply. */
+#if defined(ER_SANITIZED) || defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 /** The binary under test: $ER_BINARY (e.g. the static release build) or the dev build. */
 inline std::string binary_path() {
   const char* b = std::getenv("ER_BINARY");

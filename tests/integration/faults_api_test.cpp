@@ -8,6 +8,7 @@
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/debug/emulator.hpp"
 #include "extension_runner/debug/telemetry_emulator.hpp"
+#include "fake_platform.hpp"
 #include "support.hpp"
 
 using namespace extension_runner;
@@ -55,13 +56,8 @@ Fault status(int code, const std::string& type, int times = 3) {
 }
 
 /** The emulator with the Telemetry API on it, and the binary's environment. */
-struct Lambda {
-  Emulator api;
-  TelemetryEmulator telemetry{[this](const std::string& id) { return api.knows_identifier(id); }};
-  Lambda() {
-    telemetry.install(api.server());
-    REQUIRE(api.start().ok());
-  }
+struct Lambda : test_support::FakePlatform {
+  Lambda() { REQUIRE(api.start().ok()); }
   std::map<std::string, std::string> env(std::map<std::string, std::string> extra = {}) const {
     extra["AWS_LAMBDA_RUNTIME_API"] = api.runtime_api();
     return extra;

@@ -15,6 +15,7 @@
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/debug/emulator.hpp"
 #include "extension_runner/debug/telemetry_emulator.hpp"
+#include "fake_platform.hpp"
 #include "host_probe.hpp"
 #include "support.hpp"
 
@@ -48,12 +49,9 @@ for line in sys.stdin:
 
 int64_t in_ms(int64_t ms) { return wall_clock_ms() + ms; }
 
-struct Fixture {
-  Emulator api;
-  TelemetryEmulator telemetry{[this](const std::string& id) { return api.knows_identifier(id); }};
+struct Fixture : test_support::FakePlatform {
   std::string dir, log, script;
   Fixture() {
-    telemetry.install(api.server());
     REQUIRE(api.start().ok());
     char tmpl[] = "/tmp/er-faults-XXXXXX";
     dir = ::mkdtemp(tmpl);

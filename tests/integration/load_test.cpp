@@ -15,6 +15,7 @@
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/debug/emulator.hpp"
 #include "extension_runner/debug/telemetry_emulator.hpp"
+#include "fake_platform.hpp"
 #include "host_probe.hpp"
 #include "support.hpp"
 
@@ -50,9 +51,9 @@ TEST_CASE("load: concurrent posters against a slow child: every record accounted
   char tmpl[] = "/tmp/er-load-XXXXXX";
   const std::string dir = ::mkdtemp(tmpl);
   const std::string child_log = dir + "/child.log";
-  Emulator api;
-  TelemetryEmulator telemetry([&api](const std::string& id) { return api.knows_identifier(id); });
-  telemetry.install(api.server());
+  test_support::FakePlatform fake;
+  auto& api = fake.api;
+  auto& telemetry = fake.telemetry;
   REQUIRE(api.start().ok());
 
   SpawnOptions o;

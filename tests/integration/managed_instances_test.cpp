@@ -19,6 +19,7 @@
 #include "extension_runner/debug/telemetry_emulator.hpp"
 #include "extension_runner/lambda/extensions_api.hpp"
 #include "extension_runner/lambda/http.hpp"
+#include "fake_platform.hpp"
 #include "support.hpp"
 
 using namespace extension_runner;
@@ -66,14 +67,8 @@ struct Probe {
 };
 
 /** The embedded emulator in Managed-Instances mode, with its Telemetry API. */
-struct ManagedInstances {
-  Emulator api{FunctionInfo{}, Platform::ManagedInstances};
-  TelemetryEmulator telemetry{[this](const std::string& id) { return api.knows_identifier(id); },
-                              Platform::ManagedInstances};
-  ManagedInstances() {
-    telemetry.install(api.server());
-    REQUIRE(api.start().ok());
-  }
+struct ManagedInstances : test_support::FakePlatform {
+  ManagedInstances() : FakePlatform(Platform::ManagedInstances) { REQUIRE(api.start().ok()); }
 };
 
 std::string event_type_of(const rapidjson::Document& request) {

@@ -10,6 +10,7 @@
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/debug/emulator.hpp"
 #include "extension_runner/debug/telemetry_emulator.hpp"
+#include "fake_platform.hpp"
 #include "support.hpp"
 
 using namespace extension_runner;
@@ -78,9 +79,9 @@ TEST_CASE("security: no credential from the environment appears in any output of
 
   for (const char* format : {"Text", "JSON"}) {
     INFO("log format " << format);
-    Emulator api;
-    TelemetryEmulator telemetry([&api](const std::string& id) { return api.knows_identifier(id); });
-    telemetry.install(api.server());
+    test_support::FakePlatform fake;
+    auto& api = fake.api;
+    auto& telemetry = fake.telemetry;
     REQUIRE(api.start().ok());
     api.push_invoke("req-1", wall_clock_ms() + 5000);
     api.push_invoke("req-crash", wall_clock_ms() + 5000);

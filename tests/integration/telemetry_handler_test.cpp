@@ -11,6 +11,7 @@
 #include "extension_runner/debug/emulator.hpp"
 #include "extension_runner/debug/telemetry_emulator.hpp"
 #include "extension_runner/telemetry/handler.hpp"
+#include "fake_platform.hpp"
 
 using namespace extension_runner;
 using std::chrono::milliseconds;
@@ -40,13 +41,8 @@ class InnerHandler final : public EventHandler {
   std::vector<std::string> handled_;
 };
 
-struct Sandbox {
-  Emulator api;
-  TelemetryEmulator telemetry{[this](const std::string& id) { return id == api.identifier(); }};
-  Sandbox() {
-    telemetry.install(api.server());
-    REQUIRE(api.start().ok());
-  }
+struct Sandbox : test_support::FakePlatform {
+  Sandbox() { REQUIRE(api.start().ok()); }
 };
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/debug/emulator.hpp"
 #include "extension_runner/debug/telemetry_emulator.hpp"
+#include "fake_platform.hpp"
 #include "support.hpp"
 
 using namespace extension_runner;
@@ -48,9 +49,9 @@ struct LoadRun {
 };
 
 LoadRun run_load(bool with_load) {
-  Emulator api;
-  TelemetryEmulator telemetry{[&api](const std::string& id) { return api.knows_identifier(id); }};
-  telemetry.install(api.server());
+  test_support::FakePlatform fake;
+  auto& api = fake.api;
+  auto& telemetry = fake.telemetry;
   REQUIRE(api.start().ok());
   char tmpl[] = "/tmp/er-memory-XXXXXX";
   const std::string dir = ::mkdtemp(tmpl);
@@ -129,9 +130,9 @@ TEST_CASE("telemetry cost: HTTP and TCP destinations deliver every record; host 
   std::string figures;
   for (const std::string protocol : {"http", "tcp"}) {
     INFO(protocol);
-    Emulator api;
-    TelemetryEmulator telemetry{[&api](const std::string& id) { return api.knows_identifier(id); }};
-    telemetry.install(api.server());
+    test_support::FakePlatform fake;
+    auto& api = fake.api;
+    auto& telemetry = fake.telemetry;
     REQUIRE(api.start().ok());
     api.push_invoke("req-1", wall_clock_ms() + 600000);
     std::thread platform([&] {

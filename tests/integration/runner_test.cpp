@@ -19,6 +19,7 @@
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/core/log.hpp"
+#include "host_probe.hpp"
 #include "support.hpp"
 
 using namespace extension_runner;
@@ -123,16 +124,6 @@ rapidjson::Document parse(const std::string& text) {
   auto doc = parse_json(text);
   REQUIRE(doc.ok());
   return std::move(*doc);
-}
-
-// A process is dead once its pidfd is readable; a pid that no longer exists is dead too.
-bool await_death(pid_t pid, int timeout_ms = 10000) {
-  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) return errno == ESRCH;
-  pollfd p{fd, POLLIN, 0};
-  const bool dead = ::poll(&p, 1, timeout_ms) == 1;
-  ::close(fd);
-  return dead;
 }
 
 pid_t read_pid_file(const std::string& file) {
@@ -272,7 +263,7 @@ TEST_CASE("runner: a crash mid-request is Runner.Crashed and the child is restar
   CHECK(crashed->errortype == kRunnerCrashed);
   CHECK(crashed->invokeid == "req-c");
   CHECK_THAT(crashed->result_json, Catch::Contains("exit 3"));
-  CHECK(await_death(first));
+  CHECK(test_support::process_gone(first));
   auto next = invoker.invoke(request("req-n", R"({"n":2})"));
   REQUIRE(next.ok());
   CHECK_FALSE(next->errors);
@@ -331,10 +322,10 @@ TEST_CASE("runner: a hang past the deadline is Runner.Timeout and the group is k
   CHECK(r->errortype == kRunnerTimeout);
   CHECK(r->invokeid == "req-h");
   CHECK(invoker.pid() == -1);
-  CHECK(await_death(first));
+  CHECK(test_support::process_gone(first));
   const pid_t grandchild = read_pid_file(pidfile);
   REQUIRE(grandchild > 0);
-  CHECK(await_death(grandchild));
+  CHECK(test_support::process_gone(grandchild));
   CHECK(group_members(first).empty());
   auto next = invoker.invoke(request("req-after", "{}"));
   REQUIRE(next.ok());
@@ -457,7 +448,7 @@ TEST_CASE("runner: a child that closes stdout but keeps running is ended and rep
   auto r = invoker.invoke(request("req-c", R"({"do":"closestdout"})"));
   REQUIRE(r.ok());
   CHECK(r->errortype == kRunnerCrashed);
-  CHECK(await_death(first));
+  CHECK(test_support::process_gone(first));
   auto next = invoker.invoke(request("req-c2", "{}"));
   REQUIRE(next.ok());
   CHECK_FALSE(next->errors);
@@ -509,8 +500,8 @@ TEST_CASE("runner: no process outlives the invoker") {
   }
   const pid_t grandchild = read_pid_file(pidfile);
   REQUIRE(grandchild > 0);
-  CHECK(await_death(child));
-  CHECK(await_death(grandchild));
+  CHECK(test_support::process_gone(child));
+  CHECK(test_support::process_gone(grandchild));
   CHECK(group_members(child).empty());
 }
 
@@ -521,7 +512,7 @@ TEST_CASE("runner: shutdown closes stdin and the child exits on its own") {
   const pid_t pid = invoker.pid();
   invoker.shutdown(5000);
   CHECK(invoker.pid() == -1);
-  CHECK(await_death(pid));
+  CHECK(test_support::process_gone(pid));
   invoker.shutdown(5000);  // idempotent
 }
 
@@ -554,7 +545,7 @@ void check_example(const std::string& command) {
   CHECK(batch->result_json == R"({"eventType":"TELEMETRY","requestId":null})");
   const pid_t pid = invoker.pid();
   invoker.shutdown(5000);
-  CHECK(await_death(pid));
+  CHECK(test_support::process_gone(pid));
 }
 }  // namespace
 

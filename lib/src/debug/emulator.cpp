@@ -252,6 +252,21 @@ std::optional<F> take_next(std::map<Endpoint, std::deque<F>>& queues, Endpoint e
   return taken;
 }
 
+// What the tests and the trace see of one call, answered normally or broken by a fault.
+RecordedCall recorded_call(Endpoint endpoint, const httplib::Request& req, int status,
+                           const std::string& body) {
+  RecordedCall call;
+  call.endpoint = endpoint;
+  call.method = req.method;
+  call.path = req.path;
+  for (const auto& [k, v] : req.headers) call.headers[k] = v;
+  call.body = req.body;
+  call.status = status;
+  call.response_body = body;
+  call.time_ms = wall_clock_ms();
+  return call;
+}
+
 }  // namespace
 
 std::optional<Fault> Emulator::take_fault(Endpoint endpoint) {
@@ -283,16 +298,7 @@ void Emulator::install_routes() {
                        const std::string& body, const char* content_type) {
     res.status = status;
     res.set_content(body, content_type);
-    RecordedCall call;
-    call.endpoint = endpoint;
-    call.method = req.method;
-    call.path = req.path;
-    for (const auto& [k, v] : req.headers) call.headers[k] = v;
-    call.body = req.body;
-    call.status = status;
-    call.response_body = body;
-    call.time_ms = wall_clock_ms();
-    record(std::move(call));
+    record(recorded_call(endpoint, req, status, body));
   };
   auto reject = [finish](Endpoint endpoint, const Request& req, Response& res, int status,
                          const std::string& type, const std::string& message) {
@@ -340,16 +346,7 @@ void Emulator::install_routes() {
     }
     if (!fault) return httplib::Server::HandlerResponse::Unhandled;
     const auto broken = [&](int status, const std::string& body) {
-      RecordedCall call;
-      call.endpoint = endpoint;
-      call.method = req.method;
-      call.path = req.path;
-      for (const auto& [k, v] : req.headers) call.headers[k] = v;
-      call.body = req.body;
-      call.status = status;
-      call.response_body = body;
-      call.time_ms = wall_clock_ms();
-      record(call);
+      record(recorded_call(endpoint, req, status, body));
       return httplib::Server::HandlerResponse::Handled;
     };
     switch (fault->kind) {

@@ -377,7 +377,8 @@ Result<TelemetryListener> TelemetryListener::start(const ListenerOptions& option
     BatchElementCounter refused_records;
     bool too_long = false;
     const bool read_whole = read([&](const char* data, size_t n) {
-      if (refused || too_long) {
+      if (too_long) return true;
+      if (refused) {
         refused_records.feed({data, n});
         return true;
       }

@@ -40,16 +40,18 @@ std::unique_ptr<EventHandler> make_host_handler(const Config& config, const std:
 #ifdef M_ARENA_MAX
   if (config.telemetry != TelemetryMode::Off) {
     // Before any thread of ours exists (arenas are made per thread on first use). Records are
-    // allocated on the listener's worker threads and freed on the delivery thread; memory a
-    // record freed in one arena is reused only by threads of that arena, so with one arena per
-    // worker the queue's footprint split between them and their peaks added up (and varied from
-    // run to run with which worker parsed what): up to queue bytes + 7 MB under 8 concurrent
-    // posters. One arena. And a fixed mmap threshold: glibc's dynamic one rises to the size of
-    // the first large block freed, after which every request body (~256 KiB), DOM chunk (64 KiB)
-    // and TELEMETRY event came from the arena, leaving holes between long-lived records; mapped,
-    // they go back to the kernel when freed. (README, Telemetry, Memory.)
+    // allocated on the listener's worker threads and freed on the delivery thread; memory freed
+    // in one arena is reused only by the threads of that arena, so with two arenas the queue's
+    // footprint split between them and their peaks added up, differently in each run (with
+    // which worker parsed what): up to queue bytes + 7 MB under 8 concurrent posters. One arena
+    // ends that, at no CPU cost measured (the workers parse one body each; bench/README.md).
+    // A fixed mmap threshold (which also ends glibc's dynamic one, raised to the size of the
+    // first large block freed): blocks of 256 KiB and more (Lambda's largest batch, the
+    // TELEMETRY events) are mapped, and unmapped when freed, rather than left as holes between
+    // long-lived records; 64 KiB saved another ~0.3 MB but cost ~20 % of the listener's CPU in
+    // page faults. (README, Telemetry, Memory.)
     mallopt(M_ARENA_MAX, 1);
-    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     mallopt(M_TRIM_THRESHOLD, 256 * 1024);
   }
 #endif

@@ -104,9 +104,11 @@ bool TelemetryQueue::push_when_room(std::vector<TelemetryRecord> batch,
   return true;
 }
 
-bool TelemetryQueue::reserve(size_t bytes) {
+bool TelemetryQueue::reserve(size_t bytes, size_t own) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!fits_locked(1, bytes)) return false;
+  // A body arriving in pieces into a queue holding nothing else grows as push() would take it.
+  const bool alone = records_.size() + counters_.in_flight == 0 && reserved_bytes_ <= own;
+  if (!alone && !fits_locked(1, bytes)) return false;
   reserved_bytes_ += bytes;
   return true;
 }

@@ -291,6 +291,18 @@ TEST_CASE("telemetry queue: bytes reserved for bodies being read count against t
   check_accounting(c);
 }
 
+TEST_CASE("telemetry queue: a body growing alone in an empty queue may pass the capacity") {
+  TelemetryQueue queue(1000, 100);
+  size_t own = 0;
+  for (int piece = 0; piece < 10; ++piece) {  // 10 x 30 bytes: three times the capacity
+    REQUIRE(queue.reserve(30, own));
+    own += 30;
+  }
+  CHECK_FALSE(queue.reserve(1));  // another body finds no room beside it
+  CHECK(queue.push(batch_of(3), own));
+  CHECK_FALSE(queue.reserve(30, 0));  // records held now: the capacity applies
+}
+
 TEST_CASE("telemetry queue: a full queue by records refuses a reservation") {
   TelemetryQueue queue(3, 1 << 20);
   REQUIRE(queue.push(batch_of(3)));

@@ -74,10 +74,12 @@ class TelemetryQueue {
    * Holds `bytes` of the byte capacity for a request body being read and parsed (memory the
    * host holds for records that are not queued yet), when they fit beside what is queued, in
    * flight and reserved, with room for one more record — or when nothing is held or reserved
-   * at all (as push() takes any batch into an empty queue). True if reserved; hand the bytes
-   * back with release() or push(batch, bytes). So the byte capacity bounds the bodies too.
+   * but the `own` bytes this caller already reserved for the same body (as push() takes any
+   * batch into an empty queue, a body growing in pieces is never refused forever). True if
+   * reserved; hand the bytes back with release() or push(batch, bytes). So the byte capacity
+   * bounds the bodies too.
    */
-  bool reserve(size_t bytes);
+  bool reserve(size_t bytes, size_t own = 0);
   /** Gives back bytes reserve() held. */
   void release(size_t bytes);
 

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -91,6 +92,25 @@ def p50(run, key):
     return v["p50"] if isinstance(v, dict) else v
 
 
+def memory_loads(tests, binary):
+    """One run of the memory and load integration tests; {name: {increase_kb, bound_kb}}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "figures")
+        env = dict(os.environ, ER_BINARY=binary, ER_BENCH_OUT=out, ER_LOAD_POSTERS="8",
+                   ER_LOAD_BATCHES="500")
+        # One process per test: the host's getrusage peak (the memory test's figure) also counts
+        # the RSS of the process that forked it, i.e. of a test binary that ran the load before.
+        for spec in ("telemetry memory*", "load: concurrent*"):
+            subprocess.run([tests, spec], env=env, capture_output=True, timeout=600)
+        figures = {}
+        for line in open(out).read().splitlines() if os.path.exists(out) else []:
+            m = re.search(r"\(\+(-?\d+) kB; bound (\d+) kB\)", line)
+            if m:
+                name = "memory" if line.startswith("telemetry memory") else "load"
+                figures[name] = {"increase_kb": int(m.group(1)), "bound_kb": int(m.group(2))}
+        return figures
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--print":  # reprint a results file's table
         with open(sys.argv[2]) as f:
@@ -148,6 +168,12 @@ def main():
         raw["telemetry"][name] = r.repeat(name, lambda: r.run(
             [binary], tel_env, invokes=3, extra=["--posts", "100", "--records", "1000"],
             child_times=True))
+    # The memory bound of the telemetry issue (peak RSS ≤ the RSS before + queue bytes + 4 MB) under
+    # the two saturating loads of the integration tests, run against the static release binary.
+    tests = os.path.join(os.path.dirname(args.dev), "integration_tests")
+    if os.access(tests, os.X_OK):
+        sys.stderr.write("telemetry memory under saturating loads (integration tests, static binary):\n")
+        raw["telemetry_memory"] = r.repeat("static", lambda: memory_loads(tests, args.static))
     sys.stderr.write("post-runtime extension time per flush strategy (emulate --json):\n")
     for strategy in ("invoke", "periodic", "adaptive", "none"):
         runs = []
@@ -201,6 +227,21 @@ def main():
     row("telemetry: records/s reaching a counting child (100 × 1,000 records)", "records/s", rps,
         "≥ 500,000", med(rps["static"]) is not None and med(rps["static"]) >= 500000)
     row("telemetry: peak RSS under that load", "MB", trss)
+    tinc = {k: spread([(x["vm_hwm_after_posts_kb"] - x["vm_rss_before_posts_kb"]) / 1024 for x in v
+                       if x.get("vm_rss_before_posts_kb", -1) > 0]) for k, v in tel.items()}
+    row("telemetry: peak RSS increase over the RSS before the POSTs", "MB", tinc,
+        "≤ queue bytes + 4 MB (12 MB)", med(tinc["static"]) is not None and med(tinc["static"]) <= 12.0)
+    loads = {"memory": "1 poster × 50 × 1,000 records, retried 503s",
+             "load": "8 posters × 500 × 1,000 records"}
+    for key, what in loads.items():
+        runs = [x[key] for x in raw.get("telemetry_memory", []) if key in x]
+        if not runs:
+            continue
+        inc = spread([x["increase_kb"] / 1024 for x in runs])
+        bound = runs[0]["bound_kb"] / 1024
+        row(f"telemetry: peak RSS increase, saturating load to a slow child ({what})", "MB",
+            {"static": inc}, f"≤ queue bytes + 4 MB ({bound:.0f} MB)",
+            all(x["increase_kb"] <= x["bound_kb"] for x in runs))
     for strategy, runs in raw["flush"].items():
         values = [x.get("post_runtime_ms", {}).get("p50") for x in runs]
         row(f"post-runtime extension time, FLUSH={strategy} (emulate, 50 invokes), p50", "ms",

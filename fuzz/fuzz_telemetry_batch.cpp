@@ -1,6 +1,8 @@
 // parse_telemetry_batch + view_record (telemetry_records.hpp): a body POSTed to the
 // telemetry listener [TEL]. Invariants: every accepted record's `raw` is one JSON object that
-// re-parses, alone, to a record with the same fields; view_record never crashes on it.
+// re-parses, alone, to a record with the same fields; view_record never crashes on it. The
+// listener's count of a refused body (count_batch_elements, BatchElementCounter over pieces cut
+// anywhere) agrees with itself on any input, and with the parse on an accepted one.
 #include <string>
 
 #include "extension_runner/telemetry/records.hpp"
@@ -9,7 +11,14 @@
 using namespace extension_runner;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const auto batch = parse_telemetry_batch(fuzz::as_text(data, size));
+  const std::string_view text = fuzz::as_text(data, size);
+  const size_t count = count_batch_elements(text);
+  const size_t cut = size > 0 ? data[0] % (size + 1) : 0;
+  BatchElementCounter pieces;
+  pieces.feed(text.substr(0, cut)).feed(text.substr(cut));
+  FUZZ_CHECK(pieces.count() == count);
+  const auto batch = parse_telemetry_batch(text);
+  if (batch) FUZZ_CHECK(batch->size() == count);
   if (!batch) {
     FUZZ_CHECK(batch.error().kind == ErrorKind::InvalidInput);
     return 0;

@@ -120,18 +120,21 @@ static void send_event(struct conn* c) {
   shutdown_sent = 1;
 }
 
-static long vm_hwm_kb(pid_t pid) {
+/* A "VmHWM:" or "VmRSS:" line of /proc/PID/status, in kB (-1 when missing). */
+static long status_kb(pid_t pid, const char* key) {
   char path[64], line[256];
   snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
   FILE* f = fopen(path, "r");
   long kb = -1;
   if (!f) return -1;
   while (fgets(line, sizeof line, f)) {
-    if (strncmp(line, "VmHWM:", 6) == 0) kb = strtol(line + 6, NULL, 10);
+    if (strncmp(line, key, strlen(key)) == 0) kb = strtol(line + strlen(key), NULL, 10);
   }
   fclose(f);
   return kb;
 }
+
+static long vm_hwm_kb(pid_t pid) { return status_kb(pid, "VmHWM:"); }
 
 /* --- the telemetry side: POST batches to the extension's listener ----------------------- */
 
@@ -140,7 +143,7 @@ static size_t batch_len;
 static double post_ms[100000];
 static int posts_done, retries_503;
 static long long t_first_post = -1, t_last_post_done = -1;
-static long hwm_after_posts = -1;
+static long hwm_after_posts = -1, rss_before_posts = -1;
 
 static void make_batch(void) {
   size_t cap = (size_t)records * 200 + 16;
@@ -203,6 +206,7 @@ static int connect_listener(void) {
  * connect, as the platform's does. */
 static void run_posts(void) {
   make_batch();
+  rss_before_posts = status_kb(child, "VmRSS:");
   t_first_post = now_ns();
   while (posts_done < posts) {
     long long t = now_ns();
@@ -465,7 +469,8 @@ int main(int argc, char** argv) {
     print_stats(out, "post_ms", post_ms, posts_done);
     fprintf(out, ",\"posts\":%d,\"records_per_post\":%d,\"retries_503\":%d", posts_done, records,
             retries_503);
-    fprintf(out, ",\"vm_hwm_after_posts_kb\":%ld", hwm_after_posts);
+    fprintf(out, ",\"vm_hwm_after_posts_kb\":%ld,\"vm_rss_before_posts_kb\":%ld", hwm_after_posts,
+            rss_before_posts);
     fprintf(out, ",\"child_records\":%ld", telemetry_records);
     if (last_t_receipt > 0 && telemetry_records > 0) {
       fprintf(out, ",\"records_per_s\":%.0f",

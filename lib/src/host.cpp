@@ -37,20 +37,29 @@ BatchSink make_dispatcher_sink(std::shared_ptr<Dispatcher> dispatcher, int64_t c
 
 std::unique_ptr<EventHandler> make_host_handler(const Config& config, const std::string& mode,
                                                 ReplyObserver observer) {
+#ifdef M_ARENA_MAX
+  if (config.telemetry != TelemetryMode::Off) {
+    // Before any thread of ours exists (arenas are made per thread on first use). Records are
+    // allocated on the listener's worker threads and freed on the delivery thread; memory freed
+    // in one arena is reused only by the threads of that arena, so with two arenas the queue's
+    // footprint split between them and their peaks added up, differently in each run (with
+    // which worker parsed what): up to queue bytes + 7 MB under 8 concurrent posters. One arena
+    // ends that, at no CPU cost measured (the workers parse one body each; bench/README.md).
+    // A fixed mmap threshold (which also ends glibc's dynamic one, raised to the size of the
+    // first large block freed): blocks of 256 KiB and more (Lambda's largest batch, the
+    // TELEMETRY events) are mapped, and unmapped when freed, rather than left as holes between
+    // long-lived records; 64 KiB saved another ~0.3 MB but cost ~20 % of the listener's CPU in
+    // page faults. (README, Telemetry, Memory.)
+    mallopt(M_ARENA_MAX, 1);
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+  }
+#endif
   if (config.command.empty()) {
     auto inner = make_stdout_handler();
     if (config.telemetry == TelemetryMode::Off) return inner;
     return make_telemetry_handler(std::move(inner), make_no_child_sink(config));
   }
-#ifdef M_ARENA_MAX
-  if (config.telemetry != TelemetryMode::Off) {
-    // Before any thread of ours exists (arenas are made per thread on first use): telemetry
-    // records are allocated on the listener's threads and freed on the delivery thread, and
-    // glibc's default (an arena per thread, up to 8 per core) let the peak RSS under load grow
-    // to ~1.7x the queue's bytes. Two arenas keep it within queue bytes + 4 MB (README).
-    mallopt(M_ARENA_MAX, 2);
-  }
-#endif
   auto dispatcher = std::make_shared<Dispatcher>(std::move(observer));
   auto inner = make_runner_handler(config, mode, dispatcher);
   if (config.telemetry == TelemetryMode::Off) return inner;

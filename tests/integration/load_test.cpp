@@ -1,6 +1,7 @@
 // Listener load: concurrent posters flood the real binary's telemetry listener while its child
 // consumes telemetry slowly and INVOKEs keep coming. ER_LOAD_POSTERS × ER_LOAD_BATCHES batches of
 // ER_LOAD_RECORDS records (`make test`: 8 × 20 × 1,000; `make soak`: 8 × 500 × 1,000), loopback.
+// The host's peak RSS stays within the queue bytes + 4 MB of its RSS before the load.
 #include <httplib.h>
 #include <unistd.h>
 
@@ -29,13 +30,17 @@ int env_int(const char* name, int fallback) {
   return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
 }
 
+// ~250-byte records: 1,000 make about Lambda's largest batch (maxBytes 262,144), and the queue
+// fills by bytes (8 MB) before it fills by records (20,000), so the byte bound is what is tested.
+constexpr int kRecordPad = 150;
+
 std::string batch_body(int poster, int batch, int records) {
   std::string body = "[";
   for (int i = 0; i < records; ++i) {
     if (i > 0) body += ',';
-    body +=
-        TelemetryEmulator::function_record("poster " + std::to_string(poster) + " batch " +
-                                           std::to_string(batch) + " record " + std::to_string(i));
+    body += TelemetryEmulator::function_record("poster " + std::to_string(poster) + " batch " +
+                                               std::to_string(batch) + " record " +
+                                               std::to_string(i) + std::string(kRecordPad, ' '));
   }
   return body + "]";
 }
@@ -140,9 +145,10 @@ TEST_CASE("load: concurrent posters against a slow child: every record accounted
   CHECK(dropped >= refused);
   CHECK(delivered == child_records);
   CHECK(test_support::telemetry_counter(log, "refused_batches") == refused_batches);
-  // Memory: the queue holds at most its configured bytes; the rest is bounded per connection.
+  // Memory (issue 11's bound): the queue's bytes count the records and the bodies being read;
+  // everything else the load costs fits in 4 MB.
   if (!test_support::kSanitized) {
-    CHECK(loaded.peak_kb <= baseline.rss_kb + kQueueBytes / 1024 + 32 * 1024);
+    CHECK(loaded.peak_kb <= baseline.rss_kb + kQueueBytes / 1024 + 4096);
   }
 
   std::cout << "load: " << posters << " posters x " << batches << " batches x " << records
@@ -150,6 +156,14 @@ TEST_CASE("load: concurrent posters against a slow child: every record accounted
             << refused_batches << " batches); received " << received << " = delivered " << delivered
             << " + dropped " << dropped << "; " << invokes << " invokes answered meanwhile, "
             << late << " late; host RSS " << baseline.rss_kb << " kB before, peak "
-            << loaded.peak_kb << " kB" << std::endl;
+            << loaded.peak_kb << " kB (+" << loaded.peak_kb - baseline.rss_kb << " kB; bound "
+            << kQueueBytes / 1024 + 4096 << " kB)" << std::endl;
+  if (const char* bench_out = std::getenv("ER_BENCH_OUT")) {  // for `make bench`
+    std::ofstream(bench_out, std::ios::app)
+        << "load memory: host RSS " << baseline.rss_kb << " kB before, peak " << loaded.peak_kb
+        << " kB under " << posters << " posters x " << batches << " batches x " << records
+        << " records to a slow child (+" << loaded.peak_kb - baseline.rss_kb << " kB; bound "
+        << kQueueBytes / 1024 + 4096 << " kB)\n";
+  }
   (void)!std::system(("rm -rf '" + dir + "'").c_str());
 }

@@ -39,6 +39,21 @@ std::string batch(int first, int count) {
 
 int status_of(const httplib::Result& res) { return res ? res->status : -1; }
 
+/** POSTs `body` with chunked transfer encoding (no Content-Length), in pieces of `piece`. */
+httplib::Result post_chunked(httplib::Client& client, const std::string& body, size_t piece = 7) {
+  return client.Post(
+      "/",
+      [&body, piece](size_t offset, httplib::DataSink& sink) {
+        if (offset >= body.size()) {
+          sink.done();
+        } else {
+          sink.write(body.data() + offset, std::min(piece, body.size() - offset));
+        }
+        return true;
+      },
+      "application/json");
+}
+
 void check_accounting(const TelemetryCounters& c) {
   CHECK(c.received == c.delivered + c.dropped + c.queued + c.in_flight);
 }
@@ -80,6 +95,8 @@ TEST_CASE("telemetry listener: bad requests get a 4xx, are counted and change no
       {"POST", R"({"type":"function","record":"x"})", false, 400},
       {"POST", "[1,2,3]", false, 400},
       {"POST", big, false, 413},
+      {"POST chunked", big, false, 413},  // no Content-Length: the limit is checked as it arrives
+      {"POST multipart", "", false, 400},
       {"PUT", "nope", true, 400},
   };
   for (const auto& c : cases) {
@@ -93,6 +110,9 @@ TEST_CASE("telemetry listener: bad requests get a 4xx, are counted and change no
     if (c.method == "DELETE") res = client.Delete("/");
     if (c.method == "PUT") res = client.Put("/", c.body, "application/json");
     if (c.method == "POST") res = client.Post("/", c.body, "application/json");
+    if (c.method == "POST chunked") res = post_chunked(client, c.body);
+    if (c.method == "POST multipart")
+      res = client.Post("/", httplib::MultipartFormDataItems{{"a", "b", "", ""}});
     CHECK(status_of(res) == c.status);
     // The listener still serves a good batch afterwards.
     CHECK(status_of(client.Post("/", batch(0, 2), "application/json")) == 200);
@@ -135,6 +155,33 @@ TEST_CASE("telemetry listener: a full queue pushes back with 503 and counts what
   CHECK(status_of(client.Post("/", batch(8, 3), "application/json")) == 200);
   c = queue.counters();
   CHECK(c.delivered == 10);
+  check_accounting(c);
+}
+
+TEST_CASE("telemetry listener: a body the queue's bytes have no room for is counted, not kept") {
+  // Room for a batch of 5 only because an empty queue takes any batch; then none for a body.
+  TelemetryQueue queue(1000, 600);
+  auto listener = TelemetryListener::start(local(), queue);
+  REQUIRE(listener.ok());
+  httplib::Client client("127.0.0.1", listener->port());
+  CHECK(status_of(client.Post("/", batch(0, 5), "application/json")) == 200);
+  // Refused before reading (Content-Length) and while arriving (chunked): 503, records counted.
+  CHECK(status_of(client.Post("/", batch(5, 4), "application/json")) == kPushbackStatus);
+  CHECK(status_of(post_chunked(client, batch(5, 3))) == kPushbackStatus);
+  auto c = queue.counters();
+  CHECK(c.received == 5 + 4 + 3);
+  CHECK(c.dropped == 4 + 3);
+  CHECK(c.refused_batches == 2);
+  CHECK(c.queued == 5);
+  check_accounting(c);
+  // Drained, the queue takes the chunked retry, exactly as sent.
+  queue.complete(queue.pop_batch(100, 1 << 20, generous()), true);
+  CHECK(status_of(post_chunked(client, batch(5, 3))) == 200);
+  auto popped = queue.pop_batch(100, 1 << 20, generous());
+  REQUIRE(popped.records.size() == 3);
+  CHECK(popped.records[2].raw == record(7));
+  c = queue.counters();
+  CHECK(c.received == 15);
   check_accounting(c);
 }
 

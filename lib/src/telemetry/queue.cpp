@@ -55,9 +55,11 @@ void TelemetryQueue::note_ids_locked(const std::vector<TelemetryRecord>& batch) 
 
 bool TelemetryQueue::fits_locked(size_t count, size_t batch_bytes) const {
   // Records handed to the consumer but not completed still occupy memory: they count.
+  // Bodies being read and parsed are memory too: their reservations count.
   const size_t held = records_.size() + counters_.in_flight;
-  if (held == 0) return true;  // a batch larger than the capacity still enters an empty queue
-  return held + count <= max_records_ && bytes_ + in_flight_bytes_ + batch_bytes <= max_bytes_;
+  if (held == 0 && reserved_bytes_ == 0) return true;  // any batch still enters an empty queue
+  return held + count <= max_records_ &&
+         bytes_ + in_flight_bytes_ + reserved_bytes_ + batch_bytes <= max_bytes_;
 }
 
 void TelemetryQueue::append_locked(std::vector<TelemetryRecord>& batch, size_t batch_bytes) {
@@ -67,10 +69,11 @@ void TelemetryQueue::append_locked(std::vector<TelemetryRecord>& batch, size_t b
   records_available_.notify_all();
 }
 
-bool TelemetryQueue::push(std::vector<TelemetryRecord> batch) {
+bool TelemetryQueue::push(std::vector<TelemetryRecord> batch, size_t reserved) {
   uint64_t logs_dropped = 0;
   const size_t batch_bytes = bytes_of(batch, &logs_dropped);
   std::lock_guard<std::mutex> lock(mutex_);
+  reserved_bytes_ -= std::min(reserved, reserved_bytes_);
   counters_.received += batch.size();
   counters_.logs_dropped_records += logs_dropped;
   note_ids_locked(batch);
@@ -101,13 +104,26 @@ bool TelemetryQueue::push_when_room(std::vector<TelemetryRecord> batch,
   return true;
 }
 
-bool TelemetryQueue::refuse_if_full(size_t records, size_t min_bytes) {
+bool TelemetryQueue::reserve(size_t bytes, size_t own) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (fits_locked(records, min_bytes)) return false;
+  // A body arriving in pieces into a queue holding nothing else grows as push() would take it.
+  const bool alone = records_.size() + counters_.in_flight == 0 && reserved_bytes_ <= own;
+  if (!alone && !fits_locked(1, bytes)) return false;
+  reserved_bytes_ += bytes;
+  return true;
+}
+
+void TelemetryQueue::release(size_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  reserved_bytes_ -= std::min(bytes, reserved_bytes_);
+  progress_.notify_all();  // room for a TCP reader waiting in push_when_room
+}
+
+void TelemetryQueue::refuse(size_t records) {
+  std::lock_guard<std::mutex> lock(mutex_);
   counters_.received += records;
   counters_.dropped += records;
   ++counters_.refused_batches;
-  return true;
 }
 
 void TelemetryQueue::wake_pushers() {

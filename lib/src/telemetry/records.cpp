@@ -194,45 +194,54 @@ size_t TelemetryRecord::size() const {
   return sizeof(TelemetryRecord) + 16 + heap(raw) + heap(time) + heap(type) + heap(request_id);
 }
 
-size_t count_batch_elements(std::string_view body) {
+BatchElementCounter& BatchElementCounter::feed(std::string_view chunk) {
   // Its own scan, not split_array_elements: this one sees bodies nobody validated yet, so it
-  // must make progress on any byte.
-  size_t i = 0;
-  while (i < body.size() && is_space(body[i])) ++i;
-  if (i >= body.size() || body[i] != '[') return 0;
-  size_t count = 0;
-  int depth = 0;
-  bool in_string = false, in_element = false;
-  const auto element = [&] {
-    if (depth == 0 && !in_element) {
-      in_element = true;
-      ++count;
+  // must make progress on any byte (and on a body cut anywhere into chunks).
+  for (const char c : chunk) {
+    if (phase_ == Phase::Leading) {
+      if (is_space(c)) continue;
+      phase_ = c == '[' ? Phase::Inside : Phase::Done;
+      continue;
     }
-  };
-  for (++i; i < body.size(); ++i) {
-    const char c = body[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
+    if (phase_ == Phase::Done) break;
+    if (in_string_) {
+      if (escaped_) {
+        escaped_ = false;
+      } else if (c == '\\') {
+        escaped_ = true;
       } else if (c == '"') {
-        in_string = false;
+        in_string_ = false;
       }
     } else if (c == '"') {
       element();
-      in_string = true;
+      in_string_ = true;
     } else if (c == '{' || c == '[') {
       element();
-      ++depth;
+      ++depth_;
     } else if (c == '}' || c == ']') {
-      if (depth == 0) break;
-      --depth;
-    } else if (depth == 0 && c == ',') {
-      in_element = false;
+      if (depth_ == 0) {
+        phase_ = Phase::Done;
+      } else {
+        --depth_;
+      }
+    } else if (depth_ == 0 && c == ',') {
+      in_element_ = false;
     } else if (!is_space(c)) {
       element();
     }
   }
-  return count;
+  return *this;
+}
+
+void BatchElementCounter::element() {
+  if (depth_ == 0 && !in_element_) {
+    in_element_ = true;
+    ++count_;
+  }
+}
+
+size_t count_batch_elements(std::string_view body) {
+  return BatchElementCounter().feed(body).count();
 }
 
 bool TelemetryRecord::ends_invocation() const {

@@ -261,3 +261,53 @@ TEST_CASE("telemetry queue: records in flight count against the capacity") {
   queue.complete(b, true);
   CHECK(queue.push(batch_of(3)));
 }
+
+TEST_CASE("telemetry queue: bytes reserved for bodies being read count against the capacity") {
+  const size_t record_bytes = rec("function", "", 100).size();
+  TelemetryQueue queue(1000, record_bytes * 4);  // capacity: 4 records' bytes
+  CHECK(queue.reserve(100 * record_bytes));      // an empty queue reserves any size
+  CHECK_FALSE(queue.reserve(1));                 // but nothing beside that
+  queue.release(100 * record_bytes);
+  // Two bodies being read hold 3 records' bytes: a 2-record batch no longer fits beside them.
+  REQUIRE(queue.reserve(record_bytes));
+  REQUIRE(queue.reserve(2 * record_bytes));
+  CHECK_FALSE(queue.reserve(2 * record_bytes));
+  CHECK_FALSE(queue.push(batch_of(2, 100)));
+  // Pushing a body's records hands its reservation back first: 1 record for 1 reserved fits.
+  CHECK(queue.push(batch_of(1, 100), record_bytes));
+  CHECK(queue.push(batch_of(1, 100), 2 * record_bytes));
+  CHECK(queue.reserve(2 * record_bytes));  // 2 queued + 2 reserved = capacity
+  CHECK_FALSE(queue.reserve(1));
+  queue.release(2 * record_bytes);
+  CHECK(queue.reserve(1));
+  queue.release(1);
+  // A refusal without a parse is counted as push() counts one.
+  queue.refuse(7);
+  const auto c = queue.counters();
+  CHECK(c.received == 2 + 2 + 7);
+  CHECK(c.dropped == 2 + 7);
+  CHECK(c.refused_batches == 2);
+  CHECK(c.queued == 2);
+  check_accounting(c);
+}
+
+TEST_CASE("telemetry queue: a body growing alone in an empty queue may pass the capacity") {
+  TelemetryQueue queue(1000, 100);
+  size_t own = 0;
+  for (int piece = 0; piece < 10; ++piece) {  // 10 x 30 bytes: three times the capacity
+    REQUIRE(queue.reserve(30, own));
+    own += 30;
+  }
+  CHECK_FALSE(queue.reserve(1));  // another body finds no room beside it
+  CHECK(queue.push(batch_of(3), own));
+  CHECK_FALSE(queue.reserve(30, 0));  // records held now: the capacity applies
+}
+
+TEST_CASE("telemetry queue: a full queue by records refuses a reservation") {
+  TelemetryQueue queue(3, 1 << 20);
+  REQUIRE(queue.push(batch_of(3)));
+  CHECK_FALSE(queue.reserve(10));
+  auto b = queue.pop_batch(1, 1 << 20, soon());
+  queue.complete(b, true);
+  CHECK(queue.reserve(10));
+}

@@ -295,5 +295,14 @@ TEST_CASE("telemetry records: count_batch_elements counts without parsing, on an
   for (const auto& c : cases) {
     INFO(c.body);
     CHECK(count_batch_elements(c.body) == c.count);
+    // BatchElementCounter: the same count however the body is cut into pieces.
+    for (size_t cut = 0; cut <= c.body.size(); ++cut) {
+      BatchElementCounter two;
+      two.feed(std::string_view(c.body).substr(0, cut)).feed(std::string_view(c.body).substr(cut));
+      CHECK(two.count() == c.count);
+    }
+    BatchElementCounter bytes;
+    for (const char ch : c.body) bytes.feed(std::string_view(&ch, 1));
+    CHECK(bytes.count() == c.count);
   }
 }

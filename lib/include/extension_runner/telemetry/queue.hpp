@@ -62,12 +62,32 @@ class TelemetryQueue {
 
   /**
    * Appends the whole batch, or refuses it whole when it would exceed either capacity; records
-   * popped but not yet completed count against it. A batch larger than the capacity is still
-   * taken when nothing is held, so no batch is
-   * refused forever; memory stays below capacity + one request body. Counts every record as
-   * received, and refused ones as dropped. Returns whether the batch was taken.
+   * popped but not yet completed, and bytes reserved for bodies being read, count against it.
+   * A batch larger than the capacity is still taken when nothing is held or reserved, so no
+   * batch is refused forever. `reserved` bytes this caller reserved for the batch's body are
+   * given back first. Counts every record as received, and refused ones as dropped. Returns
+   * whether the batch was taken.
    */
-  bool push(std::vector<TelemetryRecord> batch);
+  bool push(std::vector<TelemetryRecord> batch, size_t reserved = 0);
+
+  /**
+   * Holds `bytes` of the byte capacity for a request body being read and parsed (memory the
+   * host holds for records that are not queued yet), when they fit beside what is queued, in
+   * flight and reserved, with room for one more record — or when nothing is held or reserved
+   * but the `own` bytes this caller already reserved for the same body (as push() takes any
+   * batch into an empty queue, a body growing in pieces is never refused forever). True if
+   * reserved; hand the bytes back with release() or push(batch, bytes). So the byte capacity
+   * bounds the bodies too.
+   */
+  bool reserve(size_t bytes, size_t own = 0);
+  /** Gives back bytes reserve() held. */
+  void release(size_t bytes);
+
+  /**
+   * Counts a batch of `records` refused unparsed (no room to reserve for its body) exactly as
+   * push() counts a refused batch: received and dropped, one refused batch.
+   */
+  void refuse(size_t records);
 
   /**
    * For a stream (TCP) listener, which has no status to push back with: waits until the batch
@@ -78,13 +98,6 @@ class TelemetryQueue {
   bool push_when_room(std::vector<TelemetryRecord> batch, const std::function<bool()>& stopped);
   /** Wakes push_when_room waiters (so they re-check `stopped`). */
   void wake_pushers();
-
-  /**
-   * Refuses a batch of `records` records holding at least `min_bytes` when push() certainly
-   * would (the queue is full), counting it exactly as push() does; true if refused. Lets the
-   * listener answer 503 without parsing a body it would drop anyway.
-   */
-  bool refuse_if_full(size_t records, size_t min_bytes);
 
   /** Counts one request the listener rejected (bad method, body, size, or pushback). */
   void count_rejected_request();
@@ -158,6 +171,7 @@ class TelemetryQueue {
   std::deque<TelemetryRecord> records_;
   size_t bytes_ = 0;            ///< Of records_.
   size_t in_flight_bytes_ = 0;  ///< Of popped, not yet completed records.
+  size_t reserved_bytes_ = 0;   ///< reserve()d for bodies being read, not yet pushed or released.
   bool closed_ = false;
   TelemetryCounters counters_;
   std::deque<std::string> done_ids_;  ///< Recent completed request ids, oldest first, bounded.

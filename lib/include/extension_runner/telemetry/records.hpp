@@ -49,6 +49,26 @@ Result<std::vector<TelemetryRecord>> parse_telemetry_batch(std::string_view body
  */
 size_t count_batch_elements(std::string_view body);
 
+/**
+ * count_batch_elements over a body that arrives in pieces: feed() each piece in order, any
+ * split; count() then equals count_batch_elements of the whole. Holds no bytes of the body, so
+ * a refused body can be counted as it is read and thrown away.
+ */
+class BatchElementCounter {
+ public:
+  BatchElementCounter& feed(std::string_view chunk);
+  size_t count() const { return count_; }
+
+ private:
+  enum class Phase { Leading, Inside, Done };
+  void element();
+
+  Phase phase_ = Phase::Leading;
+  size_t count_ = 0;
+  int depth_ = 0;
+  bool in_string_ = false, escaped_ = false, in_element_ = false;
+};
+
 /** `spans[]` entry: a named sub-phase [TEL schema `Span`]. */
 struct Span {
   std::string name;   ///< e.g. `responseLatency`, `responseDuration`, `runtimeOverhead`.

@@ -39,7 +39,9 @@ std::unique_ptr<EventHandler> make_host_handler(const Config& config, const std:
                                                 ReplyObserver observer) {
 #ifdef M_ARENA_MAX
   if (config.telemetry != TelemetryMode::Off) {
-    // Before any thread of ours exists (arenas are made per thread on first use). Records are
+    // In Lambda, before any thread of ours exists (arenas are made per thread on first use;
+    // under `emulate` the emulator's threads have made theirs already, and the host's threads
+    // then share the arenas that exist: the bound is for the Lambda case). Records are
     // allocated on the listener's worker threads and freed on the delivery thread; memory freed
     // in one arena is reused only by the threads of that arena, so with two arenas the queue's
     // footprint split between them and their peaks added up, differently in each run (with

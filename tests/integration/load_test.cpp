@@ -16,8 +16,8 @@
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/debug/emulator.hpp"
 #include "extension_runner/debug/telemetry_emulator.hpp"
-#include "fake_platform.hpp"
 #include "host_probe.hpp"
+#include "soak_host.hpp"
 #include "support.hpp"
 
 using namespace extension_runner;
@@ -53,35 +53,13 @@ TEST_CASE("load: concurrent posters against a slow child: every record accounted
   const int records = env_int("ER_LOAD_RECORDS", 1000);
   constexpr long kQueueBytes = 8 * 1024 * 1024;  // the default EXTENSION_RUNNER_QUEUE_MAX_BYTES
 
-  char tmpl[] = "/tmp/er-load-XXXXXX";
-  const std::string dir = ::mkdtemp(tmpl);
-  const std::string child_log = dir + "/child.log";
-  test_support::FakePlatform fake;
-  auto& api = fake.api;
-  auto& telemetry = fake.telemetry;
-  REQUIRE(api.start().ok());
-
-  SpawnOptions o;
-  o.argv = {test_support::binary_path()};
-  o.set_env = {{"AWS_LAMBDA_RUNTIME_API", api.runtime_api()},
-               {"EXTENSION_RUNNER_NAME", "load"},
-               {"EXTENSION_RUNNER_COMMAND",
-                std::string("exec python3 ") + ER_SOURCE_DIR + "/tests/soak/child.py"},
-               {"EXTENSION_RUNNER_TELEMETRY", "telemetry"},
-               {"EXTENSION_RUNNER_LISTEN", "127.0.0.1:0"},
-               {"EXTENSION_RUNNER_FLUSH", "none"},
-               {"SOAK_TELEMETRY_DELAY_MS", "20"},
-               {"SOAK_LOG", child_log}};
-  o.pipe_stdin = false;
-  auto host = ChildProcess::spawn(o);
-  REQUIRE(host.ok());
-  test_support::Drain out(std::move(host->stdout_fd()));
-  test_support::Drain err(std::move(host->stderr_fd()));
-  const auto fail_with_log = [&] {
-    host->signal_group(SIGKILL);
-    host->wait();
-    FAIL(err.take());
-  };
+  test_support::SoakHost soak(
+      "load", {{"EXTENSION_RUNNER_FLUSH", "none"}, {"SOAK_TELEMETRY_DELAY_MS", "20"}});
+  auto& api = soak.fake.api;
+  auto& telemetry = soak.fake.telemetry;
+  auto& host = soak.host;
+  const auto fail_with_log = [&soak] { soak.fail_with_log(); };
+  const std::string& child_log = soak.child_log;
   if (!api.wait_for_idle_next(milliseconds(30000)) || !telemetry.subscription()) {
     fail_with_log();
   }
@@ -122,8 +100,7 @@ TEST_CASE("load: concurrent posters against a slow child: every record accounted
   api.push_shutdown("spindown", wall_clock_ms() + 2000);
   auto status = host->wait_for(milliseconds(30000));
   if (!status) fail_with_log();
-  const std::string log = err.take();
-  (void)out.take();
+  const std::string log = soak.take_log();
   INFO(log.substr(log.size() > 3000 ? log.size() - 3000 : 0));
   CHECK(status->success());
   CHECK(other == 0);
@@ -165,5 +142,4 @@ TEST_CASE("load: concurrent posters against a slow child: every record accounted
         << " records to a slow child (+" << loaded.peak_kb - baseline.rss_kb << " kB; bound "
         << kQueueBytes / 1024 + 4096 << " kB)\n";
   }
-  (void)!std::system(("rm -rf '" + dir + "'").c_str());
 }

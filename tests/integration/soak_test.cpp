@@ -16,8 +16,8 @@
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/debug/emulator.hpp"
 #include "extension_runner/debug/telemetry_emulator.hpp"
-#include "fake_platform.hpp"
 #include "host_probe.hpp"
+#include "soak_host.hpp"
 #include "support.hpp"
 
 using namespace extension_runner;
@@ -46,36 +46,13 @@ TEST_CASE("soak: invokes with 1 % crashes, hangs and garbage replies, telemetry 
   const auto seed = static_cast<uint32_t>(env_int("ER_SOAK_SEED", 12));
   const int sample_every = std::max(50, invokes / 10);
 
-  char tmpl[] = "/tmp/er-soak-XXXXXX";
-  const std::string dir = ::mkdtemp(tmpl);
-  const std::string soak_log = dir + "/child.log";
-
-  test_support::FakePlatform fake;
-  auto& api = fake.api;
-  auto& telemetry = fake.telemetry;
-  REQUIRE(api.start().ok());
-
-  SpawnOptions o;
-  o.argv = {test_support::binary_path()};
-  o.set_env = {{"AWS_LAMBDA_RUNTIME_API", api.runtime_api()},
-               {"EXTENSION_RUNNER_NAME", "soak"},
-               {"EXTENSION_RUNNER_COMMAND",
-                std::string("exec python3 ") + ER_SOURCE_DIR + "/tests/soak/child.py"},
-               {"EXTENSION_RUNNER_TELEMETRY", "telemetry"},
-               {"EXTENSION_RUNNER_LISTEN", "127.0.0.1:0"},
-               {"EXTENSION_RUNNER_BUFFER_TIMEOUT_MS", "25"},
-               {"AWS_LAMBDA_LOG_LEVEL", "INFO"},
-               {"SOAK_LOG", soak_log}};
-  o.pipe_stdin = false;
-  auto host = ChildProcess::spawn(o);
-  REQUIRE(host.ok());
-  test_support::Drain out(std::move(host->stdout_fd()));
-  test_support::Drain err(std::move(host->stderr_fd()));
-  const auto fail_with_log = [&] {
-    host->signal_group(SIGKILL);
-    host->wait();
-    FAIL(err.take());
-  };
+  test_support::SoakHost soak(
+      "soak", {{"EXTENSION_RUNNER_BUFFER_TIMEOUT_MS", "25"}, {"AWS_LAMBDA_LOG_LEVEL", "INFO"}});
+  auto& api = soak.fake.api;
+  auto& telemetry = soak.fake.telemetry;
+  auto& host = soak.host;
+  const auto fail_with_log = [&soak] { soak.fail_with_log(); };
+  const std::string& soak_log = soak.child_log;
 
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> percent(0, 99);
@@ -118,8 +95,7 @@ TEST_CASE("soak: invokes with 1 % crashes, hangs and garbage replies, telemetry 
   auto status = host->wait_for(milliseconds(30000));
   if (!status) fail_with_log();
   const int64_t took_ms = wall_clock_ms() - started;
-  const std::string log = err.take();
-  (void)out.take();
+  const std::string log = soak.take_log();
   INFO(log.substr(log.size() > 4000 ? log.size() - 4000 : 0));
   CHECK(status->success());
 
@@ -198,5 +174,4 @@ TEST_CASE("soak: invokes with 1 % crashes, hangs and garbage replies, telemetry 
   for (const auto& s : samples) summary << " " << s.rss_kb;
   summary << (kSanitized ? " (sanitized: RSS not checked)" : "") << "; late " << late;
   std::cout << summary.str() << std::endl;
-  (void)!std::system(("rm -rf '" + dir + "'").c_str());
 }

@@ -7,52 +7,163 @@ namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-// RapidJSON's DOM does not keep source offsets, so the element boundaries are found by a
-// second, trivial scan. It only runs on text RapidJSON has already accepted, so it needs
-// to know nothing but strings (with escapes) and bracket nesting.
-std::vector<std::string_view> split_array_elements(std::string_view text) {
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i < text.size() && is_space(text[i])) ++i;
-  ++i;  // '['
-  while (i < text.size()) {
-    while (i < text.size() && (is_space(text[i]) || text[i] == ',')) ++i;
-    if (i >= text.size() || text[i] == ']') break;
-    const size_t start = i;
-    int depth = 0;
-    bool in_string = false;
-    for (; i < text.size(); ++i) {
-      const char c = text[i];
-      if (in_string) {
-        if (c == '\\') {
-          ++i;
-        } else if (c == '"') {
-          in_string = false;
-          if (depth == 0) {
-            ++i;
-            break;
-          }
-        }
-        continue;
-      }
-      if (c == '"') {
-        in_string = true;
-      } else if (c == '{' || c == '[') {
-        ++depth;
-      } else if (c == '}' || c == ']') {
-        if (depth == 0) break;  // the closing bracket of the outer array
-        if (--depth == 0) {
-          ++i;
-          break;
-        }
-      } else if (depth == 0 && (c == ',' || is_space(c))) {
+// One pass over the body: RapidJSON's reader (through parse_json_events, so with every check of
+// parse_json) feeds this handler, which keeps each element's byte range and the four fields the
+// queue needs, and never builds a DOM. What it extracts is what the DOM lookups gave before: the
+// FIRST member of a name counts (FindMember), whatever its type, and `record.requestId` /
+// `record.droppedRecords` only directly inside the element's first `record` member.
+// A shape error (root not an array, an element not an object) is noted and the parse goes on,
+// so a body that is not JSON at all still reports the JSON error, as the DOM parse did.
+// NOLINTBEGIN(readability-identifier-naming): RapidJSON's SAX handler interface names these.
+class BatchHandler {
+ public:
+  BatchHandler(std::string_view body, const rapidjson::MemoryStream& stream)
+      : body_(body), stream_(stream) {}
+
+  bool Null() { return scalar(); }
+  bool Bool(bool /*b*/) { return scalar(); }
+  bool Int64(int64_t i) {
+    if (begin_value(Kind::Scalar) == Field::DroppedRecords) dropped_ = i;
+    return true;
+  }
+  bool Uint64(uint64_t /*u*/) { return scalar(); }  // beyond int64: not a count (json_int64)
+  bool Double(double d) {
+    if (begin_value(Kind::Scalar) == Field::DroppedRecords) dropped_ = exact_int64(d);
+    return true;
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool /*copy*/) {
+    switch (begin_value(Kind::Scalar)) {
+      case Field::Time:
+        record_.time.assign(s, n);
         break;
+      case Field::Type:
+        record_.type.assign(s, n);
+        break;
+      case Field::RequestId:
+        record_.request_id.assign(s, n);
+        break;
+      default:
+        break;
+    }
+    return true;
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool /*copy*/) {
+    const std::string_view key(s, n);
+    if (depth_ == 2) {
+      if (key == "time") {
+        pending_ = first(Seen::Time);
+      } else if (key == "type") {
+        pending_ = first(Seen::Type);
+      } else if (key == "record") {
+        pending_ = first(Seen::Record);
+      }
+    } else if (depth_ == 3 && in_record_) {
+      if (key == "requestId") {
+        pending_ = first(Seen::RequestId);
+      } else if (key == "droppedRecords") {
+        pending_ = first(Seen::DroppedRecords);
       }
     }
-    out.push_back(text.substr(start, i - start));
+    return true;
   }
-  return out;
-}
+  bool StartObject() {
+    const Field field = begin_value(Kind::Object);
+    ++depth_;
+    if (failed()) return true;
+    if (depth_ == 2) {
+      start_ = stream_.Tell() - 1;  // just past the '{'
+      record_ = TelemetryRecord{};
+      seen_ = 0;
+      dropped_.reset();
+    } else if (depth_ == 3 && field == Field::Record) {
+      in_record_ = true;
+    }
+    return true;
+  }
+  bool EndObject(rapidjson::SizeType /*members*/) {
+    if (depth_ == 3) in_record_ = false;
+    if (depth_ == 2 && !failed()) {
+      record_.raw.assign(body_.data() + start_, stream_.Tell() - start_);  // through the '}'
+      if (record_.type == "platform.logsDropped") record_.dropped_records = dropped_.value_or(0);
+      records_.push_back(std::move(record_));
+    }
+    --depth_;
+    return true;
+  }
+  bool StartArray() {
+    begin_value(Kind::Array);
+    ++depth_;
+    return true;
+  }
+  bool EndArray(rapidjson::SizeType /*elements*/) {
+    --depth_;
+    return true;
+  }
+
+  /** The shape error, if any (checked after the JSON itself was found valid). */
+  const std::optional<std::string>& shape_error() const { return shape_error_; }
+  std::vector<TelemetryRecord> take_records() { return std::move(records_); }
+
+ private:
+  enum class Kind { Scalar, Object, Array };
+  enum class Field { None, Time, Type, Record, RequestId, DroppedRecords };
+  enum Seen : unsigned { Time = 1, Type = 2, Record = 4, RequestId = 8, DroppedRecords = 16 };
+
+  bool failed() const { return shape_error_.has_value(); }
+  bool scalar() {
+    begin_value(Kind::Scalar);
+    return true;
+  }
+  // The field a member name selects, only at its first occurrence in its object.
+  Field first(Seen which) {
+    if ((seen_ & which) != 0) return Field::None;
+    seen_ |= which;
+    switch (which) {
+      case Seen::Time:
+        return Field::Time;
+      case Seen::Type:
+        return Field::Type;
+      case Seen::Record:
+        return Field::Record;
+      case Seen::RequestId:
+        return Field::RequestId;
+      case Seen::DroppedRecords:
+        return Field::DroppedRecords;
+    }
+    return Field::None;
+  }
+  // Every value starts here, at the depth of its container: checks the shape and returns (and
+  // clears) the field the preceding key selected. Values nested deeper never see a pending
+  // field: the key's own value is always the very next event.
+  Field begin_value(Kind kind) {
+    if (failed()) return Field::None;
+    if (depth_ == 0 && kind != Kind::Array) {
+      shape_error_ = "telemetry batch is not a JSON array";
+      return Field::None;
+    }
+    if (depth_ == 1 && kind != Kind::Object) {
+      shape_error_ =
+          "telemetry record " + std::to_string(records_.size()) + " is not a JSON object";
+      return Field::None;
+    }
+    const Field field = pending_;
+    pending_ = Field::None;
+    return field;
+  }
+
+  std::string_view body_;
+  const rapidjson::MemoryStream& stream_;
+  std::vector<TelemetryRecord> records_;
+  TelemetryRecord record_;  // the element being read
+  size_t start_ = 0;        // its first byte
+  std::optional<int64_t> dropped_;
+  unsigned seen_ = 0;  // Seen bits of the element and of its record object
+  Field pending_ = Field::None;
+  int depth_ = 0;  // 1 inside the batch array, 2 inside an element, 3 inside its members
+  bool in_record_ = false;
+  std::optional<std::string> shape_error_;
+};
+// NOLINTEND(readability-identifier-naming)
 
 std::optional<double> json_double(const rapidjson::Value& v, const char* key) {
   const auto* m = json_member(v, key);
@@ -195,7 +306,7 @@ size_t TelemetryRecord::size() const {
 }
 
 BatchElementCounter& BatchElementCounter::feed(std::string_view chunk) {
-  // Its own scan, not split_array_elements: this one sees bodies nobody validated yet, so it
+  // Its own scan, not the parser's: this one sees bodies nobody validated yet, so it
   // must make progress on any byte (and on a body cut anywhere into chunks).
   for (const char c : chunk) {
     if (phase_ == Phase::Leading) {
@@ -249,37 +360,14 @@ bool TelemetryRecord::ends_invocation() const {
 }
 
 Result<std::vector<TelemetryRecord>> parse_telemetry_batch(std::string_view body) {
-  auto doc = parse_json(body);
-  if (!doc) return make_error(ErrorKind::InvalidInput, doc.error().message);
-  if (!doc->IsArray()) {
-    return make_error(ErrorKind::InvalidInput, "telemetry batch is not a JSON array");
+  // A bare MemoryStream, as parse_json uses: offsets must be those of the body's own bytes.
+  rapidjson::MemoryStream stream(body.data(), body.size());
+  BatchHandler handler(body, stream);
+  if (auto parsed = parse_json_events(stream, handler); !parsed) {
+    return make_error(ErrorKind::InvalidInput, parsed.error().message);
   }
-  const auto texts = split_array_elements(body);
-  const auto& array = doc->GetArray();
-  if (texts.size() != array.Size()) {
-    return make_error(ErrorKind::InvalidInput, "telemetry batch could not be split into records");
-  }
-  std::vector<TelemetryRecord> records;
-  records.reserve(texts.size());
-  for (rapidjson::SizeType i = 0; i < array.Size(); ++i) {
-    const auto& e = array[i];
-    if (!e.IsObject()) {
-      return make_error(ErrorKind::InvalidInput,
-                        "telemetry record " + std::to_string(i) + " is not a JSON object");
-    }
-    TelemetryRecord record;
-    record.raw = std::string(texts[i]);
-    record.time = str(e, "time");
-    record.type = str(e, "type");
-    if (const auto* r = json_member(e, "record"); r != nullptr && r->IsObject()) {
-      record.request_id = str(*r, "requestId");
-      if (record.type == "platform.logsDropped") {
-        record.dropped_records = json_int64(*r, "droppedRecords").value_or(0);
-      }
-    }
-    records.push_back(std::move(record));
-  }
-  return records;
+  if (handler.shape_error()) return make_error(ErrorKind::InvalidInput, *handler.shape_error());
+  return handler.take_records();
 }
 
 Result<RecordView> view_record(const TelemetryRecord& record) {

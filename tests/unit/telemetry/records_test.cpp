@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "extension_runner/core/json.hpp"
+
 using namespace extension_runner;
 
 namespace {
@@ -87,6 +89,160 @@ TEST_CASE("telemetry batch: invocation-ending records and logsDropped counts are
     CHECK(r.request_id == c.request_id);
     CHECK(r.ends_invocation() == c.ends);
     CHECK(r.dropped_records == c.dropped);
+  }
+}
+
+TEST_CASE("telemetry batch: the one-pass parse extracts the fields the DOM lookups gave") {
+  struct Case {
+    std::string name;
+    std::string element;
+    std::string time;
+    std::string type;
+    std::string request_id;
+    int64_t dropped;
+  };
+  const std::vector<Case> cases = {
+      {"fields in order", R"({"time":"t","type":"platform.start","record":{"requestId":"r"}})", "t",
+       "platform.start", "r", 0},
+      {"record before type and time",
+       R"({"record":{"droppedRecords":7,"requestId":"r"},"type":"platform.logsDropped","time":"t"})",
+       "t", "platform.logsDropped", "r", 7},
+      {"droppedRecords of another type is not kept",
+       R"({"type":"platform.start","record":{"droppedRecords":7}})", "", "platform.start", "", 0},
+      {"droppedRecords as an integral double",
+       R"({"type":"platform.logsDropped","record":{"droppedRecords":1.2e1}})", "",
+       "platform.logsDropped", "", 12},
+      {"droppedRecords with a fraction",
+       R"({"type":"platform.logsDropped","record":{"droppedRecords":1.5}})", "",
+       "platform.logsDropped", "", 0},
+      {"droppedRecords beyond int64",
+       R"({"type":"platform.logsDropped","record":{"droppedRecords":18446744073709551615}})", "",
+       "platform.logsDropped", "", 0},
+      {"droppedRecords as a string",
+       R"({"type":"platform.logsDropped","record":{"droppedRecords":"5"}})", "",
+       "platform.logsDropped", "", 0},
+      {"record a string", R"({"type":"function","record":"requestId r"})", "", "function", "", 0},
+      {"record an array", R"({"type":"function","record":[{"requestId":"r"}]})", "", "function", "",
+       0},
+      {"record null", R"({"type":"function","record":null,"requestId":"r"})", "", "function", "",
+       0},
+      {"requestId in a nested object is not the record's",
+       R"({"type":"x","record":{"a":{"requestId":"deep"},"b":[{"requestId":"deeper"}]}})", "", "x",
+       "", 0},
+      {"nested before the record's own requestId",
+       R"({"type":"x","record":{"a":{"requestId":"deep","record":{}},"requestId":"r"}})", "", "x",
+       "r", 0},
+      {"a requestId beside record is not the record's",
+       R"({"requestId":"top","type":"x","record":{"requestId":"r"}})", "", "x", "r", 0},
+      {"time and type inside the record are not the element's",
+       R"({"record":{"time":"inner","type":"inner"}})", "", "", "", 0},
+      {"time and type nested deeper are not the element's",
+       R"({"x":{"time":"inner","type":"inner"},"time":"t"})", "t", "", "", 0},
+      {"the first member of a name counts", R"({"time":"a","time":"b","type":1,"type":"c"})", "a",
+       "", "", 0},
+      {"only the first record counts",
+       R"({"record":"s","record":{"requestId":"r"},"type":"function"})", "", "function", "", 0},
+      {"the first requestId counts", R"({"record":{"requestId":2,"requestId":"r"}})", "", "", "",
+       0},
+      {"mistyped time and type", R"({"time":1,"type":{"a":"b"},"record":{"requestId":true}})", "",
+       "", "", 0},
+      {"escapes are decoded in the fields",
+       R"({"time":"t\"1\\","type":"\u0066unction","record":{"requestId":"a\u00e9\n"}})", "t\"1\\",
+       "function", "a\xC3\xA9\n", 0},
+      {"an empty object", "{}", "", "", "", 0},
+  };
+  for (const auto& c : cases) {
+    INFO(c.name << ": " << c.element);
+    const auto r = one(c.element);
+    CHECK(r.raw == c.element);
+    CHECK(r.time == c.time);
+    CHECK(r.type == c.type);
+    CHECK(r.request_id == c.request_id);
+    CHECK(r.dropped_records == c.dropped);
+  }
+}
+
+TEST_CASE("telemetry batch: each element's raw text is its exact bytes, between any separators") {
+  struct Case {
+    std::string name;
+    std::string before;
+    std::vector<std::string> elements;
+    std::string between;
+    std::string after;
+  };
+  const std::vector<Case> cases = {
+      {"no whitespace", "[", {"{}", R"({"a":1})"}, ",", "]"},
+      {"whitespace everywhere",
+       " \t\r\n[ \n",
+       {R"({ "a" : [ 1 , 2 ] })", "{ }"},
+       " \n,\t ",
+       " \r\n] \n"},
+      {"escapes and brackets in strings",
+       "[",
+       {R"({"record":"} ] , { [ \" \\"})", R"({"k\"}":"\u005d\/"})"},
+       ",",
+       "]"},
+      {"raw UTF-8", "[", {"{\"m\":\"\xC3\xA9\xE2\x82\xAC\"}"}, ",", "]"},
+      {"deep nesting inside an element",
+       "[",
+       {R"({"a":{"b":{"c":[[[{"d":{}}]]]}}})", R"({"requestId":{}})"},
+       ",",
+       "]"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.name);
+    std::string body = c.before;
+    for (size_t i = 0; i < c.elements.size(); ++i) body += (i ? c.between : "") + c.elements[i];
+    body += c.after;
+    const auto batch = parse_telemetry_batch(body);
+    REQUIRE(batch.ok());
+    REQUIRE(batch->size() == c.elements.size());
+    for (size_t i = 0; i < c.elements.size(); ++i) CHECK((*batch)[i].raw == c.elements[i]);
+  }
+}
+
+TEST_CASE("telemetry batch: errors keep parse_json's checks and their messages") {
+  const auto nested = [](int depth) {
+    // The batch array is level 1, the element level 2.
+    return "[{\"a\":" + std::string(depth - 2, '[') + std::string(depth - 2, ']') + "}]";
+  };
+  struct Case {
+    std::string name;
+    std::string body;
+    std::string message;  // a part of the error message
+  };
+  const std::vector<Case> cases = {
+      {"empty body", "", "invalid JSON: The document is empty."},
+      {"root an object", R"({"time":"t"})", "telemetry batch is not a JSON array"},
+      {"root a string", R"("[{}]")", "telemetry batch is not a JSON array"},
+      {"element 0 a number", "[1,{}]", "telemetry record 0 is not a JSON object"},
+      {"element 2 an array", "[{},{},[{}]]", "telemetry record 2 is not a JSON object"},
+      {"element 1 null", "[{},null]", "telemetry record 1 is not a JSON object"},
+      {"a syntax error after a shape error is the error", "[1,{]", "invalid JSON"},
+      {"a syntax error in a later element", R"([{"a":1},{"a":}])", "invalid JSON"},
+      {"trailing bytes", "[{}] x", "invalid JSON: The document root must not be followed"},
+      {"a second value", "[{}][{}]", "invalid JSON: The document root must not be followed"},
+      {"NUL byte after the array", std::string("[{}]\0[1]", 8), "NUL byte"},
+      {"NUL byte in a string", std::string("[{\"a\":\"x\0\"}]", 12), "invalid JSON"},
+      {"a leading BOM", "\xEF\xBB\xBF[{}]", "invalid JSON"},
+      {"nesting deeper than the limit", nested(kMaxJsonDepth + 1), "nested deeper than"},
+      {"a number out of a double's range", R"([{"record":{"droppedRecords":1.8e308}}])",
+       "number out of the range of a double"},
+      {"a tiny number out of a double's range", R"([{"a":-1e-400}])",
+       "number out of the range of a double"},
+      {"unterminated", R"([{"type":"function"})", "invalid JSON"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.name);
+    const auto batch = parse_telemetry_batch(c.body);
+    REQUIRE_FALSE(batch.ok());
+    CHECK(batch.error().kind == ErrorKind::InvalidInput);
+    CHECK_THAT(batch.error().message, Catch::Contains(c.message));
+  }
+  SECTION("nesting at the limit is accepted") {
+    const auto batch = parse_telemetry_batch(nested(kMaxJsonDepth));
+    REQUIRE(batch.ok());
+    CHECK(batch->size() == 1);
   }
 }
 

@@ -5,6 +5,8 @@
  * and typed field lookups that tolerate missing or mistyped optional fields.
  */
 #include <rapidjson/document.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 
 #include <cstdint>
 #include <optional>
@@ -33,11 +35,111 @@ inline constexpr int kMaxJsonDepth = 1000;
  */
 Result<rapidjson::Document> parse_json(std::string_view text);
 
+/** Internals of parse_json_events (shared with parse_json); not for direct use. */
+namespace json_detail {
+enum class Failure { None, TooDeep, NumberOutOfRange };
+struct Number {
+  enum class Kind { Int64, Uint64, Double } kind = Kind::Int64;
+  int64_t i = 0;
+  uint64_t u = 0;
+  double d = 0;
+};
+bool convert_number(const char* text, size_t size, Number& out);
+Result<void> checked_result(Failure failure, const rapidjson::ParseResult& result,
+                            const rapidjson::MemoryStream& stream);
+
+// Forwards RapidJSON's SAX events to `Handler` with two repairs (see parse_json): it refuses to
+// open a level beyond kMaxJsonDepth, and numbers arrive as text and are converted here.
+// NOLINTBEGIN(readability-identifier-naming): RapidJSON's SAX handler interface names these.
+template <typename Handler>
+class CheckedHandler {
+ public:
+  explicit CheckedHandler(Handler& handler) : handler_(handler) {}
+
+  bool Null() { return handler_.Null(); }
+  bool Bool(bool b) { return handler_.Bool(b); }
+  // Only RawNumber is called under kParseNumbersAsStringsFlag; these four must still compile.
+  bool Int(int i) { return handler_.Int64(i); }
+  bool Uint(unsigned u) { return handler_.Uint64(u); }
+  bool Int64(int64_t i) { return handler_.Int64(i); }
+  bool Uint64(uint64_t u) { return handler_.Uint64(u); }
+  bool Double(double d) { return handler_.Double(d); }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool /*copy*/) {
+    Number number;
+    if (!convert_number(s, n, number)) {
+      failure_ = Failure::NumberOutOfRange;
+      return false;
+    }
+    switch (number.kind) {
+      case Number::Kind::Int64:
+        return handler_.Int64(number.i);
+      case Number::Kind::Uint64:
+        return handler_.Uint64(number.u);
+      case Number::Kind::Double:
+        break;
+    }
+    return handler_.Double(number.d);
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) {
+    return handler_.String(s, n, copy);
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return handler_.Key(s, n, copy); }
+  bool StartObject() { return enter() && handler_.StartObject(); }
+  bool EndObject(rapidjson::SizeType members) {
+    --depth_;
+    return handler_.EndObject(members);
+  }
+  bool StartArray() { return enter() && handler_.StartArray(); }
+  bool EndArray(rapidjson::SizeType elements) {
+    --depth_;
+    return handler_.EndArray(elements);
+  }
+
+  Failure failure() const { return failure_; }
+
+ private:
+  bool enter() {
+    if (++depth_ <= kMaxJsonDepth) return true;
+    failure_ = Failure::TooDeep;
+    return false;
+  }
+
+  Handler& handler_;
+  int depth_ = 0;
+  Failure failure_ = Failure::None;
+};
+// NOLINTEND(readability-identifier-naming)
+}  // namespace json_detail
+
+/**
+ * The checks of parse_json without its Document: parses the whole of `stream` as exactly one
+ * JSON value and hands the SAX events to `handler` (RapidJSON's handler interface: Null, Bool,
+ * Int64, Uint64, Double, String, Key, StartObject, EndObject, StartArray, EndArray; never Int,
+ * Uint or RawNumber). Numbers arrive converted as parse_json converts them; the same depth
+ * limit, NUL-byte and trailing-bytes checks apply and fail with the same ProtocolError messages.
+ * `stream` must be a bare MemoryStream over the text (not Document::Parse's input stream, which
+ * drops leading BOM bytes); during an event its Tell() is the offset just past the token
+ * that raised it (a `{` for StartObject, a `}` for EndObject). A handler returning false stops
+ * the parse with RapidJSON's "Terminate parsing due to Handler error".
+ */
+template <typename Handler>
+Result<void> parse_json_events(rapidjson::MemoryStream& stream, Handler& handler) {
+  rapidjson::Reader reader;
+  json_detail::CheckedHandler<Handler> checked(handler);
+  const rapidjson::ParseResult result =
+      reader.Parse<rapidjson::kParseNumbersAsStringsFlag>(stream, checked);
+  return json_detail::checked_result(checked.failure(), result, stream);
+}
+
 /** Compact JSON text of a value. */
 std::string to_json(const rapidjson::Value& value);
 
 /** `value[key]` if value is an object holding a string there. */
 std::optional<std::string> json_string(const rapidjson::Value& value, const char* key);
+/** `d` as an int64 if it is finite, has no fraction and fits (what json_int64 accepts of a double).
+ */
+std::optional<int64_t> exact_int64(double d);
+
 /** `value[key]` if value is an object holding an integer there (doubles with no fraction too). */
 std::optional<int64_t> json_int64(const rapidjson::Value& value, const char* key);
 /** `value[key]` if value is an object holding a bool there. */

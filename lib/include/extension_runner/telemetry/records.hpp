@@ -40,6 +40,9 @@ struct TelemetryRecord {
 /**
  * Parses one POSTed body. InvalidInput when it is not JSON, not an array, or an element is not
  * an object (the schema has no other element shape). An empty array is a valid, empty batch.
+ * One pass with the checks of parse_json (its error text when the body is not JSON); a field is
+ * taken from the first member of its name, as a DOM lookup would (`requestId` and
+ * `droppedRecords` only directly inside the element's `record` object).
  */
 Result<std::vector<TelemetryRecord>> parse_telemetry_batch(std::string_view body);
 

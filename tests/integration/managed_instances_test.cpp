@@ -54,15 +54,7 @@ struct Probe {
   }
   ~Probe() { (void)!std::system(("rm -rf '" + dir + "'").c_str()); }
   std::vector<rapidjson::Document> requests() const {
-    std::ifstream in(log);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::vector<rapidjson::Document> out;
-    for (const auto& line : lines_of(text)) {
-      auto doc = parse_json(line);
-      REQUIRE(doc.ok());
-      out.push_back(std::move(*doc));
-    }
-    return out;
+    return test_support::json_lines_of_file(log);
   }
 };
 

@@ -2,13 +2,17 @@
 // Test support: run the real extension-runner binary as a subprocess and collect its output.
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <csignal>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "extension_runner/core/json.hpp"
 #include "extension_runner/runner/process.hpp"
 
 namespace test_support {
@@ -111,6 +115,19 @@ inline std::vector<std::string> lines_of(const std::string& text) {
     if (nl == std::string::npos) nl = text.size();
     if (nl > pos) out.push_back(text.substr(pos, nl - pos));
     pos = nl + 1;
+  }
+  return out;
+}
+
+/** Every non-empty line of the file at `path`, each parsed as JSON (a test fails on a bad one). */
+inline std::vector<rapidjson::Document> json_lines_of_file(const std::string& path) {
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<rapidjson::Document> out;
+  for (const auto& line : lines_of(text)) {
+    auto doc = extension_runner::parse_json(line);
+    REQUIRE(doc.ok());
+    out.push_back(std::move(*doc));
   }
   return out;
 }

@@ -88,7 +88,7 @@ TEST_CASE("faults: slow-loris connections are dropped and never starve a real de
   TelemetryQueue queue(1000, 1 << 20);
   auto listener = TelemetryListener::start(local(), queue);
   REQUIRE(listener.ok());
-  // More never-finished requests than the server has threads (cpp-httplib: 8 here).
+  // More never-finished requests than the listener has worker threads (2, listener.cpp).
   std::vector<Fd> loris;
   for (int i = 0; i < 12; ++i) {
     loris.push_back(connect_to(listener->port()));

@@ -11,11 +11,11 @@
 #include "extension_runner/debug/emulate.hpp"
 #include "extension_runner/debug/invoke_mode.hpp"
 #include "extension_runner/debug/scenario.hpp"
-#include "extension_runner/host.hpp"
-#include "extension_runner/lambda/config.hpp"
-#include "extension_runner/lambda/config_file.hpp"
+#include "extension_runner/host/config_file.hpp"
+#include "extension_runner/host/host.hpp"
+#include "extension_runner/host/lifecycle.hpp"
+#include "extension_runner/host/settings.hpp"
 #include "extension_runner/lambda/extensions_api.hpp"
-#include "extension_runner/lambda/lifecycle.hpp"
 #include "extension_runner/runner/process.hpp"
 
 namespace extension_runner::cli {

@@ -15,8 +15,8 @@
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/fd.hpp"
 #include "extension_runner/core/json.hpp"
-#include "extension_runner/debug/emulator.hpp"
-#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
+#include "extension_runner/host/settings.hpp"
 #include "support.hpp"
 
 using namespace extension_runner;

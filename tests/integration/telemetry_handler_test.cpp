@@ -1,5 +1,7 @@
 // The telemetry decorator inside the real lifecycle, against the Extensions API emulator with
 // the Telemetry API side installed on its server.
+#include "extension_runner/host/telemetry_handler.hpp"
+
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <condition_variable>
@@ -8,9 +10,8 @@
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/json.hpp"
-#include "extension_runner/debug/emulator.hpp"
-#include "extension_runner/debug/telemetry_emulator.hpp"
-#include "extension_runner/telemetry/handler.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
+#include "extension_runner/fake_platform/telemetry_api.hpp"
 #include "fake_platform.hpp"
 
 using namespace extension_runner;
@@ -51,8 +52,8 @@ TEST_CASE("telemetry handler: runtimeDone of request N reaches the sink before t
   Sandbox sandbox;
   Config config;
   config.runtime_api = sandbox.api.runtime_api();
-  config.telemetry = TelemetryMode::Telemetry;
-  config.listen = "127.0.0.1:0";
+  config.telemetry.mode = TelemetryMode::Telemetry;
+  config.telemetry.listen = "127.0.0.1:0";
 
   std::mutex mutex;
   std::vector<int> waiting_next_at_done;  // the emulator's blocked /next count at delivery
@@ -113,8 +114,8 @@ TEST_CASE(
   sandbox.telemetry.inject(SubscribeFault::ValidationError);
   Config config;
   config.runtime_api = sandbox.api.runtime_api();
-  config.telemetry = TelemetryMode::Telemetry;
-  config.listen = "127.0.0.1:0";
+  config.telemetry.mode = TelemetryMode::Telemetry;
+  config.telemetry.listen = "127.0.0.1:0";
   auto handler = make_telemetry_handler(std::make_unique<InnerHandler>(),
                                         [](const std::string&, int64_t) { return true; });
   CHECK(run_lifecycle(config, "extension-runner", *handler) == kExitFailure);
@@ -129,8 +130,8 @@ TEST_CASE("telemetry handler: 202 NotSupported (sam local) keeps serving events"
   sandbox.telemetry.inject(SubscribeFault::NotSupported);
   Config config;
   config.runtime_api = sandbox.api.runtime_api();
-  config.telemetry = TelemetryMode::Logs;
-  config.listen = "127.0.0.1:0";
+  config.telemetry.mode = TelemetryMode::Logs;
+  config.telemetry.listen = "127.0.0.1:0";
   sandbox.api.push_invoke("r1", wall_clock_ms() + 30000);
   sandbox.api.push_shutdown("spindown", wall_clock_ms() + 2000);
   auto inner = std::make_unique<InnerHandler>();

@@ -17,9 +17,9 @@
 #include "extension_runner/core/fd.hpp"
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/core/log.hpp"
-#include "extension_runner/debug/emulator.hpp"
-#include "extension_runner/debug/managed_instances.hpp"
-#include "extension_runner/debug/telemetry_emulator.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
+#include "extension_runner/fake_platform/managed_instances.hpp"
+#include "extension_runner/fake_platform/telemetry_api.hpp"
 #include "extension_runner/lambda/events.hpp"
 
 namespace extension_runner {

@@ -9,8 +9,8 @@
 #include <string>
 
 #include "extension_runner/debug/scenario.hpp"
-#include "extension_runner/lambda/config.hpp"
-#include "extension_runner/lambda/lifecycle.hpp"
+#include "extension_runner/host/lifecycle.hpp"
+#include "extension_runner/host/settings.hpp"
 #include "extension_runner/runner/dispatcher.hpp"
 
 namespace extension_runner {

@@ -23,11 +23,11 @@
 #include <thread>
 
 #include "extension_runner/core/result.hpp"
-#include "extension_runner/lambda/config.hpp"
 #include "extension_runner/lambda/events.hpp"
 #include "extension_runner/lambda/http.hpp"
 #include "extension_runner/telemetry/flush_strategy.hpp"
 #include "extension_runner/telemetry/listener.hpp"
+#include "extension_runner/telemetry/options.hpp"
 #include "extension_runner/telemetry/queue.hpp"
 #include "extension_runner/telemetry/subscription.hpp"
 
@@ -58,7 +58,7 @@ BatchSink make_json_lines_sink(int fd);
  * (stdout would feed back into them [TEL]); then batches are counted as dropped, and one
  * warning says so.
  */
-BatchSink make_no_child_sink(const Config& config);
+BatchSink make_no_child_sink(const TelemetryOptions& options);
 
 /** Tunables; the defaults suit Lambda. */
 struct ForwarderOptions {
@@ -91,9 +91,10 @@ class TelemetryForwarder {
    * Errors: ConfigInvalid (listen address), ListenerFailed (bind), SubscribeFailed (a 4xx/5xx
    * answer, or the API unreachable) → the caller reports init/error. A `*.NotSupported` answer
    * is not an error: one warning is logged and subscribed() is false.
-   * Requires config.telemetry != Off.
+   * Requires telemetry.mode != Off.
    */
-  static Result<std::unique_ptr<TelemetryForwarder>> start(const Config& config,
+  static Result<std::unique_ptr<TelemetryForwarder>> start(const TelemetryOptions& telemetry,
+                                                           const TelemetryContext& context,
                                                            const std::string& identifier,
                                                            const SubscribeSender& send,
                                                            BatchSink sink,
@@ -139,11 +140,11 @@ class TelemetryForwarder {
   TelemetryCounters counters() const;
 
  private:
-  TelemetryForwarder(const Config& config, BatchSink sink, ForwarderOptions options);
+  TelemetryForwarder(const TelemetryOptions& telemetry, BatchSink sink, ForwarderOptions options);
   void deliver_loop();
   void stop_delivery();
 
-  const Config config_;
+  const TelemetryOptions telemetry_;
   const ForwarderOptions options_;
   BatchSink sink_;
   TelemetryQueue queue_;

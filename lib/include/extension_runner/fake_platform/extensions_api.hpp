@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "extension_runner/core/result.hpp"
-#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/lambda/platform.hpp"
 
 namespace httplib {
 class Server;

@@ -1,4 +1,4 @@
-#include "extension_runner/lambda/lifecycle.hpp"
+#include "extension_runner/host/lifecycle.hpp"
 
 #include <unistd.h>
 

@@ -1,12 +1,12 @@
-#include "extension_runner/host.hpp"
+#include "extension_runner/host/host.hpp"
 
 #include <malloc.h>
 
 #include <atomic>
 
 #include "extension_runner/core/clock.hpp"
-#include "extension_runner/runner/runner.hpp"
-#include "extension_runner/telemetry/handler.hpp"
+#include "extension_runner/host/child_handler.hpp"
+#include "extension_runner/host/telemetry_handler.hpp"
 
 namespace extension_runner {
 namespace {
@@ -38,7 +38,7 @@ BatchSink make_dispatcher_sink(std::shared_ptr<Dispatcher> dispatcher, int64_t c
 std::unique_ptr<EventHandler> make_host_handler(const Config& config, const std::string& mode,
                                                 ReplyObserver observer) {
 #ifdef M_ARENA_MAX
-  if (config.telemetry != TelemetryMode::Off) {
+  if (config.telemetry.mode != TelemetryMode::Off) {
     // In Lambda, before any thread of ours exists (arenas are made per thread on first use;
     // under `emulate` the emulator's threads have made theirs already, and the host's threads
     // then share the arenas that exist: the bound is for the Lambda case). Records are
@@ -57,14 +57,14 @@ std::unique_ptr<EventHandler> make_host_handler(const Config& config, const std:
     mallopt(M_TRIM_THRESHOLD, 256 * 1024);
   }
 #endif
-  if (config.command.empty()) {
+  if (config.runner.command.empty()) {
     auto inner = make_stdout_handler();
-    if (config.telemetry == TelemetryMode::Off) return inner;
-    return make_telemetry_handler(std::move(inner), make_no_child_sink(config));
+    if (config.telemetry.mode == TelemetryMode::Off) return inner;
+    return make_telemetry_handler(std::move(inner), make_no_child_sink(config.telemetry));
   }
   auto dispatcher = std::make_shared<Dispatcher>(std::move(observer));
   auto inner = make_runner_handler(config, mode, dispatcher);
-  if (config.telemetry == TelemetryMode::Off) return inner;
+  if (config.telemetry.mode == TelemetryMode::Off) return inner;
   ForwarderOptions options;
   options.delivery_timeout_ms = kBatchWaitMs;
   return make_telemetry_handler(

@@ -1,9 +1,8 @@
 #pragma once
 /**
- * @file runner.hpp
+ * @file child_invoker.hpp
  * The child-runtime Invoker: runs the user's extension logic as a child process speaking
- * runner protocol v1 (docs/runner-protocol.md; precedent: mless, [MLESS]), and the
- * EventHandler that forwards Lambda events to it.
+ * runner protocol v1 (docs/runner-protocol.md; precedent: mless, [MLESS]).
  */
 #include <sys/types.h>
 
@@ -15,10 +14,8 @@
 #include <optional>
 #include <string>
 
-#include "extension_runner/lambda/config.hpp"
-#include "extension_runner/lambda/lifecycle.hpp"
-#include "extension_runner/runner/dispatcher.hpp"
 #include "extension_runner/runner/invoker.hpp"
+#include "extension_runner/runner/options.hpp"
 #include "extension_runner/runner/process.hpp"
 #include "extension_runner/runner/protocol.hpp"
 
@@ -103,9 +100,9 @@ class ChildInvoker : public Invoker {
   /** How many times the child was started (1 after start()). */
   int starts() const { return starts_; }
 
-  struct Session;  ///< One running child with its reader threads (runner.cpp).
+  struct Session;  ///< One running child with its reader threads (child_invoker.cpp).
   struct Inbox;    ///< The stderr tail and the cancelled flag, shared with the stderr reader.
-  struct Message;  ///< One protocol message read from the child's stdout (runner.cpp).
+  struct Message;  ///< One protocol message read from the child's stdout (child_invoker.cpp).
 
  private:
   Result<void> start_session(std::chrono::steady_clock::time_point deadline);
@@ -131,18 +128,9 @@ class ChildInvoker : public Invoker {
 };
 
 /**
- * The EventHandler that runs the user's logic in a child (EXTENSION_RUNNER_COMMAND):
- * init() starts the child (StartupRequest: handler = config.handler, env = function metadata
- * from Register, name = extension name, mode = `mode`); each INVOKE becomes an InvokeRequest
- * (`event` = the raw event, `aws_request_id` = requestId, `deadline` = deadlineMs), paced by
- * config.dispatch; SHUTDOWN is sent as the last request, then the child is ended, all before
- * the SHUTDOWN deadline [EXT].
+ * The ChildInvoker options for the child runtime's settings; `startup` is the handshake the
+ * child gets after every (re)start, and its `name` the log prefix of the child's stderr.
  */
-std::unique_ptr<EventHandler> make_runner_handler(const Config& config,
-                                                  const std::string& mode = "lambda",
-                                                  std::shared_ptr<Dispatcher> dispatcher = nullptr);
-
-/** Builds the ChildInvoker options the handler uses (exposed for tests and `invoke` mode). */
-ChildInvokerOptions runner_options(const Config& config, StartupRequest startup);
+ChildInvokerOptions child_invoker_options(const RunnerOptions& runner, StartupRequest startup);
 
 }  // namespace extension_runner

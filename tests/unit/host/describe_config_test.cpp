@@ -1,7 +1,7 @@
 // The one INFO line at init: what it says for each configuration, and that it holds no secret.
 #include <catch2/catch.hpp>
 
-#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/host/settings.hpp"
 #include "test_env.hpp"
 
 using namespace extension_runner;

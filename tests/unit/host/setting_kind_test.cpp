@@ -1,7 +1,7 @@
 // The settings table's kinds: what --help and the README promise is what load_config accepts.
 #include <catch2/catch.hpp>
 
-#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/host/settings.hpp"
 #include "test_env.hpp"
 
 using namespace extension_runner;

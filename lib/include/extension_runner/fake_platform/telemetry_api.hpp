@@ -20,8 +20,9 @@
 #include <string>
 #include <vector>
 
-#include "extension_runner/debug/telemetry_batcher.hpp"
-#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/fake_platform/telemetry_batcher.hpp"
+#include "extension_runner/lambda/platform.hpp"
+#include "extension_runner/telemetry/options.hpp"
 
 namespace httplib {
 class Server;

@@ -1,8 +1,8 @@
 #pragma once
 /**
- * @file config.hpp
+ * @file settings.hpp
  * Every setting is an environment variable, a same-named flag and a key of the configuration
- * file (lambda/config_file.hpp); flag > env > file > default.
+ * file (host/config_file.hpp); flag > env > file > default.
  * The flag name is the variable without its `EXTENSION_RUNNER_` / `AWS_LAMBDA_` prefix,
  * lower-case, dashes for underscores (`EXTENSION_RUNNER_NAME` ↔ `--name`).
  * Invalid values produce a ConfigInvalid error naming the setting (and the file, when the value
@@ -18,6 +18,9 @@
 
 #include "extension_runner/core/log.hpp"
 #include "extension_runner/core/result.hpp"
+#include "extension_runner/lambda/platform.hpp"
+#include "extension_runner/runner/options.hpp"
+#include "extension_runner/telemetry/options.hpp"
 
 namespace extension_runner {
 
@@ -80,47 +83,11 @@ SettingType setting_type(const SettingSpec& spec);
 /** The settings table, in documentation order. */
 const std::vector<SettingSpec>& settings();
 
-/** How the host paces `/next` against the child (issue: runner protocol). */
-enum class Dispatch { Sync, Async };
 /**
- * When the child's startup handshake happens (EXTENSION_RUNNER_CHILD_START): Init = before the
- * first `/next`, so a failure is an init/error and the function's init waits for it [EXT];
- * Background = beside the first `/next`: the function's init does not wait, events queue
- * behind the handshake, and a failure is an exit/error at the first event.
+ * The validated configuration: the Extensions API side (this part's and the lambda part's
+ * settings), and each part's own options value.
  */
-enum class ChildStart { Init, Background };
-/** Which log subscription API to use, if any [TEL][LOGS]. */
-enum class TelemetryMode { Off, Telemetry, Logs };
-/**
- * When the host waits, before the next `/next`, for an invocation's telemetry (README
- * "Telemetry: flush strategies"): Invoke = for its platform.runtimeDone; Periodic = never (records
- * reach the child as batches arrive, or every flush_period_ms, and at SHUTDOWN); Adaptive =
- * Invoke while invocations are infrequent, Periodic while they are frequent
- * (telemetry/flush_strategy.hpp); None = never waits, and no periodic hold either.
- */
-enum class FlushMode { Invoke, Periodic, Adaptive, None };
-/** `invoke`, `periodic`, `adaptive` or `none`. */
-const char* flush_mode_name(FlushMode mode);
-/** How Lambda delivers telemetry to the listener [TEL]: HTTP POSTs, or JSON lines over TCP. */
-enum class TelemetryProtocol { Http, Tcp };
-/**
- * Where the extension runs: the standard Lambda platform, or Lambda Managed Instances (one
- * never-frozen environment serving several invocations at once; external extensions register
- * for SHUTDOWN only, telemetry needs schema 2025-01-29 [LMI][RIE]).
- */
-enum class Platform { Lambda, ManagedInstances };
-
-/** `AWS_LAMBDA_INITIALIZATION_TYPE` on Lambda Managed Instances [LMI][RIE]. */
-inline constexpr const char* kManagedInstancesInitType = "lambda-managed-instances";
-/** The Telemetry API schema: required on Managed Instances, backward compatible elsewhere [TEL]. */
-inline constexpr const char* kTelemetrySchema = "2025-01-29";
-
-/** `"lambda"` or `"managed-instances"`: the StartupRequest `platform` and log wording. */
-const char* platform_name(Platform platform);
-
-/** The validated configuration. */
 struct Config {
-  // Extensions API
   std::string runtime_api;  ///< host:port from AWS_LAMBDA_RUNTIME_API; required in Lambda mode.
   std::string name;         ///< Lambda-Extension-Name; "" = basename of argv[0].
   /** Total limit of register, subscribe, init/error and exit/error (never `/event/next`). */
@@ -137,47 +104,11 @@ struct Config {
   /** From AWS_LAMBDA_INITIALIZATION_TYPE (`lambda-managed-instances` → ManagedInstances). */
   Platform platform = Platform::Lambda;
 
-  // Child runtime (runner protocol)
-  std::string command;  ///< Shell command of the child runtime; "" = write events to stdout.
-  std::string handler;  ///< Passed to the child in StartupRequest.handler.
-  /**
-   * The child's working directory: EXTENSION_RUNNER_WORKING_DIR (from the file: relative to
-   * its folder), else the configuration file's folder when a file was read, else "" (inherit
-   * the host's).
-   */
-  std::string working_dir;
-  int64_t startup_timeout_ms = 5000;
-  Dispatch dispatch = Dispatch::Sync;
-  ChildStart child_start = ChildStart::Init;
-  int max_crashes = 3;
-  size_t max_message_bytes = 6 * 1024 * 1024;
-  std::string memory_size;  ///< AWS_LAMBDA_FUNCTION_MEMORY_SIZE, reported in billing.memory.
-
-  // Telemetry / Logs API
-  TelemetryMode telemetry = TelemetryMode::Off;
-  std::string telemetry_schema;  ///< "" = the mode's default (2025-01-29 / 2021-03-18).
-  std::vector<std::string> telemetry_types{"platform", "function"};
-  int buffer_max_items = 1000;
-  int buffer_max_bytes = 262144;
-  int buffer_timeout_ms = 25;
-  std::string listen = "0.0.0.0:0";  ///< Listener bind host:port.
-  FlushMode flush = FlushMode::Adaptive;
-  /** `periodic,MS`: hold records and deliver them every MS; 0 = as they come. */
-  int64_t flush_period_ms = 0;
-  TelemetryProtocol telemetry_protocol = TelemetryProtocol::Http;
-  size_t queue_max_records = 20000;
-  size_t queue_max_bytes = 8 * 1024 * 1024;
+  RunnerOptions runner;        ///< The child runtime.
+  TelemetryOptions telemetry;  ///< The Telemetry / Logs API subscription and delivery.
 
   /** Whether INVOKE is registered (false: a shutdown-only extension, as on Managed Instances). */
   bool receives_invokes() const;
-  /** The effective schema version for the chosen telemetry mode. */
-  std::string effective_telemetry_schema() const;
-  /**
-   * Whether the flush strategy may wait at `/next` for platform.runtimeDone (Invoke or
-   * Adaptive, telemetry on, `platform` subscribed and INVOKE registered; never on Managed
-   * Instances, which send no INVOKE).
-   */
-  bool flush_may_wait() const;
 };
 
 /** Looks up an environment variable; nullopt when unset. */

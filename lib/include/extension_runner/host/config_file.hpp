@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "extension_runner/core/result.hpp"
-#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/host/settings.hpp"
 
 namespace extension_runner {
 

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "extension_runner/core/result.hpp"
-#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/host/settings.hpp"
 #include "extension_runner/lambda/events.hpp"
 #include "extension_runner/lambda/extensions_api.hpp"
 

@@ -1,12 +1,12 @@
-#include "extension_runner/debug/managed_instances.hpp"
+#include "extension_runner/fake_platform/managed_instances.hpp"
 
 #include <algorithm>
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/json.hpp"
-#include "extension_runner/debug/emulator.hpp"
-#include "extension_runner/debug/telemetry_emulator.hpp"
-#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
+#include "extension_runner/fake_platform/telemetry_api.hpp"
+#include "extension_runner/lambda/platform.hpp"
 
 namespace extension_runner {
 namespace {

@@ -1,8 +1,7 @@
-#include "extension_runner/lambda/config.hpp"
-
 #include <catch2/catch.hpp>
 #include <set>
 
+#include "extension_runner/host/settings.hpp"
 #include "test_env.hpp"
 
 using namespace extension_runner;
@@ -13,10 +12,10 @@ TEST_CASE("config: defaults when nothing is set") {
   auto c = load_config({}, env_of({}));
   REQUIRE(c.ok());
   CHECK(c->runtime_api.empty());
-  CHECK(c->dispatch == Dispatch::Sync);
-  CHECK(c->startup_timeout_ms == 5000);
-  CHECK(c->telemetry == TelemetryMode::Off);
-  CHECK(c->listen == "0.0.0.0:0");
+  CHECK(c->runner.dispatch == Dispatch::Sync);
+  CHECK(c->runner.startup_timeout_ms == 5000);
+  CHECK(c->telemetry.mode == TelemetryMode::Off);
+  CHECK(c->telemetry.listen == "0.0.0.0:0");
   CHECK(c->log_level == LogLevel::Info);
 }
 
@@ -33,7 +32,7 @@ TEST_CASE("config: EXTENSION_RUNNER_CHILD_START selects when the child starts") 
   for (const auto& c : cases) {
     auto config = load_config({}, env_of(c.env));
     REQUIRE(config.ok());
-    CHECK(config->child_start == c.expected);
+    CHECK(config->runner.child_start == c.expected);
   }
 }
 
@@ -42,7 +41,7 @@ TEST_CASE("config: flag beats env beats default") {
                                                         {"EXTENSION_RUNNER_DISPATCH", "async"}}));
   REQUIRE(c.ok());
   CHECK(c->name == "from-flag");
-  CHECK(c->dispatch == Dispatch::Async);
+  CHECK(c->runner.dispatch == Dispatch::Async);
 }
 
 TEST_CASE("config: invalid values name the setting") {
@@ -86,20 +85,20 @@ TEST_CASE("config: invalid values name the setting") {
 TEST_CASE("config: telemetry schema and flush defaults follow the mode") {
   auto t = load_config({{"telemetry", "telemetry"}}, env_of({}));
   REQUIRE(t.ok());
-  CHECK(t->effective_telemetry_schema() == "2025-01-29");
-  CHECK(t->flush_may_wait());
-  CHECK(t->flush == FlushMode::Adaptive);
-  CHECK(t->buffer_timeout_ms == 25);
+  CHECK(t->telemetry.effective_schema() == "2025-01-29");
+  CHECK(t->telemetry.flush_may_wait(t->receives_invokes()));
+  CHECK(t->telemetry.flush == FlushMode::Adaptive);
+  CHECK(t->telemetry.buffer_timeout_ms == 25);
   auto l = load_config({{"telemetry", "logs"}, {"telemetry-types", "function"}}, env_of({}));
   REQUIRE(l.ok());
-  CHECK(l->effective_telemetry_schema() == "2021-03-18");
-  CHECK_FALSE(l->flush_may_wait());
+  CHECK(l->telemetry.effective_schema() == "2021-03-18");
+  CHECK_FALSE(l->telemetry.flush_may_wait(l->receives_invokes()));
   auto off = load_config({}, env_of({}));
   REQUIRE(off.ok());
-  CHECK_FALSE(off->flush_may_wait());
+  CHECK_FALSE(off->telemetry.flush_may_wait(off->receives_invokes()));
   auto tcp = load_config({{"telemetry", "telemetry"}, {"telemetry-protocol", "tcp"}}, env_of({}));
   REQUIRE(tcp.ok());
-  CHECK(tcp->effective_telemetry_schema() == "2025-01-29");
+  CHECK(tcp->telemetry.effective_schema() == "2025-01-29");
 }
 
 TEST_CASE("config: flush strategies") {
@@ -130,9 +129,9 @@ TEST_CASE("config: flush strategies") {
       CHECK_THAT(r.error().message, Catch::Contains("EXTENSION_RUNNER_FLUSH"));
       continue;
     }
-    CHECK(r->flush == c.mode);
-    CHECK(r->flush_period_ms == c.period_ms);
-    CHECK(r->flush_may_wait() == c.may_wait);
+    CHECK(r->telemetry.flush == c.mode);
+    CHECK(r->telemetry.flush_period_ms == c.period_ms);
+    CHECK(r->telemetry.flush_may_wait(r->receives_invokes()) == c.may_wait);
   }
 }
 
@@ -210,8 +209,8 @@ TEST_CASE("config: events and platform per mode and setting [EXT][LMI]") {
     CHECK(config->platform == c.platform);
     CHECK(config->events == c.events);
     CHECK(config->receives_invokes() == (c.events.size() == 2));
-    CHECK(config->flush_may_wait() == c.flush);
-    CHECK(config->effective_telemetry_schema() == "2025-01-29");
+    CHECK(config->telemetry.flush_may_wait(config->receives_invokes()) == c.flush);
+    CHECK(config->telemetry.effective_schema() == "2025-01-29");
   }
   CHECK(std::string(platform_name(Platform::Lambda)) == "lambda");
   CHECK(std::string(platform_name(Platform::ManagedInstances)) == "managed-instances");

@@ -1,4 +1,4 @@
-#include "extension_runner/debug/managed_instances.hpp"
+#include "extension_runner/fake_platform/managed_instances.hpp"
 
 #include <catch2/catch.hpp>
 #include <map>

@@ -1,4 +1,4 @@
-#include "extension_runner/telemetry/handler.hpp"
+#include "extension_runner/host/telemetry_handler.hpp"
 
 namespace extension_runner {
 namespace {
@@ -10,10 +10,12 @@ class TelemetryHandler final : public EventHandler {
 
   Result<void> init(const InitContext& context) override {
     if (auto inner = inner_->init(context); !inner) return inner;
-    if (context.config.telemetry == TelemetryMode::Off) return {};
+    if (context.config.telemetry.mode == TelemetryMode::Off) return {};
     ExtensionsClient& client = context.client;
     auto forwarder = TelemetryForwarder::start(
-        context.config, context.registration.identifier,
+        context.config.telemetry,
+        TelemetryContext{context.config.platform, context.config.receives_invokes()},
+        context.registration.identifier,
         [&client](const HttpRequest& request) { return client.send(request); }, sink_, options_);
     if (!forwarder) return forwarder.error();
     forwarder_ = std::move(*forwarder);

@@ -1,4 +1,4 @@
-#include "extension_runner/debug/telemetry_emulator.hpp"
+#include "extension_runner/fake_platform/telemetry_api.hpp"
 
 #include <arpa/inet.h>
 #include <httplib.h>

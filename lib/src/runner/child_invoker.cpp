@@ -1,4 +1,4 @@
-#include "extension_runner/runner/runner.hpp"
+#include "extension_runner/runner/child_invoker.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -580,6 +580,19 @@ void ChildInvoker::cancel() {
   }
   inbox_->cv.notify_all();
   if (cancel_pipe_.write.valid()) (void)!::write(cancel_pipe_.write.get(), "x", 1);
+}
+
+ChildInvokerOptions child_invoker_options(const RunnerOptions& runner, StartupRequest startup) {
+  ChildInvokerOptions o;
+  o.command = runner.command;
+  o.log_name = startup.name.empty() ? std::string("child") : startup.name;
+  o.startup = std::move(startup);
+  o.startup_timeout_ms = runner.startup_timeout_ms;
+  o.max_crashes = runner.max_crashes;
+  o.max_message_bytes = runner.max_message_bytes;
+  o.memory_size = runner.memory_size;
+  o.working_dir = runner.working_dir;
+  return o;
 }
 
 }  // namespace extension_runner

@@ -1,4 +1,4 @@
-#include "extension_runner/lambda/config_file.hpp"
+#include "extension_runner/host/config_file.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "extension_runner/core/json.hpp"
-#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/host/settings.hpp"
 #include "test_env.hpp"
 
 using namespace extension_runner;
@@ -67,7 +67,7 @@ TEST_CASE("config file: precedence is flag > env > file > default") {
     if (c.env) env["EXTENSION_RUNNER_MAX_CRASHES"] = *c.env;
     auto config = load_config(flags, env_of(env), root.lookup());
     REQUIRE(config.ok());
-    CHECK(config->max_crashes == c.expect);
+    CHECK(config->runner.max_crashes == c.expect);
     CHECK(config->config_file == (c.file ? root.dir + "/my-ext/" + kConfigFileName : ""));
   }
 }
@@ -117,7 +117,7 @@ TEST_CASE("config file: which file is read") {
     auto config = load_config({}, env_of(env), root.lookup(c.default_name));
     REQUIRE(config.ok());
     CHECK(config->config_file == (c.expect_file.empty() ? "" : root.dir + "/" + c.expect_file));
-    CHECK(config->handler == c.expect_handler);
+    CHECK(config->runner.handler == c.expect_handler);
   }
   SECTION(
       "--config beats EXTENSION_RUNNER_CONFIG, and a relative path is the working directory's") {
@@ -127,7 +127,7 @@ TEST_CASE("config file: which file is read") {
     auto config = load_config({{"config", root.dir + "/a.json"}},
                               env_of({{"EXTENSION_RUNNER_CONFIG", root.dir + "/b.json"}}));
     REQUIRE(config.ok());
-    CHECK(config->handler == "a");
+    CHECK(config->runner.handler == "a");
     char cwd[4096];
     REQUIRE(::getcwd(cwd, sizeof cwd) != nullptr);
     REQUIRE(::chdir(root.dir.c_str()) == 0);
@@ -253,7 +253,7 @@ TEST_CASE("config file: unreadable files are errors naming them; a missing defau
   auto none = load_config({}, env_of({}), root.lookup("no-such-extension"));
   REQUIRE(none.ok());
   CHECK(none->config_file.empty());
-  CHECK(none->working_dir.empty());
+  CHECK(none->runner.working_dir.empty());
 }
 
 TEST_CASE("config file: an invalid environment value is not blamed on the file") {
@@ -354,13 +354,13 @@ TEST_CASE("config file: the child's working directory and command") {
     for (auto& [key, value] : env) value = at(value);
     auto config = load_config({}, env_of(env), root.lookup());
     REQUIRE(config.ok());
-    CHECK(config->working_dir == at(c.expect_working_dir));
-    CHECK(config->command == at(c.expect_command));
+    CHECK(config->runner.working_dir == at(c.expect_working_dir));
+    CHECK(config->runner.command == at(c.expect_command));
   }
   auto none = load_config({{"working-dir", "rel"}, {"command", "./x"}}, env_of({}));
   REQUIRE(none.ok());
-  CHECK(none->working_dir == "rel");
-  CHECK(none->command == "./x");
+  CHECK(none->runner.working_dir == "rel");
+  CHECK(none->runner.command == "./x");
 }
 
 TEST_CASE("config file: resolve_file_command makes a relative first word absolute") {

@@ -1,4 +1,4 @@
-#include "extension_runner/lambda/config_file.hpp"
+#include "extension_runner/host/config_file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

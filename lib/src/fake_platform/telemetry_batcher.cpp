@@ -1,4 +1,4 @@
-#include "extension_runner/debug/telemetry_batcher.hpp"
+#include "extension_runner/fake_platform/telemetry_batcher.hpp"
 
 #include <algorithm>
 

@@ -7,7 +7,7 @@
  */
 #include <memory>
 
-#include "extension_runner/lambda/lifecycle.hpp"
+#include "extension_runner/host/lifecycle.hpp"
 #include "extension_runner/telemetry/forwarder.hpp"
 
 namespace extension_runner {

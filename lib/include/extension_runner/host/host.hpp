@@ -11,8 +11,8 @@
 #include <memory>
 #include <string>
 
-#include "extension_runner/lambda/config.hpp"
-#include "extension_runner/lambda/lifecycle.hpp"
+#include "extension_runner/host/lifecycle.hpp"
+#include "extension_runner/host/settings.hpp"
 #include "extension_runner/runner/dispatcher.hpp"
 #include "extension_runner/telemetry/forwarder.hpp"
 

@@ -1,4 +1,4 @@
-#include "extension_runner/debug/emulator.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
 
 #include <httplib.h>
 #include <netinet/in.h>

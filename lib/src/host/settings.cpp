@@ -1,4 +1,4 @@
-#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/host/settings.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -6,16 +6,16 @@
 #include <sstream>
 
 #include "extension_runner/core/json.hpp"
-#include "extension_runner/lambda/config_file.hpp"
+#include "extension_runner/host/config_file.hpp"
 
 namespace extension_runner {
 namespace {
 
 // Documented bounds [LOGS][TEL]: maxItems 1,000–10,000; maxBytes 262,144–1,048,576;
 // timeoutMs 25–30,000.
-constexpr int64_t kMinItems = 1000, kMaxItems = 10000;
-constexpr int64_t kMinBytes = 262144, kMaxBytes = 1048576;
-constexpr int64_t kMinTimeoutMs = 25, kMaxTimeoutMs = 30000;
+constexpr int64_t kMinItems = kMinBufferItems, kMaxItems = kMaxBufferItems;
+constexpr int64_t kMinBytes = kMinBufferBytes, kMaxBytes = kMaxBufferBytes;
+constexpr int64_t kMinTimeoutMs = kMinBufferTimeoutMs, kMaxTimeoutMs = kMaxBufferTimeoutMs;
 
 /** Where a setting's value came from. */
 enum class Source { Unset, Flag, Env, File, Default };
@@ -126,28 +126,28 @@ Result<void> check_mode(const Config& c, const Get& get) {
                        "403 Extension.InvalidEventType) and /next never returns INVOKE: use "
                        "SHUTDOWN or leave it unset");
   }
-  if (lmi && c.telemetry == TelemetryMode::Logs) {
+  if (lmi && c.telemetry.mode == TelemetryMode::Logs) {
     return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY"), "logs",
                    on_lmi + "there is no Logs API (it answers 404): use telemetry");
   }
-  if (lmi && c.telemetry == TelemetryMode::Telemetry && !c.telemetry_schema.empty() &&
-      c.telemetry_schema != kTelemetrySchema) {
-    return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_SCHEMA"), c.telemetry_schema,
+  if (lmi && c.telemetry.mode == TelemetryMode::Telemetry && !c.telemetry.schema.empty() &&
+      c.telemetry.schema != kTelemetrySchema) {
+    return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_SCHEMA"), c.telemetry.schema,
                    on_lmi + "the Telemetry API accepts schema " + kTelemetrySchema +
                        " only (others are answered 400)");
   }
-  if (c.flush == FlushMode::Invoke && !c.receives_invokes()) {
+  if (c.telemetry.flush == FlushMode::Invoke && !c.receives_invokes()) {
     return invalid(spec_for("EXTENSION_RUNNER_FLUSH"), "invoke",
                    (lmi ? on_lmi : std::string("with EXTENSION_RUNNER_EVENTS=SHUTDOWN ")) +
                        "there are no INVOKE events to flush at; telemetry is delivered as it "
                        "arrives (use adaptive, periodic or none)");
   }
-  if (lmi && c.telemetry != TelemetryMode::Off) {
-    const std::string host = c.listen.substr(0, c.listen.rfind(':'));
+  if (lmi && c.telemetry.mode != TelemetryMode::Off) {
+    const std::string host = c.telemetry.listen.substr(0, c.telemetry.listen.rfind(':'));
     static const char* const kReachable[] = {"0.0.0.0", "127.0.0.1", "localhost", "sandbox",
                                              "sandbox.localdomain"};
     if (std::find(std::begin(kReachable), std::end(kReachable), host) == std::end(kReachable)) {
-      return invalid(spec_for("EXTENSION_RUNNER_LISTEN"), c.listen,
+      return invalid(spec_for("EXTENSION_RUNNER_LISTEN"), c.telemetry.listen,
                      on_lmi +
                          "the platform delivers telemetry to 127.0.0.1 only: bind 0.0.0.0 "
                          "or 127.0.0.1");
@@ -361,42 +361,8 @@ EnvLookup process_env() {
   };
 }
 
-const char* platform_name(Platform platform) {
-  return platform == Platform::ManagedInstances ? "managed-instances" : "lambda";
-}
-
 bool Config::receives_invokes() const {
   return std::find(events.begin(), events.end(), "INVOKE") != events.end();
-}
-
-std::string Config::effective_telemetry_schema() const {
-  if (!telemetry_schema.empty()) return telemetry_schema;
-  // 2025-01-29 is what Managed Instances require and is backward compatible on the standard
-  // platform [TEL reference]: one default for both (and the TCP destination form's schema).
-  return telemetry == TelemetryMode::Logs ? "2021-03-18" : kTelemetrySchema;
-}
-
-const char* flush_mode_name(FlushMode mode) {
-  switch (mode) {
-    case FlushMode::Invoke:
-      return "invoke";
-    case FlushMode::Periodic:
-      return "periodic";
-    case FlushMode::Adaptive:
-      return "adaptive";
-    case FlushMode::None:
-      return "none";
-  }
-  return "none";
-}
-
-bool Config::flush_may_wait() const {
-  if (telemetry == TelemetryMode::Off || !receives_invokes()) return false;
-  if (flush != FlushMode::Invoke && flush != FlushMode::Adaptive) return false;
-  for (const auto& t : telemetry_types) {
-    if (t == "platform") return true;
-  }
-  return false;
 }
 
 namespace {
@@ -453,78 +419,79 @@ Result<Config> load_settings(const Loader& loader) {
     c.events = {"SHUTDOWN"};
   }
 
-  c.command = get("EXTENSION_RUNNER_COMMAND").value_or("");
-  c.handler = get("EXTENSION_RUNNER_HANDLER").value_or("");
-  auto startup = get_int("EXTENSION_RUNNER_STARTUP_TIMEOUT_MS", 100, 9000, c.startup_timeout_ms);
+  c.runner.command = get("EXTENSION_RUNNER_COMMAND").value_or("");
+  c.runner.handler = get("EXTENSION_RUNNER_HANDLER").value_or("");
+  auto startup =
+      get_int("EXTENSION_RUNNER_STARTUP_TIMEOUT_MS", 100, 9000, c.runner.startup_timeout_ms);
   if (!startup) return startup.error();
-  c.startup_timeout_ms = *startup;
+  c.runner.startup_timeout_ms = *startup;
   if (auto v = get("EXTENSION_RUNNER_DISPATCH")) {
     if (*v == "sync") {
-      c.dispatch = Dispatch::Sync;
+      c.runner.dispatch = Dispatch::Sync;
     } else if (*v == "async") {
-      c.dispatch = Dispatch::Async;
+      c.runner.dispatch = Dispatch::Async;
     } else {
       return invalid(spec_for("EXTENSION_RUNNER_DISPATCH"), *v, "expected sync or async");
     }
   }
   if (auto v = get("EXTENSION_RUNNER_CHILD_START")) {
     if (*v == "init") {
-      c.child_start = ChildStart::Init;
+      c.runner.child_start = ChildStart::Init;
     } else if (*v == "background") {
-      c.child_start = ChildStart::Background;
+      c.runner.child_start = ChildStart::Background;
     } else {
       return invalid(spec_for("EXTENSION_RUNNER_CHILD_START"), *v, "expected init or background");
     }
   }
-  auto crashes = get_int("EXTENSION_RUNNER_MAX_CRASHES", 1, 1000, c.max_crashes);
+  auto crashes = get_int("EXTENSION_RUNNER_MAX_CRASHES", 1, 1000, c.runner.max_crashes);
   if (!crashes) return crashes.error();
-  c.max_crashes = static_cast<int>(*crashes);
+  c.runner.max_crashes = static_cast<int>(*crashes);
   auto max_message = get_int("EXTENSION_RUNNER_MAX_MESSAGE_BYTES", 1024, int64_t{1} << 30,
-                             static_cast<int64_t>(c.max_message_bytes));
+                             static_cast<int64_t>(c.runner.max_message_bytes));
   if (!max_message) return max_message.error();
-  c.max_message_bytes = static_cast<size_t>(*max_message);
+  c.runner.max_message_bytes = static_cast<size_t>(*max_message);
   if (auto v = get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")) {
     auto mb = parse_int(spec_for("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), *v, 1, 1 << 20);
     if (!mb) return mb.error();
-    c.memory_size = *v;
+    c.runner.memory_size = *v;
   }
 
   if (auto v = get("EXTENSION_RUNNER_TELEMETRY")) {
     if (*v == "off") {
-      c.telemetry = TelemetryMode::Off;
+      c.telemetry.mode = TelemetryMode::Off;
     } else if (*v == "telemetry") {
-      c.telemetry = TelemetryMode::Telemetry;
+      c.telemetry.mode = TelemetryMode::Telemetry;
     } else if (*v == "logs") {
-      c.telemetry = TelemetryMode::Logs;
+      c.telemetry.mode = TelemetryMode::Logs;
     } else {
       return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY"), *v, "expected off, telemetry or logs");
     }
   }
-  c.telemetry_schema = get("EXTENSION_RUNNER_TELEMETRY_SCHEMA").value_or("");
+  c.telemetry.schema = get("EXTENSION_RUNNER_TELEMETRY_SCHEMA").value_or("");
   if (auto v = get("EXTENSION_RUNNER_TELEMETRY_TYPES")) {
-    c.telemetry_types = split_csv(*v);
-    if (c.telemetry_types.empty()) {
+    c.telemetry.types = split_csv(*v);
+    if (c.telemetry.types.empty()) {
       return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_TYPES"), *v, "types should not be empty");
     }
-    for (const auto& t : c.telemetry_types) {
+    for (const auto& t : c.telemetry.types) {
       if (t != "platform" && t != "function" && t != "extension") {
         return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_TYPES"), *v,
                        "unknown type '" + t + "' (expected platform, function, extension)");
       }
     }
   }
-  auto items =
-      get_int("EXTENSION_RUNNER_BUFFER_MAX_ITEMS", kMinItems, kMaxItems, c.buffer_max_items);
+  auto items = get_int("EXTENSION_RUNNER_BUFFER_MAX_ITEMS", kMinItems, kMaxItems,
+                       c.telemetry.buffer_max_items);
   if (!items) return items.error();
-  c.buffer_max_items = static_cast<int>(*items);
-  auto bytes =
-      get_int("EXTENSION_RUNNER_BUFFER_MAX_BYTES", kMinBytes, kMaxBytes, c.buffer_max_bytes);
+  c.telemetry.buffer_max_items = static_cast<int>(*items);
+  auto bytes = get_int("EXTENSION_RUNNER_BUFFER_MAX_BYTES", kMinBytes, kMaxBytes,
+                       c.telemetry.buffer_max_bytes);
   if (!bytes) return bytes.error();
-  c.buffer_max_bytes = static_cast<int>(*bytes);
+  c.telemetry.buffer_max_bytes = static_cast<int>(*bytes);
   auto timeout = get_int("EXTENSION_RUNNER_BUFFER_TIMEOUT_MS", kMinTimeoutMs, kMaxTimeoutMs,
-                         c.buffer_timeout_ms);
+                         c.telemetry.buffer_timeout_ms);
   if (!timeout) return timeout.error();
-  c.buffer_timeout_ms = static_cast<int>(*timeout);
+  c.telemetry.buffer_timeout_ms = static_cast<int>(*timeout);
   if (auto v = get("EXTENSION_RUNNER_LISTEN")) {
     const auto colon = v->rfind(':');
     if (colon == std::string::npos || colon == 0) {
@@ -535,54 +502,54 @@ Result<Config> load_settings(const Loader& loader) {
     if (*port == 9001) {
       return invalid(spec_for("EXTENSION_RUNNER_LISTEN"), *v, "port 9001 is reserved by Lambda");
     }
-    c.listen = *v;
+    c.telemetry.listen = *v;
   }
   if (auto v = get("EXTENSION_RUNNER_FLUSH")) {
     const auto& spec = spec_for("EXTENSION_RUNNER_FLUSH");
     if (*v == "invoke") {
-      c.flush = FlushMode::Invoke;
+      c.telemetry.flush = FlushMode::Invoke;
     } else if (*v == "adaptive") {
-      c.flush = FlushMode::Adaptive;
+      c.telemetry.flush = FlushMode::Adaptive;
     } else if (*v == "none") {
-      c.flush = FlushMode::None;
+      c.telemetry.flush = FlushMode::None;
     } else if (*v == "periodic") {
-      c.flush = FlushMode::Periodic;
+      c.telemetry.flush = FlushMode::Periodic;
     } else if (v->rfind("periodic,", 0) == 0) {
       auto ms = parse_int(spec, v->substr(9), 1, 900000);
       if (!ms) return invalid(spec, *v, "expected periodic,MS with MS between 1 and 900000");
-      c.flush = FlushMode::Periodic;
-      c.flush_period_ms = *ms;
+      c.telemetry.flush = FlushMode::Periodic;
+      c.telemetry.flush_period_ms = *ms;
     } else {
       return invalid(spec, *v, "expected invoke, periodic[,MS], adaptive or none");
     }
   }
   if (auto v = get("EXTENSION_RUNNER_TELEMETRY_PROTOCOL")) {
     if (*v == "http") {
-      c.telemetry_protocol = TelemetryProtocol::Http;
+      c.telemetry.protocol = TelemetryProtocol::Http;
     } else if (*v == "tcp") {
-      c.telemetry_protocol = TelemetryProtocol::Tcp;
+      c.telemetry.protocol = TelemetryProtocol::Tcp;
     } else {
       return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_PROTOCOL"), *v, "expected http or tcp");
     }
-    if (c.telemetry_protocol == TelemetryProtocol::Tcp && c.telemetry == TelemetryMode::Logs) {
+    if (c.telemetry.protocol == TelemetryProtocol::Tcp && c.telemetry.mode == TelemetryMode::Logs) {
       return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_PROTOCOL"), *v,
                      "tcp needs EXTENSION_RUNNER_TELEMETRY=telemetry");
     }
-    if (c.telemetry_protocol == TelemetryProtocol::Tcp && !c.telemetry_schema.empty() &&
-        c.telemetry_schema != "2025-01-29") {
+    if (c.telemetry.protocol == TelemetryProtocol::Tcp && !c.telemetry.schema.empty() &&
+        c.telemetry.schema != "2025-01-29") {
       return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_PROTOCOL"), *v,
-                     "tcp needs schema 2025-01-29, not " + c.telemetry_schema);
+                     "tcp needs schema 2025-01-29, not " + c.telemetry.schema);
     }
   }
   auto qrecords = get_int("EXTENSION_RUNNER_QUEUE_MAX_RECORDS", 1, 10000000,
-                          static_cast<int64_t>(c.queue_max_records));
+                          static_cast<int64_t>(c.telemetry.queue_max_records));
   if (!qrecords) return qrecords.error();
-  c.queue_max_records = static_cast<size_t>(*qrecords);
+  c.telemetry.queue_max_records = static_cast<size_t>(*qrecords);
   auto qbytes = get_int("EXTENSION_RUNNER_QUEUE_MAX_BYTES", 65536, int64_t{1} << 32,
-                        static_cast<int64_t>(c.queue_max_bytes));
+                        static_cast<int64_t>(c.telemetry.queue_max_bytes));
   if (!qbytes) return qbytes.error();
-  c.queue_max_bytes = static_cast<size_t>(*qbytes);
-  c.working_dir = get("EXTENSION_RUNNER_WORKING_DIR").value_or("");
+  c.telemetry.queue_max_bytes = static_cast<size_t>(*qbytes);
+  c.runner.working_dir = get("EXTENSION_RUNNER_WORKING_DIR").value_or("");
   if (auto mode = check_mode(c, get); !mode) return mode.error();
   return c;
 }
@@ -681,34 +648,36 @@ std::string describe_config(const Config& config) {
       " runtime-api=" + (config.runtime_api.empty() ? std::string("unset") : config.runtime_api);
   line += " api-timeout=" + std::to_string(config.api_timeout_ms) + "ms";
   line += " config-file=" + (config.config_file.empty() ? std::string("none") : config.config_file);
-  if (config.command.empty()) {
+  if (config.runner.command.empty()) {
     line += " child=none";
   } else {
-    line += " child=" + json_quote(redact_assignments(config.command));
-    line += std::string(" dispatch=") + (config.dispatch == Dispatch::Sync ? "sync" : "async");
-    line += " startup-timeout=" + std::to_string(config.startup_timeout_ms) + "ms";
-    line += " max-crashes=" + std::to_string(config.max_crashes);
+    line += " child=" + json_quote(redact_assignments(config.runner.command));
+    line +=
+        std::string(" dispatch=") + (config.runner.dispatch == Dispatch::Sync ? "sync" : "async");
+    line += " startup-timeout=" + std::to_string(config.runner.startup_timeout_ms) + "ms";
+    line += " max-crashes=" + std::to_string(config.runner.max_crashes);
     line += std::string(" child-start=") +
-            (config.child_start == ChildStart::Background ? "background" : "init");
+            (config.runner.child_start == ChildStart::Background ? "background" : "init");
   }
-  line += std::string(" telemetry=") + telemetry_words(config.telemetry);
-  if (config.telemetry != TelemetryMode::Off) {
-    line += " types=" + joined(config.telemetry_types, ",");
-    line += " schema=" + config.effective_telemetry_schema();
+  line += std::string(" telemetry=") + telemetry_words(config.telemetry.mode);
+  if (config.telemetry.mode != TelemetryMode::Off) {
+    line += " types=" + joined(config.telemetry.types, ",");
+    line += " schema=" + config.telemetry.effective_schema();
     line += std::string(" protocol=") +
-            (config.telemetry_protocol == TelemetryProtocol::Tcp ? "tcp" : "http");
-    line += std::string(" flush=") + flush_mode_name(config.flush);
-    if (config.flush == FlushMode::Periodic && config.flush_period_ms > 0) {
-      line += "," + std::to_string(config.flush_period_ms) + "ms";
+            (config.telemetry.protocol == TelemetryProtocol::Tcp ? "tcp" : "http");
+    line += std::string(" flush=") + flush_mode_name(config.telemetry.flush);
+    if (config.telemetry.flush == FlushMode::Periodic && config.telemetry.flush_period_ms > 0) {
+      line += "," + std::to_string(config.telemetry.flush_period_ms) + "ms";
     }
     // Whether /next may wait for platform.runtimeDone, after platform and events are weighed.
-    line += std::string(" flush-waits=") + (config.flush_may_wait() ? "yes" : "no");
-    line += " listen=" + config.listen;
-    line += " buffering=" + std::to_string(config.buffer_max_items) + "items/" +
-            std::to_string(config.buffer_max_bytes) + "B/" +
-            std::to_string(config.buffer_timeout_ms) + "ms";
-    line += " queue=" + std::to_string(config.queue_max_records) + "records/" +
-            std::to_string(config.queue_max_bytes) + "B";
+    line += std::string(" flush-waits=") +
+            (config.telemetry.flush_may_wait(config.receives_invokes()) ? "yes" : "no");
+    line += " listen=" + config.telemetry.listen;
+    line += " buffering=" + std::to_string(config.telemetry.buffer_max_items) + "items/" +
+            std::to_string(config.telemetry.buffer_max_bytes) + "B/" +
+            std::to_string(config.telemetry.buffer_timeout_ms) + "ms";
+    line += " queue=" + std::to_string(config.telemetry.queue_max_records) + "records/" +
+            std::to_string(config.telemetry.queue_max_bytes) + "B";
   }
   return line;
 }
@@ -724,13 +693,13 @@ Result<Config> load_config(const std::map<std::string, std::string>& flags, cons
   if (read == nullptr) return config;
   config->config_file = read->path;
   const SettingSpec& working_dir = spec_for("EXTENSION_RUNNER_WORKING_DIR");
-  if (config->working_dir.empty()) {
-    config->working_dir = read->folder;
-  } else if (config->working_dir[0] != '/' && loader.source(working_dir) == Source::File) {
-    config->working_dir = read->folder + "/" + config->working_dir;
+  if (config->runner.working_dir.empty()) {
+    config->runner.working_dir = read->folder;
+  } else if (config->runner.working_dir[0] != '/' && loader.source(working_dir) == Source::File) {
+    config->runner.working_dir = read->folder + "/" + config->runner.working_dir;
   }
   if (loader.source(spec_for("EXTENSION_RUNNER_COMMAND")) == Source::File) {
-    config->command = resolve_file_command(config->command, read->folder);
+    config->runner.command = resolve_file_command(config->runner.command, read->folder);
   }
   return config;
 }

@@ -1,10 +1,11 @@
+#include "extension_runner/host/child_handler.hpp"
+
 #include <algorithm>
 #include <random>
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/log.hpp"
-#include "extension_runner/runner/dispatcher.hpp"
-#include "extension_runner/runner/runner.hpp"
+#include "extension_runner/runner/child_invoker.hpp"
 
 namespace extension_runner {
 namespace {
@@ -35,7 +36,7 @@ class RunnerHandler : public EventHandler {
 
   Result<void> init(const InitContext& context) override {
     StartupRequest startup;
-    startup.handler = config_.handler;
+    startup.handler = config_.runner.handler;
     startup.name = context.extension_name;
     startup.mode = mode_;
     startup.version = kProtocolVersion;
@@ -46,18 +47,18 @@ class RunnerHandler : public EventHandler {
     };
     set("AWS_LAMBDA_FUNCTION_NAME", context.registration.function_name);
     set("AWS_LAMBDA_FUNCTION_VERSION", context.registration.function_version);
-    set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", config_.memory_size);
+    set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", config_.runner.memory_size);
     set("EXTENSION_RUNNER_FUNCTION_HANDLER", context.registration.handler);
     set("EXTENSION_RUNNER_ACCOUNT_ID", context.registration.account_id.value_or(""));
-    set("EXTENSION_RUNNER_HANDLER", config_.handler);
+    set("EXTENSION_RUNNER_HANDLER", config_.runner.handler);
     set("EXTENSION_RUNNER_NAME", context.extension_name);
-    auto options = runner_options(config_, std::move(startup));
+    auto options = child_invoker_options(config_.runner, std::move(startup));
     auto factory = [options]() -> Result<std::unique_ptr<Invoker>> {
       auto invoker = std::make_unique<ChildInvoker>(options);
       if (auto started = invoker->start(); !started) return started.error();
       return std::unique_ptr<Invoker>(std::move(invoker));
     };
-    if (config_.child_start == ChildStart::Background) {
+    if (config_.runner.child_start == ChildStart::Background) {
       // The function's init does not wait for the child; events queue behind its handshake.
       dispatcher_->start_in_background(std::move(factory));
       return {};
@@ -77,7 +78,7 @@ class RunnerHandler : public EventHandler {
     request.event_json = event.raw;
     request.event_compact = true;  // parse_event wrote it
     request.deadline_ms = event.deadline_ms;
-    if (config_.dispatch == Dispatch::Async) {
+    if (config_.runner.dispatch == Dispatch::Async) {
       dispatcher_->submit(std::move(request));
       return {};
     }
@@ -134,19 +135,6 @@ class RunnerHandler : public EventHandler {
 };
 
 }  // namespace
-
-ChildInvokerOptions runner_options(const Config& config, StartupRequest startup) {
-  ChildInvokerOptions o;
-  o.command = config.command;
-  o.log_name = startup.name.empty() ? std::string("child") : startup.name;
-  o.startup = std::move(startup);
-  o.startup_timeout_ms = config.startup_timeout_ms;
-  o.max_crashes = config.max_crashes;
-  o.max_message_bytes = config.max_message_bytes;
-  o.memory_size = config.memory_size;
-  o.working_dir = config.working_dir;
-  return o;
-}
 
 std::unique_ptr<EventHandler> make_runner_handler(const Config& config, const std::string& mode,
                                                   std::shared_ptr<Dispatcher> dispatcher) {

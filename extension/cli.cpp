@@ -32,16 +32,6 @@ void apply_logging(const Config& config, const std::string& name) {
   set_log_name(name);
 }
 
-// Inside Lambda a bad setting must still reach the platform as init/error, which needs an
-// identifier: register, report, leave. SHUTDOWN alone is accepted on every platform (Managed
-// Instances refuse INVOKE [LMI]), and the setting that says which one may be the bad one.
-void report_config_error_to_lambda(const std::string& runtime_api, const std::string& name,
-                                   const Error& error) {
-  ExtensionsClient client(runtime_api);
-  if (auto reg = client.register_extension(name, {"SHUTDOWN"}); !reg) return;
-  (void)client.init_error(ErrorReport{std::string(error_type(error.kind)), error.message, {}});
-}
-
 /** One `--<flag>` per row of the settings table; remembers which ones were given. */
 class SettingOptions {
  public:
@@ -137,7 +127,7 @@ class EmulateCommand {
 
   int run(const Config& config, const std::string& name) {
     return run_emulation(config, name, options_, [](const Config& c, ReplyObserver observer) {
-      return make_host_handler(c, "emulate", std::move(observer));
+      return make_extension(c, HostMode::Emulate, std::move(observer));
     });
   }
 
@@ -242,14 +232,13 @@ int run(int argc, char** argv) {
     const auto api = process_env()("AWS_LAMBDA_RUNTIME_API");
     if (!emulate.parsed() && !invoke.parsed() && api && !api->empty()) {
       auto name = process_env()("EXTENSION_RUNNER_NAME");
-      report_config_error_to_lambda(*api, name && !name->empty() ? *name : default_name,
-                                    config.error());
+      // Inside Lambda a bad setting must still reach the platform, as init/error.
+      report_config_error(*api, name && !name->empty() ? *name : default_name, config.error());
     }
     return kExitUsage;
   }
   const std::string name = config->name.empty() ? default_name : config->name;
   apply_logging(*config, name);
-  // Which file configured this copy (issue 15's init config line may take this over).
   if (!config->config_file.empty()) log_info("configuration file " + config->config_file);
 
   if (invoke.parsed()) return invoke.run(*config, name);
@@ -261,8 +250,8 @@ int run(int argc, char** argv) {
     return kExitUsage;
   }
   end_children_on_termination_signals();
-  auto handler = make_host_handler(*config, "lambda");
-  return run_lifecycle(*config, name, *handler);
+  auto extension = make_extension(*config, HostMode::Lambda);
+  return run_lifecycle(*config, name, extension);
 }
 
 }  // namespace extension_runner::cli

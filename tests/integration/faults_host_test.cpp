@@ -67,6 +67,8 @@ struct Fixture : test_support::FakePlatform {
     extra["EXTENSION_RUNNER_NAME"] = "probe-ext";
     extra["PROBE_LOG"] = log;
     extra["PROBE_MODE"] = mode;
+    // Unless a test says otherwise, failures are reported (init/error, exit/error).
+    extra.emplace("EXTENSION_RUNNER_ON_FAILURE", "report");
     return extra;
   }
   /** The child's and its grandchild's pids, from every start. */

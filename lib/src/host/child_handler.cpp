@@ -29,9 +29,9 @@ std::string generate_request_id() {
   return buf;
 }
 
-class RunnerHandler : public EventHandler {
+class ChildHandler : public EventHandler {
  public:
-  RunnerHandler(const Config& config, std::string mode, std::shared_ptr<Dispatcher> dispatcher)
+  ChildHandler(const Config& config, std::string mode, std::shared_ptr<Dispatcher> dispatcher)
       : config_(config), mode_(std::move(mode)), dispatcher_(std::move(dispatcher)) {}
 
   Result<void> init(const InitContext& context) override {
@@ -97,27 +97,10 @@ class RunnerHandler : public EventHandler {
     return {};
   }
 
-  Result<void> on_shutdown(const ShutdownEvent& event) override {
-    // Lambda SIGKILLs at deadlineMs [EXT]: keep a safety margin, leave the child time to exit
-    // after its SHUTDOWN reply, and give the SHUTDOWN request the rest.
-    const int64_t remaining = std::max<int64_t>(ms_until(event.deadline_ms), 0);
-    const int64_t safety = std::min<int64_t>(300, remaining / 5);
-    const int64_t exit_budget = std::min<int64_t>(500, remaining / 4);
-    const int64_t request_deadline = event.deadline_ms - safety - exit_budget;
-    dispatcher_->cap_deadlines(request_deadline);
-    if (!dispatcher_->fatal_error()) {
-      InvokeRequest request;
-      request.context.aws_request_id = generate_request_id();
-      request.context.invoked_function_arn = last_arn_;
-      request.event_json = event.raw;
-      request.event_compact = true;
-      request.deadline_ms = request_deadline;
-      Ticket ticket = dispatcher_->submit(std::move(request));
-      if (!ticket.wait_until(steady_deadline(request_deadline) + milliseconds(50))) {
-        log_warn("the child runtime did not reply to SHUTDOWN before the shutdown deadline");
-      }
-    }
-    dispatcher_->stop(std::max<int64_t>(0, ms_until(event.deadline_ms - safety)));
+  Result<void> on_shutdown(const ShutdownEvent& event, const ShutdownBudget& budget) override {
+    dispatcher_->cap_deadlines(budget.child_request_until_ms);
+    if (!dispatcher_->fatal_error()) send_shutdown(event, budget.child_request_until_ms);
+    dispatcher_->stop(std::max<int64_t>(0, ms_until(budget.child_exit_until_ms)));
     // A background start that failed is reported even when SHUTDOWN is the first event.
     if (auto fatal = dispatcher_->fatal_error();
         fatal && fatal->kind == ErrorKind::ChildStartupFailed && !startup_failure_reported_) {
@@ -126,7 +109,22 @@ class RunnerHandler : public EventHandler {
     return {};
   }
 
+  bool has_child() const override { return true; }
+
  private:
+  void send_shutdown(const ShutdownEvent& event, int64_t request_deadline_ms) {
+    InvokeRequest request;
+    request.context.aws_request_id = generate_request_id();
+    request.context.invoked_function_arn = last_arn_;
+    request.event_json = event.raw;
+    request.event_compact = true;
+    request.deadline_ms = request_deadline_ms;
+    Ticket ticket = dispatcher_->submit(std::move(request));
+    if (!ticket.wait_until(steady_deadline(request_deadline_ms) + milliseconds(50))) {
+      log_warn("the child runtime did not reply to SHUTDOWN before the shutdown deadline");
+    }
+  }
+
   Config config_;
   std::string mode_;
   std::string last_arn_;
@@ -136,10 +134,9 @@ class RunnerHandler : public EventHandler {
 
 }  // namespace
 
-std::unique_ptr<EventHandler> make_runner_handler(const Config& config, const std::string& mode,
-                                                  std::shared_ptr<Dispatcher> dispatcher) {
-  if (!dispatcher) dispatcher = std::make_shared<Dispatcher>();
-  return std::make_unique<RunnerHandler>(config, mode, std::move(dispatcher));
+std::unique_ptr<EventHandler> make_child_handler(const Config& config, const std::string& mode,
+                                                 std::shared_ptr<Dispatcher> dispatcher) {
+  return std::make_unique<ChildHandler>(config, mode, std::move(dispatcher));
 }
 
 }  // namespace extension_runner

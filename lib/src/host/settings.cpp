@@ -4,18 +4,13 @@
 #include <cerrno>
 #include <cstdlib>
 #include <sstream>
+#include <type_traits>
 
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/host/config_file.hpp"
 
 namespace extension_runner {
 namespace {
-
-// Documented bounds [LOGS][TEL]: maxItems 1,000–10,000; maxBytes 262,144–1,048,576;
-// timeoutMs 25–30,000.
-constexpr int64_t kMinItems = kMinBufferItems, kMaxItems = kMaxBufferItems;
-constexpr int64_t kMinBytes = kMinBufferBytes, kMaxBytes = kMaxBufferBytes;
-constexpr int64_t kMinTimeoutMs = kMinBufferTimeoutMs, kMaxTimeoutMs = kMaxBufferTimeoutMs;
 
 /** Where a setting's value came from. */
 enum class Source { Unset, Flag, Env, File, Default };
@@ -96,19 +91,271 @@ std::vector<std::string> split_csv(const std::string& text) {
   return out;
 }
 
+std::string joined(const std::vector<std::string>& items, const char* separator) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : separator) + item;
+  return out;
+}
+
+/** `a, b or c`: the choices as an error message lists them. */
+std::string alternatives(const std::vector<std::string>& choices) {
+  std::string out;
+  for (size_t i = 0; i < choices.size(); ++i) {
+    if (i > 0) out += i + 1 == choices.size() ? " or " : ", ";
+    out += choices[i];
+  }
+  return out;
+}
+
+// ---- Bindings: what a row's values are and where they go ----------------------------------
+// A field is named by a generic lambda `[](auto& c) -> auto& { return c.runner.dispatch; }`, so
+// one accessor serves both storing into a Config and reading a default out of one.
+
+/** A row's kind, how it stores a value, and how it spells the field's default. */
+struct Binding {
+  SettingKind kind;
+  SettingApply apply;
+  std::function<std::string(const Config&)> show;  ///< Empty: the row has no default.
+  SettingType type = SettingType::FromDefault;
+};
+
+template <typename Field>
+Binding text(std::string label, Field field, SettingKind kind = {}) {
+  Binding b;
+  b.kind = kind.type == SettingKind::Type::Text ? kind::text(std::move(label)) : std::move(kind);
+  b.apply = [field](const SettingSpec&, const std::string& value, Config& c) -> Result<void> {
+    field(c) = value;
+    return {};
+  };
+  b.show = [field](const Config& c) { return std::string(field(c)); };
+  return b;
+}
+
+template <typename Field>
+Binding command(Field field) {
+  return text("COMMAND", field, kind::command());
+}
+
+template <typename Field>
+Binding integer(int64_t min, int64_t max, Field field) {
+  Binding b;
+  b.kind = kind::integer(min, max);
+  b.apply = [field](const SettingSpec& spec, const std::string& value, Config& c) -> Result<void> {
+    auto n = parse_int(spec, value, spec.kind.min, spec.kind.max);
+    if (!n) return n.error();
+    auto& target = field(c);
+    target = static_cast<std::remove_reference_t<decltype(target)>>(*n);
+    return {};
+  };
+  b.show = [field](const Config& c) { return std::to_string(field(c)); };
+  return b;
+}
+
+/** An integer kept as the text it was given (the memory size reported as billing.memory). */
+template <typename Field>
+Binding integer_text(int64_t min, int64_t max, Field field) {
+  Binding b;
+  b.kind = kind::integer(min, max);
+  b.apply = [field](const SettingSpec& spec, const std::string& value, Config& c) -> Result<void> {
+    auto n = parse_int(spec, value, spec.kind.min, spec.kind.max);
+    if (!n) return n.error();
+    field(c) = value;
+    return {};
+  };
+  b.show = [field](const Config& c) { return std::string(field(c)); };
+  b.type = SettingType::Integer;
+  return b;
+}
+
+template <typename E, typename Field>
+Binding choice(std::vector<std::pair<std::string, E>> values, Field field) {
+  std::vector<std::string> names;
+  for (const auto& v : values) names.push_back(v.first);
+  Binding b;
+  b.kind = kind::one_of(names);
+  b.apply = [values, field](const SettingSpec& spec, const std::string& value,
+                            Config& c) -> Result<void> {
+    for (const auto& [name, e] : values) {
+      if (name == value) {
+        field(c) = e;
+        return {};
+      }
+    }
+    return invalid(spec, value, "expected " + alternatives(spec.kind.choices));
+  };
+  b.show = [values, field](const Config& c) {
+    for (const auto& [name, e] : values) {
+      if (e == field(c)) return name;
+    }
+    return std::string();
+  };
+  return b;
+}
+
+/** A comma-separated list of some of `choices`, at least one. */
+template <typename Field>
+Binding list_of(std::string what, std::vector<std::string> choices, Field field) {
+  Binding b;
+  b.kind = kind::list_of(choices);
+  b.apply = [what, field](const SettingSpec& spec, const std::string& value,
+                          Config& c) -> Result<void> {
+    auto items = split_csv(value);
+    if (items.empty()) return invalid(spec, value, what + "s should not be empty");
+    for (const auto& item : items) {
+      const auto& known = spec.kind.choices;
+      if (std::find(known.begin(), known.end(), item) == known.end()) {
+        return invalid(
+            spec, value,
+            "unknown " + what + " '" + item + "' (expected " + joined(known, ", ") + ")");
+      }
+    }
+    field(c) = items;
+    return {};
+  };
+  b.show = [field](const Config& c) { return joined(field(c), ","); };
+  return b;
+}
+
+/** `host:port`; the port Lambda's own Runtime API uses is refused. */
+template <typename Field>
+Binding host_port(Field field) {
+  Binding b = text("HOST:PORT", field, kind::host_port());
+  b.apply = [field](const SettingSpec& spec, const std::string& value, Config& c) -> Result<void> {
+    const auto colon = value.rfind(':');
+    if (colon == std::string::npos || colon == 0) return invalid(spec, value, "expected host:port");
+    auto port = parse_int(spec, value.substr(colon + 1), 0, 65535);
+    if (!port) return port.error();
+    if (*port == 9001) return invalid(spec, value, "port 9001 is reserved by Lambda");
+    field(c) = value;
+    return {};
+  };
+  return b;
+}
+
 // EXTENSION_RUNNER_EVENTS: INVOKE,SHUTDOWN (either order) or SHUTDOWN. SHUTDOWN is required:
 // on it the host ends the child within the deadline, and without it Lambda SIGKILLs [EXT].
-Result<std::vector<std::string>> parse_events(const SettingSpec& spec, const std::string& text) {
-  const auto items = split_csv(text);
-  const auto count = [&](const char* e) { return std::count(items.begin(), items.end(), e); };
-  const size_t invoke = static_cast<size_t>(count("INVOKE"));
-  const size_t shutdown = static_cast<size_t>(count("SHUTDOWN"));
-  if (invoke + shutdown != items.size() || invoke > 1 || shutdown != 1) {
-    return invalid(spec, text, "expected INVOKE,SHUTDOWN or SHUTDOWN");
-  }
-  if (invoke == 1) return std::vector<std::string>{"INVOKE", "SHUTDOWN"};
-  return std::vector<std::string>{"SHUTDOWN"};
+// No default in the table: it depends on the platform (load_settings()).
+Binding events() {
+  Binding b;
+  b.kind = kind::one_of({"INVOKE,SHUTDOWN", "SHUTDOWN"});
+  b.apply = [](const SettingSpec& spec, const std::string& value, Config& c) -> Result<void> {
+    const auto items = split_csv(value);
+    const auto count = [&](const char* e) {
+      return static_cast<size_t>(std::count(items.begin(), items.end(), e));
+    };
+    const size_t invoke = count("INVOKE"), shutdown = count("SHUTDOWN");
+    if (invoke + shutdown != items.size() || invoke > 1 || shutdown != 1) {
+      return invalid(spec, value, "expected " + alternatives(spec.kind.choices));
+    }
+    c.events = invoke == 1 ? std::vector<std::string>{"INVOKE", "SHUTDOWN"}
+                           : std::vector<std::string>{"SHUTDOWN"};
+    return {};
+  };
+  return b;
 }
+
+// `periodic,MS` holds records for MS between deliveries (telemetry/options.hpp).
+Binding flush() {
+  Binding b = choice<FlushMode>(
+      {{"invoke", FlushMode::Invoke},
+       {"periodic[,MS]", FlushMode::Periodic},
+       {"adaptive", FlushMode::Adaptive},
+       {"none", FlushMode::None}},
+      [](auto& c) -> auto& { return c.telemetry.flush; });
+  b.apply = [](const SettingSpec& spec, const std::string& value, Config& c) -> Result<void> {
+    for (const auto mode :
+         {FlushMode::Invoke, FlushMode::Periodic, FlushMode::Adaptive, FlushMode::None}) {
+      if (value == flush_mode_name(mode)) {
+        c.telemetry.flush = mode;
+        return {};
+      }
+    }
+    if (value.rfind("periodic,", 0) == 0) {
+      auto ms = parse_int(spec, value.substr(9), 1, 900000);
+      if (!ms) return invalid(spec, value, "expected periodic,MS with MS between 1 and 900000");
+      c.telemetry.flush = FlushMode::Periodic;
+      c.telemetry.flush_period_ms = *ms;
+      return {};
+    }
+    return invalid(spec, value, "expected " + alternatives(spec.kind.choices));
+  };
+  b.show = [](const Config& c) { return std::string(flush_mode_name(c.telemetry.flush)); };
+  return b;
+}
+
+Binding log_level_setting() {
+  Binding b;
+  b.kind = kind::one_of({"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"});
+  b.apply = [](const SettingSpec& spec, const std::string& value, Config& c) -> Result<void> {
+    auto level = parse_log_level(value);
+    if (!level) return invalid(spec, value, "expected " + alternatives(spec.kind.choices));
+    c.log_level = *level;
+    return {};
+  };
+  b.show = [](const Config& c) { return std::string(log_level_name(c.log_level)); };
+  return b;
+}
+
+Binding log_format_setting() {
+  Binding b;
+  b.kind = kind::one_of({"Text", "JSON"});
+  b.apply = [](const SettingSpec& spec, const std::string& value, Config& c) -> Result<void> {
+    auto format = parse_log_format(value);
+    if (!format) return invalid(spec, value, "expected " + alternatives(spec.kind.choices));
+    c.log_format = *format;
+    return {};
+  };
+  b.show = [](const Config& c) {
+    return std::string(c.log_format == LogFormat::JSON ? "JSON" : "Text");
+  };
+  return b;
+}
+
+Binding extension_name() {
+  Binding b = text(
+      "NAME", [](auto& c) -> auto& { return c.name; });
+  b.apply = [](const SettingSpec& spec, const std::string& value, Config& c) -> Result<void> {
+    if (value.find('/') != std::string::npos) {
+      return invalid(spec, value, "must be a file name, not a path");
+    }
+    c.name = value;
+    return {};
+  };
+  return b;
+}
+
+Binding initialization_type() {
+  Binding b;
+  b.kind = kind::text("INITIALIZATION-TYPE");
+  b.apply = [](const SettingSpec&, const std::string& value, Config& c) -> Result<void> {
+    c.platform = platform_from_initialization_type(value);
+    return {};
+  };
+  return b;
+}
+
+/** A row whose value is read elsewhere (EXTENSION_RUNNER_CONFIG: find_config_file()). */
+Binding read_elsewhere(std::string label) {
+  Binding b;
+  b.kind = kind::text(std::move(label));
+  b.apply = [](const SettingSpec&, const std::string&, Config&) -> Result<void> { return {}; };
+  return b;
+}
+
+SettingSpec row(std::string env, std::string flag, std::string help, Binding binding) {
+  static const Config kDefaults;
+  SettingSpec spec;
+  spec.env = std::move(env);
+  spec.flag = std::move(flag);
+  spec.default_value = binding.show ? binding.show(kDefaults) : std::string();
+  spec.help = std::move(help);
+  spec.kind = std::move(binding.kind);
+  spec.type = binding.type;
+  spec.apply = std::move(binding.apply);
+  return spec;
+}
+
+// ---- Checks across settings, after every row is stored ---------------------------------------
 
 // What the platform would refuse, or what cannot happen without INVOKE events, caught before
 // anything is sent: a clear ConfigInvalid instead of a 403/400 from the API [LMI][RIE].
@@ -152,6 +399,21 @@ Result<void> check_mode(const Config& c, const Get& get) {
                          "the platform delivers telemetry to 127.0.0.1 only: bind 0.0.0.0 "
                          "or 127.0.0.1");
     }
+  }
+  return {};
+}
+
+// The TCP destination exists only in the Telemetry API, schema 2025-01-29 [TEL].
+Result<void> check_protocol(const Config& c, const std::optional<std::string>& given) {
+  if (!given || c.telemetry.protocol != TelemetryProtocol::Tcp) return {};
+  const auto& spec = spec_for("EXTENSION_RUNNER_TELEMETRY_PROTOCOL");
+  if (c.telemetry.mode == TelemetryMode::Logs) {
+    return invalid(spec, *given, "tcp needs EXTENSION_RUNNER_TELEMETRY=telemetry");
+  }
+  if (!c.telemetry.schema.empty() && c.telemetry.schema != kTelemetrySchema) {
+    return invalid(
+        spec, *given,
+        "tcp needs schema " + std::string(kTelemetrySchema) + ", not " + c.telemetry.schema);
   }
   return {};
 }
@@ -207,14 +469,6 @@ SettingKind text(std::string label) {
 
 }  // namespace kind
 
-namespace {
-std::string joined(const std::vector<std::string>& items, const char* separator) {
-  std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : separator) + item;
-  return out;
-}
-}  // namespace
-
 std::string SettingKind::help_type() const {
   switch (type) {
     case Type::Integer:
@@ -250,94 +504,138 @@ std::string SettingKind::readme_text() const {
 }
 
 const std::vector<SettingSpec>& settings() {
-  // The last field of a row is its kind (kind::integer, kind::one_of, kind::list_of,
-  // kind::host_port, kind::command, kind::text): --help and the README show it.
+  // One row per setting: its name, flag, help and what it binds to (its kind, bounds and the
+  // field its value goes to; the field's default is the row's default).
   static const std::vector<SettingSpec> kTable = {
-      {"AWS_LAMBDA_RUNTIME_API", "runtime-api", "",
-       "host:port of the Lambda Runtime API (set by Lambda)", kind::host_port()},
-      {"EXTENSION_RUNNER_NAME", "name", "",
-       "Lambda-Extension-Name; must equal the file name in /opt/extensions (default: basename of "
-       "argv[0])",
-       kind::text("NAME")},
-      {"EXTENSION_RUNNER_API_TIMEOUT_MS", "api-timeout-ms", "2000",
-       "total limit in ms of register, subscribe, init/error and exit/error (never event/next)",
-       kind::integer(100, 9000)},
-      {"EXTENSION_RUNNER_CONFIG", "config", "",
-       "configuration file (default: /opt/<name>/extension-runner.json when it exists)",
-       kind::text("PATH")},
-      // Lambda Managed Instances (issue 10): events registered, and the platform detection.
-      {"EXTENSION_RUNNER_EVENTS", "events", "",
-       "events to register: INVOKE,SHUTDOWN (default on Lambda) or SHUTDOWN (shutdown-only; the "
-       "default and only choice on Managed Instances)",
-       kind::one_of({"INVOKE,SHUTDOWN", "SHUTDOWN"})},
-      {"AWS_LAMBDA_INITIALIZATION_TYPE", "initialization-type", "",
-       "set by Lambda; lambda-managed-instances selects the Managed-Instances mode (SHUTDOWN "
-       "only, telemetry schema 2025-01-29, continuous delivery)",
-       kind::text("INITIALIZATION-TYPE")},
-      {"AWS_LAMBDA_LOG_LEVEL", "log-level", "INFO", "TRACE, DEBUG, INFO, WARN, ERROR or FATAL",
-       kind::one_of({"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"})},
-      {"AWS_LAMBDA_LOG_FORMAT", "log-format", "Text", "Text or JSON (one JSON object per line)",
-       kind::one_of({"Text", "JSON"})},
-      {"EXTENSION_RUNNER_COMMAND", "command", "",
-       "child runtime command, run with /bin/sh -c (unset: events are printed as JSON lines)",
-       kind::command()},
-      {"EXTENSION_RUNNER_WORKING_DIR", "working-dir", "",
-       "the child's working directory (default: the configuration file's folder, else the "
-       "host's)",
-       kind::text("DIRECTORY")},
-      {"EXTENSION_RUNNER_HANDLER", "handler", "", "handler string sent to the child at startup",
-       kind::text("HANDLER")},
-      {"EXTENSION_RUNNER_STARTUP_TIMEOUT_MS", "startup-timeout-ms", "5000",
-       "how long the child may take to answer the startup handshake (100-9000)",
-       kind::integer(100, 9000)},
-      {"EXTENSION_RUNNER_DISPATCH", "dispatch", "sync",
-       "sync: next event only after the child replied; async: requests queue",
-       kind::one_of({"sync", "async"})},
-      // Child start (issue 13).
-      {"EXTENSION_RUNNER_CHILD_START", "child-start", "init",
-       "init: the child's handshake completes before the first /next (a failure is init/error); "
-       "background: /next at once, the child starts beside it, events wait for its handshake (a "
-       "failure is exit/error Extension.ChildStartupFailed at the first event)",
-       kind::one_of({"init", "background"})},
-      {"EXTENSION_RUNNER_MAX_CRASHES", "max-crashes", "3",
-       "child crashes in a row before exit/error Extension.ChildCrashed", kind::integer(1, 1000)},
-      {"EXTENSION_RUNNER_MAX_MESSAGE_BYTES", "max-message-bytes", "6291456",
-       "largest protocol line accepted from the child", kind::integer(1024, int64_t{1} << 30)},
-      {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "memory-size", "",
-       "function memory in MB, reported as billing.memory", kind::integer(1, 1 << 20),
-       SettingType::Integer},
-      {"EXTENSION_RUNNER_TELEMETRY", "telemetry", "off",
-       "off, telemetry (Telemetry API 2022-07-01) or logs (Logs API 2020-08-15)",
-       kind::one_of({"off", "telemetry", "logs"})},
-      {"EXTENSION_RUNNER_TELEMETRY_SCHEMA", "telemetry-schema", "",
-       "schemaVersion (default 2025-01-29 for telemetry, 2021-03-18 for logs)",
-       kind::text("SCHEMA-VERSION")},
-      {"EXTENSION_RUNNER_TELEMETRY_TYPES", "telemetry-types", "platform,function",
-       "comma-separated: platform, function, extension",
-       kind::list_of({"platform", "function", "extension"})},
-      {"EXTENSION_RUNNER_BUFFER_MAX_ITEMS", "buffer-max-items", "1000",
-       "subscription buffering.maxItems (1000-10000)", kind::integer(kMinItems, kMaxItems)},
-      {"EXTENSION_RUNNER_BUFFER_MAX_BYTES", "buffer-max-bytes", "262144",
-       "subscription buffering.maxBytes (262144-1048576)", kind::integer(kMinBytes, kMaxBytes)},
-      {"EXTENSION_RUNNER_BUFFER_TIMEOUT_MS", "buffer-timeout-ms", "25",
-       "subscription buffering.timeoutMs (25-30000): how long Lambda holds a batch",
-       kind::integer(kMinTimeoutMs, kMaxTimeoutMs)},
-      {"EXTENSION_RUNNER_LISTEN", "listen", "0.0.0.0:0",
-       "telemetry listener bind host:port (port 0 = ephemeral)", kind::host_port()},
-      {"EXTENSION_RUNNER_FLUSH", "flush", "adaptive",
-       "invoke: wait (bounded) for the invocation's platform.runtimeDone before the next event; "
-       "periodic[,MS]: never wait, deliver as batches arrive (or every MS) and at SHUTDOWN; "
-       "adaptive: invoke while invocations are infrequent, periodic while frequent; none",
-       kind::one_of({"invoke", "periodic[,MS]", "adaptive", "none"})},
-      {"EXTENSION_RUNNER_TELEMETRY_PROTOCOL", "telemetry-protocol", "http",
-       "http (Lambda POSTs batches) or tcp (JSON lines; schema 2025-01-29)",
-       kind::one_of({"http", "tcp"})},
-      {"EXTENSION_RUNNER_QUEUE_MAX_RECORDS", "queue-max-records", "20000",
-       "telemetry records held for the child before the listener pushes back",
-       kind::integer(1, 10000000)},
-      {"EXTENSION_RUNNER_QUEUE_MAX_BYTES", "queue-max-bytes", "8388608",
-       "memory (bytes) telemetry records may hold before the listener pushes back",
-       kind::integer(65536, int64_t{1} << 32)},
+      row("AWS_LAMBDA_RUNTIME_API", "runtime-api",
+          "host:port of the Lambda Runtime API (set by Lambda)",
+          text(
+              "HOST:PORT", [](auto& c) -> auto& { return c.runtime_api; }, kind::host_port())),
+      row("EXTENSION_RUNNER_NAME", "name",
+          "Lambda-Extension-Name; must equal the file name in /opt/extensions (default: "
+          "basename of argv[0])",
+          extension_name()),
+      row("EXTENSION_RUNNER_API_TIMEOUT_MS", "api-timeout-ms",
+          "total limit in ms of register, subscribe, init/error and exit/error (never "
+          "event/next)",
+          integer(
+              100, 9000, [](auto& c) -> auto& { return c.api_timeout_ms; })),
+      row("EXTENSION_RUNNER_CONFIG", "config",
+          "configuration file (default: /opt/<name>/extension-runner.json when it exists)",
+          read_elsewhere("PATH")),
+      row("EXTENSION_RUNNER_EVENTS", "events",
+          "events to register: INVOKE,SHUTDOWN (default on Lambda) or SHUTDOWN (shutdown-only; "
+          "the default and only choice on Managed Instances)",
+          events()),
+      row("AWS_LAMBDA_INITIALIZATION_TYPE", "initialization-type",
+          "set by Lambda; lambda-managed-instances selects the Managed-Instances mode (SHUTDOWN "
+          "only, telemetry schema 2025-01-29, continuous delivery)",
+          initialization_type()),
+      row("AWS_LAMBDA_LOG_LEVEL", "log-level", "TRACE, DEBUG, INFO, WARN, ERROR or FATAL",
+          log_level_setting()),
+      row("AWS_LAMBDA_LOG_FORMAT", "log-format", "Text or JSON (one JSON object per line)",
+          log_format_setting()),
+      row("EXTENSION_RUNNER_COMMAND", "command",
+          "child runtime command, run with /bin/sh -c (unset: events are printed as JSON lines)",
+          command([](auto& c) -> auto& { return c.runner.command; })),
+      row("EXTENSION_RUNNER_WORKING_DIR", "working-dir",
+          "the child's working directory (default: the configuration file's folder, else the "
+          "host's)",
+          text(
+              "DIRECTORY", [](auto& c) -> auto& { return c.runner.working_dir; })),
+      row("EXTENSION_RUNNER_HANDLER", "handler", "handler string sent to the child at startup",
+          text(
+              "HANDLER", [](auto& c) -> auto& { return c.runner.handler; })),
+      row("EXTENSION_RUNNER_STARTUP_TIMEOUT_MS", "startup-timeout-ms",
+          "how long the child may take to answer the startup handshake (100-9000)",
+          integer(
+              100, 9000, [](auto& c) -> auto& { return c.runner.startup_timeout_ms; })),
+      row("EXTENSION_RUNNER_DISPATCH", "dispatch",
+          "sync: next event only after the child replied; async: requests queue",
+          choice<Dispatch>(
+              {{"sync", Dispatch::Sync}, {"async", Dispatch::Async}},
+              [](auto& c) -> auto& { return c.runner.dispatch; })),
+      row("EXTENSION_RUNNER_CHILD_START", "child-start",
+          "init: the child's handshake completes before the first /next (a failure is "
+          "init/error); background: /next at once, the child starts beside it, events wait for "
+          "its handshake (a failure is exit/error Extension.ChildStartupFailed at the first "
+          "event)",
+          choice<ChildStart>(
+              {{"init", ChildStart::Init}, {"background", ChildStart::Background}},
+              [](auto& c) -> auto& { return c.runner.child_start; })),
+      row("EXTENSION_RUNNER_MAX_CRASHES", "max-crashes",
+          "child crashes in a row before exit/error Extension.ChildCrashed",
+          integer(
+              1, 1000, [](auto& c) -> auto& { return c.runner.max_crashes; })),
+      row("EXTENSION_RUNNER_ON_FAILURE", "on-failure",
+          "what a failure of the child, the telemetry listener or the subscription does: "
+          "continue (logged once at ERROR and counted; the function is never affected) or "
+          "report (init/error fails the function's init, exit/error resets its environment)",
+          choice<FailurePolicy>(
+              {{"continue", FailurePolicy::Continue}, {"report", FailurePolicy::Report}},
+              [](auto& c) -> auto& { return c.on_failure; })),
+      row("EXTENSION_RUNNER_MAX_MESSAGE_BYTES", "max-message-bytes",
+          "largest protocol line accepted from the child",
+          integer(
+              1024, int64_t{1} << 30, [](auto& c) -> auto& { return c.runner.max_message_bytes; })),
+      row("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "memory-size",
+          "function memory in MB, reported as billing.memory",
+          integer_text(
+              1, 1 << 20, [](auto& c) -> auto& { return c.runner.memory_size; })),
+      row("EXTENSION_RUNNER_TELEMETRY", "telemetry",
+          "off, telemetry (Telemetry API 2022-07-01) or logs (Logs API 2020-08-15)",
+          choice<TelemetryMode>(
+              {{"off", TelemetryMode::Off},
+               {"telemetry", TelemetryMode::Telemetry},
+               {"logs", TelemetryMode::Logs}},
+              [](auto& c) -> auto& { return c.telemetry.mode; })),
+      row("EXTENSION_RUNNER_TELEMETRY_SCHEMA", "telemetry-schema",
+          "schemaVersion (default 2025-01-29 for telemetry, 2021-03-18 for logs)",
+          text(
+              "SCHEMA-VERSION", [](auto& c) -> auto& { return c.telemetry.schema; })),
+      row("EXTENSION_RUNNER_TELEMETRY_TYPES", "telemetry-types",
+          "comma-separated: platform, function, extension",
+          list_of(
+              "type", {"platform", "function", "extension"},
+              [](auto& c) -> auto& { return c.telemetry.types; })),
+      row("EXTENSION_RUNNER_BUFFER_MAX_ITEMS", "buffer-max-items",
+          "subscription buffering.maxItems (1000-10000)",
+          integer(
+              kMinBufferItems, kMaxBufferItems,
+              [](auto& c) -> auto& { return c.telemetry.buffer_max_items; })),
+      row("EXTENSION_RUNNER_BUFFER_MAX_BYTES", "buffer-max-bytes",
+          "subscription buffering.maxBytes (262144-1048576)",
+          integer(
+              kMinBufferBytes, kMaxBufferBytes,
+              [](auto& c) -> auto& { return c.telemetry.buffer_max_bytes; })),
+      row("EXTENSION_RUNNER_BUFFER_TIMEOUT_MS", "buffer-timeout-ms",
+          "subscription buffering.timeoutMs (25-30000): how long Lambda holds a batch",
+          integer(
+              kMinBufferTimeoutMs, kMaxBufferTimeoutMs,
+              [](auto& c) -> auto& { return c.telemetry.buffer_timeout_ms; })),
+      row("EXTENSION_RUNNER_LISTEN", "listen",
+          "telemetry listener bind host:port (port 0 = ephemeral)",
+          host_port([](auto& c) -> auto& { return c.telemetry.listen; })),
+      row("EXTENSION_RUNNER_FLUSH", "flush",
+          "invoke: wait (bounded) for the invocation's platform.runtimeDone before the next "
+          "event; periodic[,MS]: never wait, deliver as batches arrive (or every MS) and at "
+          "SHUTDOWN; adaptive: invoke while invocations are infrequent, periodic while frequent; "
+          "none",
+          flush()),
+      row("EXTENSION_RUNNER_TELEMETRY_PROTOCOL", "telemetry-protocol",
+          "http (Lambda POSTs batches) or tcp (JSON lines; schema 2025-01-29)",
+          choice<TelemetryProtocol>(
+              {{"http", TelemetryProtocol::Http}, {"tcp", TelemetryProtocol::Tcp}},
+              [](auto& c) -> auto& { return c.telemetry.protocol; })),
+      row("EXTENSION_RUNNER_QUEUE_MAX_RECORDS", "queue-max-records",
+          "telemetry records held for the child before the listener pushes back",
+          integer(
+              1, 10000000, [](auto& c) -> auto& { return c.telemetry.queue_max_records; })),
+      row("EXTENSION_RUNNER_QUEUE_MAX_BYTES", "queue-max-bytes",
+          "memory (bytes) telemetry records may hold before the listener pushes back",
+          integer(
+              65536, int64_t{1} << 32,
+              [](auto& c) -> auto& { return c.telemetry.queue_max_bytes; })),
   };
   return kTable;
 }
@@ -367,7 +665,7 @@ bool Config::receives_invokes() const {
 
 namespace {
 
-// Every setting read by one Loader; the first invalid one is reported.
+// Every row applied in table order, then the checks across rows; the first error is reported.
 Result<Config> load_settings(const Loader& loader) {
   // No real environment or argv holds a NUL, but a value that did would mean one thing here and
   // another to every C API it reaches (bind, exec): refuse it for every setting at once.
@@ -377,229 +675,20 @@ Result<Config> load_settings(const Loader& loader) {
     }
   }
   Config c;
-  // Each step reads one setting; the first invalid one is reported.
-  auto get = [&](const char* env_name) { return loader.raw(spec_for(env_name)); };
-  auto get_int = [&](const char* env_name, int64_t lo, int64_t hi,
-                     int64_t fallback) -> Result<int64_t> {
-    auto v = get(env_name);
-    if (!v) return fallback;
-    return parse_int(spec_for(env_name), *v, lo, hi);
-  };
-
-  c.runtime_api = get("AWS_LAMBDA_RUNTIME_API").value_or("");
-  c.name = get("EXTENSION_RUNNER_NAME").value_or("");
-  if (c.name.find('/') != std::string::npos) {
-    return invalid(spec_for("EXTENSION_RUNNER_NAME"), c.name, "must be a file name, not a path");
-  }
-  auto api_timeout = get_int("EXTENSION_RUNNER_API_TIMEOUT_MS", 100, 9000, c.api_timeout_ms);
-  if (!api_timeout) return api_timeout.error();
-  c.api_timeout_ms = *api_timeout;
-  if (auto v = get("AWS_LAMBDA_LOG_LEVEL")) {
-    auto level = parse_log_level(*v);
-    if (!level) {
-      return invalid(spec_for("AWS_LAMBDA_LOG_LEVEL"), *v,
-                     "expected TRACE, DEBUG, INFO, WARN, ERROR or FATAL");
+  for (const auto& spec : settings()) {
+    if (auto value = loader.raw(spec)) {
+      if (auto applied = spec.apply(spec, *value, c); !applied) return applied.error();
     }
-    c.log_level = *level;
   }
-  if (auto v = get("AWS_LAMBDA_LOG_FORMAT")) {
-    auto format = parse_log_format(*v);
-    if (!format) return invalid(spec_for("AWS_LAMBDA_LOG_FORMAT"), *v, "expected Text or JSON");
-    c.log_format = *format;
-  }
-  if (auto v = get("AWS_LAMBDA_INITIALIZATION_TYPE"); v && *v == kManagedInstancesInitType) {
-    c.platform = Platform::ManagedInstances;
-  }
-  const auto events_value = get("EXTENSION_RUNNER_EVENTS");
-  if (events_value) {
-    auto events = parse_events(spec_for("EXTENSION_RUNNER_EVENTS"), *events_value);
-    if (!events) return events.error();
-    c.events = *events;
-  } else if (c.platform == Platform::ManagedInstances) {
+  auto get = [&](const char* env_name) { return loader.raw(spec_for(env_name)); };
+  if (!get("EXTENSION_RUNNER_EVENTS") && c.platform == Platform::ManagedInstances) {
     c.events = {"SHUTDOWN"};
   }
-
-  c.runner.command = get("EXTENSION_RUNNER_COMMAND").value_or("");
-  c.runner.handler = get("EXTENSION_RUNNER_HANDLER").value_or("");
-  auto startup =
-      get_int("EXTENSION_RUNNER_STARTUP_TIMEOUT_MS", 100, 9000, c.runner.startup_timeout_ms);
-  if (!startup) return startup.error();
-  c.runner.startup_timeout_ms = *startup;
-  if (auto v = get("EXTENSION_RUNNER_DISPATCH")) {
-    if (*v == "sync") {
-      c.runner.dispatch = Dispatch::Sync;
-    } else if (*v == "async") {
-      c.runner.dispatch = Dispatch::Async;
-    } else {
-      return invalid(spec_for("EXTENSION_RUNNER_DISPATCH"), *v, "expected sync or async");
-    }
+  if (auto protocol = check_protocol(c, get("EXTENSION_RUNNER_TELEMETRY_PROTOCOL")); !protocol) {
+    return protocol.error();
   }
-  if (auto v = get("EXTENSION_RUNNER_CHILD_START")) {
-    if (*v == "init") {
-      c.runner.child_start = ChildStart::Init;
-    } else if (*v == "background") {
-      c.runner.child_start = ChildStart::Background;
-    } else {
-      return invalid(spec_for("EXTENSION_RUNNER_CHILD_START"), *v, "expected init or background");
-    }
-  }
-  auto crashes = get_int("EXTENSION_RUNNER_MAX_CRASHES", 1, 1000, c.runner.max_crashes);
-  if (!crashes) return crashes.error();
-  c.runner.max_crashes = static_cast<int>(*crashes);
-  auto max_message = get_int("EXTENSION_RUNNER_MAX_MESSAGE_BYTES", 1024, int64_t{1} << 30,
-                             static_cast<int64_t>(c.runner.max_message_bytes));
-  if (!max_message) return max_message.error();
-  c.runner.max_message_bytes = static_cast<size_t>(*max_message);
-  if (auto v = get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")) {
-    auto mb = parse_int(spec_for("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), *v, 1, 1 << 20);
-    if (!mb) return mb.error();
-    c.runner.memory_size = *v;
-  }
-
-  if (auto v = get("EXTENSION_RUNNER_TELEMETRY")) {
-    if (*v == "off") {
-      c.telemetry.mode = TelemetryMode::Off;
-    } else if (*v == "telemetry") {
-      c.telemetry.mode = TelemetryMode::Telemetry;
-    } else if (*v == "logs") {
-      c.telemetry.mode = TelemetryMode::Logs;
-    } else {
-      return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY"), *v, "expected off, telemetry or logs");
-    }
-  }
-  c.telemetry.schema = get("EXTENSION_RUNNER_TELEMETRY_SCHEMA").value_or("");
-  if (auto v = get("EXTENSION_RUNNER_TELEMETRY_TYPES")) {
-    c.telemetry.types = split_csv(*v);
-    if (c.telemetry.types.empty()) {
-      return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_TYPES"), *v, "types should not be empty");
-    }
-    for (const auto& t : c.telemetry.types) {
-      if (t != "platform" && t != "function" && t != "extension") {
-        return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_TYPES"), *v,
-                       "unknown type '" + t + "' (expected platform, function, extension)");
-      }
-    }
-  }
-  auto items = get_int("EXTENSION_RUNNER_BUFFER_MAX_ITEMS", kMinItems, kMaxItems,
-                       c.telemetry.buffer_max_items);
-  if (!items) return items.error();
-  c.telemetry.buffer_max_items = static_cast<int>(*items);
-  auto bytes = get_int("EXTENSION_RUNNER_BUFFER_MAX_BYTES", kMinBytes, kMaxBytes,
-                       c.telemetry.buffer_max_bytes);
-  if (!bytes) return bytes.error();
-  c.telemetry.buffer_max_bytes = static_cast<int>(*bytes);
-  auto timeout = get_int("EXTENSION_RUNNER_BUFFER_TIMEOUT_MS", kMinTimeoutMs, kMaxTimeoutMs,
-                         c.telemetry.buffer_timeout_ms);
-  if (!timeout) return timeout.error();
-  c.telemetry.buffer_timeout_ms = static_cast<int>(*timeout);
-  if (auto v = get("EXTENSION_RUNNER_LISTEN")) {
-    const auto colon = v->rfind(':');
-    if (colon == std::string::npos || colon == 0) {
-      return invalid(spec_for("EXTENSION_RUNNER_LISTEN"), *v, "expected host:port");
-    }
-    auto port = parse_int(spec_for("EXTENSION_RUNNER_LISTEN"), v->substr(colon + 1), 0, 65535);
-    if (!port) return port.error();
-    if (*port == 9001) {
-      return invalid(spec_for("EXTENSION_RUNNER_LISTEN"), *v, "port 9001 is reserved by Lambda");
-    }
-    c.telemetry.listen = *v;
-  }
-  if (auto v = get("EXTENSION_RUNNER_FLUSH")) {
-    const auto& spec = spec_for("EXTENSION_RUNNER_FLUSH");
-    if (*v == "invoke") {
-      c.telemetry.flush = FlushMode::Invoke;
-    } else if (*v == "adaptive") {
-      c.telemetry.flush = FlushMode::Adaptive;
-    } else if (*v == "none") {
-      c.telemetry.flush = FlushMode::None;
-    } else if (*v == "periodic") {
-      c.telemetry.flush = FlushMode::Periodic;
-    } else if (v->rfind("periodic,", 0) == 0) {
-      auto ms = parse_int(spec, v->substr(9), 1, 900000);
-      if (!ms) return invalid(spec, *v, "expected periodic,MS with MS between 1 and 900000");
-      c.telemetry.flush = FlushMode::Periodic;
-      c.telemetry.flush_period_ms = *ms;
-    } else {
-      return invalid(spec, *v, "expected invoke, periodic[,MS], adaptive or none");
-    }
-  }
-  if (auto v = get("EXTENSION_RUNNER_TELEMETRY_PROTOCOL")) {
-    if (*v == "http") {
-      c.telemetry.protocol = TelemetryProtocol::Http;
-    } else if (*v == "tcp") {
-      c.telemetry.protocol = TelemetryProtocol::Tcp;
-    } else {
-      return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_PROTOCOL"), *v, "expected http or tcp");
-    }
-    if (c.telemetry.protocol == TelemetryProtocol::Tcp && c.telemetry.mode == TelemetryMode::Logs) {
-      return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_PROTOCOL"), *v,
-                     "tcp needs EXTENSION_RUNNER_TELEMETRY=telemetry");
-    }
-    if (c.telemetry.protocol == TelemetryProtocol::Tcp && !c.telemetry.schema.empty() &&
-        c.telemetry.schema != "2025-01-29") {
-      return invalid(spec_for("EXTENSION_RUNNER_TELEMETRY_PROTOCOL"), *v,
-                     "tcp needs schema 2025-01-29, not " + c.telemetry.schema);
-    }
-  }
-  auto qrecords = get_int("EXTENSION_RUNNER_QUEUE_MAX_RECORDS", 1, 10000000,
-                          static_cast<int64_t>(c.telemetry.queue_max_records));
-  if (!qrecords) return qrecords.error();
-  c.telemetry.queue_max_records = static_cast<size_t>(*qrecords);
-  auto qbytes = get_int("EXTENSION_RUNNER_QUEUE_MAX_BYTES", 65536, int64_t{1} << 32,
-                        static_cast<int64_t>(c.telemetry.queue_max_bytes));
-  if (!qbytes) return qbytes.error();
-  c.telemetry.queue_max_bytes = static_cast<size_t>(*qbytes);
-  c.runner.working_dir = get("EXTENSION_RUNNER_WORKING_DIR").value_or("");
   if (auto mode = check_mode(c, get); !mode) return mode.error();
   return c;
-}
-
-bool is_name_char(char c, bool first) {
-  return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-         (!first && c >= '0' && c <= '9');
-}
-
-// Shell words of the form NAME=value (`TOKEN=abc python3 x.py`, `env KEY=v …`) may carry
-// secrets: their values become ***. Quotes inside a value are followed so `A="x y"` is one word.
-std::string redact_assignments(const std::string& command) {
-  std::string out;
-  size_t i = 0;
-  const size_t n = command.size();
-  while (i < n) {
-    if (command[i] == ' ' || command[i] == '\t' || command[i] == '\n') {
-      out += command[i++];
-      continue;
-    }
-    size_t j = i;
-    while (j < n && is_name_char(command[j], j == i)) ++j;
-    const bool assignment = j > i && j < n && command[j] == '=';
-    char quote = 0;
-    size_t end = assignment ? j + 1 : i;
-    while (end < n &&
-           (quote != 0 || (command[end] != ' ' && command[end] != '\t' && command[end] != '\n'))) {
-      if (quote == 0 && (command[end] == '"' || command[end] == '\'')) {
-        quote = command[end];
-      } else if (quote != 0 && command[end] == quote) {
-        quote = 0;
-      }
-      ++end;
-    }
-    out += assignment ? command.substr(i, j + 1 - i) + "***" : command.substr(i, end - i);
-    i = end;
-  }
-  return out;
-}
-
-const char* telemetry_words(TelemetryMode mode) {
-  switch (mode) {
-    case TelemetryMode::Off:
-      return "off";
-    case TelemetryMode::Telemetry:
-      return "telemetry-api";
-    case TelemetryMode::Logs:
-      return "logs-api";
-  }
-  return "off";
 }
 
 // The configuration file to read, if any: EXTENSION_RUNNER_CONFIG (must exist), else the
@@ -637,50 +726,6 @@ Error attribute_to_file(const Error& error, const Loader& loader, const ConfigFi
 }
 
 }  // namespace
-
-std::string describe_config(const Config& config) {
-  std::string line = std::string("config: platform=") + platform_name(config.platform);
-  if (config.platform == Platform::ManagedInstances) {
-    line += std::string("(AWS_LAMBDA_INITIALIZATION_TYPE=") + kManagedInstancesInitType + ")";
-  }
-  line += " events=" + joined(config.events, ",");
-  line +=
-      " runtime-api=" + (config.runtime_api.empty() ? std::string("unset") : config.runtime_api);
-  line += " api-timeout=" + std::to_string(config.api_timeout_ms) + "ms";
-  line += " config-file=" + (config.config_file.empty() ? std::string("none") : config.config_file);
-  if (config.runner.command.empty()) {
-    line += " child=none";
-  } else {
-    line += " child=" + json_quote(redact_assignments(config.runner.command));
-    line +=
-        std::string(" dispatch=") + (config.runner.dispatch == Dispatch::Sync ? "sync" : "async");
-    line += " startup-timeout=" + std::to_string(config.runner.startup_timeout_ms) + "ms";
-    line += " max-crashes=" + std::to_string(config.runner.max_crashes);
-    line += std::string(" child-start=") +
-            (config.runner.child_start == ChildStart::Background ? "background" : "init");
-  }
-  line += std::string(" telemetry=") + telemetry_words(config.telemetry.mode);
-  if (config.telemetry.mode != TelemetryMode::Off) {
-    line += " types=" + joined(config.telemetry.types, ",");
-    line += " schema=" + config.telemetry.effective_schema();
-    line += std::string(" protocol=") +
-            (config.telemetry.protocol == TelemetryProtocol::Tcp ? "tcp" : "http");
-    line += std::string(" flush=") + flush_mode_name(config.telemetry.flush);
-    if (config.telemetry.flush == FlushMode::Periodic && config.telemetry.flush_period_ms > 0) {
-      line += "," + std::to_string(config.telemetry.flush_period_ms) + "ms";
-    }
-    // Whether /next may wait for platform.runtimeDone, after platform and events are weighed.
-    line += std::string(" flush-waits=") +
-            (config.telemetry.flush_may_wait(config.receives_invokes()) ? "yes" : "no");
-    line += " listen=" + config.telemetry.listen;
-    line += " buffering=" + std::to_string(config.telemetry.buffer_max_items) + "items/" +
-            std::to_string(config.telemetry.buffer_max_bytes) + "B/" +
-            std::to_string(config.telemetry.buffer_timeout_ms) + "ms";
-    line += " queue=" + std::to_string(config.telemetry.queue_max_records) + "records/" +
-            std::to_string(config.telemetry.queue_max_bytes) + "B";
-  }
-  return line;
-}
 
 Result<Config> load_config(const std::map<std::string, std::string>& flags, const EnvLookup& env,
                            const ConfigFileLookup& lookup) {

@@ -184,10 +184,9 @@ TelemetryCounters TelemetryForwarder::counters() const {
   return c;
 }
 
-void TelemetryForwarder::shutdown(int64_t deadline_ms) {
+void TelemetryForwarder::shutdown(int64_t end_ms) {
   if (shut_down_) return;
   shut_down_ = true;
-  const int64_t end_ms = deadline_ms - options_.shutdown_reserve_ms;
   deadline_cap_ms_ = end_ms;
   {
     std::lock_guard<std::mutex> lock(hold_mutex_);

@@ -299,11 +299,17 @@ TEST_CASE("config file: setting types follow the defaults unless a row says othe
   CHECK(type_of("EXTENSION_RUNNER_DISPATCH") == SettingType::Text);
   CHECK(type_of("EXTENSION_RUNNER_MAX_CRASHES") == SettingType::Integer);
   CHECK(type_of("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") == SettingType::Integer);
-  CHECK(setting_type({"X", "x", "true", "h"}) == SettingType::Boolean);
-  CHECK(setting_type({"X", "x", "-5", "h"}) == SettingType::Integer);
-  CHECK(setting_type({"X", "x", "-", "h"}) == SettingType::Text);
-  CHECK(setting_type({"X", "x", "10", "h", kind::text("X"), SettingType::Text}) ==
-        SettingType::Text);
+  const auto row = [](std::string default_value, SettingType type = SettingType::FromDefault) {
+    SettingSpec spec;
+    spec.env = "X";
+    spec.default_value = std::move(default_value);
+    spec.type = type;
+    return spec;
+  };
+  CHECK(setting_type(row("true")) == SettingType::Boolean);
+  CHECK(setting_type(row("-5")) == SettingType::Integer);
+  CHECK(setting_type(row("-")) == SettingType::Text);
+  CHECK(setting_type(row("10", SettingType::Text)) == SettingType::Text);
 }
 
 TEST_CASE("config file: the child's working directory and command") {

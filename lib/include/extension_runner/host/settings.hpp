@@ -67,14 +67,30 @@ SettingKind text(std::string label);
  */
 enum class SettingType { FromDefault, Text, Integer, Boolean };
 
-/** One row of the settings table: the CLI, the README and load_config all read it. */
+struct Config;
+struct SettingSpec;
+
+/** Checks a value against its row (kind, bounds, choices) and stores it where it belongs. */
+using SettingApply =
+    std::function<Result<void>(const SettingSpec& spec, const std::string& value, Config& config)>;
+
+/**
+ * One row of the settings table: the CLI, the README, the configuration file and load_config
+ * all read it. A new setting is one row (and a field in the options of the part that uses it).
+ */
 struct SettingSpec {
-  std::string env;            ///< Environment variable, e.g. `EXTENSION_RUNNER_NAME`.
-  std::string flag;           ///< Long flag without dashes, e.g. `name`.
-  std::string default_value;  ///< Used when neither flag, env nor file sets it ("" = unset).
-  std::string help;           ///< One line for `--help` and the README table.
-  SettingKind kind = {};      ///< What values it takes (default free TEXT; a test wants one).
+  std::string env;   ///< Environment variable, e.g. `EXTENSION_RUNNER_NAME`.
+  std::string flag;  ///< Long flag without dashes, e.g. `name`.
+  /**
+   * Used when neither flag, env nor file sets it ("" = unset). Not written in the table: it is
+   * the default of the field the row stores into, as the part's options declare it, spelt as
+   * the setting would be.
+   */
+  std::string default_value;
+  std::string help;       ///< One line for `--help` and the README table.
+  SettingKind kind = {};  ///< What values it takes (default free TEXT; a test wants one).
   SettingType type = SettingType::FromDefault;  ///< JSON values the file may give it.
+  SettingApply apply;  ///< Validates a value by `kind` (and the row's own rules), stores it.
 };
 
 /** The JSON type a row takes in the configuration file, FromDefault resolved. */
@@ -82,6 +98,16 @@ SettingType setting_type(const SettingSpec& spec);
 
 /** The settings table, in documentation order. */
 const std::vector<SettingSpec>& settings();
+
+/**
+ * What a failure of the child, the telemetry listener or the subscription does to the function
+ * (EXTENSION_RUNNER_ON_FAILURE; docs/platform-teams.md). Configuration errors are reported
+ * either way.
+ */
+enum class FailurePolicy {
+  Report,    ///< init/error (the function's init fails) or exit/error (the environment resets).
+  Continue,  ///< One ERROR line, counted; the extension answers `/next` until SHUTDOWN, exit 0.
+};
 
 /**
  * The validated configuration: the Extensions API side (this part's and the lambda part's
@@ -103,6 +129,8 @@ struct Config {
   std::vector<std::string> events{"INVOKE", "SHUTDOWN"};
   /** From AWS_LAMBDA_INITIALIZATION_TYPE (`lambda-managed-instances` → ManagedInstances). */
   Platform platform = Platform::Lambda;
+  /** Continue: an extension must never be the reason a function fails (README, Failures). */
+  FailurePolicy on_failure = FailurePolicy::Continue;
 
   RunnerOptions runner;        ///< The child runtime.
   TelemetryOptions telemetry;  ///< The Telemetry / Logs API subscription and delivery.

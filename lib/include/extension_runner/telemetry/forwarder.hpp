@@ -69,11 +69,6 @@ struct ForwarderOptions {
    */
   size_t batch_max_bytes = 256 * 1024;
   int64_t delivery_timeout_ms = 5000;  ///< Deadline given to the sink for one event.
-  /**
-   * Shutdown: stop delivering this long before deadlineMs, leaving time to end the child and
-   * exit (the extension is SIGKILLed at the deadline [EXT]).
-   */
-  int64_t shutdown_reserve_ms = 300;
   /** Shutdown: "no new batch for this long" ends the flush; 0 = buffering.timeoutMs + 50. */
   int64_t quiet_period_ms = 0;
   /**
@@ -128,13 +123,14 @@ class TelemetryForwarder {
 
   /**
    * Shutdown flush, then stop: keeps listening and delivering until the queue is drained and no
-   * new batch arrived for the quiet period, all bounded by `deadline_ms` − shutdown_reserve_ms.
-   * Then stops the listener, counts what is still queued as dropped and logs the counters in
-   * one line. Returns by that bound provided the sink honours its deadlines; a sink call begun
-   * before shutdown() (deadline up to delivery_timeout_ms later) is not waited for past the
-   * bound: end the child, then destroy the forwarder (the destructor joins). Idempotent.
+   * new batch arrived for the quiet period, all bounded by `end_ms` (epoch ms; the host's
+   * ShutdownBudget::telemetry_until_ms, before Lambda's deadline [EXT]). Then stops the listener,
+   * counts what is still queued as dropped and logs the counters in one line. Returns by that bound
+   * provided the sink honours its deadlines; a sink call begun before shutdown() (deadline up to
+   * delivery_timeout_ms later) is not waited for past the bound: end the child, then destroy the
+   * forwarder (the destructor joins). Idempotent.
    */
-  void shutdown(int64_t deadline_ms);
+  void shutdown(int64_t end_ms);
 
   /** The queue's counters plus the flush waits'. */
   TelemetryCounters counters() const;

@@ -1,6 +1,7 @@
-// The telemetry decorator inside the real lifecycle, against the Extensions API emulator with
-// the Telemetry API side installed on its server.
-#include "extension_runner/host/telemetry_handler.hpp"
+// The lifecycle's telemetry steps (subscribe after the child started, flush after each INVOKE,
+// drain before the child's SHUTDOWN), against the Extensions API emulator with the Telemetry API
+// side installed on its server.
+#include "extension_runner/host/lifecycle.hpp"
 
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -30,7 +31,7 @@ class InnerHandler final : public EventHandler {
     changed_.notify_all();
     return {};
   }
-  Result<void> on_shutdown(const ShutdownEvent&) override { return {}; }
+  Result<void> on_shutdown(const ShutdownEvent&, const ShutdownBudget&) override { return {}; }
   bool wait_for_invokes(size_t n) {
     std::unique_lock<std::mutex> lock(mutex_);
     return changed_.wait_for(lock, seconds(30), [&] { return handled_.size() >= n; });
@@ -46,9 +47,20 @@ struct Sandbox : test_support::FakePlatform {
   Sandbox() { REQUIRE(api.start().ok()); }
 };
 
+Extension with_telemetry(std::unique_ptr<EventHandler> events, BatchSink sink) {
+  Extension extension;
+  extension.events = std::move(events);
+  extension.telemetry = TelemetryDelivery{std::move(sink), {}};
+  return extension;
+}
+
+BatchSink accept_all() {
+  return [](const std::string&, int64_t) { return true; };
+}
+
 }  // namespace
 
-TEST_CASE("telemetry handler: runtimeDone of request N reaches the sink before the next /next") {
+TEST_CASE("lifecycle with telemetry: runtimeDone of request N reaches the sink before the next /next") {
   Sandbox sandbox;
   Config config;
   config.runtime_api = sandbox.api.runtime_api();
@@ -72,9 +84,9 @@ TEST_CASE("telemetry handler: runtimeDone of request N reaches the sink before t
   };
   auto inner = std::make_unique<InnerHandler>();
   InnerHandler& child = *inner;
-  auto handler = make_telemetry_handler(std::move(inner), sink);
+  auto parts = with_telemetry(std::move(inner), sink);
   std::atomic<int> exit_code{-1};
-  std::thread extension([&] { exit_code = run_lifecycle(config, "extension-runner", *handler); });
+  std::thread extension([&] { exit_code = run_lifecycle(config, "extension-runner", parts); });
 
   REQUIRE(sandbox.telemetry.wait_for_subscription(seconds(30)));
   constexpr int kInvokes = 3;
@@ -109,23 +121,48 @@ TEST_CASE("telemetry handler: runtimeDone of request N reaches the sink before t
 }
 
 TEST_CASE(
-    "telemetry handler: a 400 from the subscription is init/error Extension.SubscribeFailed") {
+    "lifecycle with telemetry: a 400 from the subscription is init/error "
+    "Extension.SubscribeFailed (on-failure report)") {
   Sandbox sandbox;
   sandbox.telemetry.inject(SubscribeFault::ValidationError);
   Config config;
   config.runtime_api = sandbox.api.runtime_api();
+  config.on_failure = FailurePolicy::Report;
   config.telemetry.mode = TelemetryMode::Telemetry;
   config.telemetry.listen = "127.0.0.1:0";
-  auto handler = make_telemetry_handler(std::make_unique<InnerHandler>(),
-                                        [](const std::string&, int64_t) { return true; });
-  CHECK(run_lifecycle(config, "extension-runner", *handler) == kExitFailure);
+  auto parts = with_telemetry(std::make_unique<InnerHandler>(), accept_all());
+  CHECK(run_lifecycle(config, "extension-runner", parts) == kExitFailure);
   const auto errors = sandbox.api.calls_to(Endpoint::InitError);
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].header("Lambda-Extension-Function-Error-Type") == "Extension.SubscribeFailed");
   CHECK(errors[0].body.find("ValidationError") != std::string::npos);
 }
 
-TEST_CASE("telemetry handler: 202 NotSupported (sam local) keeps serving events") {
+TEST_CASE(
+    "lifecycle with telemetry: a refused subscription under on-failure continue keeps the "
+    "events flowing, reports nothing and says what was lost") {
+  Sandbox sandbox;
+  sandbox.telemetry.inject(SubscribeFault::ValidationError);
+  Config config;
+  config.runtime_api = sandbox.api.runtime_api();
+  config.on_failure = FailurePolicy::Continue;
+  config.telemetry.mode = TelemetryMode::Telemetry;
+  config.telemetry.listen = "127.0.0.1:0";
+  sandbox.api.push_invoke("r1", wall_clock_ms() + 30000);
+  sandbox.api.push_shutdown("spindown", wall_clock_ms() + 2000);
+  auto inner = std::make_unique<InnerHandler>();
+  InnerHandler& child = *inner;
+  auto parts = with_telemetry(std::move(inner), accept_all());
+  CHECK(run_lifecycle(config, "extension-runner", parts) == kExitOk);
+  CHECK(child.wait_for_invokes(1));
+  CHECK(sandbox.api.calls_to(Endpoint::InitError).empty());
+  CHECK(sandbox.api.calls_to(Endpoint::ExitError).empty());
+  CHECK(parts.absorbed.failures == 1);
+  CHECK(parts.absorbed.events_lost == 0);  // the child still had every event
+  CHECK_THAT(parts.summary(), Catch::Contains("Extension.SubscribeFailed"));
+}
+
+TEST_CASE("lifecycle with telemetry: 202 NotSupported (sam local) keeps serving events") {
   Sandbox sandbox;
   sandbox.telemetry.inject(SubscribeFault::NotSupported);
   Config config;
@@ -136,9 +173,8 @@ TEST_CASE("telemetry handler: 202 NotSupported (sam local) keeps serving events"
   sandbox.api.push_shutdown("spindown", wall_clock_ms() + 2000);
   auto inner = std::make_unique<InnerHandler>();
   InnerHandler& child = *inner;
-  auto handler =
-      make_telemetry_handler(std::move(inner), [](const std::string&, int64_t) { return true; });
-  CHECK(run_lifecycle(config, "extension-runner", *handler) == kExitOk);
+  auto parts = with_telemetry(std::move(inner), accept_all());
+  CHECK(run_lifecycle(config, "extension-runner", parts) == kExitOk);
   CHECK(child.wait_for_invokes(1));
   CHECK(sandbox.api.calls_to(Endpoint::InitError).empty());
 }

@@ -32,6 +32,27 @@ void apply_logging(const Config& config, const std::string& name) {
   set_log_name(name);
 }
 
+/**
+ * What a subcommand's --help says of the settings: they are the main command's flags (CLI11
+ * passes them through), so their names are listed here, wrapped, with where to read more.
+ */
+std::string settings_footer() {
+  std::string text =
+      "Settings: every setting is accepted here too, as a flag, an environment variable or a "
+      "key of the configuration file (`extension-runner --help` describes each):\n ";
+  size_t column = 1;
+  for (const auto& s : settings()) {
+    const std::string flag = " --" + s.flag;
+    if (column + flag.size() > 90) {
+      text += "\n ";
+      column = 1;
+    }
+    text += flag;
+    column += flag.size();
+  }
+  return text;
+}
+
 /** One `--<flag>` per row of the settings table; remembers which ones were given. */
 class SettingOptions {
  public:
@@ -71,14 +92,19 @@ class EmulateCommand {
         "Example: extension-runner emulate --telemetry --runtime 'python3 "
         "examples/python/runner.py'");
     command_->fallthrough();  // the settings flags belong to the main app
+    command_->footer(settings_footer());
     command_->option_defaults()->group("Options");
     command_->add_option("--scenario", scenario_path_, "scenario JSON file (see README)");
     command_->add_option("--invokes", invokes_, "number of INVOKE events (overrides the scenario)")
         ->check(CLI::Range(0, 100000));
-    command_->add_option("--runtime", runtime_, "child runtime command (same as --command)");
+    command_->add_option("--runtime", runtime_, "alias of --command: the child runtime command");
     command_->add_flag("--json", options_.json, "print the trace as JSON lines");
-    command_->add_flag("--telemetry", telemetry_,
-                       "subscribe to the Telemetry API (EXTENSION_RUNNER_TELEMETRY=telemetry)");
+    // The same values as the setting's --telemetry; alone it means `telemetry`.
+    command_
+        ->add_option("--telemetry", telemetry_,
+                     "off, telemetry or logs, as the setting; --telemetry alone is telemetry")
+        ->expected(0, 1)
+        ->check(CLI::IsMember({"", "off", "telemetry", "logs"}));
     command_->add_flag("--managed-instances", managed_instances_,
                        "play Lambda Managed Instances: SHUTDOWN-only registration, concurrent "
                        "invocations seen only in telemetry (scenario managedInstances)");
@@ -119,7 +145,9 @@ class EmulateCommand {
   /** Its flags that stand for settings. */
   void add_settings(std::map<std::string, std::string>& given) const {
     if (!runtime_.empty()) given["command"] = runtime_;
-    if (telemetry_ && given.count("telemetry") == 0) given["telemetry"] = "telemetry";
+    if (command_->count("--telemetry") > 0) {
+      given["telemetry"] = telemetry_.empty() ? "telemetry" : telemetry_;
+    }
     // As Lambda would tell the extension: through AWS_LAMBDA_INITIALIZATION_TYPE [LMI].
     if (options_.scenario.managed_instances)
       given["initialization-type"] = kManagedInstancesInitType;
@@ -138,7 +166,7 @@ class EmulateCommand {
   std::string runtime_;
   std::optional<int> invokes_;
   std::optional<int> concurrency_;
-  bool telemetry_ = false;
+  std::string telemetry_;
   bool managed_instances_ = false;
 };
 
@@ -153,8 +181,10 @@ class InvokeCommand {
         "Example: echo '{\"eventType\":\"INVOKE\"}' | extension-runner invoke --runtime 'python3 "
         "examples/python/runner.py' --event -");
     command_->fallthrough();
+    command_->footer(settings_footer());
     command_->option_defaults()->group("Options");
-    command_->add_option("--runtime", options_.runtime, "child runtime command")->required();
+    command_->add_option("--runtime", options_.runtime,
+                         "alias of --command: the child runtime command");
     event_ =
         command_->add_option("--event", options_.event_path, "event JSON file, or - for stdin");
     request_ = command_->add_option("--request", options_.request_path,
@@ -179,7 +209,14 @@ class InvokeCommand {
   }
 
   int run(const Config& config, const std::string& name) const {
-    return run_invoke_mode(config, name, options_);
+    InvokeModeOptions options = options_;
+    if (options.runtime.empty()) options.runtime = config.runner.command;
+    if (options.runtime.empty()) {
+      std::cerr << "extension-runner: invoke needs the child runtime: --command CMD (or "
+                   "EXTENSION_RUNNER_COMMAND)\n";
+      return kExitUsage;
+    }
+    return run_invoke_mode(config, name, options);
   }
 
  private:

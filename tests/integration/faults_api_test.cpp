@@ -222,7 +222,7 @@ TEST_CASE("faults: telemetry subscription") {
       l.api.push_shutdown("spindown", in_ms(3000));
       return l.env({{"EXTENSION_RUNNER_TELEMETRY", "telemetry"},
                     {"EXTENSION_RUNNER_LISTEN", "127.0.0.1:0"},
-                    {"EXTENSION_RUNNER_FLUSH", "none"}});
+                    {"EXTENSION_RUNNER_FLUSH", "periodic"}});
     });
   }
 }

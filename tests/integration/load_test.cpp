@@ -54,7 +54,7 @@ TEST_CASE("load: concurrent posters against a slow child: every record accounted
   constexpr long kQueueBytes = 8 * 1024 * 1024;  // the default EXTENSION_RUNNER_QUEUE_MAX_BYTES
 
   test_support::SoakHost soak(
-      "load", {{"EXTENSION_RUNNER_FLUSH", "none"}, {"SOAK_TELEMETRY_DELAY_MS", "20"}});
+      "load", {{"EXTENSION_RUNNER_FLUSH", "periodic"}, {"SOAK_TELEMETRY_DELAY_MS", "20"}});
   auto& api = soak.fake.api;
   auto& telemetry = soak.fake.telemetry;
   auto& host = soak.host;

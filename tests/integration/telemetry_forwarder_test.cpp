@@ -227,12 +227,12 @@ TEST_CASE("telemetry forwarder: the per-invoke flush is bounded by the event's d
   CHECK_FALSE((*fwd)->after_invoke(invoke_event("past", wall_clock_ms() - 1000)));
 }
 
-TEST_CASE("telemetry forwarder: flush=none or no platform type skips the wait") {
+TEST_CASE("telemetry forwarder: flush=periodic or no platform type skips the wait") {
   FakeApi api;
   RecordingSink sink;
   for (int variant = 0; variant < 2; ++variant) {
     auto telemetry = telemetry_options();
-    if (variant == 0) telemetry.flush = FlushMode::None;
+    if (variant == 0) telemetry.flush = FlushMode::Periodic;
     if (variant == 1) {
       telemetry.flush = FlushMode::Invoke;
       telemetry.types = {"function"};

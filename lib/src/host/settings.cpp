@@ -259,16 +259,17 @@ Binding flush() {
   Binding b = choice<FlushMode>(
       {{"invoke", FlushMode::Invoke},
        {"periodic[,MS]", FlushMode::Periodic},
-       {"adaptive", FlushMode::Adaptive},
-       {"none", FlushMode::None}},
+       {"adaptive", FlushMode::Adaptive}},
       [](auto& c) -> auto& { return c.telemetry.flush; });
   b.apply = [](const SettingSpec& spec, const std::string& value, Config& c) -> Result<void> {
-    for (const auto mode :
-         {FlushMode::Invoke, FlushMode::Periodic, FlushMode::Adaptive, FlushMode::None}) {
+    for (const auto mode : {FlushMode::Invoke, FlushMode::Periodic, FlushMode::Adaptive}) {
       if (value == flush_mode_name(mode)) {
         c.telemetry.flush = mode;
         return {};
       }
+    }
+    if (value == "none") {
+      return invalid(spec, value, "none was periodic under another name and is gone: use periodic");
     }
     if (value.rfind("periodic,", 0) == 0) {
       auto ms = parse_int(spec, value.substr(9), 1, 900000);
@@ -619,8 +620,7 @@ const std::vector<SettingSpec>& settings() {
       row("EXTENSION_RUNNER_FLUSH", "flush",
           "invoke: wait (bounded) for the invocation's platform.runtimeDone before the next "
           "event; periodic[,MS]: never wait, deliver as batches arrive (or every MS) and at "
-          "SHUTDOWN; adaptive: invoke while invocations are infrequent, periodic while frequent; "
-          "none",
+          "SHUTDOWN; adaptive: invoke while invocations are infrequent, periodic while frequent",
           flush()),
       row("EXTENSION_RUNNER_TELEMETRY_PROTOCOL", "telemetry-protocol",
           "http (Lambda POSTs batches) or tcp (JSON lines; schema 2025-01-29)",

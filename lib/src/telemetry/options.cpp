@@ -12,10 +12,8 @@ const char* flush_mode_name(FlushMode mode) {
       return "periodic";
     case FlushMode::Adaptive:
       return "adaptive";
-    case FlushMode::None:
-      return "none";
   }
-  return "none";
+  return "adaptive";
 }
 
 std::string TelemetryOptions::effective_schema() const {

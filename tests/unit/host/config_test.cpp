@@ -114,12 +114,12 @@ TEST_CASE("config: flush strategies") {
       {"adaptive", true, FlushMode::Adaptive, 0, true},
       {"periodic", true, FlushMode::Periodic, 0, false},
       {"periodic,250", true, FlushMode::Periodic, 250, false},
-      {"none", true, FlushMode::None, 0, false},
-      {"auto", false, FlushMode::None, 0, false},
-      {"periodic,", false, FlushMode::None, 0, false},
-      {"periodic,0", false, FlushMode::None, 0, false},
-      {"periodic,x", false, FlushMode::None, 0, false},
-      {"periodic;5", false, FlushMode::None, 0, false},
+      {"none", false, FlushMode::Periodic, 0, false},
+      {"auto", false, FlushMode::Periodic, 0, false},
+      {"periodic,", false, FlushMode::Periodic, 0, false},
+      {"periodic,0", false, FlushMode::Periodic, 0, false},
+      {"periodic,x", false, FlushMode::Periodic, 0, false},
+      {"periodic;5", false, FlushMode::Periodic, 0, false},
   };
   for (const auto& c : cases) {
     INFO(c.value);

@@ -22,10 +22,10 @@ enum class TelemetryMode { Off, Telemetry, Logs };
  * "Telemetry: flush strategies"): Invoke = for its platform.runtimeDone; Periodic = never (records
  * reach the child as batches arrive, or every flush_period_ms, and at SHUTDOWN); Adaptive =
  * Invoke while invocations are infrequent, Periodic while they are frequent
- * (telemetry/flush_strategy.hpp); None = never waits, and no periodic hold either.
+ * (telemetry/flush_strategy.hpp).
  */
-enum class FlushMode { Invoke, Periodic, Adaptive, None };
-/** `invoke`, `periodic`, `adaptive` or `none`. */
+enum class FlushMode { Invoke, Periodic, Adaptive };
+/** `invoke`, `periodic` or `adaptive`. */
 const char* flush_mode_name(FlushMode mode);
 
 /** How Lambda delivers telemetry to the listener [TEL]: HTTP POSTs, or JSON lines over TCP. */

@@ -226,9 +226,51 @@ class InvokeCommand {
   InvokeModeOptions options_;
 };
 
+/**
+ * After the command line: loads the configuration and runs the chosen mode, a debug
+ * subcommand when `emulate` or `invoke` is given (parsed), else Lambda mode.
+ */
+int run_configured(const std::string& argv0, std::map<std::string, std::string> given,
+                   EmulateCommand* emulate, const InvokeCommand* invoke) {
+  if (emulate != nullptr) emulate->add_settings(given);
+  const std::string default_name = basename_of(argv0);
+  auto config = load_config(given, process_env(), {default_name, layer_root_of(argv0)});
+  if (!config) {
+    std::cerr << "extension-runner: " << config.error().message << '\n';
+    const auto api = process_env()("AWS_LAMBDA_RUNTIME_API");
+    if (emulate == nullptr && invoke == nullptr && api && !api->empty()) {
+      auto name = process_env()("EXTENSION_RUNNER_NAME");
+      // Inside Lambda a bad setting must still reach the platform, as init/error.
+      report_config_error(*api, name && !name->empty() ? *name : default_name, config.error());
+    }
+    return kExitUsage;
+  }
+  const std::string name = config->name.empty() ? default_name : config->name;
+  apply_logging(*config, name);
+  if (!config->config_file.empty()) log_info("configuration file " + config->config_file);
+
+  if (invoke != nullptr) return invoke->run(*config, name);
+  if (emulate != nullptr) return emulate->run(*config, name);
+
+  if (config->runtime_api.empty()) {
+    std::cerr << "extension-runner: AWS_LAMBDA_RUNTIME_API is not set: Lambda sets it for "
+                 "extensions; to try it locally run `extension-runner emulate` (see --help)\n";
+    return kExitUsage;
+  }
+  end_children_on_termination_signals();
+  auto extension = make_extension(*config, HostMode::Lambda);
+  return run_lifecycle(*config, name, extension);
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
+  const std::string argv0 = argc > 0 ? argv[0] : "extension-runner";
+  // Lambda starts the file in /opt/extensions without arguments [CFG]: there is nothing to
+  // parse, and building CLI11's parser (a flag per setting, both subcommands) was most of the
+  // work from exec to register (bench/README.md, "Where the time and pages go").
+  if (argc <= 1) return run_configured(argv0, {}, nullptr, nullptr);
+
   CLI::App app{
       "extension-runner: an AWS Lambda extension host.\n"
       "Without a subcommand it runs the Lambda Extensions API lifecycle (inside Lambda).\n"
@@ -258,37 +300,9 @@ int run(int argc, char** argv) {
     return kExitUsage;
   }
 
-  auto given = setting_options.given();
   if (emulate.parsed() && !emulate.prepare()) return kExitUsage;
-  emulate.add_settings(given);
-  const std::string argv0 = argc > 0 ? argv[0] : "extension-runner";
-  const std::string default_name = basename_of(argv0);
-  auto config = load_config(given, process_env(), {default_name, layer_root_of(argv0)});
-  if (!config) {
-    std::cerr << "extension-runner: " << config.error().message << '\n';
-    const auto api = process_env()("AWS_LAMBDA_RUNTIME_API");
-    if (!emulate.parsed() && !invoke.parsed() && api && !api->empty()) {
-      auto name = process_env()("EXTENSION_RUNNER_NAME");
-      // Inside Lambda a bad setting must still reach the platform, as init/error.
-      report_config_error(*api, name && !name->empty() ? *name : default_name, config.error());
-    }
-    return kExitUsage;
-  }
-  const std::string name = config->name.empty() ? default_name : config->name;
-  apply_logging(*config, name);
-  if (!config->config_file.empty()) log_info("configuration file " + config->config_file);
-
-  if (invoke.parsed()) return invoke.run(*config, name);
-  if (emulate.parsed()) return emulate.run(*config, name);
-
-  if (config->runtime_api.empty()) {
-    std::cerr << "extension-runner: AWS_LAMBDA_RUNTIME_API is not set: Lambda sets it for "
-                 "extensions; to try it locally run `extension-runner emulate` (see --help)\n";
-    return kExitUsage;
-  }
-  end_children_on_termination_signals();
-  auto extension = make_extension(*config, HostMode::Lambda);
-  return run_lifecycle(*config, name, extension);
+  return run_configured(argv0, setting_options.given(), emulate.parsed() ? &emulate : nullptr,
+                        invoke.parsed() ? &invoke : nullptr);
 }
 
 }  // namespace extension_runner::cli

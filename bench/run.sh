@@ -10,11 +10,6 @@ mkdir -p "$out"
 for b in "$dev" "$static"; do
   [ -x "$b" ] || { echo "bench: $b is missing (make build static-x86_64)" >&2; exit 1; }
 done
-# The floor extension and the null child are static like the release binary; the bench API is
-# the same program for every subject measured.
-cc=${CC:-cc}
-"$cc" -O2 -static -Wall -Wextra -Werror -o "$out/floor_ext" bench/floor/floor_ext.c
-"$cc" -O2 -static -Wall -Wextra -Werror -o "$out/null_child" bench/floor/null_child.c
-"$cc" -O2 -Wall -Wextra -Werror -o "$out/bench_api" bench/floor/bench_api.c
+bench/build-floor.sh "$out"
 python3 bench/bench.py --out-dir "$out" --dev "$dev" --static "$static" \
   --repeats "${REPEATS:-5}" --invokes "${INVOKES:-300}"

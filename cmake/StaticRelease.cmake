@@ -34,9 +34,11 @@ set_target_properties(CLI11::CLI11 PROPERTIES
 
 set(RAPIDJSON_INCLUDE_DIRS "${ER_STATIC_PREFIX}/include")
 
-# -Os (CMake's Release default is -O3): the binary is I/O-bound, and most of its resident memory
-# is its own text mapped by page fault-around, so a smaller binary is a smaller RSS (make bench:
-# 2.8 -> 2.45 MB binary, peak RSS 2.54 -> 2.28 MB; per-invoke times unchanged within noise).
+# -Os (CMake's Release default is -O3): the binary is I/O-bound and mostly waits on sockets. Per
+# invoke it runs as many instructions as the -O2 development build (callgrind: ~99 k vs ~102 k
+# with no child, ~127 k vs ~126 k with the null child; most of it libcurl, built -O2); -O2 for
+# the parts Lambda mode runs would save 7 % of them for 125 KiB more text, no time measured
+# (bench/README.md, "Where the time and pages go").
 set(CMAKE_CXX_FLAGS_RELEASE "-Os -DNDEBUG")
 # Except the telemetry batch parser, the one loop every record of every POST goes through: at
 # -Os the JSON reader's stream calls are not inlined, a third of the parse's instructions. -O2 for
@@ -44,10 +46,35 @@ set(CMAKE_CXX_FLAGS_RELEASE "-Os -DNDEBUG")
 set_source_files_properties(${CMAKE_SOURCE_DIR}/lib/src/telemetry/records.cpp
   PROPERTIES COMPILE_OPTIONS -O2)
 set(CMAKE_C_FLAGS_RELEASE "-Os -DNDEBUG")
+# One section per function and object, at compile time and again at the link: with LTO the
+# code is generated at the link, and without them there each LTO partition is one .text, which
+# neither --gc-sections nor layer/text-order.ld can take apart.
 add_compile_options(-ffunction-sections -fdata-sections)
+add_link_options(-ffunction-sections -fdata-sections)
 # The link warns that getaddrinfo needs glibc's NSS modules at run time: expected and harmless,
 # libcurl never calls it for the numeric AWS_LAMBDA_RUNTIME_API (docs/deploy.md, "Name resolution").
-add_link_options(-static -Wl,--gc-sections -s)
+add_link_options(-static -Wl,--gc-sections)
 if(ER_LTO)
   set(CMAKE_INTERPROCEDURAL_OPTIMIZATION ON)
 endif()
+
+option(ER_STRIP "Strip the static binary (OFF keeps its symbols: perf, make text-order)" ON)
+option(ER_TEXT_ORDER "Link the code Lambda mode runs first (layer/text-order.ld)" ON)
+set(ER_TEXT_ORDER_SCRIPT "${CMAKE_SOURCE_DIR}/layer/text-order.ld")
+
+# The link options of a static executable: stripped, a link map beside it (<target>.map: which
+# object each function came from and where it went; bench/README.md reads it), and the code
+# Lambda mode runs first. Lambda mode runs ~0.4 MB of ~1.9 MB of code; spread over the text it
+# touched every 64 KiB fault-around window, so all of the text was resident (2.36 MB peak RSS
+# with no child). Listed first, in an output section of its own (.text.lambda), it fills a few
+# windows and the rest (debug mode, fake platform, CLI11, unused libc/libstdc++) is never
+# mapped: 1.09 MB. layer/text-order.py writes the list from a profile of Lambda mode (`make
+# text-order`); a stale list costs pages, never correctness.
+function(er_static_executable target)
+  target_link_options(${target} PRIVATE $<$<BOOL:${ER_STRIP}>:-s>
+    -Wl,-Map=${CMAKE_BINARY_DIR}/${target}.map)
+  if(ER_TEXT_ORDER)
+    target_link_options(${target} PRIVATE -Wl,-T,${ER_TEXT_ORDER_SCRIPT})
+    set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${ER_TEXT_ORDER_SCRIPT})
+  endif()
+endfunction()

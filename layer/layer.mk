@@ -6,6 +6,7 @@
 #   make build-ExtensionRunnerLayerX86 ARTIFACTS_DIR=...   (what `sam build` runs; also Arm64)
 #   make extension-layer NAME=my-ext DIR=path/to/child ARCH=x86_64|arm64 [COMMAND=...]
 #                     build/layer/my-ext-<arch>.zip: an extension packaged as one layer
+#   make text-order   layer/text-order.ld: the code Lambda mode runs, linked first (valgrind, perf)
 #
 # Static dependencies (libcurl from Debian's source package, header-only cpp-httplib) are built
 # once per architecture under $(STATIC_DEPS_DIR) by layer/build-static-deps.sh and reused.
@@ -28,7 +29,7 @@ STATIC_CMAKE_ARGS = -DER_STATIC=ON -DER_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Relea
 STATIC_CMAKE_ARGS_x86_64 :=
 STATIC_CMAKE_ARGS_arm64 = -DCMAKE_TOOLCHAIN_FILE=$(LAYER_ROOT)/cmake/aarch64-linux-gnu.cmake
 
-.PHONY: layer-deps static $(addprefix static-,$(LAYER_ARCHES)) \
+.PHONY: layer-deps static text-order $(addprefix static-,$(LAYER_ARCHES)) \
   $(addprefix static-deps-,$(LAYER_ARCHES)) layer test-layer test-sam-targets \
   build-ExtensionRunnerLayerX86 build-ExtensionRunnerLayerArm64
 
@@ -87,6 +88,13 @@ test-layer: layer
 
 test-sam-targets: layer-deps
 	ER_DEPS_CACHE=$(abspath $(STATIC_DEPS_DIR)) $(LAYER_ROOT)/layer/test-sam-targets.sh
+
+## text-order: rewrite layer/text-order.ld, the code Lambda mode runs, which the static build
+## links first (cmake/StaticRelease.cmake). Run it after changing what Lambda mode runs; commit
+## the file. Needs valgrind and perf (x86_64 only; the arm64 link uses the same list).
+text-order: static-deps-x86_64
+	$(LAYER_ROOT)/layer/text-order.sh $(abspath $(STATIC_DEPS_DIR))/x86_64 \
+	  $(abspath $(LAYER_BUILD_DIR))/static-x86_64-profile
 
 ## extension-layer: an extension packaged as one layer (docs/deploy.md):
 ##   make extension-layer NAME=my-ext DIR=path/to/child ARCH=x86_64|arm64 \

@@ -504,10 +504,24 @@ std::string SettingKind::readme_text() const {
   return "text (" + label + ")";
 }
 
+namespace {
+
+// The table from its rows, each moved in: a braced list would copy every row (its strings,
+// choices and binder) once more, at start-up.
+template <typename... Rows>
+std::vector<SettingSpec> table_of(Rows&&... rows) {
+  std::vector<SettingSpec> table;
+  table.reserve(sizeof...(rows));
+  (table.push_back(std::forward<Rows>(rows)), ...);
+  return table;
+}
+
+}  // namespace
+
 const std::vector<SettingSpec>& settings() {
   // One row per setting: its name, flag, help and what it binds to (its kind, bounds and the
   // field its value goes to; the field's default is the row's default).
-  static const std::vector<SettingSpec> kTable = {
+  static const std::vector<SettingSpec> kTable = table_of(
       row("AWS_LAMBDA_RUNTIME_API", "runtime-api",
           "host:port of the Lambda Runtime API (set by Lambda)",
           text(
@@ -635,8 +649,7 @@ const std::vector<SettingSpec>& settings() {
           "memory (bytes) telemetry records may hold before the listener pushes back",
           integer(
               65536, int64_t{1} << 32,
-              [](auto& c) -> auto& { return c.telemetry.queue_max_bytes; })),
-  };
+              [](auto& c) -> auto& { return c.telemetry.queue_max_bytes; })));
   return kTable;
 }
 

@@ -34,16 +34,20 @@ set_target_properties(CLI11::CLI11 PROPERTIES
 
 set(RAPIDJSON_INCLUDE_DIRS "${ER_STATIC_PREFIX}/include")
 
-# -Os (CMake's Release default is -O3): the binary is I/O-bound and mostly waits on sockets. Per
-# invoke it runs as many instructions as the -O2 development build (callgrind: ~99 k vs ~102 k
-# with no child, ~127 k vs ~126 k with the null child; most of it libcurl, built -O2); -O2 for
-# the parts Lambda mode runs would save 7 % of them for 125 KiB more text, no time measured
-# (bench/README.md, "Where the time and pages go").
+# -Os (CMake's Release default is -O3): most of the code runs once or never, and per invoke the
+# -Os build ran as many instructions as the -O2 development build (callgrind: ~100 k with no
+# child, ~128 k with the null child, most of it libcurl, which is built -O2).
 set(CMAKE_CXX_FLAGS_RELEASE "-Os -DNDEBUG")
-# Except the telemetry batch parser, the one loop every record of every POST goes through: at
-# -Os the JSON reader's stream calls are not inlined, a third of the parse's instructions. -O2 for
-# that file alone (README, Benchmarks: the 1,000-record POST).
-set_source_files_properties(${CMAKE_SOURCE_DIR}/lib/src/telemetry/records.cpp
+# Except the files every event and every telemetry record go through: at -Os RapidJSON's reader
+# and writer stream calls are not inlined. -O2 for them alone (bench/README.md, "Where the time
+# and pages go"): the telemetry batch parser (the 1,000-record POST), the event parser and
+# re-writer (99 -> 93 k instructions per invoke), the runner protocol (128 -> 118 k with the
+# null child); +25 KiB of text, against +125 KiB for -O2 on every part Lambda mode runs.
+set_source_files_properties(
+  ${CMAKE_SOURCE_DIR}/lib/src/telemetry/records.cpp
+  ${CMAKE_SOURCE_DIR}/lib/src/core/json.cpp
+  ${CMAKE_SOURCE_DIR}/lib/src/lambda/events.cpp
+  ${CMAKE_SOURCE_DIR}/lib/src/runner/protocol.cpp
   PROPERTIES COMPILE_OPTIONS -O2)
 set(CMAKE_C_FLAGS_RELEASE "-Os -DNDEBUG")
 # One section per function and object, at compile time and again at the link: with LTO the

@@ -51,8 +51,10 @@ WORKLOADS = [
 # Native runs are sampled every 20 us of CPU time.
 SAMPLE_NS = "20000"
 
-# glibc's x86_64 multiarch members: <family>-<instruction set>[-...].o, most capable set first.
-MULTIARCH_SETS = ["evex", "avx512", "avx2", "avx-", "sse4", "ssse3", "sse2", "erms", "generic",
+# glibc's x86_64 multiarch members: <family>-<instruction set>[-...].o. The order keeps together
+# what one machine uses: strcspn and its kin take the SSE4.2 and generic versions on every x86_64
+# machine, x86-64-v4 (AVX-512) takes evex and avx512, x86-64-v3 avx and avx2 (glibc 2.36).
+MULTIARCH_SETS = ["generic", "evex", "avx512", "sse4", "avx-", "avx2", "ssse3", "sse2", "erms",
                   "nonascii"]
 MULTIARCH_MEMBER = re.compile(r"^([a-z0-9_]+)-(evex|avx|sse|ssse3|erms|generic|nonascii)")
 CLONE_SUFFIX = re.compile(r"(\.(lto_priv|constprop|isra|part|cold|localalias)\.\d+)+$")

@@ -79,6 +79,18 @@ class Runner:
         sys.stderr.write(f"  {name}: {len(runs)} runs\n")
         return runs
 
+    def interleave(self, subjects, **kwargs):
+        """{name: runs} of subjects {name: (command, env)}, each repeat running every subject
+        once in turn: the load of a shared machine then falls on all of them alike (the floor's
+        runs otherwise came seconds before the static binary's, under another load)."""
+        runs = {name: [] for name in subjects}
+        for _ in range(self.args.repeats):
+            for name, (cmd, env) in subjects.items():
+                runs[name].append(self.run(cmd, env, **kwargs))
+        for name in subjects:
+            sys.stderr.write(f"  {name}: {len(runs[name])} runs\n")
+        return runs
+
 
 def spread(values):
     values = [v for v in values if v is not None]
@@ -159,11 +171,9 @@ def main():
     }
     raw = {"no_child": {}, "null_child": {}, "first_next": {}, "telemetry": {}, "flush": {}}
     sys.stderr.write("no child:\n")
-    for name, (cmd, env) in subjects.items():
-        raw["no_child"][name] = r.repeat(name, lambda: r.run(cmd, env))
+    raw["no_child"] = r.interleave(subjects)
     sys.stderr.write("null child:\n")
-    for name, (cmd, env) in with_child.items():
-        raw["null_child"][name] = r.repeat(name, lambda: r.run(cmd, env, child_times=True))
+    raw["null_child"] = r.interleave(with_child, child_times=True)
     sys.stderr.write("spawn -> first /next with an example child:\n")
     first = {
         "static python init": ([args.static], {"EXTENSION_RUNNER_COMMAND": f"exec python3 {py_child}"}),

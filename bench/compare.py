@@ -4,9 +4,9 @@
 Usage: bench/compare.py [--rounds N] [--out-dir build/bench] BEFORE AFTER
 (after `bench/build-floor.sh`). Each round runs the floor, BEFORE and AFTER once each with no
 child and BEFORE and AFTER with the null child (300 invokes), so that the load of a shared
-machine falls on all of them alike; spawn -> register is compared as each run's difference to
-the floor run of the same round. Prints medians over the rounds (min-max in brackets). Never
-asserts; `make bench` stays the reference table.
+machine falls on all of them alike; spawn -> register and per invoke are also given as each
+run's difference to the floor run of the same round. Prints medians over the rounds (min-max
+in brackets). Never asserts; `make bench` stays the reference table.
 """
 import argparse
 import os
@@ -36,6 +36,7 @@ def main():
         bench.drop_from_page_cache(binary)
     null = {"EXTENSION_RUNNER_COMMAND": f"exec {r.null_child}"}
     rows = {k: {"register - floor (ms)": [], "per invoke, no child (ms)": [],
+                "per invoke - floor (ms)": [],
                 "host share, null child (ms)": [], "peak RSS, no child (kB)": [],
                 "peak RSS, null child (kB)": []} for k in subjects}
     for i in range(args.rounds):
@@ -46,6 +47,8 @@ def main():
             row["register - floor (ms)"].append(
                 bench.p50(alone, "spawn_to_register_ms") - bench.p50(floor, "spawn_to_register_ms"))
             row["per invoke, no child (ms)"].append(bench.p50(alone, "per_invoke_ms"))
+            row["per invoke - floor (ms)"].append(
+                bench.p50(alone, "per_invoke_ms") - bench.p50(floor, "per_invoke_ms"))
             row["host share, null child (ms)"].append(bench.p50(child, "host_share_ms"))
             row["peak RSS, no child (kB)"].append(alone["vm_hwm_kb"])
             row["peak RSS, null child (kB)"].append(child["vm_hwm_kb"])

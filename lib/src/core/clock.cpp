@@ -1,7 +1,6 @@
 #include "extension_runner/core/clock.hpp"
 
 #include <cstdio>
-#include <ctime>
 
 namespace extension_runner {
 
@@ -10,14 +9,47 @@ int64_t wall_clock_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+namespace {
+
+struct CivilDate {
+  int64_t year;
+  int month;  // 1-12
+  int day;    // 1-31
+};
+
+// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's civil_from_days). Not
+// gmtime_r: glibc's loads the time zone on its first call, /etc/localtime read before the
+// first log line, i.e. before register, for a UTC timestamp.
+CivilDate civil_from_days(int64_t days) {
+  const int64_t z = days + 719468;  // days since 0000-03-01
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t day_of_era = z - era * 146097;
+  const int64_t year_of_era =
+      (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+  const int64_t day_of_year =
+      day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const int64_t month_from_march = (5 * day_of_year + 2) / 153;
+  const int day = static_cast<int>(day_of_year - (153 * month_from_march + 2) / 5 + 1);
+  const int month =
+      static_cast<int>(month_from_march < 10 ? month_from_march + 3 : month_from_march - 9);
+  return {year_of_era + era * 400 + (month <= 2 ? 1 : 0), month, day};
+}
+
+// Floor division: an instant before the epoch belongs to the day, second, ms before it.
+int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
+
+}  // namespace
+
 std::string format_iso8601(int64_t epoch_ms) {
-  const std::time_t seconds = static_cast<std::time_t>(epoch_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
+  const int64_t seconds = floor_div(epoch_ms, 1000);
+  const int64_t days = floor_div(seconds, 86400);
+  const int64_t second_of_day = seconds - days * 86400;
+  const CivilDate date = civil_from_days(days);
   char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(epoch_ms % 1000));
+  std::snprintf(buffer, sizeof buffer, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                static_cast<long long>(date.year), date.month, date.day,
+                static_cast<int>(second_of_day / 3600), static_cast<int>(second_of_day / 60 % 60),
+                static_cast<int>(second_of_day % 60), static_cast<int>(epoch_ms - seconds * 1000));
   return buffer;
 }
 

@@ -72,7 +72,7 @@ set(ER_TEXT_ORDER_SCRIPT "${CMAKE_SOURCE_DIR}/layer/text-order.ld")
 # touched every 64 KiB fault-around window, so all of the text was resident (2.36 MB peak RSS
 # with no child). Listed first, in an output section of its own (.text.lambda), it fills a few
 # windows and the rest (debug mode, fake platform, CLI11, unused libc/libstdc++) is never
-# mapped: 1.09 MB. layer/text-order.py writes the list from a profile of Lambda mode (`make
+# mapped: 1.05 MB. layer/text-order.py writes the list from a profile of Lambda mode (`make
 # text-order`); a stale list costs pages, never correctness.
 function(er_static_executable target)
   target_link_options(${target} PRIVATE $<$<BOOL:${ER_STRIP}>:-s>

@@ -15,8 +15,9 @@ CLI11, the parts of libc and libstdc++ nobody calls) follows in `.text` as befor
 
 `profile` runs the binary in Lambda mode under callgrind against bench_api
 (bench/floor/bench_api.c), the stand-in for the Extensions and Telemetry APIs: no child, the
-null child, then telemetry with the null child; each run's new functions form a block, in that
-order, so a no-child run touches the fewest pages. glibc's CPU-specific string functions (one
+null child, then telemetry with the null child, then JSON log lines (AWS_LAMBDA_LOG_FORMAT);
+each run's new functions form a block, in that order, so a no-child run touches the fewest
+pages. glibc's CPU-specific string functions (one
 archive member per instruction set, chosen at start-up) follow the no-child block, grouped by
 instruction set, for the families that ran: callgrind's CPU is not the one Lambda runs on,
 and a machine uses one group. `faults` then runs the linked binary natively under `perf record
@@ -47,6 +48,8 @@ WORKLOADS = [
       "EXTENSION_RUNNER_TELEMETRY_TYPES": "function", "EXTENSION_RUNNER_LISTEN": "127.0.0.1:0"},
      ["--invokes", "20", "--posts", "10", "--records", "1000"],
      ["--invokes", "20", "--posts", "100", "--records", "1000"]),
+    ("JSON log lines", {"AWS_LAMBDA_LOG_FORMAT": "JSON"}, ["--invokes", "50"],
+     ["--invokes", "3000"]),
 ]
 # Native runs are sampled every 20 us of CPU time.
 SAMPLE_NS = "20000"
@@ -167,7 +170,9 @@ def executed_functions(callgrind_out):
 def run_workload(bench_dir, workload, wrapper, binary, native=False):
     name, env, args, native_args = workload
     args = native_args if native else args
-    run_env = dict(os.environ, AWS_LAMBDA_LOG_LEVEL="WARN")
+    # At Lambda's default log level (INFO; make bench runs at WARN): the lines logged at init
+    # run code of their own.
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_LAMBDA_LOG_")}
     run_env.update({k: v.format(null_child=os.path.join(bench_dir, "null_child"))
                     for k, v in env.items()})
     # Started by a relative path, as `make bench` does: the layer root is then found through the

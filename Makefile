@@ -35,7 +35,7 @@ demo: deps build
 
 ## bench: every path a user pays for, in one run, against a floor (bench/README.md); writes
 ## bench/results/latest.json and prints one table. Never asserted by tests.
-## (REPEATS=5 INVOKES=300; the static release binary comes from static-x86_64.)
+## (REPEATS=5 INVOKES=300 ROUNDS=21; the static release binary comes from static-x86_64.)
 bench: deps build static-x86_64
 	bench/run.sh $(BIN) $(BUILD_DIR)/static-x86_64/bin/extension-runner
 

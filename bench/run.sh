@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: builds the floor programs and runs bench/bench.py (bench/README.md).
-# Usage: bench/run.sh [dev-binary [static-binary]]   REPEATS=5 INVOKES=300 by default.
+# Usage: bench/run.sh [dev-binary [static-binary]]   REPEATS=5 INVOKES=300 ROUNDS=21 by default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dev=${1:-build/bin/extension-runner}
@@ -12,4 +12,4 @@ for b in "$dev" "$static"; do
 done
 bench/build-floor.sh "$out"
 python3 bench/bench.py --out-dir "$out" --dev "$dev" --static "$static" \
-  --repeats "${REPEATS:-5}" --invokes "${INVOKES:-300}"
+  --repeats "${REPEATS:-5}" --invokes "${INVOKES:-300}" --rounds "${ROUNDS:-21}"

@@ -266,9 +266,10 @@ int run_configured(const std::string& argv0, std::map<std::string, std::string> 
 
 int run(int argc, char** argv) {
   const std::string argv0 = argc > 0 ? argv[0] : "extension-runner";
-  // Lambda starts the file in /opt/extensions without arguments [CFG]: there is nothing to
-  // parse, and building CLI11's parser (a flag per setting, both subcommands) was most of the
-  // work from exec to register (bench/README.md, "Where the time and pages go").
+  // Lambda starts each file in /opt/extensions as it is, without arguments [CFG][RIE]: there is
+  // nothing to parse, and building CLI11's parser (a flag per setting, both subcommands) was
+  // most of the work from exec to register (bench/README.md, "Where the time and pages go").
+  // With any argument the parser is built as always.
   if (argc <= 1) return run_configured(argv0, {}, nullptr, nullptr);
 
   CLI::App app{

@@ -44,12 +44,13 @@ std::string format_iso8601(int64_t epoch_ms) {
   const int64_t seconds = floor_div(epoch_ms, 1000);
   const int64_t days = floor_div(seconds, 86400);
   const int64_t second_of_day = seconds - days * 86400;
+  const int64_t ms = (epoch_ms % 1000 + 1000) % 1000;
   const CivilDate date = civil_from_days(days);
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ",
                 static_cast<long long>(date.year), date.month, date.day,
                 static_cast<int>(second_of_day / 3600), static_cast<int>(second_of_day / 60 % 60),
-                static_cast<int>(second_of_day % 60), static_cast<int>(epoch_ms - seconds * 1000));
+                static_cast<int>(second_of_day % 60), static_cast<int>(ms));
   return buffer;
 }
 

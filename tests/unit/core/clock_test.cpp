@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ TEST_CASE("clock: format_iso8601 writes the UTC instant, milliseconds included")
       {253402300799999, "9999-12-31T23:59:59.999Z"},  // the last instant of 4 digits
       {-1, "1969-12-31T23:59:59.999Z"},               // before the epoch: the ms before it
       {-86400000, "1969-12-31T00:00:00.000Z"},
+      // The ends of int64, as java.time.Instant writes them: no overflow on the way.
+      {std::numeric_limits<int64_t>::max(), "292278994-08-17T07:12:55.807Z"},
+      {std::numeric_limits<int64_t>::min(), "-292275055-05-16T16:47:04.192Z"},
   };
   for (const auto& c : cases) {
     INFO(c.epoch_ms);

@@ -17,6 +17,7 @@
 #include "extension_runner/core/fd.hpp"
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/core/log.hpp"
+#include "extension_runner/core/uuid.hpp"
 #include "extension_runner/fake_platform/extensions_api.hpp"
 #include "extension_runner/fake_platform/managed_instances.hpp"
 #include "extension_runner/fake_platform/telemetry_api.hpp"

@@ -13,6 +13,7 @@
 #include "extension_runner/core/fd.hpp"
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/core/log.hpp"
+#include "extension_runner/core/uuid.hpp"
 #include "extension_runner/fake_platform/extensions_api.hpp"
 #include "extension_runner/runner/child_invoker.hpp"
 #include "extension_runner/runner/protocol.hpp"

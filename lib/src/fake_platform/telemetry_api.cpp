@@ -19,10 +19,6 @@
 namespace extension_runner {
 namespace {
 
-std::string error_body(const std::string& type, const std::string& message) {
-  return "{\"errorType\":" + json_quote(type) + ",\"errorMessage\":" + json_quote(message) + "}";
-}
-
 const char* api_prefix(TelemetryMode mode) {
   return mode == TelemetryMode::Logs ? "Logs" : "Telemetry";
 }
@@ -143,23 +139,24 @@ TelemetryEmulator::Answer TelemetryEmulator::subscribe(TelemetryMode mode,
     faults_.pop_front();
     switch (fault) {
       case SubscribeFault::NotSupported:
-        return {202, error_body(api + ".NotSupported", api + " API is not supported")};
+        return {202, json_error_object(api + ".NotSupported", api + " API is not supported")};
       case SubscribeFault::ValidationError:
-        return {400,
-                error_body(mode == TelemetryMode::Logs ? "Logs.ValidationError" : "ValidationError",
-                           "injected validation error")};
+        return {400, json_error_object(
+                         mode == TelemetryMode::Logs ? "Logs.ValidationError" : "ValidationError",
+                         "injected validation error")};
       case SubscribeFault::ServerError:
-        return {500, error_body(api + ".ServiceError", "injected server error")};
+        return {500, json_error_object(api + ".ServiceError", "injected server error")};
     }
   }
   if (identifier.empty() || !identifier_known_(identifier)) {
-    return {403, error_body("Extension.UnknownExtensionIdentifier",
-                            "Unknown extension identifier '" + identifier + "'")};
+    return {403, json_error_object("Extension.UnknownExtensionIdentifier",
+                                   "Unknown extension identifier '" + identifier + "'")};
   }
   const std::string validation =
       mode == TelemetryMode::Logs ? "Logs.ValidationError" : "ValidationError";
   auto doc = parse_json(body);
-  if (!doc || !doc->IsObject()) return {400, error_body(validation, "body is not a JSON object")};
+  if (!doc || !doc->IsObject())
+    return {400, json_error_object(validation, "body is not a JSON object")};
 
   EmulatedSubscription sub;
   sub.mode = mode;
@@ -217,13 +214,13 @@ TelemetryEmulator::Answer TelemetryEmulator::subscribe(TelemetryMode mode,
       add("Invalid destination: destination.URI host must be sandbox.localdomain");
     }
   }
-  if (!problems.empty()) return {400, error_body(validation, problems)};
+  if (!problems.empty()) return {400, json_error_object(validation, problems)};
   if (platform_ == Platform::ManagedInstances && subscription_) {
-    return {500, error_body(api + ".ServiceError", "already subscribed")};
+    return {500, json_error_object(api + ".ServiceError", "already subscribed")};
   }
   if (subscription_ && subscription_->mode != mode) {
-    return {400, error_body(validation, std::string("already subscribed to the ") +
-                                            api_prefix(subscription_->mode) + " API")};
+    return {400, json_error_object(validation, std::string("already subscribed to the ") +
+                                                   api_prefix(subscription_->mode) + " API")};
   }
   if (sub.host == "sandbox.localdomain" || sub.host == "sandbox") sub.host = "127.0.0.1";
   BatcherOptions options;

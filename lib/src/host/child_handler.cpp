@@ -1,10 +1,10 @@
 #include "extension_runner/host/child_handler.hpp"
 
 #include <algorithm>
-#include <random>
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/log.hpp"
+#include "extension_runner/core/uuid.hpp"
 #include "extension_runner/runner/child_invoker.hpp"
 
 namespace extension_runner {
@@ -16,18 +16,6 @@ using std::chrono::milliseconds;
 // How long past an INVOKE's deadline a sync on_invoke keeps waiting: the invoker needs a
 // moment to kill a hung child and report Runner.Timeout.
 constexpr milliseconds kSyncGrace{500};
-
-std::string generate_request_id() {
-  std::random_device rd;
-  std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd());
-  const uint64_t hi = gen(), lo = gen();
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
-                static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xfff),
-                static_cast<unsigned>(0x8000 | ((lo >> 48) & 0x3fff)),
-                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
-  return buf;
-}
 
 class RunnerHandler : public EventHandler {
  public:
@@ -107,7 +95,7 @@ class RunnerHandler : public EventHandler {
     dispatcher_->cap_deadlines(request_deadline);
     if (!dispatcher_->fatal_error()) {
       InvokeRequest request;
-      request.context.aws_request_id = generate_request_id();
+      request.context.aws_request_id = random_uuid();
       request.context.invoked_function_arn = last_arn_;
       request.event_json = event.raw;
       request.event_compact = true;

@@ -210,7 +210,4 @@ class Emulator {
   bool stopping_ = false;
 };
 
-/** A random RFC 4122 version-4 UUID string, as Lambda uses for identifiers and request ids. */
-std::string random_uuid();
-
 }  // namespace extension_runner

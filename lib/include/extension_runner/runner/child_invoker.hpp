@@ -103,16 +103,57 @@ class ChildInvoker : public Invoker {
   struct Session;  ///< One running child with its reader threads (child_invoker.cpp).
   struct Inbox;    ///< The stderr tail and the cancelled flag, shared with the stderr reader.
   struct Message;  ///< One protocol message read from the child's stdout (child_invoker.cpp).
+  struct Attempt;  ///< One sending of a request to the child (child_invoker.cpp).
 
  private:
-  Result<void> start_session(std::chrono::steady_clock::time_point deadline);
+  using Clock = std::chrono::steady_clock;
+
+  /** Spawns the child and performs the handshake; Error ChildStartupFailed saying why not. */
+  Result<void> start_session(Clock::time_point deadline);
+  /** Spawns the child with its pipes and its stderr reader: `session_`. */
+  Result<void> spawn_session();
+  /** Sends the startup request and waits for the child's answer. */
+  Result<void> handshake(Clock::time_point deadline);
+  /** Ends the session; the ChildStartupFailed error for `why`. */
+  Error startup_failed(const std::string& why);
   void end_session();
   /** The next message on the child's stdout; nullopt at `deadline` or on cancellation. */
-  std::optional<Message> read_message(std::chrono::steady_clock::time_point deadline);
+  std::optional<Message> read_message(Clock::time_point deadline);
+  /** Logs and drops what the child wrote unasked since its last reply. */
+  void discard_unrequested();
+
+  /**
+   * Sends `request` once and reads its reply: the answer, or nullopt when the child exited
+   * cleanly without reading it (only when `may_resend`) and the request is to be sent again.
+   */
+  std::optional<Result<InvokeReply>> send_once(const InvokeRequest& request,
+                                               const std::string& previous_id, bool may_resend);
+  /**
+   * Starts a child for `request` after the crash backoff: nullopt once it runs, else the
+   * request's answer (a startup failure, a crash reply, or the crash limit's fatal error).
+   */
+  std::optional<Result<InvokeReply>> restart(const InvokeRequest& request,
+                                             Clock::time_point deadline);
+  /** Reads until the request's answer; nullopt as send_once(). */
+  std::optional<Result<InvokeReply>> await_reply(const Attempt& attempt);
+  /** The answer a reply gives; nullopt for a late reply to the previous request (dropped). */
+  std::optional<Result<InvokeReply>> take_reply(const Attempt& attempt, InvokeReply reply,
+                                                double duration);
+  /** Whether the child exited with status 0 without reading the request (then it is ended). */
+  bool exited_unread(const Attempt& attempt, bool wrote_nothing);
+
   InvokeReply host_reply(const InvokeRequest& request, const char* errortype,
                          const std::string& message) const;
-  Result<InvokeReply> crashed(const InvokeRequest& request, InvokeReply reply);
-  bool sleep_until(std::chrono::steady_clock::time_point until);
+  /** Runner.Timeout for a request past its deadline; the child is killed. */
+  InvokeReply timed_out(const Attempt& attempt);
+  /** Runner.Crashed after the child exited mid-request, or the crash limit's fatal error. */
+  Result<InvokeReply> crashed(const InvokeRequest& request, double duration_ms);
+  Error cancelled_error() const;
+  /** cancelled_error(), after ending the child that had the request. */
+  Error cancelled_mid_request();
+  bool sleep_until(Clock::time_point until);
+  /** The child's peak RSS in MB (billing.used). */
+  int64_t used_mb();
 
   ChildInvokerOptions options_;
   std::unique_ptr<Session> session_;
@@ -120,7 +161,6 @@ class ChildInvoker : public Invoker {
   int crashes_in_a_row_ = 0;
   std::optional<Error> fatal_;
   std::string previous_id_;  ///< The request before the current one (its late replies are dropped).
-  bool resending_ = false;   ///< Sending a request again to a restarted child (once at most).
   std::atomic<bool> cancelled_{false};
   Pipe cancel_pipe_;  ///< Written once by cancel() to wake a blocked write.
   std::unique_ptr<Inbox> inbox_;

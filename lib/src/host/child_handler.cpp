@@ -23,23 +23,11 @@ class RunnerHandler : public EventHandler {
       : config_(config), mode_(std::move(mode)), dispatcher_(std::move(dispatcher)) {}
 
   Result<void> init(const InitContext& context) override {
-    StartupRequest startup;
-    startup.handler = config_.runner.handler;
-    startup.name = context.extension_name;
-    startup.mode = mode_;
-    startup.version = kProtocolVersion;
-    startup.function_json = context.registration.body_json;
-    startup.platform = platform_name(config_.platform);
-    const auto set = [&](const char* key, const std::string& value) {
-      if (!value.empty()) startup.env[key] = value;
-    };
-    set("AWS_LAMBDA_FUNCTION_NAME", context.registration.function_name);
-    set("AWS_LAMBDA_FUNCTION_VERSION", context.registration.function_version);
-    set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", config_.runner.memory_size);
-    set("EXTENSION_RUNNER_FUNCTION_HANDLER", context.registration.handler);
-    set("EXTENSION_RUNNER_ACCOUNT_ID", context.registration.account_id.value_or(""));
-    set("EXTENSION_RUNNER_HANDLER", config_.runner.handler);
-    set("EXTENSION_RUNNER_NAME", context.extension_name);
+    const RegisterResponse& r = context.registration;
+    auto startup = startup_request(
+        config_.runner, context.extension_name, mode_, platform_name(config_.platform),
+        RegisteredFunction{r.body_json, r.function_name, r.function_version, r.handler,
+                           r.account_id.value_or("")});
     auto options = child_invoker_options(config_.runner, std::move(startup));
     auto factory = [options]() -> Result<std::unique_ptr<Invoker>> {
       auto invoker = std::make_unique<ChildInvoker>(options);

@@ -564,6 +564,30 @@ void ChildInvoker::cancel() {
   if (cancel_pipe_.write.valid()) (void)!::write(cancel_pipe_.write.get(), "x", 1);
 }
 
+StartupRequest startup_request(const RunnerOptions& runner, const std::string& extension_name,
+                               std::string mode, std::string platform,
+                               const std::optional<RegisteredFunction>& registration) {
+  StartupRequest startup;
+  startup.handler = runner.handler;
+  startup.name = extension_name;
+  startup.mode = std::move(mode);
+  startup.version = kProtocolVersion;
+  startup.platform = std::move(platform);
+  if (!registration) return startup;
+  startup.function_json = registration->body_json;
+  const auto set = [&](const char* key, const std::string& value) {
+    if (!value.empty()) startup.env[key] = value;
+  };
+  set("AWS_LAMBDA_FUNCTION_NAME", registration->name);
+  set("AWS_LAMBDA_FUNCTION_VERSION", registration->version);
+  set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", runner.memory_size);
+  set("EXTENSION_RUNNER_FUNCTION_HANDLER", registration->handler);
+  set("EXTENSION_RUNNER_ACCOUNT_ID", registration->account_id);
+  set("EXTENSION_RUNNER_HANDLER", runner.handler);
+  set("EXTENSION_RUNNER_NAME", extension_name);
+  return startup;
+}
+
 ChildInvokerOptions child_invoker_options(const RunnerOptions& runner, StartupRequest startup) {
   ChildInvokerOptions o;
   o.command = runner.command;

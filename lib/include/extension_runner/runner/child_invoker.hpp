@@ -167,6 +167,28 @@ class ChildInvoker : public Invoker {
   GroupPeakRss rss_;  ///< billing.used, measured without a /proc scan per reply.
 };
 
+/** The function a child serves, as the Extensions API's Register answer describes it [EXT]. */
+struct RegisteredFunction {
+  std::string body_json = "{}";  ///< The answer's body as received: StartupRequest `function`.
+  std::string name;              ///< `functionName`.
+  std::string version;           ///< `functionVersion`.
+  std::string handler;           ///< `handler`: the function's own handler, not the child's.
+  std::string account_id;        ///< `accountId`; "" when the feature was not granted.
+};
+
+/**
+ * The startup request a child of `runner` gets (docs/runner-protocol.md): `handler` =
+ * runner.handler, `name` = `extension_name`, `mode` (`lambda` | `invoke` | `emulate`),
+ * `platform` (platform_name()), this host's protocol version. With a registration, `function`
+ * is its body and `env` names the function and this extension (AWS_LAMBDA_FUNCTION_NAME,
+ * AWS_LAMBDA_FUNCTION_VERSION, AWS_LAMBDA_FUNCTION_MEMORY_SIZE, EXTENSION_RUNNER_FUNCTION_HANDLER,
+ * EXTENSION_RUNNER_ACCOUNT_ID, EXTENSION_RUNNER_HANDLER, EXTENSION_RUNNER_NAME; empty values left
+ * out); without one (`invoke` mode: no Extensions API) `function` is `{}` and `env` is empty.
+ */
+StartupRequest startup_request(const RunnerOptions& runner, const std::string& extension_name,
+                               std::string mode, std::string platform,
+                               const std::optional<RegisteredFunction>& registration);
+
 /**
  * The ChildInvoker options for the child runtime's settings; `startup` is the handshake the
  * child gets after every (re)start, and its `name` the log prefix of the child's stderr.

@@ -18,8 +18,6 @@ std::string_view error_type(ErrorKind kind) {
       return "Extension.ChildStartupFailed";
     case ErrorKind::ChildCrashed:
       return "Extension.ChildCrashed";
-    case ErrorKind::ChildTimeout:
-      return "Extension.ChildTimeout";
     case ErrorKind::SubscribeFailed:
       return "Extension.SubscribeFailed";
     case ErrorKind::ListenerFailed:

@@ -22,7 +22,6 @@ enum class ErrorKind {
   ProtocolError,       ///< A peer sent something that breaks its protocol (bad JSON, wrong id).
   ChildStartupFailed,  ///< The child runtime failed its handshake.
   ChildCrashed,        ///< The child runtime exited or crashed, repeatedly.
-  ChildTimeout,        ///< The child runtime did not answer in time.
   SubscribeFailed,     ///< Telemetry/Logs API subscription was refused.
   ListenerFailed,      ///< The local telemetry listener could not bind or serve.
   Io,                  ///< A local system call failed (spawn, pipe, file).

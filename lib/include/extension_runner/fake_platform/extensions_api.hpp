@@ -1,6 +1,6 @@
 #pragma once
 /**
- * @file emulator.hpp
+ * @file extensions_api.hpp
  * An in-process Extensions API (2020-01-01) that behaves as AWS documents it [EXT] and as AWS's
  * emulator (RIE) implements it ([EXT], [RIE]; docs/references.md): identifier checks, 403 error
  * types, init/exit error recording, blocking `/next` fed from a script, fault injection. Serves on

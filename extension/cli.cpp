@@ -249,7 +249,7 @@ int run(int argc, char** argv) {
   }
   const std::string name = config->name.empty() ? default_name : config->name;
   apply_logging(*config, name);
-  // Which file configured this copy (issue 15's init config line may take this over).
+  // Which file configured this copy: a layer's settings are traced to their file.
   if (!config->config_file.empty()) log_info("configuration file " + config->config_file);
 
   if (invoke.parsed()) return invoke.run(*config, name);

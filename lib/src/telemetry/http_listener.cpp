@@ -40,9 +40,8 @@ void deepen_backlog(int port) {
 // A body being parsed costs about three times its size: the text, and the records built from it
 // until they are pushed (then counted themselves). Measured with malloc counted over one
 // parse_telemetry_batch of 1,000 records: the records hold 1.82x a body of ~280-byte
-// platform.report records, 2.25-2.27x of 153-byte function ones; the one-pass parse itself holds
-// ~300 bytes beside them (a DOM of 1.8-2.4x the body came on top until the parse became one
-// SAX pass), so 3x now covers the whole parse, not only the text and the DOM.
+// platform.report records, 2.25-2.27x of 153-byte function ones; the one-pass (SAX) parse
+// itself holds ~300 bytes beside them, so 3x covers the whole parse.
 constexpr size_t kBodyCopies = 3;
 
 /**

@@ -83,4 +83,7 @@ inline Error make_error(ErrorKind kind, std::string message) {
   return Error{kind, std::move(message)};
 }
 
+/** The Io error for the system call `what` that just failed: `what: <strerror(errno)>`. */
+Error io_error(const std::string& what);
+
 }  // namespace extension_runner

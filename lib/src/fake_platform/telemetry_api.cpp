@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <thread>
 
-#include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/fd.hpp"
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/lambda/extensions_api.hpp"
@@ -346,8 +345,7 @@ int TelemetryEmulator::post_until_accepted(const std::string& body,
 }
 
 std::string TelemetryEmulator::record(const std::string& type, const std::string& record_json) {
-  return "{\"time\":" + json_quote(format_iso8601(wall_clock_ms())) +
-         ",\"type\":" + json_quote(type) + ",\"record\":" + record_json + "}";
+  return telemetry_record_json(type, record_json);
 }
 
 std::string TelemetryEmulator::start_record(const std::string& request_id) {

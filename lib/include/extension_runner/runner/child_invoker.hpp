@@ -103,10 +103,10 @@ class ChildInvoker : public Invoker {
   struct Session;  ///< One running child with its reader threads (child_invoker.cpp).
   struct Inbox;    ///< The stderr tail and the cancelled flag, shared with the stderr reader.
   struct Message;  ///< One protocol message read from the child's stdout (child_invoker.cpp).
-  struct Attempt;  ///< One sending of a request to the child (child_invoker.cpp).
 
  private:
   using Clock = std::chrono::steady_clock;
+  struct Attempt;  ///< One sending of a request to the child (child_invoker.cpp).
 
   /** Spawns the child and performs the handshake; Error ChildStartupFailed saying why not. */
   Result<void> start_session(Clock::time_point deadline);

@@ -5,7 +5,7 @@ Usage: bench/bench.py --out-dir DIR --static BIN --dev BIN [--repeats N] [--invo
        bench/bench.py --print bench/results/latest.json   (the table of a results file)
 Runs each subject under bench_api (bench/floor/bench_api.c) REPEATS times, takes each run's
 median (p50), and reports min / median / max of those over the repeats, as ratios to the floor
-where the issue's targets are stated against it. Writes bench/results/latest.json and prints
+where a target is stated against it. Writes bench/results/latest.json and prints
 one table. Never asserts: targets are reported as met or not.
 """
 import argparse
@@ -202,7 +202,7 @@ def main():
         raw["telemetry"][name] = r.repeat(name, lambda: r.run(
             [binary], tel_env, invokes=3, extra=["--posts", "100", "--records", "1000"],
             child_times=True))
-    # The memory bound of the telemetry issue (peak RSS ≤ the RSS before + queue bytes + 4 MB) under
+    # The telemetry memory bound (peak RSS ≤ the RSS before + queue bytes + 4 MB) under
     # the two saturating loads of the integration tests, run against the static release binary.
     tests = os.path.join(os.path.dirname(args.dev), "integration_tests")
     if os.access(tests, os.X_OK):

@@ -17,7 +17,7 @@ STATIC_DEPS_DIR ?= $(LAYER_BUILD_DIR)/static-deps
 LAYER_DIR := $(LAYER_BUILD_DIR)/layer
 LAYER_ARCHES := x86_64 arm64
 LAYER_JOBS ?= 2
-# Zipped size budget per architecture (issue: 1.5 MB).
+# Zipped size budget per architecture: 1.5 MB.
 LAYER_MAX_ZIP_BYTES ?= 1500000
 
 # Debian packages for the release build, the cross build and the layer tests.

@@ -107,7 +107,7 @@ std::string read_file(const std::filesystem::path& path) {
 
 }  // namespace
 
-// Issue "documentation that stands on its own": a clone has everything it cites.
+// The documentation stands on its own: a clone has everything it cites.
 TEST_CASE("docs: no project file names a path outside the repository") {
   const std::vector<std::string> outside = {
       std::string("lambda") + "-apis", std::string("../") + "shared", std::string("/work") + "/"};

@@ -122,7 +122,7 @@ TEST_CASE("load: concurrent posters against a slow child: every record accounted
   CHECK(dropped >= refused);
   CHECK(delivered == child_records);
   CHECK(test_support::telemetry_counter(log, "refused_batches") == refused_batches);
-  // Memory (issue 11's bound): the queue's bytes count the records and the bodies being read;
+  // The telemetry memory bound: the queue's bytes count the records and the bodies being read;
   // everything else the load costs fits in 4 MB.
   if (!test_support::kSanitized) {
     CHECK(loaded.peak_kb <= baseline.rss_kb + kQueueBytes / 1024 + 4096);

@@ -10,6 +10,7 @@
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/fake_platform/telemetry_api.hpp"
 #include "extension_runner/telemetry/forwarder.hpp"
+#include "extension_runner/telemetry/http_listener.hpp"
 
 using namespace extension_runner;
 using std::chrono::milliseconds;

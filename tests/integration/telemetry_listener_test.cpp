@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "extension_runner/core/fd.hpp"
+#include "extension_runner/telemetry/http_listener.hpp"
 #include "extension_runner/telemetry/listener.hpp"
 
 using namespace extension_runner;

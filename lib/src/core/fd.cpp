@@ -4,18 +4,10 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <mutex>
 #include <string>
 
 namespace extension_runner {
-namespace {
-
-Error io_error(const std::string& what) {
-  return make_error(ErrorKind::Io, what + ": " + std::strerror(errno));
-}
-
-}  // namespace
 
 void Fd::reset(int fd) {
   if (fd_ >= 0) ::close(fd_);

@@ -129,4 +129,16 @@ std::string json_quote(std::string_view text) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
+std::string json_error_object(std::string_view error_type, std::string_view message) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.StartObject();
+  writer.Key("errorType");
+  writer.String(error_type.data(), static_cast<rapidjson::SizeType>(error_type.size()));
+  writer.Key("errorMessage");
+  writer.String(message.data(), static_cast<rapidjson::SizeType>(message.size()));
+  writer.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
 }  // namespace extension_runner

@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "extension_runner/core/clock.hpp"
+#include "extension_runner/core/fd.hpp"
 
 namespace extension_runner {
 namespace {
@@ -34,23 +35,6 @@ std::string upper(std::string_view text) {
   std::transform(out.begin(), out.end(), out.begin(),
                  [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
   return out;
-}
-
-// One write(2) per line so lines from several threads (and the child's
-// forwarded stderr) never interleave mid-line.
-void write_line(std::string line) {
-  line.push_back('\n');
-  const char* p = line.data();
-  size_t left = line.size();
-  while (left > 0) {
-    ssize_t n = ::write(STDERR_FILENO, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
 }
 
 }  // namespace
@@ -145,7 +129,10 @@ void log_from(LogLevel level, std::string_view source, std::string_view message)
   if (s.sink) {
     s.sink(line);
   } else {
-    write_line(std::move(line));
+    // Written whole under the logger's lock, so lines from several threads (and the child's
+    // forwarded stderr) never interleave mid-line; a failed write loses only this line.
+    line.push_back('\n');
+    (void)write_all(STDERR_FILENO, line.data(), line.size());
   }
 }
 

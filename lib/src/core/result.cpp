@@ -1,5 +1,8 @@
 #include "extension_runner/core/result.hpp"
 
+#include <cerrno>
+#include <cstring>
+
 namespace extension_runner {
 
 std::string_view error_type(ErrorKind kind) {
@@ -18,8 +21,6 @@ std::string_view error_type(ErrorKind kind) {
       return "Extension.ChildStartupFailed";
     case ErrorKind::ChildCrashed:
       return "Extension.ChildCrashed";
-    case ErrorKind::ChildTimeout:
-      return "Extension.ChildTimeout";
     case ErrorKind::SubscribeFailed:
       return "Extension.SubscribeFailed";
     case ErrorKind::ListenerFailed:
@@ -32,6 +33,10 @@ std::string_view error_type(ErrorKind kind) {
       return "Extension.Cancelled";
   }
   return "Extension.UnknownReason";
+}
+
+Error io_error(const std::string& what) {
+  return make_error(ErrorKind::Io, what + ": " + std::strerror(errno));
 }
 
 }  // namespace extension_runner

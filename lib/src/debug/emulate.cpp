@@ -1,6 +1,8 @@
 #include "extension_runner/debug/emulate.hpp"
 
 #include <pthread.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -8,6 +10,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -17,6 +20,7 @@
 #include "extension_runner/core/fd.hpp"
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/core/log.hpp"
+#include "extension_runner/core/uuid.hpp"
 #include "extension_runner/fake_platform/extensions_api.hpp"
 #include "extension_runner/fake_platform/managed_instances.hpp"
 #include "extension_runner/fake_platform/telemetry_api.hpp"
@@ -24,6 +28,8 @@
 
 namespace extension_runner {
 namespace {
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
 const char* endpoint_name(Endpoint e) {
   switch (e) {
@@ -124,14 +130,27 @@ class Tracer {
            " requests up to their platform.report";
   }
 
-  /** `extra_json`: more members for the JSON form (`,"key":value…`), ignored in text form. */
+  /** Writes more members into the JSON form of a line (ignored in text form). */
+  using ExtraMembers = std::function<void(JsonWriter&)>;
+
   void line(const std::string& source, const std::string& what, const std::string& detail,
-            int64_t at_ms, const std::string& extra_json = "") {
+            int64_t at_ms, const ExtraMembers& extra = {}) {
     std::string out;
     if (json_) {
-      out = R"({"t_ms":)" + std::to_string(at_ms - start_ms_) + R"(,"source":)" +
-            json_quote(source) + R"(,"what":)" + json_quote(what) + R"(,"detail":)" +
-            json_quote(detail) + extra_json + "}";
+      rapidjson::StringBuffer buffer;
+      JsonWriter w(buffer);
+      w.StartObject();
+      w.Key("t_ms");
+      w.Int64(at_ms - start_ms_);
+      w.Key("source");
+      w.String(source);
+      w.Key("what");
+      w.String(what);
+      w.Key("detail");
+      w.String(detail);
+      if (extra) extra(w);
+      w.EndObject();
+      out.assign(buffer.GetString(), buffer.GetSize());
     } else {
       char prefix[48];
       std::snprintf(prefix, sizeof prefix, "[+%6lld ms] %-9s ",
@@ -362,197 +381,288 @@ std::string overhead_summary(const std::vector<RecordedCall>& calls,
 }
 
 /**
- * Lambda Managed Instances' side [LMI][RIE]: once init is done (the extension waits in
- * `/next`), the init records replayed to the subscriber, then `invokes` invocations
- * `concurrency` at a time, visible only as interleaved telemetry (never as INVOKE events),
- * `spacingMs` between rounds; then SHUTDOWN (`spindown` by default).
+ * One emulated function environment: the Extensions API with the Telemetry API on its server,
+ * Lambda's side of the scenario (drive()), the trace and the summary. Members are built in
+ * declaration order; `watcher_` comes before anything that may start a thread, so that only its
+ * thread receives SIGINT/SIGTERM.
  */
-void drive_managed_instances(const Scenario& scenario, const std::string& name,
-                             const TelemetryEmulator& telemetry, Emulator& emulator,
-                             Publisher& publisher, Tracer& tracer, StopFlag& done,
-                             int64_t start_ms) {
-  while (!done.is_set() && !emulator.wait_for_idle_next(std::chrono::milliseconds(500))) {
+class Emulation {
+ public:
+  Emulation(const Scenario& scenario, bool json, Platform configured)
+      : scenario_(scenario),
+        start_ms_(wall_clock_ms()),
+        lmi_(scenario.managed_instances || configured == Platform::ManagedInstances),
+        tracer_(start_ms_, json),
+        emulator_(FunctionInfo{}, lmi_ ? Platform::ManagedInstances : Platform::Lambda),
+        watcher_([this] { interrupt(); }),
+        telemetry_([this](const std::string& id) { return emulator_.knows_identifier(id); },
+                   lmi_ ? Platform::ManagedInstances : Platform::Lambda),
+        publisher_(telemetry_, scenario) {
+    emulator_.set_observer([this](const RecordedCall& call) { tracer_.on_call(call); });
+    install_telemetry();
+    if (scenario.register_fault) {
+      emulator_.inject(Endpoint::Register, to_fault(*scenario.register_fault));
+    }
+    if (scenario.next_fault) emulator_.inject(Endpoint::Next, to_fault(*scenario.next_fault));
   }
-  if (done.is_set()) return;
-  if (const auto sub = telemetry.subscription()) {
-    const auto init =
-        ConcurrentInvocations::init_records(name, sub->types, wall_clock_ms() - start_ms);
-    tracer.published(init.size());  // records/s counts from the first record the platform made
-    publisher.records(init);
+
+  /** Starts the Extensions API; its address is runtime_api(). */
+  Result<void> start() {
+    if (auto started = emulator_.start(); !started) return started;
+    tracer_.line("emulator", "start",
+                 "Extensions API on " + emulator_.runtime_api() +
+                     (lmi_ ? " (Lambda Managed Instances: SHUTDOWN-only registrations, schema "
+                             "2025-01-29)"
+                           : ""),
+                 wall_clock_ms());
+    return {};
   }
-  ConcurrentInvocations invocations(scenario.invokes, scenario.concurrency,
-                                    scenario.log_records_json);
-  tracer.line("emulator", "invocations",
-              std::to_string(scenario.invokes) + " invocations, " +
-                  std::to_string(scenario.concurrency) + " at a time, " +
-                  std::to_string(invocations.records_per_invocation()) +
-                  " records each (Managed Instances: no INVOKE events)",
-              wall_clock_ms());
-  while (!done.is_set() && !invocations.done()) {
-    const auto round = invocations.next_round();
-    tracer.published(round.size());
-    publisher.records(round);
-    if (scenario.spacing_ms > 0 && done.wait_for(std::chrono::milliseconds(scenario.spacing_ms))) {
-      return;
+
+  std::string runtime_api() const { return emulator_.runtime_api(); }
+  Tracer& tracer() { return tracer_; }
+
+  /** Lambda's side of the scenario, on its own thread, until it is done or stop() is called. */
+  void drive(const std::string& name) {
+    if (lmi_) {
+      drive_managed_instances(name);
+    } else {
+      drive_invokes();
     }
   }
-  if (done.is_set()) return;
-  // The platform flushes the subscribers' buffers (at most 1 s) before SHUTDOWN [LMI][RIE].
-  telemetry.flush(std::chrono::steady_clock::now() + std::chrono::seconds(1));
-  emulator.push_shutdown(scenario.shutdown_reason, wall_clock_ms() + scenario.shutdown_budget_ms);
-}
+
+  /** Ends drive() and stops the Extensions API (after the lifecycle returned). */
+  void stop() {
+    done_.set();
+    emulator_.stop();
+  }
+
+  /** Prints the summary line: what happened, the overheads, what telemetry delivered. */
+  void summarise(int code, std::string handler_summary) {
+    const auto calls = emulator_.calls();
+    const auto arrivals = emulator_.next_arrival_times();
+    if (!handler_summary.empty()) handler_summary = "; " + handler_summary;
+    std::string init = "init not completed";
+    if (!arrivals.empty()) init = "init " + std::to_string(arrivals.front() - start_ms_) + " ms";
+    const auto billed = post_runtime_.stats();
+    const auto counters = telemetry_.batcher_counters();
+    const std::string invokes =
+        lmi_ ? "managed instances: " + std::to_string(scenario_.invokes) + " invocations, " +
+                   std::to_string(scenario_.concurrency) + " at a time; " +
+                   tracer_.delivery_summary()
+             : overhead_summary(calls, arrivals) + "; " + post_runtime_text(billed);
+    tracer_.line("emulator", "summary",
+                 "exit code " + std::to_string(code) + "; " + init + "; " + invokes + "; " +
+                     std::to_string(calls.size()) + " API calls in " +
+                     std::to_string(wall_clock_ms() - start_ms_) + " ms; " +
+                     telemetry_text(counters) + handler_summary,
+                 wall_clock_ms(),
+                 [&](JsonWriter& w) { summary_members(w, code, billed, counters); });
+  }
+
+ private:
+  void interrupt() {
+    tracer_.line("emulator", "interrupt", "SIGINT/SIGTERM: sending SHUTDOWN (SandboxTerminated)",
+                 wall_clock_ms());
+    done_.set();
+    emulator_.interrupt("SandboxTerminated", wall_clock_ms() + scenario_.shutdown_budget_ms);
+  }
+
+  /** The Telemetry API on the emulator's server, with the scenario's faults; batches traced. */
+  void install_telemetry() {
+    telemetry_.install(emulator_.server());
+    if (scenario_.telemetry_fault == TelemetryFault::NotSupported) {
+      telemetry_.inject(SubscribeFault::NotSupported);
+    } else if (scenario_.telemetry_fault == TelemetryFault::ValidationError) {
+      telemetry_.inject(SubscribeFault::ValidationError);
+    }
+    if (scenario_.telemetry_fault == TelemetryFault::Silent) telemetry_.set_silent(true);
+    telemetry_.set_batch_observer([this](const BatchOutcome& o) {
+      if (o.sent) tracer_.published(o.records);
+      std::string detail = std::to_string(o.records) + " records -> ";
+      if (o.busy_drop) {
+        detail += "dropped (a POST was pending)";
+      } else {
+        detail += std::to_string(o.status);
+        if (o.attempts > 1) detail += " after " + std::to_string(o.attempts) + " attempts";
+        if (!o.sent) detail += ", dropped";
+      }
+      tracer_.line("telemetry", "batch", detail, wall_clock_ms());
+    });
+  }
+
+  /** Waits until the extension waits in `/next`; false when stopped first. */
+  bool wait_for_idle_next() {
+    while (!done_.is_set() && !emulator_.wait_for_idle_next(std::chrono::milliseconds(500))) {
+    }
+    return !done_.is_set();
+  }
+
+  // Like Lambda, hand out the next event only once the extension is waiting for it, so each
+  // deadline is measured from when the invoke really starts; and only once the function
+  // returned, since the invoke lasts until both have called Next [EXT].
+  void drive_invokes() {
+    for (int i = 0; i <= scenario_.invokes && !done_.is_set(); ++i) {
+      if (!wait_for_idle_next()) return;
+      publisher_.report_previous();
+      // Emulated idle time between invokes (the sandbox would be frozen).
+      if (i > 0 && scenario_.spacing_ms > 0 &&
+          done_.wait_for(std::chrono::milliseconds(scenario_.spacing_ms))) {
+        return;
+      }
+      if (i == scenario_.invokes) {
+        emulator_.push_shutdown(scenario_.shutdown_reason,
+                                wall_clock_ms() + scenario_.shutdown_budget_ms);
+        return;
+      }
+      if (!run_invoke()) return;
+    }
+  }
+
+  /** One INVOKE: handed out, the function's run time, its return; false when stopped. */
+  bool run_invoke() {
+    const std::string request_id = random_uuid();
+    emulator_.push_invoke(request_id, wall_clock_ms() + scenario_.function_timeout_ms);
+    publisher_.start(request_id);
+    // The function's run time (emulated work, not a synchronisation).
+    if (scenario_.duration_ms > 0 &&
+        done_.wait_for(std::chrono::milliseconds(scenario_.duration_ms))) {
+      return false;
+    }
+    publisher_.runtime_done(request_id);
+    const auto runtime_done = std::chrono::steady_clock::now();
+    if (!wait_for_idle_next()) return false;
+    post_runtime_.add(runtime_done, std::max(runtime_done, emulator_.last_next_arrival()));
+    return true;
+  }
+
+  /**
+   * Lambda Managed Instances' side [LMI][RIE]: once init is done (the extension waits in
+   * `/next`), the init records replayed to the subscriber, then `invokes` invocations
+   * `concurrency` at a time, visible only as interleaved telemetry (never as INVOKE events),
+   * `spacingMs` between rounds; then SHUTDOWN (`spindown` by default).
+   */
+  void drive_managed_instances(const std::string& name) {
+    if (!wait_for_idle_next()) return;
+    if (const auto sub = telemetry_.subscription()) {
+      const auto init =
+          ConcurrentInvocations::init_records(name, sub->types, wall_clock_ms() - start_ms_);
+      tracer_.published(init.size());  // records/s counts from the first record the platform made
+      publisher_.records(init);
+    }
+    ConcurrentInvocations invocations(scenario_.invokes, scenario_.concurrency,
+                                      scenario_.log_records_json);
+    tracer_.line("emulator", "invocations",
+                 std::to_string(scenario_.invokes) + " invocations, " +
+                     std::to_string(scenario_.concurrency) + " at a time, " +
+                     std::to_string(invocations.records_per_invocation()) +
+                     " records each (Managed Instances: no INVOKE events)",
+                 wall_clock_ms());
+    while (!done_.is_set() && !invocations.done()) {
+      const auto round = invocations.next_round();
+      tracer_.published(round.size());
+      publisher_.records(round);
+      if (scenario_.spacing_ms > 0 &&
+          done_.wait_for(std::chrono::milliseconds(scenario_.spacing_ms))) {
+        return;
+      }
+    }
+    if (done_.is_set()) return;
+    // The platform flushes the subscribers' buffers (at most 1 s) before SHUTDOWN [LMI][RIE].
+    telemetry_.flush(std::chrono::steady_clock::now() + std::chrono::seconds(1));
+    emulator_.push_shutdown(scenario_.shutdown_reason,
+                            wall_clock_ms() + scenario_.shutdown_budget_ms);
+  }
+
+  static std::string post_runtime_text(const PostRuntimeTimes::Stats& billed) {
+    if (billed.count == 0) return "no post-runtime extension time measured";
+    return "post-runtime extension time p50 " + fixed1(billed.p50) + " / p99 " +
+           fixed1(billed.p99) + " / max " + fixed1(billed.max) + " ms over " +
+           std::to_string(billed.count) + " invokes";
+  }
+
+  std::string telemetry_text(const BatcherCounters& t) const {
+    if (!telemetry_.subscription()) return "telemetry not subscribed";
+    if (scenario_.telemetry_fault == TelemetryFault::Silent) {
+      return "telemetry subscribed, platform silent: nothing delivered";
+    }
+    const uint64_t dropped = t.records_dropped_busy + t.records_dropped_refused;
+    return "telemetry records delivered " + std::to_string(t.records_sent) + " in " +
+           std::to_string(t.batches_sent) + " batches, dropped " + std::to_string(dropped) + " (" +
+           std::to_string(t.records_dropped_busy) + " while a POST was pending, " +
+           std::to_string(t.records_dropped_refused) + " refused), " + std::to_string(t.retries) +
+           " retries";
+  }
+
+  /** The JSON summary's own members: exit code, post-runtime times, telemetry counters. */
+  void summary_members(JsonWriter& w, int code, const PostRuntimeTimes::Stats& billed,
+                       const BatcherCounters& t) const {
+    // One decimal, as the text form prints them.
+    const auto fixed = [&w](double v) {
+      const std::string text = fixed1(v);
+      w.RawValue(text.data(), text.size(), rapidjson::kNumberType);
+    };
+    w.Key("exit_code");
+    w.Int(code);
+    w.Key("post_runtime_ms");
+    w.StartObject();
+    w.Key("count");
+    w.Uint64(billed.count);
+    w.Key("p50");
+    fixed(billed.p50);
+    w.Key("p99");
+    fixed(billed.p99);
+    w.Key("max");
+    fixed(billed.max);
+    w.EndObject();
+    w.Key("telemetry");
+    w.StartObject();
+    w.Key("subscribed");
+    w.Bool(telemetry_.subscription().has_value());
+    const std::pair<const char*, uint64_t> counters[] = {
+        {"records_sent", t.records_sent},
+        {"batches_sent", t.batches_sent},
+        {"records_dropped_busy", t.records_dropped_busy},
+        {"records_dropped_refused", t.records_dropped_refused},
+        {"retries", t.retries},
+        {"logs_dropped_emitted", t.logs_dropped_emitted}};
+    for (const auto& [key, value] : counters) {
+      w.Key(key);
+      w.Uint64(value);
+    }
+    w.EndObject();
+  }
+
+  const Scenario& scenario_;
+  const int64_t start_ms_;
+  const bool lmi_;  ///< Lambda Managed Instances: no INVOKE events, telemetry only.
+  Tracer tracer_;
+  StopFlag done_;
+  Emulator emulator_;
+  InterruptWatcher watcher_;
+  TelemetryEmulator telemetry_;
+  Publisher publisher_;
+  PostRuntimeTimes post_runtime_;
+};
 
 }  // namespace
 
 int run_emulation(Config config, const std::string& name, const EmulateOptions& options,
                   const ExtensionFactory& make_extension) {
-  const Scenario& scenario = options.scenario;
-  const int64_t start = wall_clock_ms();
-  Tracer tracer(start, options.json);
-  StopFlag done;
-  const bool lmi = scenario.managed_instances || config.platform == Platform::ManagedInstances;
-  const Platform platform = lmi ? Platform::ManagedInstances : Platform::Lambda;
-  Emulator emulator(FunctionInfo{}, platform);
-  InterruptWatcher watcher([&] {
-    tracer.line("emulator", "interrupt", "SIGINT/SIGTERM: sending SHUTDOWN (SandboxTerminated)",
-                wall_clock_ms());
-    done.set();
-    emulator.interrupt("SandboxTerminated", wall_clock_ms() + scenario.shutdown_budget_ms);
-  });
-  emulator.set_observer([&tracer](const RecordedCall& call) { tracer.on_call(call); });
-  TelemetryEmulator telemetry(
-      [&emulator](const std::string& id) { return emulator.knows_identifier(id); }, platform);
-  telemetry.install(emulator.server());
-  if (scenario.telemetry_fault == TelemetryFault::NotSupported) {
-    telemetry.inject(SubscribeFault::NotSupported);
-  } else if (scenario.telemetry_fault == TelemetryFault::ValidationError) {
-    telemetry.inject(SubscribeFault::ValidationError);
-  }
-  if (scenario.telemetry_fault == TelemetryFault::Silent) telemetry.set_silent(true);
-  telemetry.set_batch_observer([&tracer](const BatchOutcome& o) {
-    if (o.sent) tracer.published(o.records);
-    std::string detail = std::to_string(o.records) + " records -> ";
-    if (o.busy_drop) {
-      detail += "dropped (a POST was pending)";
-    } else {
-      detail += std::to_string(o.status);
-      if (o.attempts > 1) detail += " after " + std::to_string(o.attempts) + " attempts";
-      if (!o.sent) detail += ", dropped";
-    }
-    tracer.line("telemetry", "batch", detail, wall_clock_ms());
-  });
-  Publisher publisher(telemetry, scenario);
-  if (scenario.register_fault)
-    emulator.inject(Endpoint::Register, to_fault(*scenario.register_fault));
-  if (scenario.next_fault) emulator.inject(Endpoint::Next, to_fault(*scenario.next_fault));
-  if (auto started = emulator.start(); !started) {
+  Emulation emulation(options.scenario, options.json, config.platform);
+  if (auto started = emulation.start(); !started) {
     log_error(started.error().message);
     return kExitFailure;
   }
-  config.runtime_api = emulator.runtime_api();
-  tracer.line("emulator", "start",
-              "Extensions API on " + config.runtime_api +
-                  (lmi ? " (Lambda Managed Instances: SHUTDOWN-only registrations, schema "
-                         "2025-01-29)"
-                       : ""),
-              wall_clock_ms());
-
-  // Like Lambda, hand out the next event only once the extension is waiting for it, so each
-  // deadline is measured from when the invoke really starts; and only once the function
-  // returned, since the invoke lasts until both have called Next [EXT].
-  PostRuntimeTimes post_runtime;
-  std::thread driver([&] {
-    if (lmi) {
-      drive_managed_instances(scenario, name, telemetry, emulator, publisher, tracer, done, start);
-      return;
-    }
-    for (int i = 0; i <= scenario.invokes && !done.is_set(); ++i) {
-      while (!done.is_set() && !emulator.wait_for_idle_next(std::chrono::milliseconds(500))) {
-      }
-      if (done.is_set()) break;
-      publisher.report_previous();
-      // Emulated idle time between invokes (the sandbox would be frozen).
-      if (i > 0 && scenario.spacing_ms > 0 &&
-          done.wait_for(std::chrono::milliseconds(scenario.spacing_ms))) {
-        break;
-      }
-      if (i == scenario.invokes) {
-        emulator.push_shutdown(scenario.shutdown_reason,
-                               wall_clock_ms() + scenario.shutdown_budget_ms);
-        break;
-      }
-      const std::string request_id = random_uuid();
-      emulator.push_invoke(request_id, wall_clock_ms() + scenario.function_timeout_ms);
-      publisher.start(request_id);
-      // The function's run time (emulated work, not a synchronisation).
-      if (scenario.duration_ms > 0 &&
-          done.wait_for(std::chrono::milliseconds(scenario.duration_ms))) {
-        break;
-      }
-      publisher.runtime_done(request_id);
-      const auto runtime_done = std::chrono::steady_clock::now();
-      while (!done.is_set() && !emulator.wait_for_idle_next(std::chrono::milliseconds(500))) {
-      }
-      if (done.is_set()) break;
-      post_runtime.add(runtime_done, std::max(runtime_done, emulator.last_next_arrival()));
-    }
-  });
-
+  config.runtime_api = emulation.runtime_api();
+  std::thread driver([&] { emulation.drive(name); });
   auto extension = make_extension(
-      config, [&tracer](const InvokeRequest& request, const Result<InvokeReply>& reply) {
-        tracer.on_reply(request, reply);
+      config, [&emulation](const InvokeRequest& request, const Result<InvokeReply>& reply) {
+        emulation.tracer().on_reply(request, reply);
       });
   const int code = run_lifecycle(config, name, extension);
-  done.set();
-  emulator.stop();
+  emulation.stop();
   driver.join();
-
-  const auto calls = emulator.calls();
-  const auto arrivals = emulator.next_arrival_times();
-  std::string handler_summary = extension.summary();
-  if (!handler_summary.empty()) handler_summary = "; " + handler_summary;
-  std::string init = "init not completed";
-  if (!arrivals.empty()) init = "init " + std::to_string(arrivals.front() - start) + " ms";
-  const auto billed = post_runtime.stats();
-  std::string post_runtime_text = "no post-runtime extension time measured";
-  if (billed.count > 0) {
-    post_runtime_text = "post-runtime extension time p50 " + fixed1(billed.p50) + " / p99 " +
-                        fixed1(billed.p99) + " / max " + fixed1(billed.max) + " ms over " +
-                        std::to_string(billed.count) + " invokes";
-  }
-  const auto t = telemetry.batcher_counters();
-  const uint64_t dropped = t.records_dropped_busy + t.records_dropped_refused;
-  std::string telemetry_text = "telemetry not subscribed";
-  if (telemetry.subscription()) {
-    telemetry_text =
-        scenario.telemetry_fault == TelemetryFault::Silent
-            ? "telemetry subscribed, platform silent: nothing delivered"
-            : "telemetry records delivered " + std::to_string(t.records_sent) + " in " +
-                  std::to_string(t.batches_sent) + " batches, dropped " + std::to_string(dropped) +
-                  " (" + std::to_string(t.records_dropped_busy) + " while a POST was pending, " +
-                  std::to_string(t.records_dropped_refused) + " refused), " +
-                  std::to_string(t.retries) + " retries";
-  }
-  const std::string extra =
-      R"(,"exit_code":)" + std::to_string(code) + R"(,"post_runtime_ms":{"count":)" +
-      std::to_string(billed.count) + R"(,"p50":)" + fixed1(billed.p50) + R"(,"p99":)" +
-      fixed1(billed.p99) + R"(,"max":)" + fixed1(billed.max) + R"(},"telemetry":{"subscribed":)" +
-      (telemetry.subscription() ? "true" : "false") + R"(,"records_sent":)" +
-      std::to_string(t.records_sent) + R"(,"batches_sent":)" + std::to_string(t.batches_sent) +
-      R"(,"records_dropped_busy":)" + std::to_string(t.records_dropped_busy) +
-      R"(,"records_dropped_refused":)" + std::to_string(t.records_dropped_refused) +
-      R"(,"retries":)" + std::to_string(t.retries) + R"(,"logs_dropped_emitted":)" +
-      std::to_string(t.logs_dropped_emitted) + "}";
-  const std::string invokes = lmi ? "managed instances: " + std::to_string(scenario.invokes) +
-                                        " invocations, " + std::to_string(scenario.concurrency) +
-                                        " at a time; " + tracer.delivery_summary()
-                                  : overhead_summary(calls, arrivals) + "; " + post_runtime_text;
-  tracer.line("emulator", "summary",
-              "exit code " + std::to_string(code) + "; " + init + "; " + invokes + "; " +
-                  std::to_string(calls.size()) + " API calls in " +
-                  std::to_string(wall_clock_ms() - start) + " ms; " + telemetry_text +
-                  handler_summary,
-              wall_clock_ms(), extra);
+  emulation.summarise(code, extension.summary());
   return code;
 }
 

@@ -13,6 +13,7 @@
 #include "extension_runner/core/fd.hpp"
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/core/log.hpp"
+#include "extension_runner/core/uuid.hpp"
 #include "extension_runner/fake_platform/extensions_api.hpp"
 #include "extension_runner/runner/child_invoker.hpp"
 #include "extension_runner/runner/protocol.hpp"
@@ -79,16 +80,14 @@ int run_invoke_mode(const Config& config, const std::string& name,
     std::cerr << "extension-runner invoke: " << prepared.error().message << '\n';
     return kInvokeUsage;
   }
-  StartupRequest startup;
-  startup.handler = options.handler;
+  RunnerOptions runner = config.runner;
+  runner.command = options.runtime;
+  runner.handler = options.handler;
+  if (!options.memory_mb.empty()) runner.memory_size = options.memory_mb;
+  StartupRequest startup =
+      startup_request(runner, name, "invoke", platform_name(config.platform), std::nullopt);
   startup.env = prepared->env;
-  startup.name = name;
-  startup.mode = "invoke";
-  startup.platform = platform_name(config.platform);
-  ChildInvokerOptions child_options = child_invoker_options(config.runner, startup);
-  child_options.command = options.runtime;
-  if (!options.memory_mb.empty()) child_options.memory_size = options.memory_mb;
-  ChildInvoker invoker(child_options);
+  ChildInvoker invoker(child_invoker_options(runner, std::move(startup)));
   if (auto started = invoker.start(); !started) {
     std::cerr << "extension-runner invoke: " << error_type(started.error().kind) << ": "
               << started.error().message << '\n';

@@ -1,26 +1,21 @@
 #include "extension_runner/fake_platform/extensions_api.hpp"
 
 #include <httplib.h>
-#include <netinet/in.h>
 #include <strings.h>
 #include <sys/socket.h>
 
-#include <cstdlib>
-#include <filesystem>
-#include <random>
+#include <cctype>
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/json.hpp"
+#include "extension_runner/core/socket.hpp"
+#include "extension_runner/core/uuid.hpp"
 #include "extension_runner/lambda/extensions_api.hpp"
 
 namespace extension_runner {
 namespace {
 
 constexpr int kMaxExtensions = 10;  // [EXT]: at most 10 extensions per function
-
-std::string error_body(const std::string& type, const std::string& message) {
-  return R"({"errorType":)" + json_quote(type) + R"(,"errorMessage":)" + json_quote(message) + "}";
-}
 
 bool is_uuid(const std::string& s) {
   if (s.size() != 36) return false;
@@ -41,39 +36,15 @@ Endpoint endpoint_of(const std::string& path) {
   return Endpoint::Other;
 }
 
-int port_of(const sockaddr_storage& a) {
-  if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
-  if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port);
-  return -1;
-}
-
 // cpp-httplib hands handlers no socket: find the connection by its two ports among our fds.
-int connection_fd(int local_port, int remote_port) {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-    const int fd = std::atoi(entry.path().filename().c_str());
-    sockaddr_storage local{}, remote{};
-    socklen_t local_len = sizeof local, remote_len = sizeof remote;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) continue;
-    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &remote_len) != 0) continue;
-    if (port_of(local) == local_port && port_of(remote) == remote_port) return fd;
+int connection_fd(int local, int remote) {
+  for (const int fd : open_fds()) {
+    if (local_port(fd) == local && peer_port(fd) == remote) return fd;
   }
   return -1;
 }
 
 }  // namespace
-
-std::string random_uuid() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  const uint64_t a = rng(), b = rng();
-  char buffer[40];
-  std::snprintf(buffer, sizeof buffer, "%08x-%04x-4%03x-%04x-%012llx",
-                static_cast<unsigned>(a >> 32), static_cast<unsigned>((a >> 16) & 0xffff),
-                static_cast<unsigned>(a & 0x0fff),
-                static_cast<unsigned>(((b >> 48) & 0x3fff) | 0x8000),
-                static_cast<unsigned long long>(b & 0xffffffffffffULL));
-  return buffer;
-}
 
 std::string RecordedCall::header(const std::string& name) const {
   for (const auto& [k, v] : headers) {
@@ -302,7 +273,7 @@ void Emulator::install_routes() {
   };
   auto reject = [finish](Endpoint endpoint, const Request& req, Response& res, int status,
                          const std::string& type, const std::string& message) {
-    finish(endpoint, req, res, status, error_body(type, message), "application/json");
+    finish(endpoint, req, res, status, json_error_object(type, message), "application/json");
   };
   // The identifier checks of RIE's middleware ([RIE]): missing → 403, not a UUID
   // → 403, unknown → 403. Returns the identifier when valid. Caller holds no lock.

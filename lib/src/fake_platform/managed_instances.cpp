@@ -4,6 +4,7 @@
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/json.hpp"
+#include "extension_runner/core/uuid.hpp"
 #include "extension_runner/fake_platform/extensions_api.hpp"
 #include "extension_runner/fake_platform/telemetry_api.hpp"
 #include "extension_runner/lambda/platform.hpp"

@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <thread>
 
-#include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/fd.hpp"
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/lambda/extensions_api.hpp"
@@ -18,10 +17,6 @@
 
 namespace extension_runner {
 namespace {
-
-std::string error_body(const std::string& type, const std::string& message) {
-  return "{\"errorType\":" + json_quote(type) + ",\"errorMessage\":" + json_quote(message) + "}";
-}
 
 const char* api_prefix(TelemetryMode mode) {
   return mode == TelemetryMode::Logs ? "Logs" : "Telemetry";
@@ -113,6 +108,100 @@ bool in_range(const rapidjson::Value& buffering, const char* key, int64_t lo, in
   return v && *v >= lo && *v <= hi;
 }
 
+std::string validation_error_type(TelemetryMode mode) {
+  return mode == TelemetryMode::Logs ? "Logs.ValidationError" : "ValidationError";
+}
+
+struct FaultAnswer {
+  int status;
+  std::string error_type;
+  std::string message;
+};
+
+// What the platform answers when `fault` is injected.
+FaultAnswer fault_answer(SubscribeFault fault, TelemetryMode mode) {
+  const std::string api = api_prefix(mode);
+  switch (fault) {
+    case SubscribeFault::NotSupported:
+      return {202, api + ".NotSupported", api + " API is not supported"};
+    case SubscribeFault::ValidationError:
+      return {400, validation_error_type(mode), "injected validation error"};
+    case SubscribeFault::ServerError:
+      break;
+  }
+  return {500, api + ".ServiceError", "injected server error"};
+}
+
+// What a subscription body asks for, as sent; validation_problems() says what is wrong with it.
+EmulatedSubscription read_subscription(const rapidjson::Value& doc, TelemetryMode mode,
+                                       const std::string& identifier, const std::string& body) {
+  EmulatedSubscription sub;
+  sub.mode = mode;
+  sub.identifier = identifier;
+  sub.body = body;
+  sub.schema_version = json_string(doc, "schemaVersion").value_or("");
+  if (const auto* types = json_member(doc, "types"); types != nullptr && types->IsArray()) {
+    for (const auto& t : types->GetArray()) {
+      if (t.IsString()) sub.types.emplace_back(t.GetString(), t.GetStringLength());
+    }
+  }
+  if (const auto* d = json_member(doc, "destination"); d != nullptr && d->IsObject()) {
+    sub.tcp = json_string(*d, "protocol") == std::string("TCP");
+    if (sub.tcp) {
+      const auto port = json_int64(*d, "port").value_or(0);
+      sub.port = port > 0 && port <= 65535 ? static_cast<int>(port) : 0;
+      sub.host = "127.0.0.1";
+    } else {
+      sub.uri = json_string(*d, "URI").value_or("");
+      split_uri(sub.uri, sub.host, sub.port, sub.path);
+    }
+  }
+  const auto* buffering = json_member(doc, "buffering");
+  sub.limits.max_items =
+      static_cast<size_t>(buffering_value(buffering, "maxItems", int64_t{10000}));
+  sub.limits.max_bytes =
+      static_cast<size_t>(buffering_value(buffering, "maxBytes", int64_t{262144}));
+  sub.limits.timeout_ms = buffering_value(buffering, "timeoutMs", 1000);
+  return sub;
+}
+
+// The platform's validation errors for `sub` (its `buffering` as sent), joined by "; " in the
+// order the platform reports them; "" when it is valid.
+std::string validation_problems(const EmulatedSubscription& sub, const rapidjson::Value* buffering,
+                                Platform platform) {
+  std::string problems;
+  const auto add = [&](const std::string& p) { problems += (problems.empty() ? "" : "; ") + p; };
+  if (sub.tcp && sub.schema_version != kTelemetrySchema) {
+    add(std::string("the TCP destination needs schemaVersion ") + kTelemetrySchema);
+  }
+  if (sub.port == 0) add(sub.tcp ? "port is not provided" : "URI port is not provided");
+  if (sub.types.empty()) add("types should not be empty");
+  for (const auto& t : sub.types) {
+    if (t != "platform" && t != "function" && t != "extension") add("unknown type " + t);
+  }
+  if (sub.mode == TelemetryMode::Telemetry && sub.schema_version.empty()) {
+    add("schemaVersion is required");
+  }
+  if (buffering != nullptr) {
+    if (!buffering->IsObject() || !in_range(*buffering, "maxItems", 1000, 10000) ||
+        !in_range(*buffering, "maxBytes", 262144, 1048576) ||
+        !in_range(*buffering, "timeoutMs", 25, 30000)) {
+      add("buffering out of bounds");
+    }
+  }
+  if (platform == Platform::ManagedInstances) {
+    // RIE's words in its Managed-Instances mode.
+    if (sub.schema_version != kTelemetrySchema) {
+      add(std::string("schema validation error: '/schemaVersion' value must be \"") +
+          kTelemetrySchema + "\"");
+    }
+    if (!sub.tcp && sub.port != 0 && sub.host != "sandbox" && sub.host != "sandbox.localdomain") {
+      add("Invalid destination: destination.URI host must be sandbox.localdomain");
+    }
+  }
+  return problems;
+}
+
 }  // namespace
 
 TelemetryEmulator::TelemetryEmulator(std::function<bool(const std::string&)> identifier_known,
@@ -141,89 +230,27 @@ TelemetryEmulator::Answer TelemetryEmulator::subscribe(TelemetryMode mode,
   if (!faults_.empty()) {
     const auto fault = faults_.front();
     faults_.pop_front();
-    switch (fault) {
-      case SubscribeFault::NotSupported:
-        return {202, error_body(api + ".NotSupported", api + " API is not supported")};
-      case SubscribeFault::ValidationError:
-        return {400,
-                error_body(mode == TelemetryMode::Logs ? "Logs.ValidationError" : "ValidationError",
-                           "injected validation error")};
-      case SubscribeFault::ServerError:
-        return {500, error_body(api + ".ServiceError", "injected server error")};
-    }
+    const auto [status, type, message] = fault_answer(fault, mode);
+    return {status, json_error_object(type, message)};
   }
   if (identifier.empty() || !identifier_known_(identifier)) {
-    return {403, error_body("Extension.UnknownExtensionIdentifier",
-                            "Unknown extension identifier '" + identifier + "'")};
+    return {403, json_error_object("Extension.UnknownExtensionIdentifier",
+                                   "Unknown extension identifier '" + identifier + "'")};
   }
-  const std::string validation =
-      mode == TelemetryMode::Logs ? "Logs.ValidationError" : "ValidationError";
+  const std::string validation = validation_error_type(mode);
   auto doc = parse_json(body);
-  if (!doc || !doc->IsObject()) return {400, error_body(validation, "body is not a JSON object")};
-
-  EmulatedSubscription sub;
-  sub.mode = mode;
-  sub.identifier = identifier;
-  sub.body = body;
-  sub.schema_version = json_string(*doc, "schemaVersion").value_or("");
-  if (const auto* types = json_member(*doc, "types"); types != nullptr && types->IsArray()) {
-    for (const auto& t : types->GetArray()) {
-      if (t.IsString()) sub.types.emplace_back(t.GetString(), t.GetStringLength());
-    }
+  if (!doc || !doc->IsObject()) {
+    return {400, json_error_object(validation, "body is not a JSON object")};
   }
-  std::string problems;
-  const auto add = [&](const std::string& p) { problems += (problems.empty() ? "" : "; ") + p; };
-  if (const auto* d = json_member(*doc, "destination"); d != nullptr && d->IsObject()) {
-    sub.tcp = json_string(*d, "protocol") == std::string("TCP");
-    if (sub.tcp) {
-      const auto port = json_int64(*d, "port").value_or(0);
-      sub.port = port > 0 && port <= 65535 ? static_cast<int>(port) : 0;
-      sub.host = "127.0.0.1";
-      if (sub.schema_version != kTelemetrySchema) {
-        add(std::string("the TCP destination needs schemaVersion ") + kTelemetrySchema);
-      }
-    } else {
-      sub.uri = json_string(*d, "URI").value_or("");
-      split_uri(sub.uri, sub.host, sub.port, sub.path);
-    }
-  }
-  if (sub.port == 0) add(sub.tcp ? "port is not provided" : "URI port is not provided");
-  if (sub.types.empty()) add("types should not be empty");
-  for (const auto& t : sub.types) {
-    if (t != "platform" && t != "function" && t != "extension") add("unknown type " + t);
-  }
-  if (mode == TelemetryMode::Telemetry && sub.schema_version.empty()) {
-    add("schemaVersion is required");
-  }
-  const auto* buffering = json_member(*doc, "buffering");
-  sub.limits.max_items =
-      static_cast<size_t>(buffering_value(buffering, "maxItems", int64_t{10000}));
-  sub.limits.max_bytes =
-      static_cast<size_t>(buffering_value(buffering, "maxBytes", int64_t{262144}));
-  sub.limits.timeout_ms = buffering_value(buffering, "timeoutMs", 1000);
-  if (const auto* b = buffering; b != nullptr) {
-    if (!b->IsObject() || !in_range(*b, "maxItems", 1000, 10000) ||
-        !in_range(*b, "maxBytes", 262144, 1048576) || !in_range(*b, "timeoutMs", 25, 30000)) {
-      add("buffering out of bounds");
-    }
-  }
-  if (platform_ == Platform::ManagedInstances) {
-    // RIE's words in its Managed-Instances mode.
-    if (sub.schema_version != kTelemetrySchema) {
-      add(std::string("schema validation error: '/schemaVersion' value must be \"") +
-          kTelemetrySchema + "\"");
-    }
-    if (!sub.tcp && sub.port != 0 && sub.host != "sandbox" && sub.host != "sandbox.localdomain") {
-      add("Invalid destination: destination.URI host must be sandbox.localdomain");
-    }
-  }
-  if (!problems.empty()) return {400, error_body(validation, problems)};
+  EmulatedSubscription sub = read_subscription(*doc, mode, identifier, body);
+  const std::string problems = validation_problems(sub, json_member(*doc, "buffering"), platform_);
+  if (!problems.empty()) return {400, json_error_object(validation, problems)};
   if (platform_ == Platform::ManagedInstances && subscription_) {
-    return {500, error_body(api + ".ServiceError", "already subscribed")};
+    return {500, json_error_object(api + ".ServiceError", "already subscribed")};
   }
   if (subscription_ && subscription_->mode != mode) {
-    return {400, error_body(validation, std::string("already subscribed to the ") +
-                                            api_prefix(subscription_->mode) + " API")};
+    return {400, json_error_object(validation, std::string("already subscribed to the ") +
+                                                   api_prefix(subscription_->mode) + " API")};
   }
   if (sub.host == "sandbox.localdomain" || sub.host == "sandbox") sub.host = "127.0.0.1";
   BatcherOptions options;
@@ -318,8 +345,7 @@ int TelemetryEmulator::post_until_accepted(const std::string& body,
 }
 
 std::string TelemetryEmulator::record(const std::string& type, const std::string& record_json) {
-  return "{\"time\":" + json_quote(format_iso8601(wall_clock_ms())) +
-         ",\"type\":" + json_quote(type) + ",\"record\":" + record_json + "}";
+  return telemetry_record_json(type, record_json);
 }
 
 std::string TelemetryEmulator::start_record(const std::string& request_id) {

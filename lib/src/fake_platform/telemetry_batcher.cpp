@@ -34,12 +34,17 @@ TelemetryBatcher::~TelemetryBatcher() {
   worker_.join();
 }
 
+std::string telemetry_record_json(const std::string& type, const std::string& record_json) {
+  return "{\"time\":" + json_quote(format_iso8601(wall_clock_ms())) +
+         ",\"type\":" + json_quote(type) + ",\"record\":" + record_json + "}";
+}
+
 std::string TelemetryBatcher::logs_dropped_record(const std::string& reason, uint64_t records,
                                                   uint64_t bytes) {
-  return "{\"time\":" + json_quote(format_iso8601(wall_clock_ms())) +
-         ",\"type\":\"platform.logsDropped\",\"record\":{\"reason\":" + json_quote(reason) +
-         ",\"droppedRecords\":" + std::to_string(records) +
-         ",\"droppedBytes\":" + std::to_string(bytes) + "}}";
+  return telemetry_record_json("platform.logsDropped",
+                               "{\"reason\":" + json_quote(reason) +
+                                   ",\"droppedRecords\":" + std::to_string(records) +
+                                   ",\"droppedBytes\":" + std::to_string(bytes) + "}");
 }
 
 void TelemetryBatcher::add(std::string record_json) {

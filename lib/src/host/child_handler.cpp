@@ -1,10 +1,10 @@
 #include "extension_runner/host/child_handler.hpp"
 
 #include <algorithm>
-#include <random>
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/log.hpp"
+#include "extension_runner/core/uuid.hpp"
 #include "extension_runner/runner/child_invoker.hpp"
 
 namespace extension_runner {
@@ -17,41 +17,17 @@ using std::chrono::milliseconds;
 // moment to kill a hung child and report Runner.Timeout.
 constexpr milliseconds kSyncGrace{500};
 
-std::string generate_request_id() {
-  std::random_device rd;
-  std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd());
-  const uint64_t hi = gen(), lo = gen();
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
-                static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xfff),
-                static_cast<unsigned>(0x8000 | ((lo >> 48) & 0x3fff)),
-                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
-  return buf;
-}
-
 class ChildHandler : public EventHandler {
  public:
   ChildHandler(const Config& config, std::string mode, std::shared_ptr<Dispatcher> dispatcher)
       : config_(config), mode_(std::move(mode)), dispatcher_(std::move(dispatcher)) {}
 
   Result<void> init(const InitContext& context) override {
-    StartupRequest startup;
-    startup.handler = config_.runner.handler;
-    startup.name = context.extension_name;
-    startup.mode = mode_;
-    startup.version = kProtocolVersion;
-    startup.function_json = context.registration.body_json;
-    startup.platform = platform_name(config_.platform);
-    const auto set = [&](const char* key, const std::string& value) {
-      if (!value.empty()) startup.env[key] = value;
-    };
-    set("AWS_LAMBDA_FUNCTION_NAME", context.registration.function_name);
-    set("AWS_LAMBDA_FUNCTION_VERSION", context.registration.function_version);
-    set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", config_.runner.memory_size);
-    set("EXTENSION_RUNNER_FUNCTION_HANDLER", context.registration.handler);
-    set("EXTENSION_RUNNER_ACCOUNT_ID", context.registration.account_id.value_or(""));
-    set("EXTENSION_RUNNER_HANDLER", config_.runner.handler);
-    set("EXTENSION_RUNNER_NAME", context.extension_name);
+    const RegisterResponse& r = context.registration;
+    auto startup = startup_request(
+        config_.runner, context.extension_name, mode_, platform_name(config_.platform),
+        RegisteredFunction{r.body_json, r.function_name, r.function_version, r.handler,
+                           r.account_id.value_or("")});
     auto options = child_invoker_options(config_.runner, std::move(startup));
     auto factory = [options]() -> Result<std::unique_ptr<Invoker>> {
       auto invoker = std::make_unique<ChildInvoker>(options);
@@ -114,7 +90,7 @@ class ChildHandler : public EventHandler {
  private:
   void send_shutdown(const ShutdownEvent& event, int64_t request_deadline_ms) {
     InvokeRequest request;
-    request.context.aws_request_id = generate_request_id();
+    request.context.aws_request_id = random_uuid();
     request.context.invoked_function_arn = last_arn_;
     request.event_json = event.raw;
     request.event_compact = true;

@@ -1,32 +1,15 @@
 #include "extension_runner/lambda/events.hpp"
 
-#include <algorithm>
-#include <cctype>
-
 #include "extension_runner/core/json.hpp"
 
 namespace extension_runner {
 namespace {
-
-std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
 
 Error bad_event(const std::string& why) {
   return make_error(ErrorKind::ProtocolError, "malformed event: " + why);
 }
 
 }  // namespace
-
-ShutdownReason ShutdownEvent::reason() const {
-  const std::string r = lower(shutdown_reason);
-  if (r == "spindown") return ShutdownReason::Spindown;
-  if (r == "timeout") return ShutdownReason::Timeout;
-  if (r == "failure") return ShutdownReason::Failure;
-  return ShutdownReason::Other;
-}
 
 Result<Event> parse_event(std::string_view body) {
   auto doc = parse_json(body);
@@ -64,14 +47,6 @@ Result<Event> parse_event(std::string_view body) {
 
 std::string_view event_type(const Event& event) {
   return std::holds_alternative<InvokeEvent>(event) ? "INVOKE" : "SHUTDOWN";
-}
-
-int64_t event_deadline_ms(const Event& event) {
-  return std::visit([](const auto& e) { return e.deadline_ms; }, event);
-}
-
-const std::string& event_raw(const Event& event) {
-  return std::visit([](const auto& e) -> const std::string& { return e.raw; }, event);
 }
 
 }  // namespace extension_runner

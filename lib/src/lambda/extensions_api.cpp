@@ -42,9 +42,15 @@ HttpRequest build_register_request(const std::string& name,
   r.headers = {{kNameHeader, name},
                {kAcceptFeatureHeader, "accountId"},
                {"Content-Type", "application/json"}};
-  r.body = "{\"events\":[";
-  for (size_t i = 0; i < events.size(); ++i) r.body += (i > 0 ? "," : "") + json_quote(events[i]);
-  r.body += "]}";
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("events");
+  w.StartArray();
+  for (const auto& event : events) w.String(event);
+  w.EndArray();
+  w.EndObject();
+  r.body.assign(buffer.GetString(), buffer.GetSize());
   return r;
 }
 

@@ -1,25 +1,21 @@
 #include "extension_runner/runner/child_invoker.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <condition_variable>
-#include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
-#include <vector>
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/core/log.hpp"
+#include "extension_runner/core/text.hpp"
 #include "extension_runner/runner/line_reader.hpp"
+#include "extension_runner/runner/line_writer.hpp"
 
 namespace extension_runner {
 namespace {
@@ -35,73 +31,13 @@ constexpr size_t kStderrTail = 5;
 constexpr milliseconds kStderrDrain{200};
 // How long a child that closed stdout gets to finish exiting, to report its status.
 constexpr milliseconds kExitGrace{1000};
-
-std::string clip(std::string_view text, size_t max = 200) {
-  if (text.size() <= max) return std::string(text);
-  return std::string(text.substr(0, max)) + "…";
-}
-
-int64_t ms_left(Clock::time_point deadline) {
-  return std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
-}
-
-enum class WriteOutcome { Ok, Closed, TimedOut, Cancelled, Failed };
-
-// Writes one protocol line without ever blocking past `deadline`, and without SIGPIPE killing
-// the host when the child has gone: the signal is blocked for this thread and any pending one
-// consumed, so the host's own signal setup does not matter.
-WriteOutcome write_line(int fd, const std::string& line, Clock::time_point deadline,
-                        int cancel_fd) {
-  sigset_t pipe_set;
-  sigemptyset(&pipe_set);
-  sigaddset(&pipe_set, SIGPIPE);
-  sigset_t old_set;
-  pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
-  const char* p = line.data();
-  size_t left = line.size();
-  WriteOutcome outcome = WriteOutcome::Ok;
-  while (left > 0) {
-    const ssize_t n = ::write(fd, p, left);
-    if (n > 0) {
-      p += n;
-      left -= static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EPIPE) {
-      outcome = WriteOutcome::Closed;
-      break;
-    }
-    if (n < 0 && errno != EAGAIN) {
-      outcome = WriteOutcome::Failed;
-      break;
-    }
-    const int64_t wait = ms_left(deadline);
-    if (wait <= 0) {
-      outcome = WriteOutcome::TimedOut;
-      break;
-    }
-    pollfd fds[2] = {{fd, POLLOUT, 0}, {cancel_fd, POLLIN, 0}};
-    if (::poll(fds, 2, static_cast<int>(std::min<int64_t>(wait, 60000))) < 0 && errno != EINTR) {
-      outcome = WriteOutcome::Failed;
-      break;
-    }
-    if ((fds[1].revents & POLLIN) != 0) {
-      outcome = WriteOutcome::Cancelled;
-      break;
-    }
-  }
-  if (sigismember(&old_set, SIGPIPE) == 0) {
-    sigset_t pending;
-    sigpending(&pending);
-    if (sigismember(&pending, SIGPIPE) == 1) {
-      timespec zero{0, 0};
-      sigtimedwait(&pipe_set, nullptr, &zero);
-    }
-  }
-  pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
-  return outcome;
-}
+// A stderr line kept for the startup failure's message is cut to this many bytes.
+constexpr size_t kMaxStderrTailLine = 500;
+// The child's text quoted in a protocol warning or a host-made reply is cut to this many bytes.
+constexpr size_t kMaxQuoted = 200;
+// A request goes to the child at most this often: once, and once more to a restarted child when
+// the first one exited cleanly without reading it (see exited_unread).
+constexpr int kSendAttempts = 2;
 
 }  // namespace
 
@@ -129,7 +65,7 @@ struct ChildInvoker::Inbox {
 
   void remember_stderr(const std::string& line) {
     std::lock_guard<std::mutex> lock(mutex);
-    stderr_tail.push_back(clip(line, 500));
+    stderr_tail.push_back(clip(line, kMaxStderrTailLine));
     if (stderr_tail.size() > kStderrTail) stderr_tail.pop_front();
   }
 
@@ -169,6 +105,21 @@ struct ChildInvoker::Session {
   }
 };
 
+/** One sending of a request to the child: what is sent, by when, and since when. */
+struct ChildInvoker::Attempt {
+  const InvokeRequest& request;
+  std::string line;  ///< The encoded request with its newline.
+  Clock::time_point deadline;
+  /** The request before this one: a late second reply to it is dropped, not a mismatch. */
+  const std::string& previous_id;
+  bool may_resend;  ///< Another attempt may follow if the child exited without reading this.
+  Clock::time_point started_at;  ///< When the request was first written: billing.duration's start.
+
+  double ms_since_start(Clock::time_point at) const {
+    return std::chrono::duration<double, std::milli>(at - started_at).count();
+  }
+};
+
 namespace {
 
 // Turns one stdout line into a message; false (after a protocol warning) for lines that are
@@ -177,7 +128,7 @@ bool parse_stdout_line(const std::string& text, const std::string& source, Messa
   auto doc = parse_json(text);
   if (!doc || !doc->IsObject()) {
     log_from(LogLevel::Warn, source,
-             "protocol: ignoring stdout line that is not a JSON object: " + clip(text));
+             "protocol: ignoring stdout line that is not a JSON object: " + clip(text, kMaxQuoted));
     return false;
   }
   if (json_member(*doc, "invokeid") != nullptr) {
@@ -203,7 +154,7 @@ bool parse_stdout_line(const std::string& text, const std::string& source, Messa
     return true;
   }
   log_from(LogLevel::Warn, source,
-           "protocol: ignoring stdout JSON that is no protocol message: " + clip(text));
+           "protocol: ignoring stdout JSON that is no protocol message: " + clip(text, kMaxQuoted));
   return false;
 }
 
@@ -283,16 +234,26 @@ Result<void> ChildInvoker::start() {
 }
 
 Result<void> ChildInvoker::start_session(Clock::time_point deadline) {
-  const auto fail = [&](const std::string& why) {
-    end_session();
-    const std::string who = "child runtime '" + options_.log_name + "' (EXTENSION_RUNNER_COMMAND)";
-    return make_error(ErrorKind::ChildStartupFailed, who + " failed to start: " + why);
-  };
   {
     std::lock_guard<std::mutex> lock(inbox_->mutex);
     inbox_->stderr_tail.clear();
     inbox_->stderr_open = true;
   }
+  if (auto spawned = spawn_session(); !spawned) return startup_failed(spawned.error().message);
+  ++starts_;
+  if (auto shaken = handshake(deadline); !shaken) return startup_failed(shaken.error().message);
+  log_debug("child runtime '" + options_.log_name + "' started, pid " +
+            std::to_string(session_->process.pid()));
+  return {};
+}
+
+Error ChildInvoker::startup_failed(const std::string& why) {
+  end_session();
+  const std::string who = "child runtime '" + options_.log_name + "' (EXTENSION_RUNNER_COMMAND)";
+  return make_error(ErrorKind::ChildStartupFailed, who + " failed to start: " + why);
+}
+
+Result<void> ChildInvoker::spawn_session() {
   SpawnOptions spawn;
   spawn.argv = shell_argv(options_.command);
   spawn.set_env = options_.startup.env;
@@ -302,13 +263,13 @@ Result<void> ChildInvoker::start_session(Clock::time_point deadline) {
   spawn.share_fd = STDOUT_FILENO;
   spawn.set_env[kChildStdoutFdVariable] = std::to_string(kSharedChildFd);
   auto process = ChildProcess::spawn(spawn);
-  if (!process) return fail(process.error().message);
+  if (!process) return process.error();
   auto session = std::make_unique<Session>();
   session->stdout_fd = std::move(process->stdout_fd());
   session->stderr_fd = std::move(process->stderr_fd());
   session->process = std::move(*process);
   auto stop = make_pipe();
-  if (!stop) return fail(stop.error().message);
+  if (!stop) return stop.error();
   session->stop = std::move(*stop);
   // Our end of the child's stdin never blocks: writes wait in poll against the deadline.
   const int in_fd = session->process.stdin_fd().get();
@@ -318,18 +279,24 @@ Result<void> ChildInvoker::start_session(Clock::time_point deadline) {
   session->stderr_thread = std::thread(read_stderr, session->stderr_fd.get(),
                                        session->stop.read.get(), options_.log_name, inbox_.get());
   session_ = std::move(session);
-  ++starts_;
+  return {};
+}
 
+Result<void> ChildInvoker::handshake(Clock::time_point deadline) {
+  const auto failed = [](std::string why) {
+    return make_error(ErrorKind::ChildStartupFailed, std::move(why));
+  };
   const std::string line = encode_startup_request(options_.startup) + "\n";
-  switch (write_line(in_fd, line, deadline, cancel_pipe_.read.get())) {
+  switch (write_line_until(session_->process.stdin_fd().get(), line, deadline,
+                           cancel_pipe_.read.get())) {
     case WriteOutcome::Ok:
       break;
     case WriteOutcome::TimedOut:
-      return fail("it did not read the startup request within " +
-                  std::to_string(options_.startup_timeout_ms) +
-                  " ms (EXTENSION_RUNNER_STARTUP_TIMEOUT_MS)");
+      return failed("it did not read the startup request within " +
+                    std::to_string(options_.startup_timeout_ms) +
+                    " ms (EXTENSION_RUNNER_STARTUP_TIMEOUT_MS)");
     case WriteOutcome::Cancelled:
-      return fail("cancelled");
+      return failed("cancelled");
     case WriteOutcome::Closed:
     case WriteOutcome::Failed:
       break;  // it exited: the reader reports EOF and we explain below
@@ -337,29 +304,25 @@ Result<void> ChildInvoker::start_session(Clock::time_point deadline) {
   while (true) {
     auto m = read_message(deadline);
     if (!m) {
-      if (cancelled_) return fail("cancelled");
-      return fail("no startup response within " + std::to_string(options_.startup_timeout_ms) +
-                  " ms (EXTENSION_RUNNER_STARTUP_TIMEOUT_MS)");
+      if (cancelled_) return failed("cancelled");
+      return failed("no startup response within " + std::to_string(options_.startup_timeout_ms) +
+                    " ms (EXTENSION_RUNNER_STARTUP_TIMEOUT_MS)");
     }
     switch (m->kind) {
       case Message::Kind::Startup:
-        if (m->startup.ok) {
-          log_debug("child runtime '" + options_.log_name + "' started, pid " +
-                    std::to_string(session_->process.pid()));
-          return {};
-        }
-        return fail(m->startup.error.empty() ? std::string("it answered ok:false")
-                                             : m->startup.error);
+        if (m->startup.ok) return {};
+        return failed(m->startup.error.empty() ? std::string("it answered ok:false")
+                                               : m->startup.error);
       case Message::Kind::Eof: {
         auto status = session_->process.wait_for(kExitGrace);
         session_->process = ChildProcess();  // reaped; the group is gone, stderr will close
         const std::string tail = inbox_->stderr_summary(Clock::now() + kExitGrace);
-        return fail("it exited during startup (" +
-                    (status ? status->describe() : std::string("closed stdout")) + ")" +
-                    (tail.empty() ? "" : ": " + tail));
+        return failed("it exited during startup (" +
+                      (status ? status->describe() : std::string("closed stdout")) + ")" +
+                      (tail.empty() ? "" : ": " + tail));
       }
       case Message::Kind::TooLong:
-        return fail(m->error);
+        return failed(m->error);
       case Message::Kind::Reply:
       case Message::Kind::BadReply:
         log_from(LogLevel::Warn, options_.log_name,
@@ -375,8 +338,7 @@ InvokeReply ChildInvoker::host_reply(const InvokeRequest& request, const char* e
   reply.errors = true;
   reply.errortype = errortype;
   reply.invokeid = request.context.aws_request_id;
-  reply.result_json =
-      "{\"errorType\":" + json_quote(errortype) + ",\"errorMessage\":" + json_quote(message) + "}";
+  reply.result_json = json_error_object(errortype, message);
   reply.billing.memory = options_.memory_size;
   return reply;
 }
@@ -386,7 +348,9 @@ bool ChildInvoker::sleep_until(Clock::time_point until) {
   return !inbox_->cv.wait_until(lock, until, [&] { return inbox_->cancelled; });
 }
 
-Result<InvokeReply> ChildInvoker::crashed(const InvokeRequest& request, InvokeReply reply) {
+int64_t ChildInvoker::used_mb() { return (rss_.measure(pid()) + 1023) / 1024; }
+
+Result<InvokeReply> ChildInvoker::crashed(const InvokeRequest& request, double duration_ms) {
   std::string status = "closed its stdout";
   if (session_) {
     if (auto s = session_->process.wait_for(kExitGrace)) status = "exited with " + s->describe();
@@ -403,39 +367,95 @@ Result<InvokeReply> ChildInvoker::crashed(const InvokeRequest& request, InvokeRe
   }
   log_warn(what + "; it will be restarted");
   InvokeReply out = host_reply(request, kRunnerCrashed, what);
-  out.billing.duration_ms = reply.billing.duration_ms;
+  out.billing.duration_ms = duration_ms;
   return out;
+}
+
+Error ChildInvoker::cancelled_error() const {
+  return make_error(ErrorKind::Cancelled, "invoker cancelled");
+}
+
+Error ChildInvoker::cancelled_mid_request() {
+  end_session();
+  return cancelled_error();
+}
+
+InvokeReply ChildInvoker::timed_out(const Attempt& attempt) {
+  InvokeReply r = host_reply(attempt.request, kRunnerTimeout,
+                             "no reply by the deadline; child runtime killed and restarted");
+  r.billing.used_mb = used_mb();
+  r.billing.duration_ms = attempt.ms_since_start(Clock::now());
+  end_session();
+  log_warn("request " + attempt.request.context.aws_request_id + ": child runtime '" +
+           options_.log_name +
+           "' did not reply by the invoke's deadline; it was killed and will be restarted");
+  return r;
+}
+
+// A child that exits after each reply (status 0) is gone before it reads the next request: the
+// request's bytes are all still in the pipe. Restarting it and sending the request once more
+// beats failing a request nobody saw.
+bool ChildInvoker::exited_unread(const Attempt& attempt, bool wrote_nothing) {
+  if (!attempt.may_resend || !session_) return false;
+  int unread = 0;
+  if (!wrote_nothing && (::ioctl(session_->process.stdin_fd().get(), FIONREAD, &unread) != 0 ||
+                         static_cast<size_t>(unread) < attempt.line.size())) {
+    return false;
+  }
+  const auto status = session_->process.wait_for(kExitGrace);
+  if (!status || !status->success()) return false;
+  log_info("child runtime '" + options_.log_name + "' exited (" + status->describe() +
+           ") before reading request " + attempt.request.context.aws_request_id +
+           "; restarting it");
+  end_session();
+  return true;
+}
+
+std::optional<Result<InvokeReply>> ChildInvoker::take_reply(const Attempt& attempt,
+                                                            InvokeReply reply, double duration) {
+  reply.billing.duration_ms = duration;
+  reply.billing.memory = options_.memory_size;
+  reply.billing.used_mb = used_mb();
+  const std::string& id = attempt.request.context.aws_request_id;
+  if (reply.invokeid == id) {
+    crashes_in_a_row_ = 0;
+    return reply;
+  }
+  if (!attempt.previous_id.empty() && reply.invokeid == attempt.previous_id) {
+    log_from(LogLevel::Warn, options_.log_name,
+             "protocol: ignoring a second reply to request " + attempt.previous_id);
+    return std::nullopt;
+  }
+  const std::string why = "reply invokeid '" + clip(reply.invokeid, kMaxQuoted) +
+                          "' does not match request '" + id + "'; child runtime restarted";
+  log_from(LogLevel::Warn, options_.log_name, "protocol: " + why);
+  end_session();
+  InvokeReply r = host_reply(attempt.request, kRunnerProtocolError, why);
+  r.billing = reply.billing;
+  return r;
 }
 
 Result<InvokeReply> ChildInvoker::invoke(const InvokeRequest& request) {
   if (fatal_) return *fatal_;
-  if (cancelled_) return make_error(ErrorKind::Cancelled, "invoker cancelled");
+  if (cancelled_) return cancelled_error();
+  std::string previous_id = std::exchange(previous_id_, request.context.aws_request_id);
+  for (int attempt = 1;; ++attempt) {
+    const bool may_resend = attempt < kSendAttempts;
+    if (auto answer = send_once(request, previous_id, may_resend)) return std::move(*answer);
+    // The child exited cleanly before reading the request; its restarted successor gets it and
+    // owes no reply to any earlier request.
+    previous_id.clear();
+    if (fatal_) return *fatal_;
+    if (cancelled_) return cancelled_error();
+  }
+}
+
+std::optional<Result<InvokeReply>> ChildInvoker::send_once(const InvokeRequest& request,
+                                                           const std::string& previous_id,
+                                                           bool may_resend) {
   const auto deadline = steady_deadline(request.deadline_ms);
-  // A late second reply to the previous request is no answer to this one.
-  const std::string previous_id =
-      resending_ ? previous_id_ : std::exchange(previous_id_, request.context.aws_request_id);
   if (!session_) {
-    if (crashes_in_a_row_ > 0) {
-      const auto backoff = std::min<milliseconds>(
-          options_.crash_backoff * (1 << std::min(crashes_in_a_row_ - 1, 4)), milliseconds(1000));
-      if (!sleep_until(std::min(Clock::now() + backoff, deadline))) {
-        return make_error(ErrorKind::Cancelled, "invoker cancelled");
-      }
-    }
-    auto started = start_session(Clock::now() + milliseconds(options_.startup_timeout_ms));
-    if (!started) {
-      if (cancelled_) return make_error(ErrorKind::Cancelled, "invoker cancelled");
-      if (starts_ <= 1) return started.error();  // never came up: a startup failure
-      ++crashes_in_a_row_;
-      if (crashes_in_a_row_ >= options_.max_crashes) {
-        fatal_ = make_error(ErrorKind::ChildCrashed,
-                            started.error().message + " (" + std::to_string(crashes_in_a_row_) +
-                                " failures in a row, EXTENSION_RUNNER_MAX_CRASHES; giving up)");
-        return *fatal_;
-      }
-      log_warn(started.error().message);
-      return host_reply(request, kRunnerCrashed, "restart failed: " + started.error().message);
-    }
+    if (auto failed = restart(request, deadline)) return failed;
   }
   if (Clock::now() >= deadline) {
     // Killing a healthy child for a request that was stale before it was sent helps no one.
@@ -444,111 +464,74 @@ Result<InvokeReply> ChildInvoker::invoke(const InvokeRequest& request) {
   auto line = encode_invoke_request(request);
   if (!line) return host_reply(request, kRunnerInvalidRequest, line.error().message);
   line->push_back('\n');
+  discard_unrequested();
+  const Attempt attempt{request, std::move(*line), deadline, previous_id, may_resend, Clock::now()};
+  switch (write_line_until(session_->process.stdin_fd().get(), attempt.line, deadline,
+                           cancel_pipe_.read.get())) {
+    case WriteOutcome::Ok:
+      break;
+    case WriteOutcome::TimedOut:
+      return timed_out(attempt);
+    case WriteOutcome::Cancelled:
+      return cancelled_mid_request();
+    case WriteOutcome::Closed:
+      if (exited_unread(attempt, true)) return std::nullopt;
+      return crashed(request, attempt.ms_since_start(Clock::now()));
+    case WriteOutcome::Failed:
+      return crashed(request, attempt.ms_since_start(Clock::now()));
+  }
+  return await_reply(attempt);
+}
+
+std::optional<Result<InvokeReply>> ChildInvoker::restart(const InvokeRequest& request,
+                                                         Clock::time_point deadline) {
+  if (crashes_in_a_row_ > 0) {
+    const auto backoff = std::min<milliseconds>(
+        options_.crash_backoff * (1 << std::min(crashes_in_a_row_ - 1, 4)), milliseconds(1000));
+    if (!sleep_until(std::min(Clock::now() + backoff, deadline))) return cancelled_error();
+  }
+  auto started = start_session(Clock::now() + milliseconds(options_.startup_timeout_ms));
+  if (started) return std::nullopt;
+  if (cancelled_) return cancelled_error();
+  if (starts_ <= 1) return started.error();  // never came up: a startup failure
+  ++crashes_in_a_row_;
+  if (crashes_in_a_row_ >= options_.max_crashes) {
+    fatal_ = make_error(ErrorKind::ChildCrashed,
+                        started.error().message + " (" + std::to_string(crashes_in_a_row_) +
+                            " failures in a row, EXTENSION_RUNNER_MAX_CRASHES; giving up)");
+    return *fatal_;
+  }
+  log_warn(started.error().message);
+  return host_reply(request, kRunnerCrashed, "restart failed: " + started.error().message);
+}
+
+void ChildInvoker::discard_unrequested() {
   // What the child wrote since its last reply was not asked for. An EOF stays meaningful
   // (the reader keeps returning it): the child is gone and this request will find out.
   while (auto stale = read_message(Clock::now())) {
     if (stale->kind == Message::Kind::Eof) break;
     log_from(LogLevel::Warn, options_.log_name, "protocol: discarding an unrequested message");
   }
+}
 
-  const auto started_at = Clock::now();
-  const auto elapsed_ms = [&] {
-    return std::chrono::duration<double, std::milli>(Clock::now() - started_at).count();
-  };
-  const auto timed_out = [&] {
-    InvokeReply r = host_reply(request, kRunnerTimeout,
-                               "no reply by the deadline; child runtime killed and restarted");
-    r.billing.used_mb = (rss_.measure(pid()) + 1023) / 1024;
-    r.billing.duration_ms = elapsed_ms();
-    end_session();
-    log_warn("request " + request.context.aws_request_id + ": child runtime '" + options_.log_name +
-             "' did not reply by the invoke's deadline; it was killed and will be restarted");
-    return r;
-  };
-  const auto cancelled_error = [&] {
-    end_session();
-    return make_error(ErrorKind::Cancelled, "invoker cancelled");
-  };
-  // A child that exits after each reply (status 0) is gone before it reads this request: the
-  // request's bytes are all still in the pipe. Restart it and send the request once more, rather
-  // than failing a request nobody saw.
-  const auto exited_unread = [&](bool wrote_nothing) {
-    if (resending_ || !session_) return false;
-    int unread = 0;
-    if (!wrote_nothing && (::ioctl(session_->process.stdin_fd().get(), FIONREAD, &unread) != 0 ||
-                           static_cast<size_t>(unread) < line->size())) {
-      return false;
-    }
-    const auto status = session_->process.wait_for(kExitGrace);
-    if (!status || !status->success()) return false;
-    log_info("child runtime '" + options_.log_name + "' exited (" + status->describe() +
-             ") before reading request " + request.context.aws_request_id + "; restarting it");
-    end_session();
-    return true;
-  };
-  const auto resend = [&] {
-    resending_ = true;
-    auto r = invoke(request);
-    resending_ = false;
-    return r;
-  };
-  InvokeReply duration_only;
-
-  switch (
-      write_line(session_->process.stdin_fd().get(), *line, deadline, cancel_pipe_.read.get())) {
-    case WriteOutcome::Ok:
-      break;
-    case WriteOutcome::TimedOut:
-      return timed_out();
-    case WriteOutcome::Cancelled:
-      return cancelled_error();
-    case WriteOutcome::Closed:
-      if (exited_unread(true)) return resend();
-      duration_only.billing.duration_ms = elapsed_ms();
-      return crashed(request, duration_only);
-    case WriteOutcome::Failed:
-      duration_only.billing.duration_ms = elapsed_ms();
-      return crashed(request, duration_only);
-  }
-
+std::optional<Result<InvokeReply>> ChildInvoker::await_reply(const Attempt& attempt) {
   while (true) {
-    auto m = read_message(deadline);
+    auto m = read_message(attempt.deadline);
     if (!m) {
-      if (cancelled_) return cancelled_error();
-      return timed_out();
+      if (cancelled_) return cancelled_mid_request();
+      return timed_out(attempt);
     }
-    const double duration = std::chrono::duration<double, std::milli>(m->at - started_at).count();
+    const double duration = attempt.ms_since_start(m->at);
     switch (m->kind) {
-      case Message::Kind::Reply: {
-        InvokeReply reply = std::move(m->reply);
-        reply.billing.duration_ms = duration;
-        reply.billing.memory = options_.memory_size;
-        reply.billing.used_mb = (rss_.measure(pid()) + 1023) / 1024;
-        if (reply.invokeid != request.context.aws_request_id && !previous_id.empty() &&
-            reply.invokeid == previous_id) {
-          log_from(LogLevel::Warn, options_.log_name,
-                   "protocol: ignoring a second reply to request " + previous_id);
-          break;
-        }
-        if (reply.invokeid != request.context.aws_request_id) {
-          const std::string why = "reply invokeid '" + clip(reply.invokeid) +
-                                  "' does not match request '" + request.context.aws_request_id +
-                                  "'; child runtime restarted";
-          log_from(LogLevel::Warn, options_.log_name, "protocol: " + why);
-          end_session();
-          InvokeReply r = host_reply(request, kRunnerProtocolError, why);
-          r.billing = reply.billing;
-          return r;
-        }
-        crashes_in_a_row_ = 0;
-        return reply;
-      }
+      case Message::Kind::Reply:
+        if (auto answer = take_reply(attempt, std::move(m->reply), duration)) return answer;
+        break;
       case Message::Kind::BadReply:
       case Message::Kind::TooLong: {
         log_from(LogLevel::Warn, options_.log_name, "protocol: bad reply: " + m->error);
-        InvokeReply r = host_reply(request, kRunnerProtocolError, m->error);
+        InvokeReply r = host_reply(attempt.request, kRunnerProtocolError, m->error);
         r.billing.duration_ms = duration;
-        r.billing.used_mb = (rss_.measure(pid()) + 1023) / 1024;
+        r.billing.used_mb = used_mb();
         return r;
       }
       case Message::Kind::Startup:
@@ -556,9 +539,8 @@ Result<InvokeReply> ChildInvoker::invoke(const InvokeRequest& request) {
                  "protocol: ignoring a startup response during a request");
         break;
       case Message::Kind::Eof:
-        if (exited_unread(false)) return resend();
-        duration_only.billing.duration_ms = duration;
-        return crashed(request, duration_only);
+        if (exited_unread(attempt, false)) return std::nullopt;
+        return crashed(attempt.request, duration);
     }
   }
 }
@@ -580,6 +562,30 @@ void ChildInvoker::cancel() {
   }
   inbox_->cv.notify_all();
   if (cancel_pipe_.write.valid()) (void)!::write(cancel_pipe_.write.get(), "x", 1);
+}
+
+StartupRequest startup_request(const RunnerOptions& runner, const std::string& extension_name,
+                               std::string mode, std::string platform,
+                               const std::optional<RegisteredFunction>& registration) {
+  StartupRequest startup;
+  startup.handler = runner.handler;
+  startup.name = extension_name;
+  startup.mode = std::move(mode);
+  startup.version = kProtocolVersion;
+  startup.platform = std::move(platform);
+  if (!registration) return startup;
+  startup.function_json = registration->body_json;
+  const auto set = [&](const char* key, const std::string& value) {
+    if (!value.empty()) startup.env[key] = value;
+  };
+  set("AWS_LAMBDA_FUNCTION_NAME", registration->name);
+  set("AWS_LAMBDA_FUNCTION_VERSION", registration->version);
+  set("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", runner.memory_size);
+  set("EXTENSION_RUNNER_FUNCTION_HANDLER", registration->handler);
+  set("EXTENSION_RUNNER_ACCOUNT_ID", registration->account_id);
+  set("EXTENSION_RUNNER_HANDLER", runner.handler);
+  set("EXTENSION_RUNNER_NAME", extension_name);
+  return startup;
 }
 
 ChildInvokerOptions child_invoker_options(const RunnerOptions& runner, StartupRequest startup) {

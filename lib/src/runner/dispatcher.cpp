@@ -4,13 +4,13 @@
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/log.hpp"
+#include "extension_runner/core/text.hpp"
 
 namespace extension_runner {
 namespace {
 
-std::string clip(const std::string& text, size_t max = 500) {
-  return text.size() <= max ? text : text.substr(0, max) + "…";
-}
+// A failed reply's result quoted in its warning is cut to this many bytes.
+constexpr size_t kMaxQuotedResult = 500;
 
 void log_reply(const InvokeRequest& request, const Result<InvokeReply>& reply) {
   if (!reply) {
@@ -22,7 +22,8 @@ void log_reply(const InvokeRequest& request, const Result<InvokeReply>& reply) {
                               " ms, max memory used " + std::to_string(reply->billing.used_mb) +
                               " MB";
   if (reply->errors) {
-    log_warn(summary + " with error " + reply->errortype + ": " + clip(reply->result_json));
+    log_warn(summary + " with error " + reply->errortype + ": " +
+             clip(reply->result_json, kMaxQuotedResult));
   } else {
     log_debug(summary);
   }

@@ -24,10 +24,6 @@ extern char** environ;
 namespace extension_runner {
 namespace {
 
-Error io_error(const std::string& what) {
-  return make_error(ErrorKind::Io, what + ": " + std::strerror(errno));
-}
-
 // Process groups of live children, for a signal handler to end them: lock-free slots
 // (0 = free) because a handler may not take a lock.
 constexpr size_t kGroupSlots = 64;

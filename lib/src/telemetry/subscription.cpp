@@ -1,5 +1,8 @@
 #include "extension_runner/telemetry/subscription.hpp"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <cerrno>
 #include <cstdlib>
 
@@ -58,15 +61,40 @@ Subscription subscription_from_options(const TelemetryOptions& telemetry, std::s
 }
 
 std::string subscription_body(const Subscription& sub) {
-  std::string types;
-  for (const auto& t : sub.types) types += (types.empty() ? "" : ",") + json_quote(t);
-  return "{\"schemaVersion\":" + json_quote(sub.schema_version) + ",\"types\":[" + types +
-         "],\"buffering\":{\"maxItems\":" + std::to_string(sub.max_items) +
-         ",\"maxBytes\":" + std::to_string(sub.max_bytes) +
-         ",\"timeoutMs\":" + std::to_string(sub.timeout_ms) + "},\"destination\":" +
-         (sub.protocol == TelemetryProtocol::Tcp
-              ? "{\"protocol\":\"TCP\",\"port\":" + std::to_string(sub.tcp_port) + "}}"
-              : "{\"protocol\":\"HTTP\",\"URI\":" + json_quote(sub.destination_uri) + "}}");
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("schemaVersion");
+  w.String(sub.schema_version);
+  w.Key("types");
+  w.StartArray();
+  for (const auto& t : sub.types) w.String(t);
+  w.EndArray();
+  w.Key("buffering");
+  w.StartObject();
+  w.Key("maxItems");
+  w.Int(sub.max_items);
+  w.Key("maxBytes");
+  w.Int(sub.max_bytes);
+  w.Key("timeoutMs");
+  w.Int(sub.timeout_ms);
+  w.EndObject();
+  w.Key("destination");
+  w.StartObject();
+  if (sub.protocol == TelemetryProtocol::Tcp) {
+    w.Key("protocol");
+    w.String("TCP");
+    w.Key("port");
+    w.Int(sub.tcp_port);
+  } else {
+    w.Key("protocol");
+    w.String("HTTP");
+    w.Key("URI");
+    w.String(sub.destination_uri);
+  }
+  w.EndObject();
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
 }
 
 HttpRequest build_subscribe_request(const std::string& identifier, const Subscription& sub) {

@@ -150,4 +150,10 @@ const rapidjson::Value* json_member(const rapidjson::Value& value, const char* k
 /** A JSON string literal (with quotes) for `text`, escaped. */
 std::string json_quote(std::string_view text);
 
+/**
+ * `{"errorType":…,"errorMessage":…}`: the error object Lambda's APIs answer with and a function
+ * error's result carries [EXT].
+ */
+std::string json_error_object(std::string_view error_type, std::string_view message);
+
 }  // namespace extension_runner

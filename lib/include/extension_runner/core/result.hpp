@@ -22,7 +22,6 @@ enum class ErrorKind {
   ProtocolError,       ///< A peer sent something that breaks its protocol (bad JSON, wrong id).
   ChildStartupFailed,  ///< The child runtime failed its handshake.
   ChildCrashed,        ///< The child runtime exited or crashed, repeatedly.
-  ChildTimeout,        ///< The child runtime did not answer in time.
   SubscribeFailed,     ///< Telemetry/Logs API subscription was refused.
   ListenerFailed,      ///< The local telemetry listener could not bind or serve.
   Io,                  ///< A local system call failed (spawn, pipe, file).
@@ -83,5 +82,8 @@ class [[nodiscard]] Result<void> {
 inline Error make_error(ErrorKind kind, std::string message) {
   return Error{kind, std::move(message)};
 }
+
+/** The Io error for the system call `what` that just failed: `what: <strerror(errno)>`. */
+Error io_error(const std::string& what);
 
 }  // namespace extension_runner

@@ -1,6 +1,6 @@
 #pragma once
 /**
- * @file emulator.hpp
+ * @file extensions_api.hpp
  * An in-process Extensions API (2020-01-01) that behaves as AWS documents it [EXT] and as AWS's
  * emulator (RIE) implements it ([EXT], [RIE]; docs/references.md): identifier checks, 403 error
  * types, init/exit error recording, blocking `/next` fed from a script, fault injection. Serves on
@@ -209,8 +209,5 @@ class Emulator {
   int waiting_next_ = 0;
   bool stopping_ = false;
 };
-
-/** A random RFC 4122 version-4 UUID string, as Lambda uses for identifiers and request ids. */
-std::string random_uuid();
 
 }  // namespace extension_runner

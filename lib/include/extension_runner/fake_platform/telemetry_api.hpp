@@ -1,6 +1,6 @@
 #pragma once
 /**
- * @file telemetry_emulator.hpp
+ * @file telemetry_api.hpp
  * The Telemetry/Logs API side of the emulator ([LOGS], [TEL], [RIE]; docs/references.md):
  * subscription endpoints that validate like AWS, RIE's 202 `*.NotSupported` answer as a fault, and
  * a publisher that POSTs batches to the subscriber's destination like Lambda (retrying on error),

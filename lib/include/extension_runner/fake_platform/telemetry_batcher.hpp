@@ -34,6 +34,12 @@
 
 namespace extension_runner {
 
+/**
+ * One `{"time":now,"type":…,"record":…}` element as the platform sends it [TEL schema];
+ * `record_json` is raw JSON (an object, or a string for `function` / `extension` records).
+ */
+std::string telemetry_record_json(const std::string& type, const std::string& record_json);
+
 /** A subscription's `buffering` [TEL]; the defaults are the platform's. */
 struct BatchLimits {
   size_t max_items = 10000;

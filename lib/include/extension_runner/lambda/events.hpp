@@ -29,17 +29,15 @@ struct InvokeEvent {
   std::string raw;  ///< The event object exactly as received (compact JSON).
 };
 
-/** Well-known shutdown reasons; Lambda sends them lower-case, RIE passes others through. */
-enum class ShutdownReason { Spindown, Timeout, Failure, Other };
-
 /** A SHUTDOWN event: the extension must finish before `deadline_ms` or be SIGKILLed [EXT]. */
 struct ShutdownEvent {
-  std::string shutdown_reason;  ///< As sent: any string is accepted.
-  int64_t deadline_ms = 0;      ///< Unix epoch milliseconds.
-  std::string raw;              ///< The event object exactly as received (compact JSON).
-
-  /** The reason compared case-insensitively: `SPINDOWN`, `spindown` → Spindown. */
-  ShutdownReason reason() const;
+  /**
+   * As sent, passed on unchanged: any string is accepted (Lambda sends `spindown`, `timeout`,
+   * `failure` in lower case [NR]; RIE also `SandboxTerminated` and others [RIE]).
+   */
+  std::string shutdown_reason;
+  int64_t deadline_ms = 0;  ///< Unix epoch milliseconds.
+  std::string raw;          ///< The event object exactly as received (compact JSON).
 };
 
 using Event = std::variant<InvokeEvent, ShutdownEvent>;
@@ -53,9 +51,5 @@ Result<Event> parse_event(std::string_view body);
 
 /** `eventType` of an event, `INVOKE` / `SHUTDOWN`. */
 std::string_view event_type(const Event& event);
-/** `deadline_ms` of either alternative. */
-int64_t event_deadline_ms(const Event& event);
-/** The raw JSON of either alternative. */
-const std::string& event_raw(const Event& event);
 
 }  // namespace extension_runner

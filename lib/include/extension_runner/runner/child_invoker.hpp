@@ -105,14 +105,55 @@ class ChildInvoker : public Invoker {
   struct Message;  ///< One protocol message read from the child's stdout (child_invoker.cpp).
 
  private:
-  Result<void> start_session(std::chrono::steady_clock::time_point deadline);
+  using Clock = std::chrono::steady_clock;
+  struct Attempt;  ///< One sending of a request to the child (child_invoker.cpp).
+
+  /** Spawns the child and performs the handshake; Error ChildStartupFailed saying why not. */
+  Result<void> start_session(Clock::time_point deadline);
+  /** Spawns the child with its pipes and its stderr reader: `session_`. */
+  Result<void> spawn_session();
+  /** Sends the startup request and waits for the child's answer. */
+  Result<void> handshake(Clock::time_point deadline);
+  /** Ends the session; the ChildStartupFailed error for `why`. */
+  Error startup_failed(const std::string& why);
   void end_session();
   /** The next message on the child's stdout; nullopt at `deadline` or on cancellation. */
-  std::optional<Message> read_message(std::chrono::steady_clock::time_point deadline);
+  std::optional<Message> read_message(Clock::time_point deadline);
+  /** Logs and drops what the child wrote unasked since its last reply. */
+  void discard_unrequested();
+
+  /**
+   * Sends `request` once and reads its reply: the answer, or nullopt when the child exited
+   * cleanly without reading it (only when `may_resend`) and the request is to be sent again.
+   */
+  std::optional<Result<InvokeReply>> send_once(const InvokeRequest& request,
+                                               const std::string& previous_id, bool may_resend);
+  /**
+   * Starts a child for `request` after the crash backoff: nullopt once it runs, else the
+   * request's answer (a startup failure, a crash reply, or the crash limit's fatal error).
+   */
+  std::optional<Result<InvokeReply>> restart(const InvokeRequest& request,
+                                             Clock::time_point deadline);
+  /** Reads until the request's answer; nullopt as send_once(). */
+  std::optional<Result<InvokeReply>> await_reply(const Attempt& attempt);
+  /** The answer a reply gives; nullopt for a late reply to the previous request (dropped). */
+  std::optional<Result<InvokeReply>> take_reply(const Attempt& attempt, InvokeReply reply,
+                                                double duration);
+  /** Whether the child exited with status 0 without reading the request (then it is ended). */
+  bool exited_unread(const Attempt& attempt, bool wrote_nothing);
+
   InvokeReply host_reply(const InvokeRequest& request, const char* errortype,
                          const std::string& message) const;
-  Result<InvokeReply> crashed(const InvokeRequest& request, InvokeReply reply);
-  bool sleep_until(std::chrono::steady_clock::time_point until);
+  /** Runner.Timeout for a request past its deadline; the child is killed. */
+  InvokeReply timed_out(const Attempt& attempt);
+  /** Runner.Crashed after the child exited mid-request, or the crash limit's fatal error. */
+  Result<InvokeReply> crashed(const InvokeRequest& request, double duration_ms);
+  Error cancelled_error() const;
+  /** cancelled_error(), after ending the child that had the request. */
+  Error cancelled_mid_request();
+  bool sleep_until(Clock::time_point until);
+  /** The child's peak RSS in MB (billing.used). */
+  int64_t used_mb();
 
   ChildInvokerOptions options_;
   std::unique_ptr<Session> session_;
@@ -120,12 +161,33 @@ class ChildInvoker : public Invoker {
   int crashes_in_a_row_ = 0;
   std::optional<Error> fatal_;
   std::string previous_id_;  ///< The request before the current one (its late replies are dropped).
-  bool resending_ = false;   ///< Sending a request again to a restarted child (once at most).
   std::atomic<bool> cancelled_{false};
   Pipe cancel_pipe_;  ///< Written once by cancel() to wake a blocked write.
   std::unique_ptr<Inbox> inbox_;
   GroupPeakRss rss_;  ///< billing.used, measured without a /proc scan per reply.
 };
+
+/** The function a child serves, as the Extensions API's Register answer describes it [EXT]. */
+struct RegisteredFunction {
+  std::string body_json = "{}";  ///< The answer's body as received: StartupRequest `function`.
+  std::string name;              ///< `functionName`.
+  std::string version;           ///< `functionVersion`.
+  std::string handler;           ///< `handler`: the function's own handler, not the child's.
+  std::string account_id;        ///< `accountId`; "" when the feature was not granted.
+};
+
+/**
+ * The startup request a child of `runner` gets (docs/runner-protocol.md): `handler` =
+ * runner.handler, `name` = `extension_name`, `mode` (`lambda` | `invoke` | `emulate`),
+ * `platform` (platform_name()), this host's protocol version. With a registration, `function`
+ * is its body and `env` names the function and this extension (AWS_LAMBDA_FUNCTION_NAME,
+ * AWS_LAMBDA_FUNCTION_VERSION, AWS_LAMBDA_FUNCTION_MEMORY_SIZE, EXTENSION_RUNNER_FUNCTION_HANDLER,
+ * EXTENSION_RUNNER_ACCOUNT_ID, EXTENSION_RUNNER_HANDLER, EXTENSION_RUNNER_NAME; empty values left
+ * out); without one (`invoke` mode: no Extensions API) `function` is `{}` and `env` is empty.
+ */
+StartupRequest startup_request(const RunnerOptions& runner, const std::string& extension_name,
+                               std::string mode, std::string platform,
+                               const std::optional<RegisteredFunction>& registration);
 
 /**
  * The ChildInvoker options for the child runtime's settings; `startup` is the handshake the

@@ -1,8 +1,9 @@
 #pragma once
 /**
- * @file telemetry_forwarder.hpp
+ * @file forwarder.hpp
  * The host's telemetry component: listener + subscription + delivery of batches to a sink
- * (the child runtime, or stdout), with the per-invoke and shutdown flushes of issue 4.
+ * (the child runtime, or stdout), flushed after each invoke and at SHUTDOWN (after_invoke,
+ * shutdown).
  *
  * Use from the event handler (lifecycle thread):
  *   init        → TelemetryForwarder::start (bind, serve, then subscribe [TEL]);

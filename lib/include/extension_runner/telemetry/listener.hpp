@@ -1,24 +1,10 @@
 #pragma once
 /**
- * @file telemetry_listener.hpp
- * The local HTTP endpoint Lambda delivers telemetry to [TEL][LOGS]: a cpp-httplib server on its
- * own thread, feeding a TelemetryQueue. It never logs per request (a subscriber to `extension`
- * records would receive its own lines [TEL]); every outcome is a counter instead.
- *
- * Answers:
- * - POST (and PUT in Logs API mode) to `/` (the path of the destination URI it subscribes
- *   with) of a JSON array of objects → 200 once queued; POST to any other path → 404;
- * - queue full → 503 (kPushbackStatus): the batch is refused whole and counted, and Lambda
- *   retries it with backoff or drops it and reports `platform.logsDropped` [TEL][RIE];
- * - body not JSON / not an array of objects → 400; body over body_limit → 413;
- * - any other method (PUT in Telemetry mode) → 405.
- *
- * With the TCP destination (`{"protocol":"TCP","port":N}`, schema 2025-01-29 [TEL][RIE]) it is a
- * plain TCP server instead: Lambda connects and writes one JSON event per line. There is no
- * status to push back with, so when the queue is full the listener stops reading (the sender
- * meets a slow reader; AWS's emulator then holds its one batch in flight and drops the batches
- * that become ready meanwhile, reporting them with `platform.logsDropped` [RIE]). A line that is
- * not a JSON object, or longer than body_limit, is counted as a rejected request and skipped.
+ * @file listener.hpp
+ * The local endpoint Lambda delivers telemetry to [TEL][LOGS], feeding a TelemetryQueue: an HTTP
+ * server (http_listener.hpp) or, for the TCP destination, a line server (tcp_listener.hpp), each
+ * on its own thread. It never logs per request (a subscriber to `extension` records would
+ * receive its own lines [TEL]); every outcome is a counter instead.
  */
 #include <memory>
 #include <string>
@@ -28,12 +14,6 @@
 #include "extension_runner/telemetry/queue.hpp"
 
 namespace extension_runner {
-
-/**
- * 503 Service Unavailable: "temporarily overloaded, try later" is exactly the situation, and
- * unlike 429 it is what generic HTTP clients (and Lambda's "results in an error") retry.
- */
-inline constexpr int kPushbackStatus = 503;
 
 /**
  * The largest body accepted: a payload can reach `2 * maxBytes + metadataBytes` [TEL]; the
@@ -53,6 +33,16 @@ struct ListenerOptions {
 /** Listener options for the telemetry settings: listen address, mode and buffering. */
 Result<ListenerOptions> listener_options(const TelemetryOptions& telemetry);
 
+/** A destination's server, bound and serving on its own thread (http_ or tcp_listener.hpp). */
+class ListenerServer {
+ public:
+  virtual ~ListenerServer() = default;
+  /** The bound port (the ephemeral one when ListenerOptions::port was 0). */
+  virtual int port() const = 0;
+  /** Stops serving and joins the thread. Idempotent; the destructor calls it too. */
+  virtual void stop() = 0;
+};
+
 /**
  * A bound, serving listener. Move-only owner of the server and its thread: the destructor
  * stops the server and joins the thread.
@@ -61,8 +51,9 @@ class TelemetryListener {
  public:
   /**
    * Binds, starts serving on a thread and returns once the server accepts connections (so a
-   * subscription sent afterwards can be delivered at once [TEL]). ListenerFailed when the
-   * address cannot be bound or the server does not start. `queue` must outlive the listener.
+   * subscription sent afterwards can be delivered at once [TEL]); the server is the one of
+   * `options.protocol`. ListenerFailed when the address cannot be bound or the server does not
+   * start. `queue` must outlive the listener.
    */
   static Result<TelemetryListener> start(const ListenerOptions& options, TelemetryQueue& queue);
 
@@ -80,9 +71,9 @@ class TelemetryListener {
   void stop();
 
  private:
-  struct Impl;
-  explicit TelemetryListener(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  TelemetryListener(std::unique_ptr<ListenerServer> server, std::string host);
+  std::unique_ptr<ListenerServer> server_;
+  std::string host_;
 };
 
 }  // namespace extension_runner

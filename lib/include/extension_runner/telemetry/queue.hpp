@@ -1,6 +1,6 @@
 #pragma once
 /**
- * @file telemetry_queue.hpp
+ * @file queue.hpp
  * The one queue between the telemetry listener (producer, HTTP threads) and the delivery
  * consumer (the thread forwarding batches to the child). Bounded in records and bytes; a batch
  * is taken whole or refused whole, so the listener can answer an error status and let Lambda

@@ -1,6 +1,6 @@
 #pragma once
 /**
- * @file telemetry_records.hpp
+ * @file records.hpp
  * Telemetry API / Logs API records [TEL schema][LOGS]: a POSTed batch is a JSON array of
  * `{"time": ISO-8601, "type": string, "record": object|string}`.
  *

@@ -1,6 +1,6 @@
 #pragma once
 /**
- * @file telemetry.hpp
+ * @file subscription.hpp
  * Subscribing to the Telemetry API (2022-07-01) [TEL] or the Logs API (2020-08-15) [LOGS]:
  * pure request building and answer classification (no I/O), see [LOGS], [TEL] (docs/references.md).
  */

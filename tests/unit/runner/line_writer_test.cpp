@@ -1,0 +1,67 @@
+#include "extension_runner/runner/line_writer.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "extension_runner/core/fd.hpp"
+
+using namespace extension_runner;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+Pipe nonblocking_pipe() {
+  auto p = make_pipe();
+  REQUIRE(p.ok());
+  ::fcntl(p->write.get(), F_SETFL, ::fcntl(p->write.get(), F_GETFL) | O_NONBLOCK);
+  return std::move(*p);
+}
+
+std::string read_some(const Fd& fd, size_t n) {
+  std::string out(n, '\0');
+  const ssize_t got = ::read(fd.get(), out.data(), n);
+  out.resize(got > 0 ? static_cast<size_t>(got) : 0);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("line writer: each way a write can end") {
+  auto cancel = make_pipe();
+  REQUIRE(cancel.ok());
+  const auto soon = Clock::now() + std::chrono::milliseconds(50);
+
+  SECTION("the whole line is written") {
+    Pipe p = nonblocking_pipe();
+    CHECK(write_line_until(p.write.get(), "hello\n", soon, cancel->read.get()) == WriteOutcome::Ok);
+    CHECK(read_some(p.read, 64) == "hello\n");
+  }
+  SECTION("a reader that has gone is Closed, not a SIGPIPE") {
+    Pipe p = nonblocking_pipe();
+    p.read.reset();
+    CHECK(write_line_until(p.write.get(), "x\n", soon, cancel->read.get()) == WriteOutcome::Closed);
+    sigset_t pending;
+    sigpending(&pending);
+    CHECK(sigismember(&pending, SIGPIPE) == 0);  // consumed, not left for the thread
+  }
+  SECTION("a reader that does not read leaves the line unwritten at the deadline") {
+    Pipe p = nonblocking_pipe();
+    const std::string big(size_t{1} << 20, 'x');  // more than a pipe holds
+    CHECK(write_line_until(p.write.get(), big, soon, cancel->read.get()) == WriteOutcome::TimedOut);
+  }
+  SECTION("a readable cancel fd ends a blocked write") {
+    Pipe p = nonblocking_pipe();
+    REQUIRE(write_all(cancel->write.get(), "x", 1).ok());
+    const std::string big(size_t{1} << 20, 'x');
+    const auto far = Clock::now() + std::chrono::seconds(60);
+    CHECK(write_line_until(p.write.get(), big, far, cancel->read.get()) == WriteOutcome::Cancelled);
+  }
+  SECTION("a descriptor that is not open for writing fails") {
+    Pipe p = nonblocking_pipe();
+    CHECK(write_line_until(p.read.get(), "x\n", soon, cancel->read.get()) == WriteOutcome::Failed);
+  }
+}

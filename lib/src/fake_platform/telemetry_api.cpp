@@ -113,6 +113,79 @@ bool in_range(const rapidjson::Value& buffering, const char* key, int64_t lo, in
   return v && *v >= lo && *v <= hi;
 }
 
+const char* validation_error_type(TelemetryMode mode) {
+  return mode == TelemetryMode::Logs ? "Logs.ValidationError" : "ValidationError";
+}
+
+// The subscription as sent: types, destination (TCP port or URI) and buffering, the platform's
+// defaults for what is absent [TEL]. Validated by subscription_problems.
+EmulatedSubscription read_subscription(TelemetryMode mode, const std::string& identifier,
+                                       const std::string& body, const rapidjson::Value& doc) {
+  EmulatedSubscription sub;
+  sub.mode = mode;
+  sub.identifier = identifier;
+  sub.body = body;
+  sub.schema_version = json_string(doc, "schemaVersion").value_or("");
+  if (const auto* types = json_member(doc, "types"); types != nullptr && types->IsArray()) {
+    for (const auto& t : types->GetArray()) {
+      if (t.IsString()) sub.types.emplace_back(t.GetString(), t.GetStringLength());
+    }
+  }
+  if (const auto* d = json_member(doc, "destination"); d != nullptr && d->IsObject()) {
+    sub.tcp = json_string(*d, "protocol") == std::string("TCP");
+    if (sub.tcp) {
+      const auto port = json_int64(*d, "port").value_or(0);
+      sub.port = port > 0 && port <= 65535 ? static_cast<int>(port) : 0;
+      sub.host = "127.0.0.1";
+    } else {
+      sub.uri = json_string(*d, "URI").value_or("");
+      split_uri(sub.uri, sub.host, sub.port, sub.path);
+    }
+  }
+  const auto* buffering = json_member(doc, "buffering");
+  sub.limits.max_items =
+      static_cast<size_t>(buffering_value(buffering, "maxItems", int64_t{10000}));
+  sub.limits.max_bytes =
+      static_cast<size_t>(buffering_value(buffering, "maxBytes", int64_t{262144}));
+  sub.limits.timeout_ms = buffering_value(buffering, "timeoutMs", 1000);
+  return sub;
+}
+
+// Everything AWS's validation refuses in `sub` ([TEL][LOGS]; RIE's words on Managed Instances),
+// "; "-separated; "" when it is valid.
+std::string subscription_problems(const EmulatedSubscription& sub,
+                                  const rapidjson::Value* buffering, Platform platform) {
+  std::string problems;
+  const auto add = [&](const std::string& p) { problems += (problems.empty() ? "" : "; ") + p; };
+  if (sub.tcp && sub.schema_version != kTelemetrySchema) {
+    add(std::string("the TCP destination needs schemaVersion ") + kTelemetrySchema);
+  }
+  if (sub.port == 0) add(sub.tcp ? "port is not provided" : "URI port is not provided");
+  if (sub.types.empty()) add("types should not be empty");
+  for (const auto& t : sub.types) {
+    if (t != "platform" && t != "function" && t != "extension") add("unknown type " + t);
+  }
+  if (sub.mode == TelemetryMode::Telemetry && sub.schema_version.empty()) {
+    add("schemaVersion is required");
+  }
+  if (buffering != nullptr &&
+      (!buffering->IsObject() || !in_range(*buffering, "maxItems", 1000, 10000) ||
+       !in_range(*buffering, "maxBytes", 262144, 1048576) ||
+       !in_range(*buffering, "timeoutMs", 25, 30000))) {
+    add("buffering out of bounds");
+  }
+  if (platform == Platform::ManagedInstances) {
+    if (sub.schema_version != kTelemetrySchema) {
+      add(std::string("schema validation error: '/schemaVersion' value must be \"") +
+          kTelemetrySchema + "\"");
+    }
+    if (!sub.tcp && sub.port != 0 && sub.host != "sandbox" && sub.host != "sandbox.localdomain") {
+      add("Invalid destination: destination.URI host must be sandbox.localdomain");
+    }
+  }
+  return problems;
+}
+
 }  // namespace
 
 TelemetryEmulator::TelemetryEmulator(std::function<bool(const std::string&)> identifier_known,
@@ -141,82 +214,18 @@ TelemetryEmulator::Answer TelemetryEmulator::subscribe(TelemetryMode mode,
   if (!faults_.empty()) {
     const auto fault = faults_.front();
     faults_.pop_front();
-    switch (fault) {
-      case SubscribeFault::NotSupported:
-        return {202, error_body(api + ".NotSupported", api + " API is not supported")};
-      case SubscribeFault::ValidationError:
-        return {400,
-                error_body(mode == TelemetryMode::Logs ? "Logs.ValidationError" : "ValidationError",
-                           "injected validation error")};
-      case SubscribeFault::ServerError:
-        return {500, error_body(api + ".ServiceError", "injected server error")};
-    }
+    return fault_answer(fault, mode);
   }
   if (identifier.empty() || !identifier_known_(identifier)) {
     return {403, error_body("Extension.UnknownExtensionIdentifier",
                             "Unknown extension identifier '" + identifier + "'")};
   }
-  const std::string validation =
-      mode == TelemetryMode::Logs ? "Logs.ValidationError" : "ValidationError";
+  const std::string validation = validation_error_type(mode);
   auto doc = parse_json(body);
   if (!doc || !doc->IsObject()) return {400, error_body(validation, "body is not a JSON object")};
-
-  EmulatedSubscription sub;
-  sub.mode = mode;
-  sub.identifier = identifier;
-  sub.body = body;
-  sub.schema_version = json_string(*doc, "schemaVersion").value_or("");
-  if (const auto* types = json_member(*doc, "types"); types != nullptr && types->IsArray()) {
-    for (const auto& t : types->GetArray()) {
-      if (t.IsString()) sub.types.emplace_back(t.GetString(), t.GetStringLength());
-    }
-  }
-  std::string problems;
-  const auto add = [&](const std::string& p) { problems += (problems.empty() ? "" : "; ") + p; };
-  if (const auto* d = json_member(*doc, "destination"); d != nullptr && d->IsObject()) {
-    sub.tcp = json_string(*d, "protocol") == std::string("TCP");
-    if (sub.tcp) {
-      const auto port = json_int64(*d, "port").value_or(0);
-      sub.port = port > 0 && port <= 65535 ? static_cast<int>(port) : 0;
-      sub.host = "127.0.0.1";
-      if (sub.schema_version != kTelemetrySchema) {
-        add(std::string("the TCP destination needs schemaVersion ") + kTelemetrySchema);
-      }
-    } else {
-      sub.uri = json_string(*d, "URI").value_or("");
-      split_uri(sub.uri, sub.host, sub.port, sub.path);
-    }
-  }
-  if (sub.port == 0) add(sub.tcp ? "port is not provided" : "URI port is not provided");
-  if (sub.types.empty()) add("types should not be empty");
-  for (const auto& t : sub.types) {
-    if (t != "platform" && t != "function" && t != "extension") add("unknown type " + t);
-  }
-  if (mode == TelemetryMode::Telemetry && sub.schema_version.empty()) {
-    add("schemaVersion is required");
-  }
-  const auto* buffering = json_member(*doc, "buffering");
-  sub.limits.max_items =
-      static_cast<size_t>(buffering_value(buffering, "maxItems", int64_t{10000}));
-  sub.limits.max_bytes =
-      static_cast<size_t>(buffering_value(buffering, "maxBytes", int64_t{262144}));
-  sub.limits.timeout_ms = buffering_value(buffering, "timeoutMs", 1000);
-  if (const auto* b = buffering; b != nullptr) {
-    if (!b->IsObject() || !in_range(*b, "maxItems", 1000, 10000) ||
-        !in_range(*b, "maxBytes", 262144, 1048576) || !in_range(*b, "timeoutMs", 25, 30000)) {
-      add("buffering out of bounds");
-    }
-  }
-  if (platform_ == Platform::ManagedInstances) {
-    // RIE's words in its Managed-Instances mode.
-    if (sub.schema_version != kTelemetrySchema) {
-      add(std::string("schema validation error: '/schemaVersion' value must be \"") +
-          kTelemetrySchema + "\"");
-    }
-    if (!sub.tcp && sub.port != 0 && sub.host != "sandbox" && sub.host != "sandbox.localdomain") {
-      add("Invalid destination: destination.URI host must be sandbox.localdomain");
-    }
-  }
+  EmulatedSubscription sub = read_subscription(mode, identifier, body, *doc);
+  const std::string problems =
+      subscription_problems(sub, json_member(*doc, "buffering"), platform_);
   if (!problems.empty()) return {400, error_body(validation, problems)};
   if (platform_ == Platform::ManagedInstances && subscription_) {
     return {500, error_body(api + ".ServiceError", "already subscribed")};
@@ -225,6 +234,25 @@ TelemetryEmulator::Answer TelemetryEmulator::subscribe(TelemetryMode mode,
     return {400, error_body(validation, std::string("already subscribed to the ") +
                                             api_prefix(subscription_->mode) + " API")};
   }
+  start_batcher(std::move(sub));
+  return {200, "OK"};
+}
+
+TelemetryEmulator::Answer TelemetryEmulator::fault_answer(SubscribeFault fault,
+                                                          TelemetryMode mode) {
+  const std::string api = api_prefix(mode);
+  switch (fault) {
+    case SubscribeFault::NotSupported:
+      return {202, error_body(api + ".NotSupported", api + " API is not supported")};
+    case SubscribeFault::ValidationError:
+      return {400, error_body(validation_error_type(mode), "injected validation error")};
+    case SubscribeFault::ServerError:
+      break;
+  }
+  return {500, error_body(api + ".ServiceError", "injected server error")};
+}
+
+void TelemetryEmulator::start_batcher(EmulatedSubscription sub) {
   if (sub.host == "sandbox.localdomain" || sub.host == "sandbox") sub.host = "127.0.0.1";
   BatcherOptions options;
   options.limits = sub.limits;
@@ -235,7 +263,6 @@ TelemetryEmulator::Answer TelemetryEmulator::subscribe(TelemetryMode mode,
       std::make_shared<TelemetryBatcher>(sub.tcp ? tcp_poster(sub) : http_poster(sub), options);
   subscription_ = std::move(sub);
   subscribed_.notify_all();
-  return {200, "OK"};
 }
 
 void TelemetryEmulator::inject(SubscribeFault fault, int times) {

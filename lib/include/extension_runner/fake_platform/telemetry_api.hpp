@@ -1,6 +1,6 @@
 #pragma once
 /**
- * @file telemetry_emulator.hpp
+ * @file telemetry_api.hpp
  * The Telemetry/Logs API side of the emulator ([LOGS], [TEL], [RIE]; docs/references.md):
  * subscription endpoints that validate like AWS, RIE's 202 `*.NotSupported` answer as a fault, and
  * a publisher that POSTs batches to the subscriber's destination like Lambda (retrying on error),
@@ -137,6 +137,9 @@ class TelemetryEmulator {
     std::string body;
   };
   Answer subscribe(TelemetryMode mode, const std::string& identifier, const std::string& body);
+  static Answer fault_answer(SubscribeFault fault, TelemetryMode mode);
+  /** Makes `sub` the subscription, with a batcher for its destination. Caller holds mutex_. */
+  void start_batcher(EmulatedSubscription sub);
 
   std::function<bool(const std::string&)> identifier_known_;
   Platform platform_;

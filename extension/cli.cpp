@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "extension_runner/core/log.hpp"
 #include "extension_runner/debug/emulate.hpp"
@@ -199,6 +200,32 @@ class InvokeCommand {
   InvokeModeOptions options_;
 };
 
+/** The debug mode's subcommands. */
+struct DebugCommands {
+  EmulateCommand emulate;
+  InvokeCommand invoke;
+
+  void add_to(CLI::App& app) {
+    emulate.add_to(app);
+    invoke.add_to(app);
+  }
+  bool emulating() const { return emulate.parsed(); }
+  bool invoking() const { return invoke.parsed(); }
+};
+
+// Lambda starts an extension without arguments, so the debug subcommands (their option objects,
+// validators and help texts) are built only when the command line may name one, or asks for the
+// help that lists them: Lambda mode constructs nothing of the debug mode. A flag's value that
+// happens to be a subcommand's name only builds them for nothing; CLI11 still reads it as the
+// value.
+bool may_name_debug_command(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "emulate" || arg == "invoke" || arg == "-h" || arg == "--help") return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -212,14 +239,12 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version", std::string("extension-runner ") + ER_VERSION);
   SettingOptions setting_options;
   setting_options.add_to(app);
-  EmulateCommand emulate;
-  emulate.add_to(app);
-  InvokeCommand invoke;
-  invoke.add_to(app);
+  std::optional<DebugCommands> debug;
+  if (may_name_debug_command(argc, argv)) debug.emplace().add_to(app);
 
   try {
     app.parse(argc, argv);
-    invoke.validate();
+    if (debug) debug->invoke.validate();
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -232,15 +257,19 @@ int run(int argc, char** argv) {
   }
 
   auto given = setting_options.given();
-  if (emulate.parsed() && !emulate.prepare()) return kExitUsage;
-  emulate.add_settings(given);
+  const bool emulating = debug && debug->emulating();
+  const bool invoking = debug && debug->invoking();
+  if (emulating) {
+    if (!debug->emulate.prepare()) return kExitUsage;
+    debug->emulate.add_settings(given);
+  }
   const std::string argv0 = argc > 0 ? argv[0] : "extension-runner";
   const std::string default_name = basename_of(argv0);
   auto config = load_config(given, process_env(), {default_name, layer_root_of(argv0)});
   if (!config) {
     std::cerr << "extension-runner: " << config.error().message << '\n';
     const auto api = process_env()("AWS_LAMBDA_RUNTIME_API");
-    if (!emulate.parsed() && !invoke.parsed() && api && !api->empty()) {
+    if (!emulating && !invoking && api && !api->empty()) {
       auto name = process_env()("EXTENSION_RUNNER_NAME");
       report_config_error_to_lambda(*api, name && !name->empty() ? *name : default_name,
                                     config.error());
@@ -252,8 +281,8 @@ int run(int argc, char** argv) {
   // Which file configured this copy (issue 15's init config line may take this over).
   if (!config->config_file.empty()) log_info("configuration file " + config->config_file);
 
-  if (invoke.parsed()) return invoke.run(*config, name);
-  if (emulate.parsed()) return emulate.run(*config, name);
+  if (invoking) return debug->invoke.run(*config, name);
+  if (emulating) return debug->emulate.run(*config, name);
 
   if (config->runtime_api.empty()) {
     std::cerr << "extension-runner: AWS_LAMBDA_RUNTIME_API is not set: Lambda sets it for "

@@ -180,7 +180,7 @@ class Emulator {
     bool errored = false;  ///< After init/error or exit/error no further call succeeds [EXT].
   };
 
-  /** A 403 refusal of a register call: its error type and message. */
+  /** A 403 refusal of a call: its error type and message. */
   struct Refusal {
     std::string type;
     std::string message;

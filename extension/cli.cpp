@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "extension_runner/core/log.hpp"
 #include "extension_runner/debug/emulate.hpp"
@@ -262,6 +263,32 @@ int run_configured(const std::string& argv0, std::map<std::string, std::string> 
   return run_lifecycle(*config, name, extension);
 }
 
+/** The debug mode's subcommands. */
+struct DebugCommands {
+  EmulateCommand emulate;
+  InvokeCommand invoke;
+
+  void add_to(CLI::App& app) {
+    emulate.add_to(app);
+    invoke.add_to(app);
+  }
+  bool emulating() const { return emulate.parsed(); }
+  bool invoking() const { return invoke.parsed(); }
+};
+
+// Lambda starts an extension without arguments, so the debug subcommands (their option objects,
+// validators and help texts) are built only when the command line may name one, or asks for the
+// help that lists them: Lambda mode constructs nothing of the debug mode. A flag's value that
+// happens to be a subcommand's name only builds them for nothing; CLI11 still reads it as the
+// value.
+bool may_name_debug_command(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "emulate" || arg == "invoke" || arg == "-h" || arg == "--help") return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -282,14 +309,12 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version", std::string("extension-runner ") + ER_VERSION);
   SettingOptions setting_options;
   setting_options.add_to(app);
-  EmulateCommand emulate;
-  emulate.add_to(app);
-  InvokeCommand invoke;
-  invoke.add_to(app);
+  std::optional<DebugCommands> debug;
+  if (may_name_debug_command(argc, argv)) debug.emplace().add_to(app);
 
   try {
     app.parse(argc, argv);
-    invoke.validate();
+    if (debug) debug->invoke.validate();
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -301,9 +326,10 @@ int run(int argc, char** argv) {
     return kExitUsage;
   }
 
-  if (emulate.parsed() && !emulate.prepare()) return kExitUsage;
-  return run_configured(argv0, setting_options.given(), emulate.parsed() ? &emulate : nullptr,
-                        invoke.parsed() ? &invoke : nullptr);
+  EmulateCommand* emulate = debug && debug->emulating() ? &debug->emulate : nullptr;
+  const InvokeCommand* invoke = debug && debug->invoking() ? &debug->invoke : nullptr;
+  if (emulate != nullptr && !emulate->prepare()) return kExitUsage;
+  return run_configured(argv0, setting_options.given(), emulate, invoke);
 }
 
 }  // namespace extension_runner::cli

@@ -10,9 +10,12 @@
 #include "extension_runner/fake_platform/telemetry_api.hpp"
 #include "fake_platform.hpp"
 #include "support.hpp"
+#include "transport_faults.hpp"
 
 using namespace extension_runner;
 using test_support::run_binary;
+using test_support::Transport;
+using test_support::TransportFault;
 
 namespace {
 
@@ -55,9 +58,10 @@ Fault status(int code, const std::string& type, int times = 3) {
   return Fault{code, type, "injected " + std::to_string(code), times, 0};
 }
 
-/** The emulator with the Telemetry API on it, and the binary's environment. */
+/** The emulator with the Telemetry API and transport faults on it, and the binary's environment. */
 struct Lambda : test_support::FakePlatform {
   Lambda() { REQUIRE(api.start().ok()); }
+  test_support::TransportFaults faults{api};
   std::map<std::string, std::string> env(std::map<std::string, std::string> extra = {}) const {
     extra["AWS_LAMBDA_RUNTIME_API"] = api.runtime_api();
     // These rows are about the reports themselves.
@@ -83,7 +87,7 @@ void run_row(const Row& row, Endpoint endpoint,
              const std::function<std::map<std::string, std::string>(Lambda&)>& setup) {
   INFO("fault: " << row.fault);
   Lambda lambda;
-  if (row.transport) lambda.api.inject(endpoint, *row.transport);
+  if (row.transport) lambda.faults.inject(endpoint, *row.transport);
   if (row.status) lambda.api.inject(endpoint, *row.status);
   if (endpoint == Endpoint::Subscribe && row.status) {
     FAIL("subscription status faults go through TelemetryEmulator::inject");
@@ -248,12 +252,12 @@ TEST_CASE("faults: the API disappears between calls") {
   for (const auto& c : cases) {
     INFO(c.what);
     Lambda lambda;
-    lambda.api.inject(c.vanishes_after, transport(Transport::VanishAfter, 1));
+    lambda.faults.inject(c.vanishes_after, transport(Transport::VanishAfter, 1));
     lambda.api.push_invoke("req-1", in_ms(5000));
     lambda.api.push_invoke("req-2", in_ms(5000));
     auto run = run_binary({}, lambda.env(c.env), 30000);
     INFO(run.err);
-    CHECK(lambda.api.vanished());
+    CHECK(lambda.faults.vanished());
     CHECK_FALSE(run.timed_out);
     CHECK(run.status.code == c.expect.exit_code);
     CHECK(lambda.accepted_report() == c.expect.accepted_report);

@@ -3,9 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <fstream>
-#include <iostream>
-#include <iterator>
 #include <sstream>
 #include <vector>
 
@@ -23,10 +22,22 @@ namespace {
 
 constexpr const char* kLocalArn = "arn:aws:lambda:us-east-1:123456789012:function:local";
 
-Result<std::string> read_input(const std::string& path) {
-  if (path == "-") {
-    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+// Standard input to its end. Through read(2), not std::cin: <iostream> would give this file a
+// static initialiser that runs in every mode, Lambda mode included.
+Result<std::string> read_stdin() {
+  std::string text;
+  char buffer[65536];
+  for (;;) {
+    const ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
+    if (n == 0) return text;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return make_error(ErrorKind::InvalidInput, "cannot read standard input");
+    text.append(buffer, static_cast<size_t>(n));
   }
+}
+
+Result<std::string> read_input(const std::string& path) {
+  if (path == "-") return read_stdin();
   std::ifstream in(path);
   if (!in) return make_error(ErrorKind::InvalidInput, "cannot read '" + path + "'");
   std::stringstream text;
@@ -71,13 +82,21 @@ Result<Prepared> prepare(const InvokeModeOptions& options) {
   return p;
 }
 
+std::string failure_text(const Error& error) {
+  return std::string(error_type(error.kind)) + ": " + error.message;
+}
+
+void report_failure(const std::string& text) {
+  (void)write_line(STDERR_FILENO, "extension-runner invoke: " + text);
+}
+
 }  // namespace
 
 int run_invoke_mode(const Config& config, const std::string& name,
                     const InvokeModeOptions& options) {
   auto prepared = prepare(options);
   if (!prepared) {
-    std::cerr << "extension-runner invoke: " << prepared.error().message << '\n';
+    report_failure(prepared.error().message);
     return kInvokeUsage;
   }
   RunnerOptions runner = config.runner;
@@ -89,8 +108,7 @@ int run_invoke_mode(const Config& config, const std::string& name,
   startup.env = prepared->env;
   ChildInvoker invoker(child_invoker_options(runner, std::move(startup)));
   if (auto started = invoker.start(); !started) {
-    std::cerr << "extension-runner invoke: " << error_type(started.error().kind) << ": "
-              << started.error().message << '\n';
+    report_failure(failure_text(started.error()));
     return kInvokeUsage;
   }
 
@@ -103,8 +121,7 @@ int run_invoke_mode(const Config& config, const std::string& name,
     request.deadline_ms = wall_clock_ms() + prepared->budget_ms;
     auto reply = invoker.invoke(request);
     if (!reply) {
-      std::cerr << "extension-runner invoke: " << error_type(reply.error().kind) << ": "
-                << reply.error().message << '\n';
+      report_failure(failure_text(reply.error()));
       invoker.shutdown(1000);
       return kInvokeUsage;
     }

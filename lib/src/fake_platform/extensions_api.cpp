@@ -2,9 +2,8 @@
 
 #include <httplib.h>
 #include <strings.h>
-#include <sys/socket.h>
 
-#include <cctype>
+#include <random>
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/json.hpp"
@@ -36,12 +35,18 @@ Endpoint endpoint_of(const std::string& path) {
   return Endpoint::Other;
 }
 
-// cpp-httplib hands handlers no socket: find the connection by its two ports among our fds.
-int connection_fd(int local, int remote) {
-  for (const int fd : open_fds()) {
-    if (local_port(fd) == local && peer_port(fd) == remote) return fd;
+// The Accept-Feature header's comma-separated list names `feature`.
+bool accepts_feature(const std::string& features, const std::string& feature) {
+  for (size_t pos = 0; pos <= features.size();) {
+    size_t comma = features.find(',', pos);
+    if (comma == std::string::npos) comma = features.size();
+    std::string f = features.substr(pos, comma - pos);
+    f.erase(0, f.find_first_not_of(' '));
+    f.erase(f.find_last_not_of(' ') + 1);
+    if (f == feature) return true;
+    pos = comma + 1;
   }
-  return -1;
+  return false;
 }
 
 }  // namespace
@@ -85,7 +90,7 @@ void Emulator::stop() {
   }
   changed_.notify_all();
   if (thread_.joinable()) {
-    stop_server_once();
+    stop_listening();
     thread_.join();
   }
 }
@@ -139,23 +144,25 @@ void Emulator::inject(Endpoint endpoint, Fault fault) {
   faults_[endpoint].push_back(std::move(fault));
 }
 
-void Emulator::inject(Endpoint endpoint, TransportFault fault) {
+void Emulator::set_before_route(BeforeRoute hook) {
   std::lock_guard<std::mutex> lock(mutex_);
-  transport_faults_[endpoint].push_back(std::move(fault));
+  before_route_ = std::move(hook);
 }
 
-void Emulator::stop_server_once() {
+void Emulator::stop_listening() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (server_stopped_) return;
-    server_stopped_ = true;
+    if (listening_stopped_) return;
+    listening_stopped_ = true;
   }
-  server_->stop();  // httplib asserts when stopped twice
+  // httplib asserts when stopped twice. Its stop() closes the listening socket only; each
+  // connection's keep-alive loop ends after the answer in progress, as it sees no listener.
+  server_->stop();
 }
 
-bool Emulator::vanished() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return vanished_;
+bool Emulator::wait_for_stop(std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] { return stopping_; });
 }
 
 void Emulator::set_observer(std::function<void(const RecordedCall&)> observer) {
@@ -207,23 +214,22 @@ bool Emulator::wait_until(const std::function<bool(const std::vector<RecordedCal
 
 namespace {
 
-// The next fault queued for `endpoint` (HTTP answers and transport faults alike): skips its
-// `skip_calls` first, then counts down its `times`.
-template <typename F>
-std::optional<F> take_next(std::map<Endpoint, std::deque<F>>& queues, Endpoint endpoint) {
+// The next fault queued for `endpoint`: skips its `skip_calls` first, then counts down its
+// `times`.
+std::optional<Fault> take_next(std::map<Endpoint, std::deque<Fault>>& queues, Endpoint endpoint) {
   auto it = queues.find(endpoint);
   if (it == queues.end() || it->second.empty()) return std::nullopt;
-  F& f = it->second.front();
+  Fault& f = it->second.front();
   if (f.skip_calls > 0) {
     --f.skip_calls;
     return std::nullopt;
   }
-  F taken = f;
+  Fault taken = f;
   if (--f.times <= 0) it->second.pop_front();
   return taken;
 }
 
-// What the tests and the trace see of one call, answered normally or broken by a fault.
+// What the tests and the trace see of one call, answered by its route or by a hook.
 RecordedCall recorded_call(Endpoint endpoint, const httplib::Request& req, int status,
                            const std::string& body) {
   RecordedCall call;
@@ -240,14 +246,6 @@ RecordedCall recorded_call(Endpoint endpoint, const httplib::Request& req, int s
 
 }  // namespace
 
-std::optional<Fault> Emulator::take_fault(Endpoint endpoint) {
-  return take_next(faults_, endpoint);
-}
-
-std::optional<TransportFault> Emulator::take_transport_fault(Endpoint endpoint) {
-  return take_next(transport_faults_, endpoint);
-}
-
 void Emulator::record(const RecordedCall& call) {
   std::function<void(const RecordedCall&)> observer;
   {
@@ -263,255 +261,205 @@ void Emulator::install_routes() {
   using httplib::Request;
   using httplib::Response;
   const std::string base = kExtensionsApiBase;
+  // Before routing, so that a hook sees every path of the server (the Telemetry API's too).
+  server_->set_pre_routing_handler([this](const Request& req, Response& res) {
+    return run_before_route(req, res) ? httplib::Server::HandlerResponse::Handled
+                                      : httplib::Server::HandlerResponse::Unhandled;
+  });
+  server_->Post(base + "/register",
+                [this](const Request& req, Response& res) { answer_register(req, res); });
+  server_->Get(base + "/event/next",
+               [this](const Request& req, Response& res) { answer_next(req, res); });
+  server_->Post(base + "/init/error", [this](const Request& req, Response& res) {
+    answer_error_report(Endpoint::InitError, req, res);
+  });
+  server_->Post(base + "/exit/error", [this](const Request& req, Response& res) {
+    answer_error_report(Endpoint::ExitError, req, res);
+  });
+}
 
-  // Answers and records one call; every route goes through here.
-  auto finish = [this](Endpoint endpoint, const Request& req, Response& res, int status,
-                       const std::string& body, const char* content_type) {
-    res.status = status;
-    res.set_content(body, content_type);
-    record(recorded_call(endpoint, req, status, body));
-  };
-  auto reject = [finish](Endpoint endpoint, const Request& req, Response& res, int status,
-                         const std::string& type, const std::string& message) {
-    finish(endpoint, req, res, status, json_error_object(type, message), "application/json");
-  };
-  // The identifier checks of RIE's middleware ([RIE]): missing → 403, not a UUID
-  // → 403, unknown → 403. Returns the identifier when valid. Caller holds no lock.
-  auto check_identifier = [this, reject](Endpoint endpoint, const Request& req,
-                                         Response& res) -> std::optional<std::string> {
-    const std::string id = req.get_header_value(kIdentifierHeader);
-    if (id.empty()) {
-      reject(endpoint, req, res, 403, "Extension.MissingExtensionIdentifier",
-             "Missing Lambda-Extension-Identifier header");
-      return std::nullopt;
+std::optional<HookAnswer> Emulator::run_before_route(const httplib::Request& req,
+                                                     httplib::Response& res) {
+  BeforeRoute hook;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    hook = before_route_;
+  }
+  if (!hook) return std::nullopt;
+  const Endpoint endpoint = endpoint_of(req.path);
+  auto answer = hook(endpoint, req, res);
+  if (answer) record(recorded_call(endpoint, req, answer->status, answer->body));
+  return answer;
+}
+
+void Emulator::answer_register(const httplib::Request& req, httplib::Response& res) {
+  if (answer_fault(Endpoint::Register, req, res)) return;
+  const std::string name = req.get_header_value(kNameHeader);
+  if (name.empty()) {
+    return reject(Endpoint::Register, req, res, 403, "Extension.InvalidExtensionName",
+                  "Empty extension name");
+  }
+  auto refusal = refuse_register_body(req.body);
+  const bool account_id = accepts_feature(req.get_header_value(kAcceptFeatureHeader), "accountId");
+  std::string id;
+  if (!refusal) refusal = add_extension(name, account_id, id);
+  if (refusal) return reject(Endpoint::Register, req, res, 403, refusal->type, refusal->message);
+  res.set_header(kIdentifierHeader, id);
+  finish(Endpoint::Register, req, res, 200, register_body(account_id), "application/json");
+}
+
+std::optional<Emulator::Refusal> Emulator::refuse_register_body(const std::string& body) const {
+  auto doc = parse_json(body);
+  if (!doc || !doc->IsObject()) {
+    return Refusal{"InvalidRequestFormat", "register body must be a JSON object"};
+  }
+  if (json_member(*doc, "configurationKeys") != nullptr) {
+    return Refusal{"InvalidRequestFormat",
+                   "configurationKeys are deprecated; use environment variables instead"};
+  }
+  const auto* events = json_member(*doc, "events");
+  if (events == nullptr) return std::nullopt;
+  if (!events->IsArray()) return Refusal{"InvalidRequestFormat", "events must be an array"};
+  for (const auto& e : events->GetArray()) {
+    const std::string type = e.IsString() ? e.GetString() : "";
+    if (type != "INVOKE" && type != "SHUTDOWN") {
+      return Refusal{"Extension.InvalidEventType", "Invalid event type " + type};
     }
-    if (!is_uuid(id)) {
-      reject(endpoint, req, res, 403, "Extension.InvalidExtensionIdentifier",
-             "Invalid Lambda-Extension-Identifier");
-      return std::nullopt;
+    // RIE's ValidateExternalAgentEvent in its Managed-Instances mode, word for word.
+    if (type == "INVOKE" && platform_ == Platform::ManagedInstances) {
+      return Refusal{"Extension.InvalidEventType", "INVOKE: ErrorInvalidEventType"};
     }
-    std::unique_lock<std::mutex> lock(mutex_);
+  }
+  return std::nullopt;
+}
+
+std::optional<Emulator::Refusal> Emulator::add_extension(const std::string& name, bool account_id,
+                                                         std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [existing, ext] : extensions_) {
+    if (ext.name == name) {
+      return Refusal{"Extension.InvalidExtensionState",
+                     "Extension " + name + " is already registered"};
+    }
+  }
+  if (static_cast<int>(extensions_.size()) >= kMaxExtensions) {
+    return Refusal{"Extension.TooManyExtensions", "Too many extensions registered"};
+  }
+  id = random_uuid();
+  extensions_[id] = Registered{name, account_id, false};
+  if (first_identifier_.empty()) first_identifier_ = id;
+  return std::nullopt;
+}
+
+std::string Emulator::register_body(bool account_id) const {
+  std::string body = R"({"functionName":)" + json_quote(function_.function_name) +
+                     R"(,"functionVersion":)" + json_quote(function_.function_version) +
+                     R"(,"handler":)" + json_quote(function_.handler);
+  if (account_id) body += R"(,"accountId":)" + json_quote(function_.account_id);
+  return body + "}";
+}
+
+void Emulator::answer_next(const httplib::Request& req, httplib::Response& res) {
+  if (!check_identifier(Endpoint::Next, req, res)) return;
+  note_next_arrival();
+  if (answer_fault(Endpoint::Next, req, res)) return;
+  const std::string body = wait_for_event();
+  if (body.empty()) {
+    return reject(Endpoint::Next, req, res, 500, "Runtime.Stopped", "the emulator is stopping");
+  }
+  // RIE: INVOKE is application/json with an event identifier; SHUTDOWN has no Content-Type
+  // and Go sniffs it as text/plain ([RIE]).
+  const bool is_shutdown = body.find(R"("eventType":"SHUTDOWN")") != std::string::npos;
+  if (!is_shutdown) res.set_header("Lambda-Extension-Event-Identifier", random_uuid());
+  finish(Endpoint::Next, req, res, 200, body,
+         is_shutdown ? "text/plain; charset=utf-8" : "application/json");
+}
+
+void Emulator::note_next_arrival() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  next_arrivals_.push_back(wall_clock_ms());
+  last_next_arrival_ = std::chrono::steady_clock::now();
+}
+
+std::string Emulator::wait_for_event() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  ++waiting_next_;
+  changed_.notify_all();
+  changed_.wait(lock, [&] { return stopping_ || !events_.empty(); });
+  --waiting_next_;
+  if (events_.empty()) return "";
+  std::string body = std::move(events_.front());
+  events_.pop_front();
+  return body;
+}
+
+void Emulator::answer_error_report(Endpoint endpoint, const httplib::Request& req,
+                                   httplib::Response& res) {
+  auto id = check_identifier(endpoint, req, res);
+  if (!id) return;
+  if (answer_fault(endpoint, req, res)) return;
+  if (req.get_header_value(kErrorTypeHeader).empty()) {
+    return reject(endpoint, req, res, 403, "Extension.MissingHeader",
+                  std::string(kErrorTypeHeader) + " not found");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    extensions_[*id].errored = true;
+  }
+  finish(endpoint, req, res, 202, R"({"status":"OK"})", "application/json");
+}
+
+// The identifier checks of RIE's middleware ([RIE]): missing → 403, not a UUID → 403, unknown
+// → 403, after an error report → 403.
+std::optional<std::string> Emulator::check_identifier(Endpoint endpoint,
+                                                      const httplib::Request& req,
+                                                      httplib::Response& res) {
+  const std::string id = req.get_header_value(kIdentifierHeader);
+  std::optional<Refusal> refusal;
+  if (id.empty()) {
+    refusal = Refusal{"Extension.MissingExtensionIdentifier",
+                      "Missing Lambda-Extension-Identifier header"};
+  } else if (!is_uuid(id)) {
+    refusal =
+        Refusal{"Extension.InvalidExtensionIdentifier", "Invalid Lambda-Extension-Identifier"};
+  } else {
+    std::lock_guard<std::mutex> lock(mutex_);
     auto it = extensions_.find(id);
     if (it == extensions_.end()) {
-      lock.unlock();
-      reject(endpoint, req, res, 403, "Extension.UnknownExtensionIdentifier",
-             "Unknown extension " + id);
-      return std::nullopt;
+      refusal = Refusal{"Extension.UnknownExtensionIdentifier", "Unknown extension " + id};
+    } else if (it->second.errored) {
+      refusal = Refusal{"Extension.InvalidExtensionState",
+                        "the extension reported an error; no further calls succeed"};
     }
-    if (it->second.errored) {
-      lock.unlock();
-      reject(endpoint, req, res, 403, "Extension.InvalidExtensionState",
-             "the extension reported an error; no further calls succeed");
-      return std::nullopt;
-    }
-    return id;
-  };
-  // Transport faults act before routing, so they apply to every endpoint (the Telemetry API's
-  // too) and before the identifier checks.
-  server_->set_pre_routing_handler([this](const Request& req, Response& res) {
-    const Endpoint endpoint = endpoint_of(req.path);
-    std::optional<TransportFault> fault;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      fault = take_transport_fault(endpoint);
-    }
-    if (!fault) return httplib::Server::HandlerResponse::Unhandled;
-    const auto broken = [&](int status, const std::string& body) {
-      record(recorded_call(endpoint, req, status, body));
-      return httplib::Server::HandlerResponse::Handled;
-    };
-    switch (fault->kind) {
-      case Transport::Slow: {
-        std::unique_lock<std::mutex> lock(mutex_);
-        changed_.wait_for(lock, std::chrono::milliseconds(fault->delay_ms),
-                          [&] { return stopping_; });
-        return httplib::Server::HandlerResponse::Unhandled;
-      }
-      case Transport::VanishAfter: {
-        std::lock_guard<std::mutex> lock(mutex_);
-        vanish_pending_ = true;
-        return httplib::Server::HandlerResponse::Unhandled;
-      }
-      case Transport::Reset:
-      case Transport::CloseBeforeAnswer: {
-        const int fd = connection_fd(req.local_port, req.remote_port);
-        if (fd >= 0 && fault->kind == Transport::Reset) {
-          // connect(AF_UNSPEC) disconnects a TCP socket with an RST and leaves the fd to
-          // httplib, whose answer then fails and which closes the fd itself.
-          sockaddr unspec{};
-          unspec.sa_family = AF_UNSPEC;
-          (void)::connect(fd, &unspec, sizeof unspec);
-        } else if (fd >= 0) {
-          ::shutdown(fd, SHUT_RDWR);
-        }
-        return broken(0, "");
-      }
-      case Transport::CloseMidBody: {
-        const std::string body = fault->body.empty()
-                                     ? std::string(R"({"eventType":"INVOKE","deadlineMs":1,)"
-                                                   R"("requestId":"cut-short"})")
-                                     : fault->body;
-        res.status = 200;
-        // Promises the whole body, sends half, then fails the write: httplib closes.
-        res.set_content_provider(body.size(), "application/json",
-                                 [body](size_t, size_t, httplib::DataSink& sink) {
-                                   sink.write(body.data(), body.size() / 2);
-                                   return false;
-                                 });
-        return broken(0, body.substr(0, body.size() / 2));
-      }
-      case Transport::Body:
-        res.status = fault->status;
-        res.set_content(fault->body, "application/json");
-        return broken(fault->status, fault->body);
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  // After a VanishAfter call's answer is made: stop listening (new connections are refused);
-  // httplib still writes this answer, then ends the keep-alive connection.
-  server_->set_post_routing_handler([this](const Request&, Response&) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!vanish_pending_) return;
-      vanish_pending_ = false;
-      vanished_ = true;
-    }
-    stop_server_once();
-  });
+  }
+  if (!refusal) return id;
+  reject(endpoint, req, res, 403, refusal->type, refusal->message);
+  return std::nullopt;
+}
 
-  auto injected = [this, reject](Endpoint endpoint, const Request& req, Response& res) {
-    std::optional<Fault> fault;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      fault = take_fault(endpoint);
-    }
-    if (!fault) return false;
-    reject(endpoint, req, res, fault->status, fault->error_type, fault->error_message);
-    return true;
-  };
+bool Emulator::answer_fault(Endpoint endpoint, const httplib::Request& req,
+                            httplib::Response& res) {
+  std::optional<Fault> fault;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    fault = take_next(faults_, endpoint);
+  }
+  if (!fault) return false;
+  reject(endpoint, req, res, fault->status, fault->error_type, fault->error_message);
+  return true;
+}
 
-  server_->Post(base + "/register", [=](const Request& req, Response& res) {
-    if (injected(Endpoint::Register, req, res)) return;
-    const std::string name = req.get_header_value(kNameHeader);
-    if (name.empty()) {
-      return reject(Endpoint::Register, req, res, 403, "Extension.InvalidExtensionName",
-                    "Empty extension name");
-    }
-    auto doc = parse_json(req.body);
-    if (!doc || !doc->IsObject()) {
-      return reject(Endpoint::Register, req, res, 403, "InvalidRequestFormat",
-                    "register body must be a JSON object");
-    }
-    if (json_member(*doc, "configurationKeys") != nullptr) {
-      return reject(Endpoint::Register, req, res, 403, "InvalidRequestFormat",
-                    "configurationKeys are deprecated; use environment variables instead");
-    }
-    if (const auto* events = json_member(*doc, "events"); events != nullptr) {
-      if (!events->IsArray()) {
-        return reject(Endpoint::Register, req, res, 403, "InvalidRequestFormat",
-                      "events must be an array");
-      }
-      for (const auto& e : events->GetArray()) {
-        const std::string type = e.IsString() ? e.GetString() : "";
-        if (type != "INVOKE" && type != "SHUTDOWN") {
-          return reject(Endpoint::Register, req, res, 403, "Extension.InvalidEventType",
-                        "Invalid event type " + type);
-        }
-        // RIE's ValidateExternalAgentEvent in its Managed-Instances mode, word for word.
-        if (type == "INVOKE" && platform_ == Platform::ManagedInstances) {
-          return reject(Endpoint::Register, req, res, 403, "Extension.InvalidEventType",
-                        "INVOKE: ErrorInvalidEventType");
-        }
-      }
-    }
-    const std::string features = req.get_header_value(kAcceptFeatureHeader);
-    bool account_id = false;
-    for (size_t pos = 0; pos <= features.size();) {
-      size_t comma = features.find(',', pos);
-      if (comma == std::string::npos) comma = features.size();
-      std::string f = features.substr(pos, comma - pos);
-      f.erase(0, f.find_first_not_of(' '));
-      f.erase(f.find_last_not_of(' ') + 1);
-      account_id = account_id || f == "accountId";
-      pos = comma + 1;
-    }
-    std::string id;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      for (const auto& [existing, ext] : extensions_) {
-        if (ext.name == name) {
-          lock.unlock();
-          return reject(Endpoint::Register, req, res, 403, "Extension.InvalidExtensionState",
-                        "Extension " + name + " is already registered");
-        }
-      }
-      if (static_cast<int>(extensions_.size()) >= kMaxExtensions) {
-        lock.unlock();
-        return reject(Endpoint::Register, req, res, 403, "Extension.TooManyExtensions",
-                      "Too many extensions registered");
-      }
-      id = random_uuid();
-      extensions_[id] = Registered{name, account_id, false};
-      if (first_identifier_.empty()) first_identifier_ = id;
-    }
-    std::string body = R"({"functionName":)" + json_quote(function_.function_name) +
-                       R"(,"functionVersion":)" + json_quote(function_.function_version) +
-                       R"(,"handler":)" + json_quote(function_.handler);
-    if (account_id) body += R"(,"accountId":)" + json_quote(function_.account_id);
-    body += "}";
-    res.set_header(kIdentifierHeader, id);
-    finish(Endpoint::Register, req, res, 200, body, "application/json");
-  });
+void Emulator::reject(Endpoint endpoint, const httplib::Request& req, httplib::Response& res,
+                      int status, const std::string& type, const std::string& message) {
+  finish(endpoint, req, res, status, json_error_object(type, message), "application/json");
+}
 
-  server_->Get(base + "/event/next", [=](const Request& req, Response& res) {
-    if (!check_identifier(Endpoint::Next, req, res)) return;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      next_arrivals_.push_back(wall_clock_ms());
-      last_next_arrival_ = std::chrono::steady_clock::now();
-    }
-    if (injected(Endpoint::Next, req, res)) return;
-    std::string body;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      ++waiting_next_;
-      changed_.notify_all();
-      changed_.wait(lock, [&] { return stopping_ || !events_.empty(); });
-      --waiting_next_;
-      if (!events_.empty()) {
-        body = std::move(events_.front());
-        events_.pop_front();
-      }
-    }
-    if (body.empty()) {
-      return reject(Endpoint::Next, req, res, 500, "Runtime.Stopped", "the emulator is stopping");
-    }
-    // RIE: INVOKE is application/json with an event identifier; SHUTDOWN has no Content-Type
-    // and Go sniffs it as text/plain ([RIE]).
-    const bool is_shutdown = body.find(R"("eventType":"SHUTDOWN")") != std::string::npos;
-    if (!is_shutdown) res.set_header("Lambda-Extension-Event-Identifier", random_uuid());
-    finish(Endpoint::Next, req, res, 200, body,
-           is_shutdown ? "text/plain; charset=utf-8" : "application/json");
-  });
-
-  auto error_route = [=](Endpoint endpoint) {
-    return [=](const Request& req, Response& res) {
-      auto id = check_identifier(endpoint, req, res);
-      if (!id) return;
-      if (injected(endpoint, req, res)) return;
-      if (req.get_header_value(kErrorTypeHeader).empty()) {
-        return reject(endpoint, req, res, 403, "Extension.MissingHeader",
-                      std::string(kErrorTypeHeader) + " not found");
-      }
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        extensions_[*id].errored = true;
-      }
-      finish(endpoint, req, res, 202, R"({"status":"OK"})", "application/json");
-    };
-  };
-  server_->Post(base + "/init/error", error_route(Endpoint::InitError));
-  server_->Post(base + "/exit/error", error_route(Endpoint::ExitError));
+// Every route answers through here, so every answered call is recorded.
+void Emulator::finish(Endpoint endpoint, const httplib::Request& req, httplib::Response& res,
+                      int status, const std::string& body, const char* content_type) {
+  res.status = status;
+  res.set_content(body, content_type);
+  record(recorded_call(endpoint, req, status, body));
 }
 
 }  // namespace extension_runner

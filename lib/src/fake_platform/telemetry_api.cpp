@@ -108,33 +108,14 @@ bool in_range(const rapidjson::Value& buffering, const char* key, int64_t lo, in
   return v && *v >= lo && *v <= hi;
 }
 
-std::string validation_error_type(TelemetryMode mode) {
+const char* validation_error_type(TelemetryMode mode) {
   return mode == TelemetryMode::Logs ? "Logs.ValidationError" : "ValidationError";
 }
 
-struct FaultAnswer {
-  int status;
-  std::string error_type;
-  std::string message;
-};
-
-// What the platform answers when `fault` is injected.
-FaultAnswer fault_answer(SubscribeFault fault, TelemetryMode mode) {
-  const std::string api = api_prefix(mode);
-  switch (fault) {
-    case SubscribeFault::NotSupported:
-      return {202, api + ".NotSupported", api + " API is not supported"};
-    case SubscribeFault::ValidationError:
-      return {400, validation_error_type(mode), "injected validation error"};
-    case SubscribeFault::ServerError:
-      break;
-  }
-  return {500, api + ".ServiceError", "injected server error"};
-}
-
-// What a subscription body asks for, as sent; validation_problems() says what is wrong with it.
-EmulatedSubscription read_subscription(const rapidjson::Value& doc, TelemetryMode mode,
-                                       const std::string& identifier, const std::string& body) {
+// The subscription as sent: types, destination (TCP port or URI) and buffering, the platform's
+// defaults for what is absent [TEL]. Validated by subscription_problems.
+EmulatedSubscription read_subscription(TelemetryMode mode, const std::string& identifier,
+                                       const std::string& body, const rapidjson::Value& doc) {
   EmulatedSubscription sub;
   sub.mode = mode;
   sub.identifier = identifier;
@@ -165,10 +146,10 @@ EmulatedSubscription read_subscription(const rapidjson::Value& doc, TelemetryMod
   return sub;
 }
 
-// The platform's validation errors for `sub` (its `buffering` as sent), joined by "; " in the
-// order the platform reports them; "" when it is valid.
-std::string validation_problems(const EmulatedSubscription& sub, const rapidjson::Value* buffering,
-                                Platform platform) {
+// Everything AWS's validation refuses in `sub` ([TEL][LOGS]; RIE's words on Managed Instances),
+// "; "-separated; "" when it is valid.
+std::string subscription_problems(const EmulatedSubscription& sub,
+                                  const rapidjson::Value* buffering, Platform platform) {
   std::string problems;
   const auto add = [&](const std::string& p) { problems += (problems.empty() ? "" : "; ") + p; };
   if (sub.tcp && sub.schema_version != kTelemetrySchema) {
@@ -182,15 +163,13 @@ std::string validation_problems(const EmulatedSubscription& sub, const rapidjson
   if (sub.mode == TelemetryMode::Telemetry && sub.schema_version.empty()) {
     add("schemaVersion is required");
   }
-  if (buffering != nullptr) {
-    if (!buffering->IsObject() || !in_range(*buffering, "maxItems", 1000, 10000) ||
-        !in_range(*buffering, "maxBytes", 262144, 1048576) ||
-        !in_range(*buffering, "timeoutMs", 25, 30000)) {
-      add("buffering out of bounds");
-    }
+  if (buffering != nullptr &&
+      (!buffering->IsObject() || !in_range(*buffering, "maxItems", 1000, 10000) ||
+       !in_range(*buffering, "maxBytes", 262144, 1048576) ||
+       !in_range(*buffering, "timeoutMs", 25, 30000))) {
+    add("buffering out of bounds");
   }
   if (platform == Platform::ManagedInstances) {
-    // RIE's words in its Managed-Instances mode.
     if (sub.schema_version != kTelemetrySchema) {
       add(std::string("schema validation error: '/schemaVersion' value must be \"") +
           kTelemetrySchema + "\"");
@@ -230,8 +209,7 @@ TelemetryEmulator::Answer TelemetryEmulator::subscribe(TelemetryMode mode,
   if (!faults_.empty()) {
     const auto fault = faults_.front();
     faults_.pop_front();
-    const auto [status, type, message] = fault_answer(fault, mode);
-    return {status, json_error_object(type, message)};
+    return fault_answer(fault, mode);
   }
   if (identifier.empty() || !identifier_known_(identifier)) {
     return {403, json_error_object("Extension.UnknownExtensionIdentifier",
@@ -239,11 +217,10 @@ TelemetryEmulator::Answer TelemetryEmulator::subscribe(TelemetryMode mode,
   }
   const std::string validation = validation_error_type(mode);
   auto doc = parse_json(body);
-  if (!doc || !doc->IsObject()) {
-    return {400, json_error_object(validation, "body is not a JSON object")};
-  }
-  EmulatedSubscription sub = read_subscription(*doc, mode, identifier, body);
-  const std::string problems = validation_problems(sub, json_member(*doc, "buffering"), platform_);
+  if (!doc || !doc->IsObject()) return {400, json_error_object(validation, "body is not a JSON object")};
+  EmulatedSubscription sub = read_subscription(mode, identifier, body, *doc);
+  const std::string problems =
+      subscription_problems(sub, json_member(*doc, "buffering"), platform_);
   if (!problems.empty()) return {400, json_error_object(validation, problems)};
   if (platform_ == Platform::ManagedInstances && subscription_) {
     return {500, json_error_object(api + ".ServiceError", "already subscribed")};
@@ -252,6 +229,25 @@ TelemetryEmulator::Answer TelemetryEmulator::subscribe(TelemetryMode mode,
     return {400, json_error_object(validation, std::string("already subscribed to the ") +
                                                    api_prefix(subscription_->mode) + " API")};
   }
+  start_batcher(std::move(sub));
+  return {200, "OK"};
+}
+
+TelemetryEmulator::Answer TelemetryEmulator::fault_answer(SubscribeFault fault,
+                                                          TelemetryMode mode) {
+  const std::string api = api_prefix(mode);
+  switch (fault) {
+    case SubscribeFault::NotSupported:
+      return {202, json_error_object(api + ".NotSupported", api + " API is not supported")};
+    case SubscribeFault::ValidationError:
+      return {400, json_error_object(validation_error_type(mode), "injected validation error")};
+    case SubscribeFault::ServerError:
+      break;
+  }
+  return {500, json_error_object(api + ".ServiceError", "injected server error")};
+}
+
+void TelemetryEmulator::start_batcher(EmulatedSubscription sub) {
   if (sub.host == "sandbox.localdomain" || sub.host == "sandbox") sub.host = "127.0.0.1";
   BatcherOptions options;
   options.limits = sub.limits;
@@ -262,7 +258,6 @@ TelemetryEmulator::Answer TelemetryEmulator::subscribe(TelemetryMode mode,
       std::make_shared<TelemetryBatcher>(sub.tcp ? tcp_poster(sub) : http_poster(sub), options);
   subscription_ = std::move(sub);
   subscribed_.notify_all();
-  return {200, "OK"};
 }
 
 void TelemetryEmulator::inject(SubscribeFault fault, int times) {

@@ -34,6 +34,11 @@ HttpRequest build_error_request(const char* endpoint, const std::string& identif
 
 }  // namespace
 
+const std::vector<std::string>& default_events() {
+  static const std::vector<std::string> events{"INVOKE", "SHUTDOWN"};
+  return events;
+}
+
 HttpRequest build_register_request(const std::string& name,
                                    const std::vector<std::string>& events) {
   HttpRequest r;

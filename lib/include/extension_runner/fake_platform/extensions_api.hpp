@@ -3,9 +3,9 @@
  * @file extensions_api.hpp
  * An in-process Extensions API (2020-01-01) that behaves as AWS documents it [EXT] and as AWS's
  * emulator (RIE) implements it ([EXT], [RIE]; docs/references.md): identifier checks, 403 error
- * types, init/exit error recording, blocking `/next` fed from a script, fault injection. Serves on
- * 127.0.0.1 with an ephemeral port. Used by the integration tests and by `extension-runner
- * emulate`.
+ * types, init/exit error recording, blocking `/next` fed from a script, injected error answers
+ * (`Fault`). Serves on 127.0.0.1 with an ephemeral port. Used by the integration tests and by
+ * `extension-runner emulate`; a test breaks calls below HTTP through set_before_route().
  */
 #include <chrono>
 #include <condition_variable>
@@ -25,14 +25,16 @@
 
 namespace httplib {
 class Server;
+struct Request;
+struct Response;
 }  // namespace httplib
 
 namespace extension_runner {
 
 /**
  * Which API call a fault or a recorded call is about. `Subscribe` is a Telemetry API or Logs API
- * subscription (answered by a TelemetryEmulator installed on this server); it takes transport
- * faults only.
+ * subscription (answered by a TelemetryEmulator installed on this server): it reaches the
+ * before-route hook, but takes no `Fault` here (TelemetryEmulator::inject has its own).
  */
 enum class Endpoint { Register, Next, InitError, ExitError, Subscribe, Other };
 
@@ -59,25 +61,20 @@ struct Fault {
   int skip_calls = 0;  ///< Let this many calls succeed first.
 };
 
-/** How a TransportFault breaks a call below the HTTP status line. */
-enum class Transport {
-  Reset,              ///< The connection is reset (RST) before any answer byte.
-  CloseBeforeAnswer,  ///< The connection is closed (FIN) without an answer.
-  CloseMidBody,       ///< Status and headers promise a body; half of it arrives, then FIN.
-  Body,               ///< A complete answer with `status` and `body` instead of the real one.
-  Slow,               ///< The real answer, after `delay_ms`.
-  VanishAfter,        ///< The real answer, then the API is gone: new connections are refused.
+/** The answer a before-route hook gave a call it took over, as the call is recorded. */
+struct HookAnswer {
+  int status = 0;    ///< 0: no answer (the hook broke the connection).
+  std::string body;  ///< What the client was sent, if anything.
 };
 
-/** An injected transport failure: the next `times` calls to an endpoint get it. */
-struct TransportFault {
-  Transport kind = Transport::Reset;
-  int status = 200;    ///< Transport::Body.
-  std::string body;    ///< Transport::Body.
-  int delay_ms = 0;    ///< Transport::Slow.
-  int times = 1;       ///< How many calls it applies to.
-  int skip_calls = 0;  ///< Let this many calls through first.
-};
+/**
+ * Runs on the server thread before a call is routed, on every path of the server (routes added
+ * through server() included), before the identifier checks and any `Fault`. Returns nothing to
+ * let the call through to its route; or takes the call over (answering through `res`, or
+ * breaking the connection) and returns what it answered, which is recorded as the call's.
+ */
+using BeforeRoute = std::function<std::optional<HookAnswer>(
+    Endpoint endpoint, const httplib::Request& req, httplib::Response& res)>;
 
 /** Function metadata returned by Register. */
 struct FunctionInfo {
@@ -135,14 +132,17 @@ class Emulator {
 
   /** Makes calls to `endpoint` fail as described. */
   void inject(Endpoint endpoint, Fault fault);
+
+  /** Installs (or, empty, removes) the hook every call passes before its route. */
+  void set_before_route(BeforeRoute hook);
   /**
-   * Makes calls to `endpoint` fail below HTTP as described (checked before anything else, so
-   * before the identifier checks). A call broken this way is recorded with status 0 (no
-   * answer), the Body fault's status, or (Slow, VanishAfter) the real answer's.
+   * Stops accepting connections: later calls are refused while calls in progress are still
+   * answered, each connection closing after its answer. Idempotent; stop() still ends the
+   * server.
    */
-  void inject(Endpoint endpoint, TransportFault fault);
-  /** Whether a VanishAfter fault has taken the API away. */
-  bool vanished() const;
+  void stop_listening();
+  /** Waits until stop() is called or `timeout` passes; true once stopping. For delaying hooks. */
+  bool wait_for_stop(std::chrono::milliseconds timeout) const;
 
   /** Called (from the server thread) after every answered call. */
   void set_observer(std::function<void(const RecordedCall&)> observer);
@@ -180,10 +180,29 @@ class Emulator {
     bool errored = false;  ///< After init/error or exit/error no further call succeeds [EXT].
   };
 
+  /** A 403 refusal of a call: its error type and message. */
+  struct Refusal {
+    std::string type;
+    std::string message;
+  };
+
   void install_routes();
-  std::optional<Fault> take_fault(Endpoint endpoint);
-  std::optional<TransportFault> take_transport_fault(Endpoint endpoint);
-  void stop_server_once();
+  std::optional<HookAnswer> run_before_route(const httplib::Request& req, httplib::Response& res);
+  void answer_register(const httplib::Request& req, httplib::Response& res);
+  std::optional<Refusal> refuse_register_body(const std::string& body) const;
+  std::optional<Refusal> add_extension(const std::string& name, bool account_id, std::string& id);
+  std::string register_body(bool account_id) const;
+  void answer_next(const httplib::Request& req, httplib::Response& res);
+  void note_next_arrival();
+  std::string wait_for_event();
+  void answer_error_report(Endpoint endpoint, const httplib::Request& req, httplib::Response& res);
+  std::optional<std::string> check_identifier(Endpoint endpoint, const httplib::Request& req,
+                                              httplib::Response& res);
+  bool answer_fault(Endpoint endpoint, const httplib::Request& req, httplib::Response& res);
+  void reject(Endpoint endpoint, const httplib::Request& req, httplib::Response& res, int status,
+              const std::string& type, const std::string& message);
+  void finish(Endpoint endpoint, const httplib::Request& req, httplib::Response& res, int status,
+              const std::string& body, const char* content_type);
   void record(const RecordedCall& call);
 
   FunctionInfo function_;
@@ -200,10 +219,8 @@ class Emulator {
   std::map<std::string, Registered> extensions_;  ///< By identifier.
   std::string first_identifier_;
   std::map<Endpoint, std::deque<Fault>> faults_;
-  std::map<Endpoint, std::deque<TransportFault>> transport_faults_;
-  bool vanish_pending_ = false;  ///< Set by a VanishAfter call; acted on after its answer.
-  bool vanished_ = false;
-  bool server_stopped_ = false;
+  BeforeRoute before_route_;
+  bool listening_stopped_ = false;
   std::vector<RecordedCall> calls_;
   std::function<void(const RecordedCall&)> observer_;
   int waiting_next_ = 0;

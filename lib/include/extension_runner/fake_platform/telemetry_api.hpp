@@ -137,6 +137,9 @@ class TelemetryEmulator {
     std::string body;
   };
   Answer subscribe(TelemetryMode mode, const std::string& identifier, const std::string& body);
+  static Answer fault_answer(SubscribeFault fault, TelemetryMode mode);
+  /** Makes `sub` the subscription, with a batcher for its destination. Caller holds mutex_. */
+  void start_batcher(EmulatedSubscription sub);
 
   std::function<bool(const std::string&)> identifier_known_;
   Platform platform_;

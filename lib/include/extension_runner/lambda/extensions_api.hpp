@@ -43,15 +43,18 @@ struct ErrorReport {
   std::vector<std::string> stack_trace;
 };
 
-/** The events of an ordinary external extension. */
-inline const std::vector<std::string> kDefaultEvents{"INVOKE", "SHUTDOWN"};
+/**
+ * The events of an ordinary external extension: INVOKE and SHUTDOWN. Built at the first call,
+ * not at startup in every file that includes this header.
+ */
+const std::vector<std::string>& default_events();
 
 /**
  * `POST /register` for `name` with body `{"events":[…]}` (e.g. `["SHUTDOWN"]` on Managed
  * Instances, where INVOKE is refused [LMI][RIE]), accepting feature `accountId`.
  */
 HttpRequest build_register_request(const std::string& name,
-                                   const std::vector<std::string>& events = kDefaultEvents);
+                                   const std::vector<std::string>& events = default_events());
 /** `GET /event/next` with the identifier. */
 HttpRequest build_next_request(const std::string& identifier);
 /** `POST /init/error` with the error-type header and JSON body. */
@@ -92,7 +95,7 @@ class ExtensionsClient {
 
   /** Registers for `events`; keeps the identifier for later calls. */
   Result<RegisterResponse> register_extension(
-      const std::string& name, const std::vector<std::string>& events = kDefaultEvents);
+      const std::string& name, const std::vector<std::string>& events = default_events());
   /** Blocks until the next event. No request timeout: the sandbox may freeze in between [EXT]. */
   Result<Event> next_event();
   /** Reports an init failure; Lambda accepts no further calls afterwards [EXT]. */

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "check_command.hpp"
 #include "extension_runner/core/log.hpp"
 #include "extension_runner/debug/emulate.hpp"
 #include "extension_runner/debug/invoke_mode.hpp"
@@ -216,6 +217,8 @@ int run(int argc, char** argv) {
   emulate.add_to(app);
   InvokeCommand invoke;
   invoke.add_to(app);
+  CheckCommand check;
+  check.add_to(app);
 
   try {
     app.parse(argc, argv);
@@ -236,6 +239,7 @@ int run(int argc, char** argv) {
   emulate.add_settings(given);
   const std::string argv0 = argc > 0 ? argv[0] : "extension-runner";
   const std::string default_name = basename_of(argv0);
+  if (check.parsed()) return check.run(given, default_name, layer_root_of(argv0));
   auto config = load_config(given, process_env(), {default_name, layer_root_of(argv0)});
   if (!config) {
     std::cerr << "extension-runner: " << config.error().message << '\n';

@@ -77,9 +77,15 @@ test-layer: layer
 	@test -x $(LAYER_INTEGRATION_TESTS) || { echo "$(LAYER_INTEGRATION_TESTS) missing: make build first" >&2; exit 1; }
 	ER_BINARY=$(abspath $(LAYER_BUILD_DIR))/static-x86_64/bin/extension-runner \
 	  $(LAYER_INTEGRATION_TESTS) $(BINARY_TEST_SPEC)
+	@# Packaging that passes its check prints the zip's path and nothing else (no echoed
+	@# command, no build output).
 	@for arch in $(LAYER_ARCHES); do \
-	  $(MAKE) --no-print-directory extension-layer NAME=$(TEST_PACKAGE_NAME) \
-	    DIR=$(TEST_PACKAGE_DIR) ARCH=$$arch || exit 1; \
+	  out="$$($(MAKE) --no-print-directory extension-layer NAME=$(TEST_PACKAGE_NAME) \
+	    DIR=$(TEST_PACKAGE_DIR) ARCH=$$arch 2>&1)" || { echo "$$out"; exit 1; }; \
+	  zip="$(abspath $(LAYER_DIR))/$(TEST_PACKAGE_NAME)-$$arch.zip"; \
+	  if [ "$$out" = "$$zip" ]; then echo "  ok   make extension-layer ($$arch) printed only $$zip"; \
+	  else echo "  FAIL make extension-layer ($$arch) printed more than the zip's path:"; \
+	    echo "$$out"; exit 1; fi; \
 	done
 	ER_INTEGRATION_TESTS=$(LAYER_INTEGRATION_TESTS) ER_TEST_PACKAGE=$(TEST_PACKAGE_NAME) \
 	  $(LAYER_ROOT)/layer/test-layer.sh $(LAYER_DIR) $(LAYER_MAX_ZIP_BYTES)
@@ -95,7 +101,10 @@ test-sam-targets: layer-deps
 ## writes build/layer/<NAME>-<ARCH>.zip: extensions/<NAME> (the static binary),
 ## <NAME>/extension-runner.json (DIR's own, or written from COMMAND, HANDLER and SETTINGS) and
 ## DIR's files under <NAME>/ (but .git, __pycache__ and EXCLUDE's patterns). Nothing goes to
-## /opt/lib or /opt/bin.
+## /opt/lib or /opt/bin. The packaged binary's `check` runs on the staged layer first: a setting
+## Lambda would refuse, or a command naming a file not in DIR, writes no zip (exit 2).
+## Prints the zip's path (and the check's warnings) and nothing else: the static build's output
+## goes to build/layer/static-<ARCH>.log, shown when it fails.
 ARCH ?= x86_64
 # '…' around a make value for the shell; $(value …) keeps a `$PATH` in COMMAND as written.
 sh_quote = '$(subst ','\'',$(1))'
@@ -105,8 +114,12 @@ extension-layer:
 	@test -n "$(NAME)" -a -n "$(DIR)" || { echo "usage: make extension-layer NAME=my-ext \
 	DIR=path/to/child ARCH=x86_64|arm64 [COMMAND=...] [HANDLER=...] [SETTINGS='KEY=VALUE ...']" >&2; \
 	  exit 2; }
-	@$(MAKE) --no-print-directory static-$(ARCH)
-	$(LAYER_ROOT)/layer/package-extension.sh --name $(call sh_quote,$(NAME)) \
+	@mkdir -p $(LAYER_DIR); log=$(LAYER_DIR)/static-$(ARCH).log; \
+	  test -x $(LAYER_BUILD_DIR)/static-$(ARCH)/bin/extension-runner || echo "extension-layer: \
+	building the static $(ARCH) binary (the first time with its dependencies: minutes; log: $$log)"; \
+	  $(MAKE) --no-print-directory static-$(ARCH) >$$log 2>&1 || { tail -n 40 $$log >&2; \
+	    echo "extension-layer: the static $(ARCH) build failed (log: $$log)" >&2; exit 1; }
+	@$(LAYER_ROOT)/layer/package-extension.sh --name $(call sh_quote,$(NAME)) \
 	  --dir $(call sh_quote,$(DIR)) --binary $(LAYER_BUILD_DIR)/static-$(ARCH)/bin/extension-runner \
 	  --zip $(call sh_quote,$(LAYER_DIR)/$(NAME)-$(ARCH).zip) \
 	  $(if $(value COMMAND),--command $(call sh_quote,$(value COMMAND))) \

@@ -175,7 +175,7 @@ def main():
         sys.stderr.write("telemetry memory under saturating loads (integration tests, static binary):\n")
         raw["telemetry_memory"] = r.repeat("static", lambda: memory_loads(tests, args.static))
     sys.stderr.write("post-runtime extension time per flush strategy (emulate --json):\n")
-    for strategy in ("invoke", "periodic", "adaptive", "none"):
+    for strategy in ("invoke", "periodic", "adaptive"):
         runs = []
         for _ in range(args.repeats):
             out = subprocess.run([args.static, "emulate", "--json", "--telemetry", "--invokes", "50",

@@ -32,7 +32,7 @@ for line in sys.stdin:
 }
 
 echo "== flush strategies (timeoutMs 25, the default)"
-for flush in invoke adaptive periodic periodic,100 none; do run "flush=$flush" --flush "$flush"; done
+for flush in invoke adaptive periodic periodic,100; do run "flush=$flush" --flush "$flush"; done
 echo "== flush=invoke by buffering.timeoutMs"
 for t in 25 50 100 250; do run "flush=invoke timeoutMs=$t" --flush invoke --buffer-timeout-ms "$t"; done
 echo "== destination (flush=invoke, timeoutMs 25)"

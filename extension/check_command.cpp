@@ -11,8 +11,8 @@
 #include <optional>
 #include <vector>
 
-#include "extension_runner/lambda/config.hpp"
-#include "extension_runner/lambda/lifecycle.hpp"
+#include "extension_runner/host/lifecycle.hpp"
+#include "extension_runner/host/settings.hpp"
 
 namespace extension_runner::cli {
 namespace {
@@ -199,20 +199,20 @@ void check_word(const Word& word, const char* role, bool executable, bool sets_p
     out.unchecked.push_back(word.text + " (looked up in PATH on the function's runtime)");
     return;
   }
-  const Place place = place_of(word.text, config.working_dir, name, layer_root);
+  const Place place = place_of(word.text, config.runner.working_dir, name, layer_root);
   if (!place.unchecked.empty()) {
     out.unchecked.push_back(word.text + " (" + place.unchecked + ")");
     return;
   }
   if (auto problem = file_problem(place.path, executable)) {
     const std::string where =
-        word.text[0] == '/' || config.working_dir.empty()
+        word.text[0] == '/' || config.runner.working_dir.empty()
             ? ""
-            : " (relative to the child's working directory " + config.working_dir + ")";
+            : " (relative to the child's working directory " + config.runner.working_dir + ")";
     const std::string found =
         place.path == word.text ? ", which " : where + ", but " + place.path + " ";
-    out.problems.push_back("EXTENSION_RUNNER_COMMAND '" + config.command + "' names the " + role +
-                           " " + word.text + found + *problem);
+    out.problems.push_back("EXTENSION_RUNNER_COMMAND '" + config.runner.command + "' names the " +
+                           role + " " + word.text + found + *problem);
   } else {
     out.checked.push_back(place.path + " (" + role + ")");
   }
@@ -220,17 +220,17 @@ void check_word(const Word& word, const char* role, bool executable, bool sets_p
 
 Findings check_child(const Config& config, const std::string& name, const std::string& layer_root) {
   Findings out;
-  if (!config.working_dir.empty()) {
+  if (!config.runner.working_dir.empty()) {
     struct stat st {};
-    if (::stat(config.working_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      out.problems.push_back("the child's working directory " + config.working_dir +
+    if (::stat(config.runner.working_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      out.problems.push_back("the child's working directory " + config.runner.working_dir +
                              " (EXTENSION_RUNNER_WORKING_DIR, else the configuration file's "
                              "folder) is not a folder");
       return out;
     }
   }
-  if (config.command.empty()) return out;
-  const NamedFiles files = named_files(first_simple_command(config.command));
+  if (config.runner.command.empty()) return out;
+  const NamedFiles files = named_files(first_simple_command(config.runner.command));
   if (files.program)
     check_word(*files.program, "command", true, files.sets_path, config, name, layer_root, out);
   if (files.script)
@@ -282,7 +282,7 @@ std::string joined(const Items& items) {
 
 }  // namespace
 
-void CheckCommand::add_to(CLI::App& app) {
+void CheckCommand::add_to(CLI::App& app, const std::string& settings_help) {
   command_ = app.add_subcommand(
       "check",
       "Load and validate the configuration as Lambda mode would (environment, file, flags), and\n"
@@ -290,6 +290,7 @@ void CheckCommand::add_to(CLI::App& app) {
       "nothing. Exit 0 when all is well, 2 otherwise.\n"
       "Example: extension-runner check --config path/to/extension-runner.json");
   command_->fallthrough();  // --config and the other settings flags belong to the main app
+  command_->footer(settings_help);
 }
 
 bool CheckCommand::parsed() const { return command_->parsed(); }

@@ -16,8 +16,11 @@ namespace extension_runner::cli {
 /** The `check` subcommand. */
 class CheckCommand {
  public:
-  /** Adds `check` to `app`; the settings flags (`--config`, …) stay the main app's. */
-  void add_to(CLI::App& app);
+  /**
+   * Adds `check` to `app`; the settings flags (`--config`, …) stay the main app's, and
+   * `settings_help` (their list) ends its `--help`.
+   */
+  void add_to(CLI::App& app, const std::string& settings_help);
 
   /** Whether `check` was on the command line. */
   bool parsed() const;

@@ -12,11 +12,11 @@
 #include "extension_runner/debug/emulate.hpp"
 #include "extension_runner/debug/invoke_mode.hpp"
 #include "extension_runner/debug/scenario.hpp"
-#include "extension_runner/host.hpp"
-#include "extension_runner/lambda/config.hpp"
-#include "extension_runner/lambda/config_file.hpp"
+#include "extension_runner/host/config_file.hpp"
+#include "extension_runner/host/host.hpp"
+#include "extension_runner/host/lifecycle.hpp"
+#include "extension_runner/host/settings.hpp"
 #include "extension_runner/lambda/extensions_api.hpp"
-#include "extension_runner/lambda/lifecycle.hpp"
 #include "extension_runner/runner/process.hpp"
 
 namespace extension_runner::cli {
@@ -33,14 +33,25 @@ void apply_logging(const Config& config, const std::string& name) {
   set_log_name(name);
 }
 
-// Inside Lambda a bad setting must still reach the platform as init/error, which needs an
-// identifier: register, report, leave. SHUTDOWN alone is accepted on every platform (Managed
-// Instances refuse INVOKE [LMI]), and the setting that says which one may be the bad one.
-void report_config_error_to_lambda(const std::string& runtime_api, const std::string& name,
-                                   const Error& error) {
-  ExtensionsClient client(runtime_api);
-  if (auto reg = client.register_extension(name, {"SHUTDOWN"}); !reg) return;
-  (void)client.init_error(ErrorReport{std::string(error_type(error.kind)), error.message, {}});
+/**
+ * What a subcommand's --help says of the settings: they are the main command's flags (CLI11
+ * passes them through), so their names are listed here, wrapped, with where to read more.
+ */
+std::string settings_footer() {
+  std::string text =
+      "Settings: every setting is accepted here too, as a flag, an environment variable or a "
+      "key of the configuration file (`extension-runner --help` describes each):\n ";
+  size_t column = 1;
+  for (const auto& s : settings()) {
+    const std::string flag = " --" + s.flag;
+    if (column + flag.size() > 90) {
+      text += "\n ";
+      column = 1;
+    }
+    text += flag;
+    column += flag.size();
+  }
+  return text;
 }
 
 /** One `--<flag>` per row of the settings table; remembers which ones were given. */
@@ -82,14 +93,19 @@ class EmulateCommand {
         "Example: extension-runner emulate --telemetry --runtime 'python3 "
         "examples/python/runner.py'");
     command_->fallthrough();  // the settings flags belong to the main app
+    command_->footer(settings_footer());
     command_->option_defaults()->group("Options");
     command_->add_option("--scenario", scenario_path_, "scenario JSON file (see README)");
     command_->add_option("--invokes", invokes_, "number of INVOKE events (overrides the scenario)")
         ->check(CLI::Range(0, 100000));
-    command_->add_option("--runtime", runtime_, "child runtime command (same as --command)");
+    command_->add_option("--runtime", runtime_, "alias of --command: the child runtime command");
     command_->add_flag("--json", options_.json, "print the trace as JSON lines");
-    command_->add_flag("--telemetry", telemetry_,
-                       "subscribe to the Telemetry API (EXTENSION_RUNNER_TELEMETRY=telemetry)");
+    // The same values as the setting's --telemetry; alone it means `telemetry`.
+    command_
+        ->add_option("--telemetry", telemetry_,
+                     "off, telemetry or logs, as the setting; --telemetry alone is telemetry")
+        ->expected(0, 1)
+        ->check(CLI::IsMember({"", "off", "telemetry", "logs"}));
     command_->add_flag("--managed-instances", managed_instances_,
                        "play Lambda Managed Instances: SHUTDOWN-only registration, concurrent "
                        "invocations seen only in telemetry (scenario managedInstances)");
@@ -130,7 +146,9 @@ class EmulateCommand {
   /** Its flags that stand for settings. */
   void add_settings(std::map<std::string, std::string>& given) const {
     if (!runtime_.empty()) given["command"] = runtime_;
-    if (telemetry_ && given.count("telemetry") == 0) given["telemetry"] = "telemetry";
+    if (command_->count("--telemetry") > 0) {
+      given["telemetry"] = telemetry_.empty() ? "telemetry" : telemetry_;
+    }
     // As Lambda would tell the extension: through AWS_LAMBDA_INITIALIZATION_TYPE [LMI].
     if (options_.scenario.managed_instances)
       given["initialization-type"] = kManagedInstancesInitType;
@@ -138,7 +156,7 @@ class EmulateCommand {
 
   int run(const Config& config, const std::string& name) {
     return run_emulation(config, name, options_, [](const Config& c, ReplyObserver observer) {
-      return make_host_handler(c, "emulate", std::move(observer));
+      return make_extension(c, HostMode::Emulate, std::move(observer));
     });
   }
 
@@ -149,7 +167,7 @@ class EmulateCommand {
   std::string runtime_;
   std::optional<int> invokes_;
   std::optional<int> concurrency_;
-  bool telemetry_ = false;
+  std::string telemetry_;
   bool managed_instances_ = false;
 };
 
@@ -164,8 +182,10 @@ class InvokeCommand {
         "Example: echo '{\"eventType\":\"INVOKE\"}' | extension-runner invoke --runtime 'python3 "
         "examples/python/runner.py' --event -");
     command_->fallthrough();
+    command_->footer(settings_footer());
     command_->option_defaults()->group("Options");
-    command_->add_option("--runtime", options_.runtime, "child runtime command")->required();
+    command_->add_option("--runtime", options_.runtime,
+                         "alias of --command: the child runtime command");
     event_ =
         command_->add_option("--event", options_.event_path, "event JSON file, or - for stdin");
     request_ = command_->add_option("--request", options_.request_path,
@@ -190,7 +210,14 @@ class InvokeCommand {
   }
 
   int run(const Config& config, const std::string& name) const {
-    return run_invoke_mode(config, name, options_);
+    InvokeModeOptions options = options_;
+    if (options.runtime.empty()) options.runtime = config.runner.command;
+    if (options.runtime.empty()) {
+      std::cerr << "extension-runner: invoke needs the child runtime: --command CMD (or "
+                   "EXTENSION_RUNNER_COMMAND)\n";
+      return kExitUsage;
+    }
+    return run_invoke_mode(config, name, options);
   }
 
  private:
@@ -218,7 +245,7 @@ int run(int argc, char** argv) {
   InvokeCommand invoke;
   invoke.add_to(app);
   CheckCommand check;
-  check.add_to(app);
+  check.add_to(app, settings_footer());
 
   try {
     app.parse(argc, argv);
@@ -246,14 +273,13 @@ int run(int argc, char** argv) {
     const auto api = process_env()("AWS_LAMBDA_RUNTIME_API");
     if (!emulate.parsed() && !invoke.parsed() && api && !api->empty()) {
       auto name = process_env()("EXTENSION_RUNNER_NAME");
-      report_config_error_to_lambda(*api, name && !name->empty() ? *name : default_name,
-                                    config.error());
+      // Inside Lambda a bad setting must still reach the platform, as init/error.
+      report_config_error(*api, name && !name->empty() ? *name : default_name, config.error());
     }
     return kExitUsage;
   }
   const std::string name = config->name.empty() ? default_name : config->name;
   apply_logging(*config, name);
-  // Which file configured this copy (issue 15's init config line may take this over).
   if (!config->config_file.empty()) log_info("configuration file " + config->config_file);
 
   if (invoke.parsed()) return invoke.run(*config, name);
@@ -265,8 +291,8 @@ int run(int argc, char** argv) {
     return kExitUsage;
   }
   end_children_on_termination_signals();
-  auto handler = make_host_handler(*config, "lambda");
-  return run_lifecycle(*config, name, *handler);
+  auto extension = make_extension(*config, HostMode::Lambda);
+  return run_lifecycle(*config, name, extension);
 }
 
 }  // namespace extension_runner::cli

@@ -5,7 +5,7 @@
 #include <map>
 #include <string>
 
-#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/host/settings.hpp"
 #include "fuzz_check.hpp"
 
 using namespace extension_runner;
@@ -39,18 +39,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(config.error().kind == ErrorKind::ConfigInvalid);
     return 0;
   }
-  FUZZ_CHECK(config->startup_timeout_ms > 0);
-  FUZZ_CHECK(config->max_crashes >= 1);
+  FUZZ_CHECK(config->runner.startup_timeout_ms > 0);
+  FUZZ_CHECK(config->runner.max_crashes >= 1);
   // Values that are parsed as numbers must be exactly what was validated (no hidden tail).
-  FUZZ_CHECK(config->memory_size.find('\0') == std::string::npos);
-  FUZZ_CHECK(config->listen.find('\0') == std::string::npos);
-  FUZZ_CHECK(config->max_message_bytes > 0);
-  FUZZ_CHECK(config->buffer_max_items > 0);
-  FUZZ_CHECK(config->buffer_max_bytes > 0);
-  FUZZ_CHECK(config->buffer_timeout_ms > 0);
-  FUZZ_CHECK(config->queue_max_records > 0);
-  FUZZ_CHECK(config->queue_max_bytes > 0);
-  (void)config->effective_telemetry_schema();
-  (void)config->flush_may_wait();
+  FUZZ_CHECK(config->runner.memory_size.find('\0') == std::string::npos);
+  FUZZ_CHECK(config->telemetry.listen.find('\0') == std::string::npos);
+  FUZZ_CHECK(config->runner.max_message_bytes > 0);
+  FUZZ_CHECK(config->telemetry.buffer_max_items > 0);
+  FUZZ_CHECK(config->telemetry.buffer_max_bytes > 0);
+  FUZZ_CHECK(config->telemetry.buffer_timeout_ms > 0);
+  FUZZ_CHECK(config->telemetry.queue_max_records > 0);
+  FUZZ_CHECK(config->telemetry.queue_max_bytes > 0);
+  (void)config->telemetry.effective_schema();
+  (void)config->telemetry.flush_may_wait(config->receives_invokes());
   return 0;
 }

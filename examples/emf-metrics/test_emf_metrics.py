@@ -230,7 +230,7 @@ class EmulateTest(unittest.TestCase):
     def test_a_bad_setting_fails_the_start(self):
         if not os.access(binary(), os.X_OK):
             self.skipTest("no extension-runner binary")
-        env = dict(os.environ, EMF_DIMENSIONS="Team")
+        env = dict(os.environ, EMF_DIMENSIONS="Team", EXTENSION_RUNNER_ON_FAILURE="report")
         env.pop("AWS_LAMBDA_RUNTIME_API", None)
         run = subprocess.run(
             [binary(), "emulate", "--telemetry", "--runtime",

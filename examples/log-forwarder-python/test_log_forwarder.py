@@ -342,9 +342,13 @@ class EmulateTest(unittest.TestCase):
                     server.close()
 
     def test_without_an_url_the_extension_fails_its_start(self):
-        run = self.emulate(env={"LOG_FORWARDER_URL": ""})
-        self.assertNotEqual(run.returncode, 0)
-        self.assertIn("LOG_FORWARDER_URL is not set", run.stdout + run.stderr)
+        # report: the start-up failure reaches Lambda (the function's init fails); continue: it
+        # is logged and counted, and the function is untouched (exit 0).
+        for policy, failed in [("report", True), ("continue", False)]:
+            with self.subTest(policy=policy):
+                run = self.emulate(env={"LOG_FORWARDER_URL": "", "EXTENSION_RUNNER_ON_FAILURE": policy})
+                self.assertEqual(run.returncode != 0, failed, run.stderr[-2000:])
+                self.assertIn("LOG_FORWARDER_URL is not set", run.stdout + run.stderr)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@
 #include <fstream>
 
 #include "extension_runner/core/fd.hpp"
-#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/host/settings.hpp"
 #include "support.hpp"
 
 using namespace extension_runner;
@@ -112,7 +112,7 @@ TEST_CASE("check: a bad layer configuration is refused with exit 2, naming the p
        {{"main.py", 0644}},
        {},
        {"@/extension-runner.json: invalid EXTENSION_RUNNER_FLUSH (--flush) 'sometimes'",
-        "expected invoke, periodic[,MS], adaptive or none"}},
+        "expected invoke, periodic[,MS] or adaptive"}},
       {"a number that is not one",
        py + R"("EXTENSION_RUNNER_MAX_CRASHES": "many"})",
        {{"main.py", 0644}},

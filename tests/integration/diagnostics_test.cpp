@@ -15,8 +15,8 @@
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/fd.hpp"
 #include "extension_runner/core/json.hpp"
-#include "extension_runner/debug/emulator.hpp"
-#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
+#include "extension_runner/host/settings.hpp"
 #include "support.hpp"
 
 using namespace extension_runner;
@@ -156,6 +156,7 @@ TEST_CASE("lifecycle: a subscription that never answers → init/error Subscribe
   REQUIRE(api.start().ok());
   auto run = run_binary({}, {{"AWS_LAMBDA_RUNTIME_API", api.runtime_api()},
                              {"EXTENSION_RUNNER_TELEMETRY", "telemetry"},
+                             {"EXTENSION_RUNNER_ON_FAILURE", "report"},
                              {"EXTENSION_RUNNER_API_TIMEOUT_MS", "300"}});
   gate.open();
   INFO(run.err);
@@ -190,6 +191,7 @@ TEST_CASE("lifecycle: an init/error or exit/error that never answers → logged,
     auto env = c.env;
     env["AWS_LAMBDA_RUNTIME_API"] = api.address();
     env["EXTENSION_RUNNER_API_TIMEOUT_MS"] = "300";
+    env["EXTENSION_RUNNER_ON_FAILURE"] = "report";
     auto run = run_binary({}, env);
     gate.open();
     INFO(run.err);

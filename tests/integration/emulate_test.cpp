@@ -185,9 +185,12 @@ TEST_CASE("emulate: a NotSupported telemetry answer (sam local) is tolerated") {
   ::unlink(path.c_str());
 }
 
-TEST_CASE("emulate: a telemetry ValidationError is init/error Extension.SubscribeFailed") {
+TEST_CASE(
+    "emulate: a telemetry ValidationError is init/error Extension.SubscribeFailed (on-failure "
+    "report)") {
   const auto path = write_scenario(R"({"faults":{"telemetry":"ValidationError"}})");
-  auto run = run_binary({"emulate", "--json", "--telemetry", "--scenario", path}, {});
+  auto run = run_binary({"emulate", "--json", "--telemetry", "--scenario", path},
+                        {{"EXTENSION_RUNNER_ON_FAILURE", "report"}});
   CHECK(run.status.code == 1);
   bool init_error = false;
   for (const auto& t : trace_of(run.out)) {

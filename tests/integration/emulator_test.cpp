@@ -1,12 +1,11 @@
 // The emulator behaves as AWS documents the Extensions API [EXT] and as RIE implements it
 // ([EXT], [RIE]; docs/references.md): the tests and `emulate` are only as good as this fake.
-#include "extension_runner/debug/emulator.hpp"
-
 #include <algorithm>
 #include <catch2/catch.hpp>
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/json.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
 #include "extension_runner/lambda/extensions_api.hpp"
 #include "extension_runner/lambda/http.hpp"
 

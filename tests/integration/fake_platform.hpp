@@ -6,8 +6,8 @@
 // its handler (a data race TSan found, and a use after free in waiting).
 #include <string>
 
-#include "extension_runner/debug/emulator.hpp"
-#include "extension_runner/debug/telemetry_emulator.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
+#include "extension_runner/fake_platform/telemetry_api.hpp"
 
 namespace test_support {
 

@@ -6,8 +6,8 @@
 #include <optional>
 
 #include "extension_runner/core/clock.hpp"
-#include "extension_runner/debug/emulator.hpp"
-#include "extension_runner/debug/telemetry_emulator.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
+#include "extension_runner/fake_platform/telemetry_api.hpp"
 #include "fake_platform.hpp"
 #include "support.hpp"
 
@@ -60,6 +60,8 @@ struct Lambda : test_support::FakePlatform {
   Lambda() { REQUIRE(api.start().ok()); }
   std::map<std::string, std::string> env(std::map<std::string, std::string> extra = {}) const {
     extra["AWS_LAMBDA_RUNTIME_API"] = api.runtime_api();
+    // These rows are about the reports themselves.
+    extra.emplace("EXTENSION_RUNNER_ON_FAILURE", "report");
     return extra;
   }
   /** Error type of the accepted init/error or exit/error, "" when none was accepted. */
@@ -220,7 +222,7 @@ TEST_CASE("faults: telemetry subscription") {
       l.api.push_shutdown("spindown", in_ms(3000));
       return l.env({{"EXTENSION_RUNNER_TELEMETRY", "telemetry"},
                     {"EXTENSION_RUNNER_LISTEN", "127.0.0.1:0"},
-                    {"EXTENSION_RUNNER_FLUSH", "none"}});
+                    {"EXTENSION_RUNNER_FLUSH", "periodic"}});
     });
   }
 }

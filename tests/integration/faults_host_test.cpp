@@ -13,8 +13,8 @@
 #include <sstream>
 
 #include "extension_runner/core/clock.hpp"
-#include "extension_runner/debug/emulator.hpp"
-#include "extension_runner/debug/telemetry_emulator.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
+#include "extension_runner/fake_platform/telemetry_api.hpp"
 #include "fake_platform.hpp"
 #include "host_probe.hpp"
 #include "support.hpp"
@@ -67,6 +67,8 @@ struct Fixture : test_support::FakePlatform {
     extra["EXTENSION_RUNNER_NAME"] = "probe-ext";
     extra["PROBE_LOG"] = log;
     extra["PROBE_MODE"] = mode;
+    // Unless a test says otherwise, failures are reported (init/error, exit/error).
+    extra.emplace("EXTENSION_RUNNER_ON_FAILURE", "report");
     return extra;
   }
   /** The child's and its grandchild's pids, from every start. */
@@ -205,7 +207,7 @@ TEST_CASE("faults: out of file descriptors is a clear error, never a crash") {
               test_support::binary_path()};
     o.set_env = f.env("ok", {{"EXTENSION_RUNNER_TELEMETRY", "telemetry"},
                              {"EXTENSION_RUNNER_LISTEN", "127.0.0.1:0"},
-                             {"EXTENSION_RUNNER_FLUSH", "none"}});
+                             {"EXTENSION_RUNNER_FLUSH", "periodic"}});
     if (test_support::kSanitized) {
       // UBSan's vptr check needs a pipe to probe memory: out of fds it reports valid objects.
       const char* ubsan = std::getenv("UBSAN_OPTIONS");
@@ -264,7 +266,7 @@ TEST_CASE("faults: extreme but valid settings run a whole lifecycle") {
     auto env = f.env("ok", settings);
     env["EXTENSION_RUNNER_TELEMETRY"] = "telemetry";
     env["EXTENSION_RUNNER_LISTEN"] = "127.0.0.1:0";
-    env["EXTENSION_RUNNER_FLUSH"] = "none";
+    env["EXTENSION_RUNNER_FLUSH"] = "periodic";
     env["EXTENSION_RUNNER_STARTUP_TIMEOUT_MS"] = "9000";  // python needs more than 100 ms
     auto run = run_binary({}, env, 30000);
     INFO(run.err);

@@ -7,7 +7,7 @@
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/json.hpp"
-#include "extension_runner/debug/emulator.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
 #include "support.hpp"
 
 using namespace extension_runner;

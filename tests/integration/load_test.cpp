@@ -14,8 +14,8 @@
 #include <thread>
 
 #include "extension_runner/core/clock.hpp"
-#include "extension_runner/debug/emulator.hpp"
-#include "extension_runner/debug/telemetry_emulator.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
+#include "extension_runner/fake_platform/telemetry_api.hpp"
 #include "host_probe.hpp"
 #include "soak_host.hpp"
 #include "support.hpp"
@@ -54,7 +54,7 @@ TEST_CASE("load: concurrent posters against a slow child: every record accounted
   constexpr long kQueueBytes = 8 * 1024 * 1024;  // the default EXTENSION_RUNNER_QUEUE_MAX_BYTES
 
   test_support::SoakHost soak(
-      "load", {{"EXTENSION_RUNNER_FLUSH", "none"}, {"SOAK_TELEMETRY_DELAY_MS", "20"}});
+      "load", {{"EXTENSION_RUNNER_FLUSH", "periodic"}, {"SOAK_TELEMETRY_DELAY_MS", "20"}});
   auto& api = soak.fake.api;
   auto& telemetry = soak.fake.telemetry;
   auto& host = soak.host;

@@ -2,7 +2,7 @@
 // Managed-Instances mode (SHUTDOWN-only registrations, schema 2025-01-29, no INVOKE events,
 // concurrent invocations seen only in telemetry). Also run against the static binary by the
 // layer tests (layer/layer.mk BINARY_TEST_SPEC).
-#include "extension_runner/debug/managed_instances.hpp"
+#include "extension_runner/fake_platform/managed_instances.hpp"
 
 #include <unistd.h>
 
@@ -15,8 +15,8 @@
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/json.hpp"
-#include "extension_runner/debug/emulator.hpp"
-#include "extension_runner/debug/telemetry_emulator.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
+#include "extension_runner/fake_platform/telemetry_api.hpp"
 #include "extension_runner/lambda/extensions_api.hpp"
 #include "extension_runner/lambda/http.hpp"
 #include "fake_platform.hpp"

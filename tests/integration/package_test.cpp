@@ -11,8 +11,8 @@
 #include <fstream>
 
 #include "extension_runner/core/clock.hpp"
-#include "extension_runner/debug/emulator.hpp"
-#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
+#include "extension_runner/host/settings.hpp"
 #include "support.hpp"
 
 extern char** environ;

@@ -10,7 +10,7 @@
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/json.hpp"
-#include "extension_runner/debug/emulator.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
 #include "support.hpp"
 
 using namespace extension_runner;
@@ -62,6 +62,7 @@ struct Fixture {
             {"EXTENSION_RUNNER_HANDLER", "probe.handle"},
             {"EXTENSION_RUNNER_NAME", "probe-ext"},
             {"EXTENSION_RUNNER_STARTUP_TIMEOUT_MS", "9000"},
+            {"EXTENSION_RUNNER_ON_FAILURE", "report"},
             {"PROBE_LOG", log},
             {"PROBE_MODE", mode}};
   }
@@ -153,6 +154,51 @@ TEST_CASE("runner lifecycle: a child that keeps crashing is exit/error ChildCras
   const auto errors = f.api.calls_to(Endpoint::ExitError);
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].header("Lambda-Extension-Function-Error-Type") == "Extension.ChildCrashed");
+}
+
+TEST_CASE(
+    "runner lifecycle: under on-failure continue a child that cannot start or keeps crashing "
+    "leaves the function untouched: every event answered, no report, exit 0, the loss counted") {
+  struct Case {
+    const char* what;
+    std::string mode;
+    std::map<std::string, std::string> extra;
+    const char* error_type;
+  };
+  const std::vector<Case> cases = {
+      {"a missing interpreter",
+       "ok",
+       {{"EXTENSION_RUNNER_COMMAND", "exec /var/lang/bin/python3-missing probe.py"}},
+       "Extension.ChildStartupFailed"},
+      {"a child that refuses to start", "refuse", {}, "Extension.ChildStartupFailed"},
+      {"a crash-looping child", "crash", {}, "Extension.ChildCrashed"},
+      {"a background start that fails",
+       "refuse",
+       {{"EXTENSION_RUNNER_CHILD_START", "background"}},
+       "Extension.ChildStartupFailed"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    Fixture f;
+    constexpr int kInvokes = 5;
+    for (int i = 1; i <= kInvokes; ++i) f.api.push_invoke("req-" + std::to_string(i), in_ms(10000));
+    f.api.push_shutdown("spindown", in_ms(10000));
+    auto env = f.env(c.mode);
+    env["EXTENSION_RUNNER_ON_FAILURE"] = "continue";
+    for (const auto& [key, value] : c.extra) env[key] = value;
+    auto run = run_binary({}, env, 30000);
+    INFO(run.err);
+    CHECK_FALSE(run.timed_out);
+    CHECK(run.status.code == 0);
+    CHECK(f.api.calls_to(Endpoint::InitError).empty());
+    CHECK(f.api.calls_to(Endpoint::ExitError).empty());
+    // Every event was fetched: kInvokes INVOKEs and the SHUTDOWN.
+    CHECK(f.api.calls_to(Endpoint::Next).size() == kInvokes + 1);
+    // One ERROR line says what failed and what is lost; the closing line counts it.
+    CHECK_THAT(run.err, Catch::Contains(c.error_type) &&
+                            Catch::Contains("EXTENSION_RUNNER_ON_FAILURE=continue"));
+    CHECK_THAT(run.err, Catch::Contains("on-failure=continue: failures=1"));
+  }
 }
 
 TEST_CASE("runner lifecycle: async dispatch keeps fetching events while the child is busy") {

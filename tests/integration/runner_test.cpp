@@ -1,5 +1,3 @@
-#include "extension_runner/runner/runner.hpp"
-
 #include <dirent.h>
 #include <poll.h>
 #include <sys/syscall.h>
@@ -19,6 +17,7 @@
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/core/log.hpp"
+#include "extension_runner/runner/child_invoker.hpp"
 #include "host_probe.hpp"
 #include "support.hpp"
 

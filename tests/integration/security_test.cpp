@@ -8,8 +8,8 @@
 #include <fstream>
 
 #include "extension_runner/core/clock.hpp"
-#include "extension_runner/debug/emulator.hpp"
-#include "extension_runner/debug/telemetry_emulator.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
+#include "extension_runner/fake_platform/telemetry_api.hpp"
 #include "fake_platform.hpp"
 #include "support.hpp"
 
@@ -92,7 +92,7 @@ TEST_CASE("security: no credential from the environment appears in any output of
                                                 {"EXTENSION_RUNNER_COMMAND", command},
                                                 {"EXTENSION_RUNNER_TELEMETRY", "telemetry"},
                                                 {"EXTENSION_RUNNER_LISTEN", "127.0.0.1:0"},
-                                                {"EXTENSION_RUNNER_FLUSH", "none"},
+                                                {"EXTENSION_RUNNER_FLUSH", "periodic"},
                                                 {"AWS_LAMBDA_LOG_LEVEL", "TRACE"},
                                                 {"AWS_LAMBDA_LOG_FORMAT", format}}));
     CHECK(run.status.code == 1);

@@ -14,8 +14,8 @@
 #include <sstream>
 
 #include "extension_runner/core/clock.hpp"
-#include "extension_runner/debug/emulator.hpp"
-#include "extension_runner/debug/telemetry_emulator.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
+#include "extension_runner/fake_platform/telemetry_api.hpp"
 #include "host_probe.hpp"
 #include "soak_host.hpp"
 #include "support.hpp"

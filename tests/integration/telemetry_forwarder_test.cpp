@@ -8,7 +8,7 @@
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/json.hpp"
-#include "extension_runner/debug/telemetry_emulator.hpp"
+#include "extension_runner/fake_platform/telemetry_api.hpp"
 #include "extension_runner/telemetry/forwarder.hpp"
 
 using namespace extension_runner;
@@ -63,12 +63,12 @@ class FakeApi {
   int port_ = 0;
 };
 
-Config telemetry_config(TelemetryMode mode = TelemetryMode::Telemetry) {
-  Config c;
-  c.telemetry = mode;
-  c.listen = "127.0.0.1:0";
-  c.buffer_timeout_ms = 25;
-  return c;
+TelemetryOptions telemetry_options(TelemetryMode mode = TelemetryMode::Telemetry) {
+  TelemetryOptions t;
+  t.mode = mode;
+  t.listen = "127.0.0.1:0";
+  t.buffer_timeout_ms = 25;
+  return t;
 }
 
 /** Collects delivered TELEMETRY events; thread-safe; can be held shut. */
@@ -142,7 +142,8 @@ InvokeEvent invoke_event(const std::string& request_id, int64_t deadline_ms) {
 TEST_CASE("telemetry forwarder: subscribes after binding, with the bound port in the URI") {
   FakeApi api;
   RecordingSink sink;
-  auto fwd = TelemetryForwarder::start(telemetry_config(), kIdentifier, api.sender(), sink.sink());
+  auto fwd =
+      TelemetryForwarder::start(telemetry_options(), {}, kIdentifier, api.sender(), sink.sink());
   REQUIRE(fwd.ok());
   CHECK((*fwd)->subscribed());
   auto sub = api.telemetry.subscription();
@@ -157,9 +158,9 @@ TEST_CASE("telemetry forwarder: subscribes after binding, with the bound port in
 TEST_CASE("telemetry forwarder: 12 000 numbered records through the API, none lost, in order") {
   FakeApi api;
   RecordingSink sink;
-  auto config = telemetry_config();
-  config.queue_max_records = 300;  // small, so Lambda-style retries happen
-  auto fwd = TelemetryForwarder::start(config, kIdentifier, api.sender(), sink.sink());
+  auto telemetry = telemetry_options();
+  telemetry.queue_max_records = 300;  // small, so Lambda-style retries happen
+  auto fwd = TelemetryForwarder::start(telemetry, {}, kIdentifier, api.sender(), sink.sink());
   REQUIRE(fwd.ok());
   constexpr int kRecords = 12000, kPerBatch = 50;
   for (int first = 0; first < kRecords; first += kPerBatch) {
@@ -186,7 +187,8 @@ TEST_CASE("telemetry forwarder: 12 000 numbered records through the API, none lo
 TEST_CASE("telemetry forwarder: per-invoke flush returns after the request's runtimeDone") {
   FakeApi api;
   RecordingSink sink;
-  auto fwd = TelemetryForwarder::start(telemetry_config(), kIdentifier, api.sender(), sink.sink());
+  auto fwd =
+      TelemetryForwarder::start(telemetry_options(), {}, kIdentifier, api.sender(), sink.sink());
   REQUIRE(fwd.ok());
   const std::string done_n = TelemetryEmulator::runtime_done_record("req-N");
   std::thread lambda([&] {
@@ -218,23 +220,24 @@ TEST_CASE("telemetry forwarder: per-invoke flush returns after the request's run
 TEST_CASE("telemetry forwarder: the per-invoke flush is bounded by the event's deadline") {
   FakeApi api;
   RecordingSink sink;
-  auto fwd = TelemetryForwarder::start(telemetry_config(), kIdentifier, api.sender(), sink.sink());
+  auto fwd =
+      TelemetryForwarder::start(telemetry_options(), {}, kIdentifier, api.sender(), sink.sink());
   REQUIRE(fwd.ok());
   CHECK_FALSE((*fwd)->after_invoke(invoke_event("never", wall_clock_ms() + 100)));
   CHECK_FALSE((*fwd)->after_invoke(invoke_event("past", wall_clock_ms() - 1000)));
 }
 
-TEST_CASE("telemetry forwarder: flush=none or no platform type skips the wait") {
+TEST_CASE("telemetry forwarder: flush=periodic or no platform type skips the wait") {
   FakeApi api;
   RecordingSink sink;
   for (int variant = 0; variant < 2; ++variant) {
-    auto config = telemetry_config();
-    if (variant == 0) config.flush = FlushMode::None;
+    auto telemetry = telemetry_options();
+    if (variant == 0) telemetry.flush = FlushMode::Periodic;
     if (variant == 1) {
-      config.flush = FlushMode::Invoke;
-      config.telemetry_types = {"function"};
+      telemetry.flush = FlushMode::Invoke;
+      telemetry.types = {"function"};
     }
-    auto fwd = TelemetryForwarder::start(config, kIdentifier, api.sender(), sink.sink());
+    auto fwd = TelemetryForwarder::start(telemetry, {}, kIdentifier, api.sender(), sink.sink());
     REQUIRE(fwd.ok());
     CHECK((*fwd)->after_invoke(invoke_event("x", wall_clock_ms() + 60000)));
   }
@@ -245,8 +248,8 @@ TEST_CASE("telemetry forwarder: shutdown delivers batches that arrive during the
   RecordingSink sink;
   ForwarderOptions options;
   options.quiet_period_ms = 1000;  // generous: this box is shared; the deadline still bounds it
-  auto fwd = TelemetryForwarder::start(telemetry_config(), kIdentifier, api.sender(), sink.sink(),
-                                       options);
+  auto fwd = TelemetryForwarder::start(telemetry_options(), {}, kIdentifier, api.sender(),
+                                       sink.sink(), options);
   REQUIRE(fwd.ok());
   sink.set_open(false);  // the child is busy: A waits in the forwarder
   REQUIRE(api.telemetry.post(TelemetryEmulator::batch({numbered(0), numbered(1)})) == 200);
@@ -272,14 +275,13 @@ TEST_CASE("telemetry forwarder: shutdown is bounded when the child never takes t
   RecordingSink sink;
   sink.set_open(false);
   ForwarderOptions options;
-  options.shutdown_reserve_ms = 200;
   options.delivery_timeout_ms = 1000;
-  auto fwd = TelemetryForwarder::start(telemetry_config(), kIdentifier, api.sender(), sink.sink(),
-                                       options);
+  auto fwd = TelemetryForwarder::start(telemetry_options(), {}, kIdentifier, api.sender(),
+                                       sink.sink(), options);
   REQUIRE(fwd.ok());
   REQUIRE(api.telemetry.post(TelemetryEmulator::batch({numbered(0)})) == 200);
   REQUIRE(api.telemetry.post(TelemetryEmulator::batch({numbered(1), numbered(2)})) == 200);
-  (*fwd)->shutdown(wall_clock_ms() + 700);
+  (*fwd)->shutdown(wall_clock_ms() + 500);
   const auto c = (*fwd)->counters();
   CHECK(c.received == 3);
   CHECK(c.delivered == 0);
@@ -296,8 +298,8 @@ TEST_CASE("telemetry forwarder: 202 NotSupported means telemetry is unavailable,
   RecordingSink sink;
   for (auto mode : {TelemetryMode::Telemetry, TelemetryMode::Logs}) {
     api.telemetry.inject(SubscribeFault::NotSupported);
-    auto fwd =
-        TelemetryForwarder::start(telemetry_config(mode), kIdentifier, api.sender(), sink.sink());
+    auto fwd = TelemetryForwarder::start(telemetry_options(mode), {}, kIdentifier, api.sender(),
+                                         sink.sink());
     REQUIRE(fwd.ok());
     CHECK_FALSE((*fwd)->subscribed());
     CHECK((*fwd)->after_invoke(invoke_event("r", wall_clock_ms() + 60000)));
@@ -322,7 +324,7 @@ TEST_CASE("telemetry forwarder: a refused subscription is Extension.SubscribeFai
     RecordingSink sink;
     if (c.fault) api.telemetry.inject(*c.fault);
     auto fwd =
-        TelemetryForwarder::start(telemetry_config(), c.identifier, api.sender(), sink.sink());
+        TelemetryForwarder::start(telemetry_options(), {}, c.identifier, api.sender(), sink.sink());
     REQUIRE_FALSE(fwd.ok());
     CHECK(fwd.error().kind == ErrorKind::SubscribeFailed);
     CHECK(error_type(fwd.error().kind) == "Extension.SubscribeFailed");
@@ -379,11 +381,12 @@ TEST_CASE("telemetry emulator: validates subscriptions like AWS") {
 TEST_CASE("telemetry forwarder: a slow child keeps memory bounded and the counts add up") {
   FakeApi api;
   RecordingSink sink;
-  auto config = telemetry_config();
-  config.queue_max_records = 100;
+  auto telemetry = telemetry_options();
+  telemetry.queue_max_records = 100;
   ForwarderOptions options;
   options.delivery_timeout_ms = 60000;  // the child is slow, not broken
-  auto fwd = TelemetryForwarder::start(config, kIdentifier, api.sender(), sink.sink(), options);
+  auto fwd =
+      TelemetryForwarder::start(telemetry, {}, kIdentifier, api.sender(), sink.sink(), options);
   REQUIRE(fwd.ok());
   sink.set_open(false);
   constexpr int kBatches = 40, kPerBatch = 20;
@@ -400,7 +403,7 @@ TEST_CASE("telemetry forwarder: a slow child keeps memory bounded and the counts
   }
   CHECK(accepted + refused == kBatches);
   CHECK(refused > 0);
-  CHECK(max_held <= config.queue_max_records);
+  CHECK(max_held <= telemetry.queue_max_records);
   sink.set_open(true);
   (*fwd)->shutdown(wall_clock_ms() + 10000);
   const auto c = (*fwd)->counters();
@@ -430,7 +433,7 @@ TEST_CASE(
   ::close(fds[0]);
   CHECK(out == R"({"eventType":"TELEMETRY","records":[)" + seven + "]}\n");
 
-  Config config = telemetry_config();
-  config.telemetry_types = {"platform", "extension"};
-  CHECK_FALSE(make_no_child_sink(config)("{}", wall_clock_ms() + 1000));
+  TelemetryOptions telemetry = telemetry_options();
+  telemetry.types = {"platform", "extension"};
+  CHECK_FALSE(make_no_child_sink(telemetry)("{}", wall_clock_ms() + 1000));
 }

@@ -270,17 +270,18 @@ TEST_CASE("telemetry listener: a taken port is a ListenerFailed error, and stop 
   CHECK_FALSE(client.Post("/", batch(0, 1), "application/json"));
 }
 
-TEST_CASE("telemetry listener: options from the config") {
-  Config config;
-  config.telemetry = TelemetryMode::Logs;
-  config.listen = "127.0.0.1:4243";
-  auto o = listener_options(config);
+TEST_CASE("telemetry listener: options from the telemetry settings") {
+  TelemetryOptions telemetry;
+  telemetry.mode = TelemetryMode::Logs;
+  telemetry.listen = "127.0.0.1:4243";
+  auto o = listener_options(telemetry);
   REQUIRE(o.ok());
   CHECK(o->host == "127.0.0.1");
   CHECK(o->port == 4243);
   CHECK(o->accept_put);
-  CHECK(o->body_limit == listener_body_limit(config.buffer_max_bytes, config.buffer_max_items));
-  CHECK(o->body_limit > 2 * static_cast<size_t>(config.buffer_max_bytes));
+  CHECK(o->body_limit ==
+        listener_body_limit(telemetry.buffer_max_bytes, telemetry.buffer_max_items));
+  CHECK(o->body_limit > 2 * static_cast<size_t>(telemetry.buffer_max_bytes));
 }
 
 namespace {

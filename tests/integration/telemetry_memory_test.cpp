@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "extension_runner/core/clock.hpp"
-#include "extension_runner/debug/emulator.hpp"
-#include "extension_runner/debug/telemetry_emulator.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
+#include "extension_runner/fake_platform/telemetry_api.hpp"
 #include "fake_platform.hpp"
 #include "support.hpp"
 

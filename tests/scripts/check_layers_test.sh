@@ -20,9 +20,11 @@ check_fails_on() {  # $1 = file to break, $2 = header it must not include
   echo "ok: $1 including $2 is refused"
 }
 
-check_fails_on lib/src/lambda/lifecycle.cpp runner/process.hpp
-check_fails_on lib/include/extension_runner/core/json.hpp lambda/config.hpp
-check_fails_on lib/src/telemetry/forwarder.cpp runner/runner.hpp
+check_fails_on lib/src/lambda/extensions_api.cpp runner/process.hpp
+check_fails_on lib/include/extension_runner/core/json.hpp host/settings.hpp
+check_fails_on lib/src/runner/child_invoker.cpp lambda/events.hpp
+check_fails_on lib/src/telemetry/forwarder.cpp runner/child_invoker.hpp
 check_fails_on lib/src/runner/dispatcher.cpp telemetry/queue.hpp
-check_fails_on lib/src/host.cpp debug/emulator.hpp
-echo "check-layers self-test: 5 passed, 0 failed"
+check_fails_on lib/src/host/host.cpp fake_platform/extensions_api.hpp
+check_fails_on lib/src/fake_platform/extensions_api.cpp host/settings.hpp
+echo "check-layers self-test: 7 passed, 0 failed"

@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/host/settings.hpp"
 
 namespace test_support {
 

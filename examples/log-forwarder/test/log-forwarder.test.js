@@ -332,8 +332,8 @@ for (const flush of [[], ['--flush', 'periodic']]) {
   });
 }
 
-test('emulate: without LOG_FORWARDER_URL the extension fails its start', { skip: skipWithoutBinary() }, async () => {
-  const run = await emulate([], { LOG_FORWARDER_URL: '' });
+test('emulate: without LOG_FORWARDER_URL the extension fails its start (on-failure report)', { skip: skipWithoutBinary() }, async () => {
+  const run = await emulate([], { LOG_FORWARDER_URL: '', EXTENSION_RUNNER_ON_FAILURE: 'report' });
   assert.notEqual(run.code, 0);
   assert.match(run.stdout + run.stderr, /LOG_FORWARDER_URL is not set/);
 });

@@ -17,9 +17,9 @@
 #include "extension_runner/core/fd.hpp"
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/core/log.hpp"
-#include "extension_runner/debug/emulator.hpp"
-#include "extension_runner/debug/managed_instances.hpp"
-#include "extension_runner/debug/telemetry_emulator.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
+#include "extension_runner/fake_platform/managed_instances.hpp"
+#include "extension_runner/fake_platform/telemetry_api.hpp"
 #include "extension_runner/lambda/events.hpp"
 
 namespace extension_runner {
@@ -405,7 +405,7 @@ void drive_managed_instances(const Scenario& scenario, const std::string& name,
 }  // namespace
 
 int run_emulation(Config config, const std::string& name, const EmulateOptions& options,
-                  const HandlerFactory& make_handler) {
+                  const ExtensionFactory& make_extension) {
   const Scenario& scenario = options.scenario;
   const int64_t start = wall_clock_ms();
   Tracer tracer(start, options.json);
@@ -498,18 +498,18 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
     }
   });
 
-  auto handler = make_handler(
+  auto extension = make_extension(
       config, [&tracer](const InvokeRequest& request, const Result<InvokeReply>& reply) {
         tracer.on_reply(request, reply);
       });
-  const int code = run_lifecycle(config, name, *handler);
+  const int code = run_lifecycle(config, name, extension);
   done.set();
   emulator.stop();
   driver.join();
 
   const auto calls = emulator.calls();
   const auto arrivals = emulator.next_arrival_times();
-  std::string handler_summary = handler->summary();
+  std::string handler_summary = extension.summary();
   if (!handler_summary.empty()) handler_summary = "; " + handler_summary;
   std::string init = "init not completed";
   if (!arrivals.empty()) init = "init " + std::to_string(arrivals.front() - start) + " ms";

@@ -13,9 +13,9 @@
 #include "extension_runner/core/fd.hpp"
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/core/log.hpp"
-#include "extension_runner/debug/emulator.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
+#include "extension_runner/runner/child_invoker.hpp"
 #include "extension_runner/runner/protocol.hpp"
-#include "extension_runner/runner/runner.hpp"
 
 namespace extension_runner {
 namespace {
@@ -85,7 +85,7 @@ int run_invoke_mode(const Config& config, const std::string& name,
   startup.name = name;
   startup.mode = "invoke";
   startup.platform = platform_name(config.platform);
-  ChildInvokerOptions child_options = runner_options(config, startup);
+  ChildInvokerOptions child_options = child_invoker_options(config.runner, startup);
   child_options.command = options.runtime;
   if (!options.memory_mb.empty()) child_options.memory_size = options.memory_mb;
   ChildInvoker invoker(child_options);

@@ -16,7 +16,6 @@ bool FlushStrategy::should_wait(int64_t now_ms) {
     case FlushMode::Invoke:
       return true;
     case FlushMode::Periodic:
-    case FlushMode::None:
       return false;
     case FlushMode::Adaptive:
       starts_ms_.push_back(now_ms);

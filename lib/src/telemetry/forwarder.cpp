@@ -14,11 +14,6 @@ namespace {
 
 using Clock = TelemetryQueue::Clock;
 
-bool has_type(const Config& config, const std::string& type) {
-  return std::find(config.telemetry_types.begin(), config.telemetry_types.end(), type) !=
-         config.telemetry_types.end();
-}
-
 }  // namespace
 
 std::string telemetry_event_json(const TelemetryBatch& batch) {
@@ -37,8 +32,8 @@ BatchSink make_json_lines_sink(int fd) {
   return [fd](const std::string& event_json, int64_t) { return write_line(fd, event_json).ok(); };
 }
 
-BatchSink make_no_child_sink(const Config& config) {
-  if (!has_type(config, "extension")) return make_json_lines_sink(1);
+BatchSink make_no_child_sink(const TelemetryOptions& options) {
+  if (!options.subscribes_to("extension")) return make_json_lines_sink(1);
   // Our stdout is an extension log stream: printing `extension` records would feed them back
   // to us forever [TEL]. They are counted as dropped instead.
   log_warn(
@@ -46,33 +41,32 @@ BatchSink make_no_child_sink(const Config& config) {
   return [](const std::string&, int64_t) { return false; };
 }
 
-TelemetryForwarder::TelemetryForwarder(const Config& config, BatchSink sink,
+TelemetryForwarder::TelemetryForwarder(const TelemetryOptions& telemetry, BatchSink sink,
                                        ForwarderOptions options)
-    : config_(config),
+    : telemetry_(telemetry),
       options_(options),
       sink_(std::move(sink)),
-      queue_(config.queue_max_records, config.queue_max_bytes),
-      strategy_(config.flush) {}
+      queue_(telemetry.queue_max_records, telemetry.queue_max_bytes),
+      strategy_(telemetry.flush) {}
 
 TelemetryForwarder::~TelemetryForwarder() { stop_delivery(); }
 
-Result<std::unique_ptr<TelemetryForwarder>> TelemetryForwarder::start(const Config& config,
-                                                                      const std::string& identifier,
-                                                                      const SubscribeSender& send,
-                                                                      BatchSink sink,
-                                                                      ForwarderOptions options) {
+Result<std::unique_ptr<TelemetryForwarder>> TelemetryForwarder::start(
+    const TelemetryOptions& telemetry, const TelemetryContext& context,
+    const std::string& identifier, const SubscribeSender& send, BatchSink sink,
+    ForwarderOptions options) {
   std::unique_ptr<TelemetryForwarder> self(
-      new TelemetryForwarder(config, std::move(sink), options));
-  auto listen = listener_options(config);
+      new TelemetryForwarder(telemetry, std::move(sink), options));
+  auto listen = listener_options(telemetry);
   if (!listen) return listen.error();
   auto listener = TelemetryListener::start(*listen, self->queue_);
   if (!listener) return listener.error();
   self->listener_.emplace(std::move(*listener));
-  self->destination_ = destination_uri(listen->host, self->listener_->port(), config.platform);
+  self->destination_ = destination_uri(listen->host, self->listener_->port(), context.platform);
   self->delivery_ = std::thread([raw = self.get()] { raw->deliver_loop(); });
 
   // Only now, with the listener serving, may Lambda start delivering [TEL].
-  auto subscription = subscription_from_config(config, self->destination_);
+  auto subscription = subscription_from_options(telemetry, self->destination_);
   if (subscription.protocol == TelemetryProtocol::Tcp) {
     subscription.tcp_port = self->listener_->port();
     self->destination_ = "TCP port " + std::to_string(subscription.tcp_port);
@@ -81,10 +75,10 @@ Result<std::unique_ptr<TelemetryForwarder>> TelemetryForwarder::start(const Conf
   if (!response) {
     return make_error(
         ErrorKind::SubscribeFailed,
-        std::string(telemetry_api_name(config.telemetry)) +
+        std::string(telemetry_api_name(telemetry.mode)) +
             " subscription (EXTENSION_RUNNER_TELEMETRY) failed: " + response.error().message);
   }
-  auto answer = classify_subscribe_response(config.telemetry, *response);
+  auto answer = classify_subscribe_response(telemetry.mode, *response);
   if (!answer) return answer.error();
   if (answer->outcome == SubscribeOutcome::Unavailable) {
     log_warn(answer->message);
@@ -96,8 +90,8 @@ Result<std::unique_ptr<TelemetryForwarder>> TelemetryForwarder::start(const Conf
   // deadline (platform.report only comes after the extensions are done, too late).
   // Only an explicit `invoke` is worth a warning: `adaptive` (the default) simply never waits
   // without `platform`, as `auto` did before it.
-  self->may_wait_ = config.flush_may_wait();
-  if (config.flush == FlushMode::Invoke && !has_type(config, "platform")) {
+  self->may_wait_ = telemetry.flush_may_wait(context.receives_invokes);
+  if (telemetry.flush == FlushMode::Invoke && !telemetry.subscribes_to("platform")) {
     log_warn("per-invoke telemetry flush disabled: it needs the 'platform' type subscribed");
   }
   if (self->may_wait_ && subscription.mode == TelemetryMode::Logs &&
@@ -107,7 +101,7 @@ Result<std::unique_ptr<TelemetryForwarder>> TelemetryForwarder::start(const Conf
         "platform.runtimeDone (use 2021-03-18)");
     self->may_wait_ = false;
   }
-  log_info(std::string("subscribed to the ") + telemetry_api_name(config.telemetry) + " at " +
+  log_info(std::string("subscribed to the ") + telemetry_api_name(telemetry.mode) + " at " +
            self->destination_);
   return self;
 }
@@ -115,10 +109,11 @@ Result<std::unique_ptr<TelemetryForwarder>> TelemetryForwarder::start(const Conf
 void TelemetryForwarder::deliver_loop() {
   auto last_delivery = Clock::now();
   for (;;) {
-    if (config_.flush == FlushMode::Periodic && config_.flush_period_ms > 0) {
+    if (telemetry_.flush == FlushMode::Periodic && telemetry_.flush_period_ms > 0) {
       // `periodic,MS`: records gather in the queue (bounded) and go to the child together.
       std::unique_lock<std::mutex> lock(hold_mutex_);
-      hold_cv_.wait_until(lock, last_delivery + std::chrono::milliseconds(config_.flush_period_ms),
+      hold_cv_.wait_until(lock,
+                          last_delivery + std::chrono::milliseconds(telemetry_.flush_period_ms),
                           [&] { return hold_released_; });
     }
     auto batch = queue_.pop_batch(options_.batch_max_records, options_.batch_max_bytes,
@@ -153,8 +148,8 @@ bool TelemetryForwarder::after_invoke(const InvokeEvent& event, Clock::time_poin
     silent_ = false;
   }
   ++flush_waits_;
-  const auto evidence_by =
-      received + std::chrono::milliseconds(config_.buffer_timeout_ms + options_.evidence_margin_ms);
+  const auto evidence_by = received + std::chrono::milliseconds(telemetry_.buffer_timeout_ms +
+                                                                options_.evidence_margin_ms);
   const auto outcome =
       queue_.wait_for_invocation(event.request_id, evidence_by, steady_deadline(event.deadline_ms));
   switch (outcome) {
@@ -173,7 +168,7 @@ bool TelemetryForwarder::after_invoke(const InvokeEvent& event, Clock::time_poin
   if (!warned_silent_) {
     warned_silent_ = true;
     log_warn("no telemetry for invocation " + event.request_id + " within " +
-             std::to_string(config_.buffer_timeout_ms + options_.evidence_margin_ms) +
+             std::to_string(telemetry_.buffer_timeout_ms + options_.evidence_margin_ms) +
              " ms of its INVOKE: not waiting for telemetry at /next until records flow again "
              "(counted as flush_silent; this warning is not repeated)");
   }
@@ -189,10 +184,9 @@ TelemetryCounters TelemetryForwarder::counters() const {
   return c;
 }
 
-void TelemetryForwarder::shutdown(int64_t deadline_ms) {
+void TelemetryForwarder::shutdown(int64_t end_ms) {
   if (shut_down_) return;
   shut_down_ = true;
-  const int64_t end_ms = deadline_ms - options_.shutdown_reserve_ms;
   deadline_cap_ms_ = end_ms;
   {
     std::lock_guard<std::mutex> lock(hold_mutex_);
@@ -201,7 +195,7 @@ void TelemetryForwarder::shutdown(int64_t deadline_ms) {
   hold_cv_.notify_all();
   const auto end = steady_deadline(end_ms);
   const auto quiet = std::chrono::milliseconds(
-      options_.quiet_period_ms > 0 ? options_.quiet_period_ms : config_.buffer_timeout_ms + 50);
+      options_.quiet_period_ms > 0 ? options_.quiet_period_ms : telemetry_.buffer_timeout_ms + 50);
   if (subscribed_) {
     while (Clock::now() < end) {
       // Read the batch count first, so a batch landing while we drain is not missed.

@@ -91,15 +91,15 @@ size_t listener_body_limit(int buffer_max_bytes, int buffer_max_items) {
          65536;
 }
 
-Result<ListenerOptions> listener_options(const Config& config) {
-  auto address = parse_listen_address(config.listen);
+Result<ListenerOptions> listener_options(const TelemetryOptions& telemetry) {
+  auto address = parse_listen_address(telemetry.listen);
   if (!address) return address.error();
   ListenerOptions options;
   options.host = address->host;
   options.port = address->port;
-  options.accept_put = config.telemetry == TelemetryMode::Logs;
-  options.body_limit = listener_body_limit(config.buffer_max_bytes, config.buffer_max_items);
-  options.protocol = config.telemetry_protocol;
+  options.accept_put = telemetry.mode == TelemetryMode::Logs;
+  options.body_limit = listener_body_limit(telemetry.buffer_max_bytes, telemetry.buffer_max_items);
+  options.protocol = telemetry.protocol;
   return options;
 }
 

@@ -44,17 +44,16 @@ std::string destination_uri(const std::string& bound_host, int bound_port, Platf
   return "http://" + host + ":" + std::to_string(bound_port) + "/";
 }
 
-Subscription subscription_from_config(const Config& config, std::string destination) {
+Subscription subscription_from_options(const TelemetryOptions& telemetry, std::string destination) {
   Subscription sub;
-  sub.mode =
-      config.telemetry == TelemetryMode::Logs ? TelemetryMode::Logs : TelemetryMode::Telemetry;
-  sub.schema_version = config.effective_telemetry_schema();
-  sub.types = config.telemetry_types;
-  sub.max_items = config.buffer_max_items;
-  sub.max_bytes = config.buffer_max_bytes;
-  sub.timeout_ms = config.buffer_timeout_ms;
+  sub.mode = telemetry.mode == TelemetryMode::Logs ? TelemetryMode::Logs : TelemetryMode::Telemetry;
+  sub.schema_version = telemetry.effective_schema();
+  sub.types = telemetry.types;
+  sub.max_items = telemetry.buffer_max_items;
+  sub.max_bytes = telemetry.buffer_max_bytes;
+  sub.timeout_ms = telemetry.buffer_timeout_ms;
   sub.destination_uri = std::move(destination);
-  sub.protocol = config.telemetry_protocol;
+  sub.protocol = telemetry.protocol;
   return sub;
 }
 

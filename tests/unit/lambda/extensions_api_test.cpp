@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "extension_runner/core/json.hpp"
-#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/host/settings.hpp"
 #include "test_env.hpp"
 
 using namespace extension_runner;

@@ -68,8 +68,8 @@ TEST_CASE("telemetry subscribe: the body per platform and setting [TEL][LMI]") {
     env["EXTENSION_RUNNER_TELEMETRY"] = "telemetry";
     auto config = load_config({}, env_of(env));
     REQUIRE(config.ok());
-    const auto sub =
-        subscription_from_config(*config, destination_uri(c.bound_host, 4243, config->platform));
+    const auto sub = subscription_from_options(
+        config->telemetry, destination_uri(c.bound_host, 4243, config->platform));
     INFO(c.body);
     CHECK(subscription_body(sub) == c.body);
   }
@@ -97,7 +97,7 @@ TEST_CASE("telemetry subscribe: Telemetry API request [TEL]") {
                                         {"EXTENSION_RUNNER_BUFFER_MAX_ITEMS", "2000"},
                                         {"EXTENSION_RUNNER_BUFFER_TIMEOUT_MS", "25"}}));
   REQUIRE(config.ok());
-  auto sub = subscription_from_config(*config, "http://sandbox.localdomain:4243/");
+  auto sub = subscription_from_options(config->telemetry, "http://sandbox.localdomain:4243/");
   auto req = build_subscribe_request("ext-id", sub);
   CHECK(req.method == "PUT");
   CHECK(req.path == "/2022-07-01/telemetry");
@@ -115,7 +115,8 @@ TEST_CASE("telemetry subscribe: Logs API request [LOGS]") {
       {}, env_of({{"EXTENSION_RUNNER_TELEMETRY", "logs"},
                   {"EXTENSION_RUNNER_TELEMETRY_TYPES", "platform, function,extension"}}));
   REQUIRE(config.ok());
-  auto req = build_subscribe_request("id2", subscription_from_config(*config, "http://h:1/"));
+  auto req =
+      build_subscribe_request("id2", subscription_from_options(config->telemetry, "http://h:1/"));
   CHECK(req.path == "/2020-08-15/logs");
   auto doc = parse_json(req.body);
   REQUIRE(doc.ok());

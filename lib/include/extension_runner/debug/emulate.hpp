@@ -9,8 +9,8 @@
 #include <string>
 
 #include "extension_runner/debug/scenario.hpp"
-#include "extension_runner/lambda/config.hpp"
-#include "extension_runner/lambda/lifecycle.hpp"
+#include "extension_runner/host/lifecycle.hpp"
+#include "extension_runner/host/settings.hpp"
 #include "extension_runner/runner/dispatcher.hpp"
 
 namespace extension_runner {
@@ -21,9 +21,8 @@ struct EmulateOptions {
       false;  ///< Trace as JSON lines (`{"t_ms","source","what","detail"}`) instead of text.
 };
 
-/** Builds the handler; `observer` must be given every child reply (for the trace). */
-using HandlerFactory =
-    std::function<std::unique_ptr<EventHandler>(const Config&, ReplyObserver observer)>;
+/** Builds the extension; `observer` must be given every child reply (for the trace). */
+using ExtensionFactory = std::function<Extension(const Config&, ReplyObserver observer)>;
 
 /**
  * Starts the emulator, runs the lifecycle against it with `config` (its runtime_api replaced),
@@ -32,6 +31,6 @@ using HandlerFactory =
  * Returns the lifecycle's exit code.
  */
 int run_emulation(Config config, const std::string& name, const EmulateOptions& options,
-                  const HandlerFactory& make_handler);
+                  const ExtensionFactory& make_extension);
 
 }  // namespace extension_runner

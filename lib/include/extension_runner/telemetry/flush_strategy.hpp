@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <deque>
 
-#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/telemetry/options.hpp"
 
 namespace extension_runner {
 

@@ -23,11 +23,11 @@
 #include <thread>
 
 #include "extension_runner/core/result.hpp"
-#include "extension_runner/lambda/config.hpp"
 #include "extension_runner/lambda/events.hpp"
 #include "extension_runner/lambda/http.hpp"
 #include "extension_runner/telemetry/flush_strategy.hpp"
 #include "extension_runner/telemetry/listener.hpp"
+#include "extension_runner/telemetry/options.hpp"
 #include "extension_runner/telemetry/queue.hpp"
 #include "extension_runner/telemetry/subscription.hpp"
 
@@ -58,7 +58,7 @@ BatchSink make_json_lines_sink(int fd);
  * (stdout would feed back into them [TEL]); then batches are counted as dropped, and one
  * warning says so.
  */
-BatchSink make_no_child_sink(const Config& config);
+BatchSink make_no_child_sink(const TelemetryOptions& options);
 
 /** Tunables; the defaults suit Lambda. */
 struct ForwarderOptions {
@@ -69,11 +69,6 @@ struct ForwarderOptions {
    */
   size_t batch_max_bytes = 256 * 1024;
   int64_t delivery_timeout_ms = 5000;  ///< Deadline given to the sink for one event.
-  /**
-   * Shutdown: stop delivering this long before deadlineMs, leaving time to end the child and
-   * exit (the extension is SIGKILLed at the deadline [EXT]).
-   */
-  int64_t shutdown_reserve_ms = 300;
   /** Shutdown: "no new batch for this long" ends the flush; 0 = buffering.timeoutMs + 50. */
   int64_t quiet_period_ms = 0;
   /**
@@ -91,9 +86,10 @@ class TelemetryForwarder {
    * Errors: ConfigInvalid (listen address), ListenerFailed (bind), SubscribeFailed (a 4xx/5xx
    * answer, or the API unreachable) → the caller reports init/error. A `*.NotSupported` answer
    * is not an error: one warning is logged and subscribed() is false.
-   * Requires config.telemetry != Off.
+   * Requires telemetry.mode != Off.
    */
-  static Result<std::unique_ptr<TelemetryForwarder>> start(const Config& config,
+  static Result<std::unique_ptr<TelemetryForwarder>> start(const TelemetryOptions& telemetry,
+                                                           const TelemetryContext& context,
                                                            const std::string& identifier,
                                                            const SubscribeSender& send,
                                                            BatchSink sink,
@@ -127,23 +123,24 @@ class TelemetryForwarder {
 
   /**
    * Shutdown flush, then stop: keeps listening and delivering until the queue is drained and no
-   * new batch arrived for the quiet period, all bounded by `deadline_ms` − shutdown_reserve_ms.
-   * Then stops the listener, counts what is still queued as dropped and logs the counters in
-   * one line. Returns by that bound provided the sink honours its deadlines; a sink call begun
-   * before shutdown() (deadline up to delivery_timeout_ms later) is not waited for past the
-   * bound: end the child, then destroy the forwarder (the destructor joins). Idempotent.
+   * new batch arrived for the quiet period, all bounded by `end_ms` (epoch ms; the host's
+   * ShutdownBudget::telemetry_until_ms, before Lambda's deadline [EXT]). Then stops the listener,
+   * counts what is still queued as dropped and logs the counters in one line. Returns by that bound
+   * provided the sink honours its deadlines; a sink call begun before shutdown() (deadline up to
+   * delivery_timeout_ms later) is not waited for past the bound: end the child, then destroy the
+   * forwarder (the destructor joins). Idempotent.
    */
-  void shutdown(int64_t deadline_ms);
+  void shutdown(int64_t end_ms);
 
   /** The queue's counters plus the flush waits'. */
   TelemetryCounters counters() const;
 
  private:
-  TelemetryForwarder(const Config& config, BatchSink sink, ForwarderOptions options);
+  TelemetryForwarder(const TelemetryOptions& telemetry, BatchSink sink, ForwarderOptions options);
   void deliver_loop();
   void stop_delivery();
 
-  const Config config_;
+  const TelemetryOptions telemetry_;
   const ForwarderOptions options_;
   BatchSink sink_;
   TelemetryQueue queue_;

@@ -24,7 +24,7 @@
 #include <string>
 
 #include "extension_runner/core/result.hpp"
-#include "extension_runner/lambda/config.hpp"
+#include "extension_runner/telemetry/options.hpp"
 #include "extension_runner/telemetry/queue.hpp"
 
 namespace extension_runner {
@@ -50,8 +50,8 @@ struct ListenerOptions {
   TelemetryProtocol protocol = TelemetryProtocol::Http;
 };
 
-/** Listener options for a Config: its listen address, mode and buffering. */
-Result<ListenerOptions> listener_options(const Config& config);
+/** Listener options for the telemetry settings: listen address, mode and buffering. */
+Result<ListenerOptions> listener_options(const TelemetryOptions& telemetry);
 
 /**
  * A bound, serving listener. Move-only owner of the server and its thread: the destructor

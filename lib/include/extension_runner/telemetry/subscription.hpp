@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "extension_runner/core/result.hpp"
-#include "extension_runner/lambda/config.hpp"
 #include "extension_runner/lambda/http.hpp"
+#include "extension_runner/telemetry/options.hpp"
 
 namespace extension_runner {
 
@@ -54,7 +54,7 @@ struct Subscription {
  * Config::effective_telemetry_schema() (2025-01-29 by default, the only one on Managed
  * Instances [TEL reference][LMI]).
  */
-Subscription subscription_from_config(const Config& config, std::string destination);
+Subscription subscription_from_options(const TelemetryOptions& telemetry, std::string destination);
 
 /** `PUT /2022-07-01/telemetry` or `PUT /2020-08-15/logs`, with Content-Type and identifier. */
 HttpRequest build_subscribe_request(const std::string& identifier, const Subscription& sub);

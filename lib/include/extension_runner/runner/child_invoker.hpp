@@ -1,0 +1,136 @@
+#pragma once
+/**
+ * @file child_invoker.hpp
+ * The child-runtime Invoker: runs the user's extension logic as a child process speaking
+ * runner protocol v1 (docs/runner-protocol.md; precedent: mless, [MLESS]).
+ */
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "extension_runner/runner/invoker.hpp"
+#include "extension_runner/runner/options.hpp"
+#include "extension_runner/runner/process.hpp"
+#include "extension_runner/runner/protocol.hpp"
+
+namespace extension_runner {
+
+/** `errortype` of replies the host makes up for requests the child did not answer properly. */
+inline constexpr const char* kRunnerTimeout = "Runner.Timeout";  ///< Deadline passed.
+inline constexpr const char* kRunnerCrashed = "Runner.Crashed";  ///< Child exited mid-request.
+/** The child's answer broke the protocol (oversized, wrong `invokeid`, mistyped fields). */
+inline constexpr const char* kRunnerProtocolError = "Runner.ProtocolError";
+/** The request itself could not be encoded (raw event not JSON). */
+inline constexpr const char* kRunnerInvalidRequest = "Runner.InvalidRequest";
+
+/**
+ * Environment variable naming the child's descriptor for the host's own stdout (the Lambda log
+ * stream [EXT]); the child's stdout is the protocol. Always set, to `kSharedChildFd`.
+ */
+inline constexpr const char* kChildStdoutFdVariable = "EXTENSION_RUNNER_STDOUT_FD";
+
+/** How a ChildInvoker starts and drives its child. */
+struct ChildInvokerOptions {
+  std::string command;             ///< Run with `/bin/sh -c` (EXTENSION_RUNNER_COMMAND).
+  std::string log_name = "child";  ///< Prefix (log `source`) of the child's stderr lines.
+  /** Sent after every (re)start; its `env` is also set in the child's environment. */
+  StartupRequest startup;
+  std::string working_dir;                     ///< "" = inherit.
+  int64_t startup_timeout_ms = 5000;           ///< For the handshake, per (re)start.
+  int max_crashes = 3;                         ///< Crashes in a row before Error{ChildCrashed}.
+  size_t max_message_bytes = 6 * 1024 * 1024;  ///< Longest accepted stdout line.
+  std::string memory_size;                     ///< Reported as billing.memory.
+  /** Delay before restarting after a crash; doubles per crash in a row, capped at 1 s. */
+  std::chrono::milliseconds crash_backoff{100};
+};
+
+/**
+ * Invoker over a child process. One request in flight; calls other than cancel() must not
+ * overlap. Calls that may (re)spawn the child (start(), and invoke() while ready() is false)
+ * must come from one thread that lives as long as the child should (PR_SET_PDEATHSIG fires
+ * when the forking thread exits); while ready(), invoke() may come from another thread (the
+ * Dispatcher's sync fast path). The thread running invoke() reads the reply from the child's
+ * stdout itself; only stderr has a reader thread.
+ *
+ * Outcomes of invoke():
+ * - the child's reply (billing measured by the host: duration request-write → reply-read,
+ *   memory = options.memory_size, used = the child's peak RSS in MB);
+ * - deadline passed → the process group is killed, reply `errors:true`, `Runner.Timeout`;
+ *   the child is restarted (same handshake) at the next invoke();
+ * - the child exits mid-request → `Runner.Crashed`, restarted with backoff at the next invoke();
+ *   `max_crashes` crashes (or failed restarts) in a row → Error{ChildCrashed}, for good;
+ * - a reply that is oversized or malformed → `Runner.ProtocolError`; one with a foreign
+ *   `invokeid` → `Runner.ProtocolError` and the child is restarted (the stream is out of step);
+ *   a second reply to the previous request is logged and dropped;
+ * - the child exited with status 0 before reading the request (a child that exits after every
+ *   reply) → it is restarted and the request sent again, once; not counted as a crash.
+ * Stdout lines that are not JSON (or JSON that is no protocol message) are logged as
+ * protocol warnings and skipped; stderr lines are logged at Info with `log_name` as source.
+ */
+class ChildInvoker : public Invoker {
+ public:
+  explicit ChildInvoker(ChildInvokerOptions options);
+  /** Kills the child's process group at once if still running; joins the reader threads. */
+  ~ChildInvoker() override;
+  ChildInvoker(const ChildInvoker&) = delete;
+  ChildInvoker& operator=(const ChildInvoker&) = delete;
+
+  /**
+   * Spawns the child and performs the handshake within startup_timeout_ms. Error
+   * ChildStartupFailed (with the child's `error` text, or its exit status and last stderr
+   * lines) when it answers `ok:false`, does not answer in time, or exits.
+   */
+  Result<void> start();
+
+  Result<InvokeReply> invoke(const InvokeRequest& request) override;
+  /** Closes the child's stdin, waits, SIGTERM, then SIGKILL, within `budget_ms`. */
+  void shutdown(int64_t budget_ms) override;
+  void cancel() override;
+  /** A child is running and healthy: the next invoke() spawns nothing. */
+  bool ready() const override;
+
+  /** Pid of the current child, -1 when none is running. */
+  pid_t pid() const;
+  /** How many times the child was started (1 after start()). */
+  int starts() const { return starts_; }
+
+  struct Session;  ///< One running child with its reader threads (child_invoker.cpp).
+  struct Inbox;    ///< The stderr tail and the cancelled flag, shared with the stderr reader.
+  struct Message;  ///< One protocol message read from the child's stdout (child_invoker.cpp).
+
+ private:
+  Result<void> start_session(std::chrono::steady_clock::time_point deadline);
+  void end_session();
+  /** The next message on the child's stdout; nullopt at `deadline` or on cancellation. */
+  std::optional<Message> read_message(std::chrono::steady_clock::time_point deadline);
+  InvokeReply host_reply(const InvokeRequest& request, const char* errortype,
+                         const std::string& message) const;
+  Result<InvokeReply> crashed(const InvokeRequest& request, InvokeReply reply);
+  bool sleep_until(std::chrono::steady_clock::time_point until);
+
+  ChildInvokerOptions options_;
+  std::unique_ptr<Session> session_;
+  int starts_ = 0;
+  int crashes_in_a_row_ = 0;
+  std::optional<Error> fatal_;
+  std::string previous_id_;  ///< The request before the current one (its late replies are dropped).
+  bool resending_ = false;   ///< Sending a request again to a restarted child (once at most).
+  std::atomic<bool> cancelled_{false};
+  Pipe cancel_pipe_;  ///< Written once by cancel() to wake a blocked write.
+  std::unique_ptr<Inbox> inbox_;
+  GroupPeakRss rss_;  ///< billing.used, measured without a /proc scan per reply.
+};
+
+/**
+ * The ChildInvoker options for the child runtime's settings; `startup` is the handshake the
+ * child gets after every (re)start, and its `name` the log prefix of the child's stderr.
+ */
+ChildInvokerOptions child_invoker_options(const RunnerOptions& runner, StartupRequest startup);
+
+}  // namespace extension_runner

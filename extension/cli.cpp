@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "check_command.hpp"
 #include "extension_runner/core/log.hpp"
 #include "extension_runner/debug/emulate.hpp"
 #include "extension_runner/debug/invoke_mode.hpp"
@@ -311,6 +312,8 @@ int run(int argc, char** argv) {
   setting_options.add_to(app);
   std::optional<DebugCommands> debug;
   if (may_name_debug_command(argc, argv)) debug.emplace().add_to(app);
+  CheckCommand check;
+  check.add_to(app, settings_footer());
 
   try {
     app.parse(argc, argv);
@@ -326,6 +329,9 @@ int run(int argc, char** argv) {
     return kExitUsage;
   }
 
+  if (check.parsed()) {
+    return check.run(setting_options.given(), basename_of(argv0), layer_root_of(argv0));
+  }
   EmulateCommand* emulate = debug && debug->emulating() ? &debug->emulate : nullptr;
   const InvokeCommand* invoke = debug && debug->invoking() ? &debug->invoke : nullptr;
   if (emulate != nullptr && !emulate->prepare()) return kExitUsage;

@@ -53,6 +53,10 @@ recipe="curl-recipe-3 ${curl_configure_flags[*]} httplib=header-only-no-tls-no-z
 
 log() { echo "build-static-deps[$arch]: $*" >&2; }
 
+# One build per architecture at a time (`sam build --parallel` runs several layer targets at
+# once): one that waited finds the stamp of the one that built.
+exec 8>"$out/.$arch.lock"
+flock 8
 stamp="$prefix/.stamp"
 if [[ -f "$stamp" && -f "$prefix/lib/libcurl.a" && -f "$prefix/include/httplib.h" &&
       "$(head -n1 "$stamp")" == "$recipe" ]]; then

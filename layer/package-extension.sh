@@ -11,6 +11,13 @@
 # --command, --handler and --set KEY=VALUE (values as strings). Entries are sorted and dated
 # 2000-01-01, so the same input gives the same zip.
 #
+# Before anything is written, the packaged binary runs `check` on the staged layer as Lambda
+# would find it in /opt (no EXTENSION_RUNNER_* variable set; a binary of another architecture
+# under qemu-user): a configuration Lambda mode would refuse, or a command naming a file that is
+# not in the layer, fails the packaging with the check's words (paths shown as /opt/...), exit 2,
+# and no zip (nor staged files) is left. Only the zip's path is printed on success, and the
+# check's warnings.
+#
 # Usage: layer/package-extension.sh --name NAME --dir DIR --binary FILE (--zip OUT | --stage DIR)
 #          [--command CMD] [--handler HANDLER] [--set KEY=VALUE]... [--exclude PATTERN]...
 #   --zip OUT    write the layer zip OUT (replaced if present)
@@ -18,8 +25,10 @@
 #   --exclude P  leave out DIR's files matching the tar pattern P (e.g. 'test_*.py')
 set -euo pipefail
 
+# Messages start with the extension's name once it is known to be a valid one.
+prefix=package-extension
 die() {
-  echo "package-extension: $*" >&2
+  echo "$prefix: $*" >&2
   exit 2
 }
 
@@ -56,6 +65,7 @@ case "$name" in
     die "NAME '$name' would put the child's files in /opt/$name (extensions: started by Lambda; bin, lib: on the function's PATH / LD_LIBRARY_PATH)"
     ;;
 esac
+prefix="$name"
 [[ -n "$dir" ]] || die "DIR is required (the folder with the child's files)"
 [[ -d "$dir" ]] || die "DIR '$dir' is not a folder"
 [[ -n "$binary" && -f "$binary" ]] || die "binary '$binary' not found"
@@ -107,6 +117,49 @@ chmod 644 "$root/$name/extension-runner.json"
 find "$root/$name" -type d -exec chmod 755 {} +
 find "$root/$name" -type f -perm /111 -exec chmod 755 {} +
 find "$root/$name" -type f ! -perm /111 -exec chmod 644 {} +
+
+# What runs the packaged binary here: nothing (this machine's architecture, or not an ELF file),
+# else qemu-user for its architecture (ELF e_machine, little-endian: 0xb7 AArch64, 0x3e x86-64).
+emulator_for() {
+  local machine
+  machine="$(od -An -tx1 -j18 -N2 "$1" 2>/dev/null | tr -d ' \n')"
+  case "$(head -c4 "$1" | od -An -tx1 | tr -d ' \n'):$machine:$(uname -m)" in
+    7f454c46:b700:aarch64 | 7f454c46:3e00:x86_64) ;;
+    7f454c46:b700:*) echo qemu-aarch64-static ;;
+    7f454c46:3e00:*) echo qemu-x86_64-static ;;
+  esac
+}
+
+# The staged layer as Lambda unpacks it, seen through symlinks from a scratch root so that the
+# binary finds <root>/<name>/extension-runner.json exactly as it finds /opt/<name>/... [CFG].
+check_layer() {
+  local farm="$work/check" emulator out code=0
+  mkdir -p "$farm/extensions"
+  ln -s "$(cd "$root/extensions" && pwd)/$name" "$farm/extensions/$name"
+  ln -s "$(cd "$root/$name" && pwd)" "$farm/$name"
+  emulator="$(emulator_for "$binary")"
+  if [[ -n "$emulator" ]] && ! command -v "$emulator" >/dev/null; then
+    unstage
+    die "$emulator is needed to run the $(basename "$binary") binary for the configuration check (make layer-deps installs qemu-user-static)"
+  fi
+  # The build machine's environment is not the function's: nothing of it is passed.
+  out="$(cd "$farm" && env -i ${emulator:+"$(command -v "$emulator")"} "$farm/extensions/$name" check 2>&1 >/dev/null)" ||
+    code=$?
+  [[ -z "$out" ]] || echo "${out//"$farm"//opt}" >&2
+  ((code == 0)) && return
+  unstage
+  local source="DIR '$dir'"
+  [[ -f "$config_in_dir" ]] || source+=", extension-runner.json written from COMMAND, HANDLER and SETTINGS"
+  die "the configuration check failed (exit $code; /opt/$name is $source): no layer written"
+}
+
+# A refused layer leaves nothing behind, in --stage's folder either.
+unstage() {
+  rm -rf "${root:?}/extensions/$name" "${root:?}/$name"
+  rmdir "$root/extensions" 2>/dev/null || true
+}
+
+check_layer
 
 if [[ -n "$zip" ]]; then
   mkdir -p "$(dirname "$zip")"

@@ -9,11 +9,13 @@
  * received, each INVOKE written, each following /next received. With --posts it then POSTs K
  * batches of R records to the extension's listener (one in flight, as the platform does,
  * retrying a 503 after 1 ms), timing each answer. It reads the extension's VmHWM before
- * SHUTDOWN and prints one JSON object. With --child-times it joins the null child's receipt /
+ * SHUTDOWN, and the VmHWM of its descendants (its child runtime) summed, and prints one JSON
+ * object. With --child-times it joins the null child's receipt /
  * reply times (same clock) to split each invoke into the host's share and the child's.
  * Plain C, single-threaded, so its own cost is the same for every extension measured. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -135,6 +137,47 @@ static long status_kb(pid_t pid, const char* key) {
 }
 
 static long vm_hwm_kb(pid_t pid) { return status_kb(pid, "VmHWM:"); }
+
+/* The summed VmHWM of every descendant of `root` (the extension's child runtime and whatever
+ * that started): what the extension costs beside its own process. -1 when there is none. */
+static long descendants_hwm_kb(pid_t root) {
+  enum { kMaxProcs = 8192 };
+  static pid_t pids[kMaxProcs], parents[kMaxProcs];
+  int n = 0;
+  DIR* proc = opendir("/proc");
+  struct dirent* entry;
+  while (proc && n < kMaxProcs && (entry = readdir(proc)) != NULL) {
+    char path[300], stat[512];
+    pid_t pid = (pid_t)atoi(entry->d_name);
+    if (pid <= 0) continue;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE* f = fopen(path, "r");
+    if (!f) continue;
+    size_t got = fread(stat, 1, sizeof stat - 1, f);
+    fclose(f);
+    stat[got] = 0;
+    char* after_name = strrchr(stat, ')'); /* the name may hold blanks and parentheses */
+    int ppid = 0;
+    if (after_name && sscanf(after_name + 1, " %*c %d", &ppid) == 1) {
+      pids[n] = pid;
+      parents[n++] = (pid_t)ppid;
+    }
+  }
+  if (proc) closedir(proc);
+  static pid_t found[kMaxProcs];
+  int n_found = 0;
+  long total = -1;
+  found[n_found++] = root;
+  for (int k = 0; k < n_found; ++k) {
+    for (int j = 0; j < n && n_found < kMaxProcs; ++j) {
+      if (parents[j] != found[k]) continue;
+      found[n_found++] = pids[j];
+      long kb = vm_hwm_kb(pids[j]);
+      if (kb >= 0) total = (total < 0 ? 0 : total) + kb;
+    }
+  }
+  return total;
+}
 
 /* --- the telemetry side: POST batches to the extension's listener ----------------------- */
 
@@ -364,7 +407,7 @@ int main(int argc, char** argv) {
 
   int status = 0, exited = 0;
   struct rusage usage;
-  long hwm_before_shutdown = -1;
+  long hwm_before_shutdown = -1, children_hwm_before_shutdown = -1;
   long long give_up = now_ns() + 120LL * 1000000000LL;
   while (!exited) {
     struct pollfd fds[MAX_CONN + 1];
@@ -409,6 +452,7 @@ int main(int argc, char** argv) {
       if (invokes_sent == invokes && !shutdown_sent && hwm_before_shutdown < 0 &&
           memmem(c->buf, c->used, "/event/next", 11)) {
         hwm_before_shutdown = vm_hwm_kb(child);
+        children_hwm_before_shutdown = descendants_hwm_kb(child);
       }
       on_data(c);
     }
@@ -433,6 +477,7 @@ int main(int argc, char** argv) {
           t_first_next < 0 ? -1 : (t_first_next - t_spawn) / 1e6);
   fprintf(out, ",\"shutdown_to_exit_ms\":%.4f", (t_exit - t_spawn) / 1e6);
   fprintf(out, ",\"vm_hwm_kb\":%ld,\"maxrss_kb\":%ld", hwm_before_shutdown, usage.ru_maxrss);
+  fprintf(out, ",\"children_vm_hwm_kb\":%ld", children_hwm_before_shutdown);
   static double per_invoke[MAX_INVOKES], share[MAX_INVOKES], child_part[MAX_INVOKES];
   int n = 0;
   for (int k = 0; k < invokes_sent; ++k) {

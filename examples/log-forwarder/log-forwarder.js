@@ -7,10 +7,13 @@
 // a string or an object; `requestId` as far as it is known, see groupByRequestId in the SDK).
 // Records are batched and POSTed (Content-Type application/x-ndjson) when a batch is full, when
 // the oldest buffered record is older than the flush interval, at each INVOKE, and at SHUTDOWN,
-// within the SHUTDOWN deadline. A failed POST is retried with backoff, a bounded number of
-// times; records still unsent stay buffered for the next flush. Whatever cannot be sent by the
-// end (or did not fit in the buffer) is counted and reported in the last log line: no record is
-// dropped silently.
+// within the SHUTDOWN deadline. No handler waits for the network except SHUTDOWN's: sending runs
+// in the background, one flush at a time, so the extension answers at once and its next /next is
+// never held by a slow or failing endpoint (Lambda bills that wait as post-runtime time [EXT]).
+// A failed POST is retried with backoff, a bounded number of times, in the background; a batch
+// that still fails stays buffered, and the next flush waits at least the flush interval (a down
+// endpoint is not hammered). Whatever cannot be sent by the end (or did not fit in the buffer) is
+// counted and reported in the last log line: no record is dropped silently.
 //
 // Settings (environment):
 //   LOG_FORWARDER_URL          http:// or https:// endpoint (required)
@@ -87,6 +90,8 @@ class Forwarder {
     this.batchSeq = 0;
     this.counts = { received: 0, sent: 0, batches: 0, failedPosts: 0, overflow: 0 };
     this.lastError = '';
+    this.sending = null; // the background flush in progress, if any
+    this.pausedUntil = 0; // after a batch failed for good: no background flush before this
   }
 
   add(records, platform) {
@@ -107,6 +112,37 @@ class Forwarder {
   due() {
     return this.buffer.length >= this.config.batch ||
       (this.buffer.length > 0 && Date.now() - this.oldestAt >= this.config.flushMs);
+  }
+
+  /**
+   * Starts a flush in the background unless one is running, the buffer is empty or the endpoint
+   * failed less than a flush interval ago; never waits. Returns the flush in progress, if any.
+   */
+  kick() {
+    if (this.sending || this.buffer.length === 0 || Date.now() < this.pausedUntil) return this.sending;
+    // Bounded by the retries and the per-POST timeout, not by a deadline: nothing waits for it.
+    this.sending = this.flush(Infinity).then((ok) => {
+      if (!ok) this.pausedUntil = Date.now() + this.config.flushMs;
+      return ok;
+    }).finally(() => {
+      this.sending = null;
+    });
+    return this.sending;
+  }
+
+  /**
+   * At SHUTDOWN: waits for the background flush (no longer than the deadline), then sends what is
+   * left until the deadline. True when nothing is left.
+   */
+  async drain(deadlineMs) {
+    if (this.sending) {
+      let timer;
+      const deadline = new Promise((resolve) => { timer = setTimeout(resolve, Math.max(0, deadlineMs - Date.now())); });
+      await Promise.race([this.sending, deadline]);
+      clearTimeout(timer);
+      if (this.sending) return false; // still running at the deadline: what it holds is unsent
+    }
+    return this.flush(deadlineMs);
   }
 
   /** Sends the buffer in batches until it is empty, a batch fails for good, or time runs out. */
@@ -159,24 +195,28 @@ class Forwarder {
   }
 }
 
+// Left of the SHUTDOWN deadline for the host to end the child and exit.
+const SHUTDOWN_MARGIN_MS = 200;
+
 function main() {
   const ext = new Extension();
   let forwarder = null;
   ext.onStart((startup) => {
     forwarder = new Forwarder(readConfig({ ...process.env, ...startup.env }));
   });
-  ext.onTelemetry(async (batch, ctx) => {
+  ext.onTelemetry((batch, ctx) => {
     forwarder.add(batch, ctx.platform);
-    if (forwarder.due()) await forwarder.flush(ctx.deadlineMs);
+    if (forwarder.due()) forwarder.kick();
     return { buffered: forwarder.buffer.length };
   });
-  ext.onInvoke(async (event, ctx) => {
-    // The previous invocations' records, before this one's work: the sandbox may freeze after.
-    await forwarder.flush(Math.min(ctx.deadlineMs, Date.now() + forwarder.config.timeoutMs));
+  ext.onInvoke(() => {
+    // The previous invocations' records go while this one runs: the environment is awake now,
+    // and may be frozen once every extension is back at /next.
+    forwarder.kick();
     return { buffered: forwarder.buffer.length };
   });
   ext.onShutdown(async (event, ctx) => {
-    await forwarder.flush(ctx.deadlineMs);
+    await forwarder.drain(ctx.deadlineMs - SHUTDOWN_MARGIN_MS);
     const unsent = forwarder.buffer.length + forwarder.counts.overflow;
     console.log(forwarder.summary());
     return { sent: forwarder.counts.sent, unsent };

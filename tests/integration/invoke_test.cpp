@@ -140,7 +140,7 @@ TEST_CASE("invoke: usage errors and startup failures exit 2 with one clear line"
   };
   const std::vector<Case> cases = {
       {{"invoke", "--runtime", kPythonRunner}, "needs --event"},
-      {{"invoke", "--event", event}, "--runtime"},
+      {{"invoke", "--event", event}, "needs the child runtime: --command"},
       {{"invoke", "--runtime", kPythonRunner, "--event", event, "--request", event}, "excludes"},
       {{"invoke", "--runtime", kPythonRunner, "--event", "/nonexistent.json"}, "cannot read"},
       {{"invoke", "--runtime", kPythonRunner, "--request", bad}, "--request"},

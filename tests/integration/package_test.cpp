@@ -221,11 +221,12 @@ TEST_CASE("package: two copies under different names read their own files; env a
 }
 
 TEST_CASE("package: a broken file in the layer is init/error Extension.ConfigInvalid, exit 2") {
+  // Packaging refuses such a file (its check, tests/scripts/package_extension_test.sh): the
+  // file is broken after unpacking, as a hand-edited layer would be.
   Root root;
-  const std::string child = root.shell_child_copy("broken");
-  std::ofstream(child + "/extension-runner.json")
+  root.add_layer("broken", root.shell_child_copy("broken"), {"--command", "./child.sh"});
+  std::ofstream(root.opt() + "/broken/extension-runner.json")
       << R"({"EXTENSION_RUNNER_COMMAND": "./child.sh", "EXTENSION_RUNNER_MAX_CRASHES": "many"})";
-  root.add_layer("broken", child);
   Lambda lambda(1);
   auto run = lambda.run(root.opt() + "/extensions/broken");
   INFO(run.err);

@@ -2,9 +2,13 @@
 # layer/package-extension.sh (what `make extension-layer` runs): the zip holds exactly
 # extensions/<name> (755), <name>/extension-runner.json and the child's files under <name>/,
 # nothing in lib/ or bin/, the same bytes for the same input; bad input is refused with a message
-# and exit code 2, leaving no zip.
+# and exit code 2, leaving no zip. The packaged binary's `check` refuses a configuration Lambda
+# would refuse and a command naming a file not in DIR, in the extension's name, with no zip and
+# no staged files left; success prints the zip's path alone. The layout cases package a stand-in
+# binary; the check cases the real one (ER_BINARY, else ER_DEFAULT_BINARY, else the dev build).
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
+real_bin="${ER_BINARY:-${ER_DEFAULT_BINARY:-$src/build/bin/extension-runner}}"
 pkg="$src/layer/package-extension.sh"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -90,4 +94,60 @@ refused "is not KEY=VALUE" --name a "${base[@]}" --command x --set novalue
 refused "unknown argument" --name a "${base[@]}" --command x --arch arm64
 echo '{}' >"$child/extension-runner.json"
 refused "exists and COMMAND/HANDLER/SETTINGS were given too" --name a "${base[@]}" --command x
+
+# ---- the configuration check, with the real binary ----
+[[ -x "$real_bin" ]] || fail "no extension-runner binary at $real_bin (build it first)"
+checked="$scratch/checked"
+mkdir -p "$checked"
+echo 'print(1)' >"$checked/main.py"
+real=(--name my-ext --dir "$checked" --binary "$real_bin")
+
+out="$("$pkg" "${real[@]}" --zip "$scratch/good.zip" --command '/var/lang/bin/python3 main.py' \
+  --set EXTENSION_RUNNER_FLUSH=periodic 2>&1)"
+[[ "$out" == "$scratch/good.zip" ]] || fail "a good layer printed more than the zip's path: $out"
+ok "a layer that passes the check: the zip's path is all that is printed"
+
+refused_by_check() {  # $1 = what, $2 $3 = expected message parts, rest = arguments
+  local what="$1" expect1="$2" expect2="$3" target
+  shift 3
+  rm -rf "$scratch/bad.zip" "$scratch/stage-bad"
+  mkdir "$scratch/stage-bad"
+  for target in --zip --stage; do
+    local into="$scratch/bad.zip"
+    [[ $target == --zip ]] || into="$scratch/stage-bad"
+    set +e
+    out="$("$pkg" "${real[@]}" "$target" "$into" "$@" 2>&1)"
+    code=$?
+    set -e
+    [[ $code == 2 ]] || fail "$what ($target): exit $code (want 2): $out"
+    [[ "$out" == *"$expect1"* && "$out" == *"$expect2"* ]] ||
+      fail "$what ($target): message lacks '$expect1' or '$expect2': $out"
+    if grep -v -q '^my-ext: ' <<<"$out"; then
+      fail "$what ($target): a line not prefixed with the extension's name: $out"
+    fi
+    [[ ! -e "$scratch/bad.zip" ]] || fail "$what: a zip was written"
+    [[ -z "$(ls -A "$scratch/stage-bad")" ]] || fail "$what: --stage left $(ls -A "$scratch/stage-bad")"
+  done
+  ok "refused by the check, no zip, nothing staged: $what"
+}
+py='/var/lang/bin/python3 main.py'
+# what | expected | expected | COMMAND | SETTINGS entry
+while IFS='|' read -r what expect1 expect2 command setting; do
+  refused_by_check "$what" "$expect1" "$expect2" --command "$command" ${setting:+--set "$setting"}
+done <<ROWS
+a misspelt key|my-ext: /opt/my-ext/extension-runner.json: unknown key "EXTENSION_RUNNER_FLSUH"|(did you mean EXTENSION_RUNNER_FLUSH?)|$py|EXTENSION_RUNNER_FLSUH=invoke
+a value the setting does not take|my-ext: /opt/my-ext/extension-runner.json: invalid EXTENSION_RUNNER_FLUSH (--flush) 'sometimes'|extension-runner.json written from COMMAND, HANDLER and SETTINGS|$py|EXTENSION_RUNNER_FLUSH=sometimes
+a script not in DIR|names the script mian.py|/opt/my-ext/mian.py is not there|/var/lang/bin/python3 mian.py|
+ROWS
+
+cp -r "$checked" "$scratch/own-file"
+echo '{"EXTENSION_RUNNER_COMMAND": "./run.sh"}' >"$scratch/own-file/extension-runner.json"
+set +e
+out="$("$pkg" --name my-ext --dir "$scratch/own-file" --binary "$real_bin" --zip "$scratch/bad.zip" 2>&1)"
+code=$?
+set -e
+[[ $code == 2 && "$out" == *"names the command /opt/my-ext/run.sh, which is not there"* &&
+  "$out" == *"/opt/my-ext is DIR '$scratch/own-file')"* && ! -e "$scratch/bad.zip" ]] ||
+  fail "DIR's own file naming a missing ./run.sh: exit $code: $out"
+ok "refused by the check: DIR's own extension-runner.json names a command not in DIR"
 echo "package-extension: $passed passed, 0 failed"

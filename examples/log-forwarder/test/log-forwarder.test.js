@@ -103,6 +103,66 @@ test('Forwarder: the buffer bound counts what does not fit; a passed deadline se
   assert.match(f.summary(), /received 5 records, sent 0 in 0 batches, unsent 5 \(3 after retries, 2 over the buffer limit\)/);
 });
 
+test('Forwarder: kick() starts one background flush and never waits for it', async () => {
+  // Each POST stays unanswered until the test answers it.
+  const calls = [];
+  const answers = [];
+  const send = (url, body) => {
+    calls.push(body);
+    return new Promise((resolve) => answers.push(resolve));
+  };
+  const tick = () => new Promise((resolve) => setImmediate(resolve));
+  const f = new Forwarder(config(), { send });
+  assert.equal(f.kick(), null, 'an empty buffer starts nothing');
+  f.add(records(2), 'lambda');
+  const started = Date.now();
+  const flushing = f.kick();
+  assert.ok(flushing instanceof Promise);
+  assert.ok(Date.now() - started < 50, 'kick() returned before the POST was answered');
+  f.add(records(1), 'lambda');
+  assert.equal(f.kick(), flushing, 'a second kick joins the flush in progress');
+  await tick();
+  assert.equal(calls.length, 1, 'one POST at a time');
+  answers[0](200);
+  await tick();
+  assert.equal(calls.length, 2, 'the record added meanwhile goes in the same flush');
+  answers[1](200);
+  assert.equal(await flushing, true);
+  assert.equal(f.sending, null);
+  assert.match(f.summary(), /received 3 records, sent 3 /);
+});
+
+test('Forwarder: after a batch fails for good, no background flush for a flush interval', async () => {
+  const { send, calls } = fakeSend([500]);
+  const f = new Forwarder(config({ retries: 0, flushMs: 60000 }), { send });
+  f.add(records(1), 'lambda');
+  assert.equal(await f.kick(), false);
+  assert.equal(calls.length, 1);
+  assert.equal(f.kick(), null, 'paused');
+  assert.equal(calls.length, 1);
+  // SHUTDOWN still tries: drain ignores the pause.
+  assert.equal(await f.drain(Date.now() + 5000), false);
+  assert.equal(calls.length, 2);
+});
+
+test('Forwarder: drain() waits for the background flush, but not past its deadline', async () => {
+  const cases = [
+    // [the POST answers after ms, drain deadline in ms, drain result, records sent]
+    [10, 5000, true, 2],
+    [5000, 50, false, 0],
+  ];
+  for (const [answerMs, deadlineMs, result, sent] of cases) {
+    const send = () => new Promise((resolve) => setTimeout(() => resolve(200), answerMs).unref());
+    const f = new Forwarder(config(), { send });
+    f.add(records(2), 'lambda');
+    f.kick();
+    const started = Date.now();
+    assert.equal(await f.drain(Date.now() + deadlineMs), result);
+    assert.ok(Date.now() - started < deadlineMs + 1000);
+    assert.equal(f.counts.sent, sent);
+  }
+});
+
 test('Forwarder: due() by size and by age', () => {
   const f = new Forwarder(config({ batch: 3, flushMs: 60000 }), { send: fakeSend([200]).send });
   f.add(records(2), 'lambda');
@@ -138,12 +198,12 @@ async function endpoint(statuses = [200]) {
   return { url: `http://127.0.0.1:${server.address().port}/ingest`, received, posts, close: () => server.close() };
 }
 
-function emulate(args, env) {
+function emulate(args, env, { bufferTimeoutMs = 100 } = {}) {
   return new Promise((resolve) => {
     // --buffer-timeout-ms=100: the emulator drops a batch that becomes ready while a POST is
     // still pending, as the platform does; on a starved test machine a POST can outlast the
     // default 25 ms, and these tests count every record.
-    const child = spawn(binary(), ['emulate', '--json', '--telemetry', '--buffer-timeout-ms=100', ...args,
+    const child = spawn(binary(), ['emulate', '--json', '--telemetry', `--buffer-timeout-ms=${bufferTimeoutMs}`, ...args,
       '--runtime', `exec ${process.execPath} ${path.join(HERE, 'log-forwarder.js')}`], {
       env: { ...process.env, AWS_LAMBDA_RUNTIME_API: '', ...env },
     });
@@ -236,6 +296,41 @@ test('emulate: an endpoint that always fails: every record is counted in the las
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** The summary line of an `emulate --json` trace. */
+const summaryOf = (stdout) => stdout.split('\n').filter((l) => l.includes('"what":"summary"')).map((l) => JSON.parse(l))[0];
+
+// A failing endpoint must not hold the extension's /next: nothing waits for a POST but SHUTDOWN.
+// Bound: the first retry alone backs off 100 ms, so a p50 under it means no retry was on the
+// path; what remains is the host's own wait for platform.runtimeDone under the default flush
+// (about buffering.timeoutMs, 25 ms by default), and none under periodic.
+for (const flush of [[], ['--flush', 'periodic']]) {
+  const name = flush.length ? flush[1] : 'the default';
+  test(`emulate: an endpoint answering 500 adds no post-runtime time (flush ${name})`, { skip: skipWithoutBinary() }, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'er-logfwd-'));
+    const server = await endpoint([500]);
+    try {
+      const run = await emulate([...flush, '--scenario', scenario(dir, { invokes: 6, spacingMs: 50, durationMs: 5 })],
+        { LOG_FORWARDER_URL: server.url }, { bufferTimeoutMs: 25 });
+      assert.equal(run.code, 0, run.stderr.slice(-3000));
+      const summary = summaryOf(run.stdout);
+      assert.equal(summary.post_runtime_ms.count, 6);
+      assert.ok(summary.post_runtime_ms.p50 < 100, `post-runtime p50 ${summary.post_runtime_ms.p50} ms`);
+      assert.ok(server.posts.length > 0, 'the endpoint was tried');
+      assert.ok(server.posts.every((p) => p.status === 500));
+      // Retries are bounded: one flush of 1 + 3 POSTs, then at most one flush per flush interval
+      // (the run is far shorter than a few of them) and SHUTDOWN's.
+      assert.ok(server.posts.length <= 4 * 4, `${server.posts.length} POSTs`);
+      const last = /log-forwarder: received (\d+) records, sent 0 in 0 batches, unsent (\d+) /.exec(run.stderr);
+      assert.ok(last, run.stderr.slice(-2000));
+      assert.equal(last[2], last[1], 'every record received is counted as unsent');
+      assert.ok(Number(last[1]) > 0);
+    } finally {
+      server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
 
 test('emulate: without LOG_FORWARDER_URL the extension fails its start (on-failure report)', { skip: skipWithoutBinary() }, async () => {
   const run = await emulate([], { LOG_FORWARDER_URL: '', EXTENSION_RUNNER_ON_FAILURE: 'report' });

@@ -11,7 +11,7 @@ int64_t wall_clock_ms() {
 }
 
 std::string format_iso8601(int64_t epoch_ms) {
-  const std::time_t seconds = static_cast<std::time_t>(epoch_ms / 1000);
+  const auto seconds = static_cast<std::time_t>(epoch_ms / 1000);
   std::tm tm{};
   gmtime_r(&seconds, &tm);
   char buffer[64];

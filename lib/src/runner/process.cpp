@@ -145,10 +145,12 @@ Result<ChildProcess> ChildProcess::spawn(const SpawnOptions& options) {
   }
   for (const auto& [k, v] : options.set_env) env_strings.push_back(k + "=" + v);
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
   std::vector<std::string> argv_strings = options.argv;
   std::vector<char*> argv;
+  argv.reserve(argv_strings.size() + 1);
   for (auto& s : argv_strings) argv.push_back(s.data());
   argv.push_back(nullptr);
 
@@ -340,7 +342,7 @@ long group_peak_rss_kb(pid_t pgid, std::vector<pid_t>& members) {
   long total = 0;
   while (const dirent* entry = ::readdir(proc.get())) {
     if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
-    const pid_t pid = static_cast<pid_t>(std::strtol(entry->d_name, nullptr, 10));
+    const auto pid = static_cast<pid_t>(std::strtol(entry->d_name, nullptr, 10));
     // getpgid is one syscall, far cheaper than reading /proc/<pid>/stat for every process.
     if (::getpgid(pid) == pgid) {
       members.push_back(pid);

@@ -1,8 +1,6 @@
 // The lifecycle's telemetry steps (subscribe after the child started, flush after each INVOKE,
 // drain before the child's SHUTDOWN), against the Extensions API emulator with the Telemetry API
 // side installed on its server.
-#include "extension_runner/host/lifecycle.hpp"
-
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <condition_variable>
@@ -13,6 +11,7 @@
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/fake_platform/extensions_api.hpp"
 #include "extension_runner/fake_platform/telemetry_api.hpp"
+#include "extension_runner/host/lifecycle.hpp"
 #include "fake_platform.hpp"
 
 using namespace extension_runner;
@@ -60,7 +59,8 @@ BatchSink accept_all() {
 
 }  // namespace
 
-TEST_CASE("lifecycle with telemetry: runtimeDone of request N reaches the sink before the next /next") {
+TEST_CASE(
+    "lifecycle with telemetry: runtimeDone of request N reaches the sink before the next /next") {
   Sandbox sandbox;
   Config config;
   config.runtime_api = sandbox.api.runtime_api();

@@ -217,7 +217,8 @@ TelemetryEmulator::Answer TelemetryEmulator::subscribe(TelemetryMode mode,
   }
   const std::string validation = validation_error_type(mode);
   auto doc = parse_json(body);
-  if (!doc || !doc->IsObject()) return {400, json_error_object(validation, "body is not a JSON object")};
+  if (!doc || !doc->IsObject())
+    return {400, json_error_object(validation, "body is not a JSON object")};
   EmulatedSubscription sub = read_subscription(mode, identifier, body, *doc);
   const std::string problems =
       subscription_problems(sub, json_member(*doc, "buffering"), platform_);

@@ -74,8 +74,7 @@ TEST_CASE("flush strategy: the fixed strategies") {
     FlushMode mode;
     bool waits;
   };
-  for (const auto& c : std::vector<Case>{
-           {FlushMode::Invoke, true}, {FlushMode::Periodic, false}}) {
+  for (const auto& c : std::vector<Case>{{FlushMode::Invoke, true}, {FlushMode::Periodic, false}}) {
     FlushStrategy strategy(c.mode);
     int64_t now = 0;
     for (bool w : waits_for(strategy, 50, 1, now)) CHECK(w == c.waits);

@@ -104,7 +104,7 @@ bool RequestHandler::serve_stream(const RequestHead& head, const Route& route,
   if (connection_.framing().kind == BodyFraming::Kind::Length)
     request.length = connection_.framing().length;
   request.announced_trailers = find_header(head.headers, "Trailer");
-  const bool kept = relay(request);
+  const bool kept = relay(request, &source);
 
   ResponseFacts facts;
   facts.request_id = route.request_id;
@@ -119,7 +119,6 @@ bool RequestHandler::serve_stream(const RequestHead& head, const Route& route,
   }
   if (shared_.options.mode != ProxyMode::Off)
     observe_answer(context_of(record, route.request_id), std::move(facts), {});
-  if (kept && source.failure()) return runtime_failed(*source.failure());
   return kept;
 }
 

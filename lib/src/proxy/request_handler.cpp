@@ -45,16 +45,17 @@ bool RequestHandler::pass_through(const RequestHead& head, std::string prefix) {
     if (framing.kind == BodyFraming::Kind::Length) request.length = framing.length;
     request.announced_trailers = find_header(head.headers, "Trailer");
   }
-  // A failed relay has been reported already; a body that broke off but was still ended
-  // (chunked, with error trailers) and answered has not.
-  if (!relay(request)) return false;
-  if (source.failure()) return runtime_failed(*source.failure());
-  return true;
+  return relay(request, &source);
 }
 
-bool RequestHandler::relay(const UpstreamRequest& request) {
+bool RequestHandler::relay(const UpstreamRequest& request, const RuntimeBodySource* source) {
   RelaySink sink(connection_, http11_);
   auto exchanged = upstream_.exchange(request, sink);
+  // A runtime that broke off its body is the first failure, whatever followed from it (a cut
+  // upload, or an answer it is no longer there to read): reported once, as that.
+  if (source != nullptr && source->failure()) {
+    return runtime_failed(*source->failure(), sink.started());
+  }
   if (!exchanged.ok()) return upstream_failed(exchanged.error(), sink.started());
   return sink.finish().ok() && !sink.must_close();
 }
@@ -74,14 +75,17 @@ bool RequestHandler::upstream_failed(const Error& error, bool answer_started) {
       }
       return false;
     default:
-      return runtime_failed(error);
+      return runtime_failed(error, answer_started);
   }
 }
 
-bool RequestHandler::runtime_failed(const Error& error) {
+bool RequestHandler::runtime_failed(const Error& error, bool answer_started) {
   if (error.kind == ErrorKind::InvalidInput) {
     log_warn("proxy: the runtime sent a broken request: " + error.message);
-    (void)write_error_answer(connection_, 400, error_type(ErrorKind::InvalidInput), error.message);
+    if (!answer_started) {
+      (void)write_error_answer(connection_, 400, error_type(ErrorKind::InvalidInput),
+                               error.message);
+    }
     return false;
   }
   bump(shared_.stats.runtime_disconnects);

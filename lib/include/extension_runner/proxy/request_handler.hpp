@@ -24,6 +24,7 @@
 #include "extension_runner/proxy/invocation_table.hpp"
 #include "extension_runner/proxy/observe_queue.hpp"
 #include "extension_runner/proxy/routes.hpp"
+#include "extension_runner/proxy/runtime_body_source.hpp"
 #include "extension_runner/proxy/runtime_connection.hpp"
 #include "extension_runner/proxy/stats.hpp"
 #include "extension_runner/proxy/upstream.hpp"
@@ -65,9 +66,11 @@ class RequestHandler {
 
   // request_handler.cpp
   bool pass_through(const RequestHead& head, std::string prefix);
-  bool relay(const UpstreamRequest& request);
+  /** Sends `request` and relays the answer; `source`: the runtime's body it streams, if any. */
+  bool relay(const UpstreamRequest& request, const RuntimeBodySource* source = nullptr);
   bool upstream_failed(const Error& error, bool answer_started);
-  bool runtime_failed(const Error& error);
+  /** Reports the runtime's side failing; a broken request gets a 400 if nothing was answered. */
+  bool runtime_failed(const Error& error, bool answer_started = false);
   bool observing() const;
   bool intercepting() const;
 

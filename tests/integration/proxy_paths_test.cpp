@@ -80,8 +80,8 @@ TEST_CASE("proxy: observe hands event and response through unchanged, then copie
   REQUIRE(copies[0].context.identity.has_value());
   CHECK(copies[0].context.identity->cognito_identity_pool_id == "us-east-1:pool");
   CHECK(copies[1].event_json ==
-        R"({"eventType":"RESPONSE","requestId":"id-1","status":"success","payload":{"ok":true},)"
-        R"("headers":{"Content-Type":"application/json"}})");
+        R"({"eventType":"RESPONSE","requestId":"id-1","status":"success",)"
+        R"("headers":{"Content-Type":"application/json"},"payload":{"ok":true}})");
   CHECK(copies[1].context.invoked_function_arn == kArn);  // matched by request id
   const ProxyCounters n = proxy.server.counters();
   CHECK(n.invocations == 1);

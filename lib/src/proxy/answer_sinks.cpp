@@ -21,19 +21,26 @@ bool RelaySink::on_head(int status, HeaderList headers) {
     close_delimited_ = true;
     out.emplace_back("Connection", "close");
   }
-  started_ = true;
-  return connection_.write({format_response_head(status, out)}).ok();
+  // Written with the first piece of the body (or at finish): one system call, one segment, for
+  // the usual small answer.
+  pending_head_ = format_response_head(status, out);
+  return true;
 }
 
 bool RelaySink::on_body(std::string_view data) {
   if (data.empty()) return true;
-  if (!chunked_) return connection_.write({data}).ok();
-  return connection_.write({chunk_size_line(data.size()), data, "\r\n"}).ok();
+  started_ = true;
+  const std::string head = std::move(pending_head_);
+  pending_head_.clear();
+  if (!chunked_) return connection_.write({head, data}).ok();
+  return connection_.write({head, chunk_size_line(data.size()), data, "\r\n"}).ok();
 }
 
 Result<void> RelaySink::finish() {
-  if (!chunked_) return {};
-  return connection_.write({last_chunk({})});
+  started_ = true;
+  const std::string head = std::move(pending_head_);
+  pending_head_.clear();
+  return connection_.write({head, chunked_ ? last_chunk({}) : std::string()});
 }
 
 bool HoldingSink::on_head(int status, HeaderList headers) {

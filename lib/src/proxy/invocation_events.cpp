@@ -44,21 +44,33 @@ std::optional<std::string> json_object_text(std::string_view text) {
   return to_json(*doc);
 }
 
-/** `"payload":<body>` for JSON, else `"payloadBase64":"…"`. */
-void write_payload(Writer& w, std::string_view body) {
-  if (is_json_text(body)) {
-    w.Key("payload");
-    // A body already on one line is copied as it is: no second parse for the common case.
-    if (body.find_first_of("\r\n") == std::string_view::npos) {
-      w.RawValue(body.data(), body.size(), rapidjson::kObjectType);
-      return;
-    }
-    const std::string compact = to_json(*parse_json(body));
-    w.RawValue(compact.data(), compact.size(), rapidjson::kObjectType);
-    return;
+/**
+ * Ends the event begun in `buffer` (an object with members, not yet closed) with
+ * `,"payload":<body>}` when the body is JSON, else with `,"payloadBase64":"…"}`. A JSON body is
+ * appended as it is (one copy, no per-byte writer call: this is on the billed path, once per
+ * invocation and direction); one spanning lines is compacted first, so the event stays on one line.
+ */
+std::string finish_with_payload(rapidjson::StringBuffer& buffer, Writer& w, std::string_view body) {
+  if (!is_json_text(body)) {
+    w.Key("payloadBase64");
+    write_string(w, base64_encode(body));
+    w.EndObject();
+    return std::string(buffer.GetString(), buffer.GetSize());
   }
-  w.Key("payloadBase64");
-  write_string(w, base64_encode(body));
+  std::string compact;
+  // Two memchr scans: find_first_of tests each byte against the set, several times slower.
+  if (body.find('\n') != std::string_view::npos || body.find('\r') != std::string_view::npos) {
+    compact = to_json(*parse_json(body));
+    body = compact;
+  }
+  static constexpr std::string_view kMember = ",\"payload\":";
+  std::string event;
+  event.reserve(buffer.GetSize() + kMember.size() + body.size() + 1);
+  event.append(buffer.GetString(), buffer.GetSize());  // `{…,"headers":{…}`: members so far
+  event.append(kMember);
+  event.append(body);
+  event.push_back('}');
+  return event;
 }
 
 /** `"headers":{…}`: event_headers() as an object. */
@@ -122,22 +134,18 @@ std::optional<int64_t> deadline_from_headers(const HeaderList& headers) {
 std::string request_event_json(std::string_view request_id, std::string_view body,
                                const HeaderList& headers) {
   rapidjson::StringBuffer buffer;
-  buffer.Reserve(body.size() + 512);
   Writer w(buffer);
   w.StartObject();
   w.Key("eventType");
   w.String("REQUEST");
   w.Key("requestId");
   write_string(w, request_id);
-  write_payload(w, body);
   write_headers(w, headers);
-  w.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  return finish_with_payload(buffer, w, body);
 }
 
 std::string response_event_json(const ResponseFacts& facts) {
   rapidjson::StringBuffer buffer;
-  buffer.Reserve(facts.body.size() + 512);
   Writer w(buffer);
   w.StartObject();
   w.Key("eventType");
@@ -150,19 +158,16 @@ std::string response_event_json(const ResponseFacts& facts) {
     w.Key("errorType");
     write_string(w, facts.error_type);
   }
-  if (facts.streamed) {
-    w.Key("streamed");
-    w.Bool(true);
-    w.Key("bytes");
-    w.Uint64(facts.bytes);
-    if (facts.prelude_json) {
-      w.Key("prelude");
-      w.RawValue(facts.prelude_json->data(), facts.prelude_json->size(), rapidjson::kObjectType);
-    }
-  } else {
-    write_payload(w, facts.body);
-  }
   write_headers(w, facts.headers);
+  if (!facts.streamed) return finish_with_payload(buffer, w, facts.body);
+  w.Key("streamed");
+  w.Bool(true);
+  w.Key("bytes");
+  w.Uint64(facts.bytes);
+  if (facts.prelude_json) {
+    w.Key("prelude");
+    w.RawValue(facts.prelude_json->data(), facts.prelude_json->size(), rapidjson::kObjectType);
+  }
   w.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
 }

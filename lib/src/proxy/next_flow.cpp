@@ -43,7 +43,10 @@ bool RequestHandler::serve_next(const RequestHead& head, const Route& route) {
       bump(shared_.stats.invocations);
       log_warn("proxy: an event over " + std::to_string(shared_.options.body_limit_bytes) +
                " bytes went to the runtime without the hooks");
-      return held.relay().finish().ok() && !held.relay().must_close();
+      if (auto finished = held.relay().finish(); !finished.ok()) {
+        return runtime_failed(finished.error(), true);
+      }
+      return !held.relay().must_close();
     }
     const std::string* id = find_header(held.headers(), runtime_header::kRequestId);
     if (held.status() != 200 || id == nullptr) {

@@ -57,7 +57,8 @@ bool RequestHandler::relay(const UpstreamRequest& request, const RuntimeBodySour
     return runtime_failed(*source->failure(), sink.started());
   }
   if (!exchanged.ok()) return upstream_failed(exchanged.error(), sink.started());
-  return sink.finish().ok() && !sink.must_close();
+  if (auto finished = sink.finish(); !finished.ok()) return runtime_failed(finished.error(), true);
+  return !sink.must_close();
 }
 
 bool RequestHandler::upstream_failed(const Error& error, bool answer_started) {

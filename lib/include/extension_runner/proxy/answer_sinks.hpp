@@ -29,10 +29,11 @@ class RelaySink : public ResponseSink {
   bool on_head(int status, HeaderList headers) override;
   bool on_body(std::string_view data) override;
 
-  /** Ends the relayed body (the last chunk) once the exchange succeeded. */
+  /** Ends the relayed answer (its head if no body came, the last chunk) once the exchange
+   *  succeeded. */
   Result<void> finish();
 
-  /** The head went to the runtime: a failure now can only close the connection. */
+  /** The answer to the runtime has begun: a failure now can only close the connection. */
   bool started() const { return started_; }
   /** The answer is delimited by closing the connection. */
   bool must_close() const { return close_delimited_; }
@@ -45,6 +46,7 @@ class RelaySink : public ResponseSink {
   bool chunked_ = false;
   bool close_delimited_ = false;
   int status_ = 0;
+  std::string pending_head_;  ///< The head, until the first body bytes or finish() go with it.
 };
 
 /**

@@ -29,7 +29,7 @@ HookContext context_from_headers(const HeaderList& headers);
 std::optional<int64_t> deadline_from_headers(const HeaderList& headers);
 
 /**
- * `{"eventType":"REQUEST","requestId":…,"payload":<body>|"payloadBase64":…,"headers":{…}}`:
+ * `{"eventType":"REQUEST","requestId":…,"headers":{…},"payload":<body>|"payloadBase64":…}`:
  * `payload` when `body` is one JSON value (parse_json's rules), else `payloadBase64`;
  * `headers` holds the `Lambda-Runtime-*` fields and `Content-Type` (repeated names joined with
  * ", "). Compact and on one line.
@@ -55,7 +55,7 @@ struct ResponseFacts {
 
 /**
  * `{"eventType":"RESPONSE","requestId":…,"status":"success"|"error","errorType"?:…,
- * "payload"|"payloadBase64":… | "streamed":true,"bytes":N,"prelude"?:{…},"headers":{…}}`.
+ * "headers":{…}, "payload"|"payloadBase64":… | "streamed":true,"bytes":N,"prelude"?:{…}}`.
  * Compact and on one line.
  */
 std::string response_event_json(const ResponseFacts& facts);

@@ -9,23 +9,6 @@ namespace {
 // A size line is hex digits plus optional extensions; nothing legitimate comes near this.
 constexpr size_t kMaxSizeLine = 4096;
 
-/** The line at the start of `input` without its CRLF / LF, and its length with them. */
-bool take_line(std::string_view input, std::string_view& line, size_t& used) {
-  const auto lf = input.find('\n');
-  if (lf == std::string_view::npos) return false;
-  size_t end = lf;
-  if (end > 0 && input[end - 1] == '\r') --end;
-  line = input.substr(0, end);
-  used = lf + 1;
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  const auto b = s.find_first_not_of(" \t");
-  if (b == std::string_view::npos) return {};
-  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
-}
-
 }  // namespace
 
 ChunkStep ChunkedDecoder::step(std::string_view input, size_t max_data) {
@@ -52,13 +35,13 @@ ChunkStep ChunkedDecoder::fail() {
 }
 
 ChunkStep ChunkedDecoder::size_line(std::string_view input, size_t max_data) {
-  std::string_view line;
   size_t used = 0;
-  if (!take_line(input, line, used)) {
+  const auto line = next_line(input, used);
+  if (!line) {
     if (input.size() > kMaxSizeLine) return fail();
     return {ChunkStatus::NeedMore, 0, {}};
   }
-  const std::string_view size = trim(line.substr(0, line.find(';')));
+  const std::string_view size = trim_ows(line->substr(0, line->find(';')));
   uint64_t value = 0;
   const auto r = std::from_chars(size.data(), size.data() + size.size(), value, 16);
   if (size.empty() || r.ec != std::errc() || r.ptr != size.data() + size.size()) return fail();
@@ -79,12 +62,10 @@ ChunkStep ChunkedDecoder::data(std::string_view input, size_t max_data) {
 }
 
 ChunkStep ChunkedDecoder::data_end(std::string_view input, size_t max_data) {
-  std::string_view line;
   size_t used = 0;
-  if (!take_line(input, line, used)) {
-    return input.size() >= 2 ? fail() : ChunkStep{ChunkStatus::NeedMore, 0, {}};
-  }
-  if (!line.empty()) return fail();
+  const auto line = next_line(input, used);
+  if (!line) return input.size() >= 2 ? fail() : ChunkStep{ChunkStatus::NeedMore, 0, {}};
+  if (!line->empty()) return fail();
   state_ = State::Size;
   ChunkStep next = step(input.substr(used), max_data);
   next.consumed += used;
@@ -92,22 +73,18 @@ ChunkStep ChunkedDecoder::data_end(std::string_view input, size_t max_data) {
 }
 
 ChunkStep ChunkedDecoder::trailer_section(std::string_view input) {
-  size_t consumed = 0;
-  std::string_view line;
-  size_t used = 0;
-  while (take_line(input.substr(consumed), line, used)) {
-    consumed += used;
-    trailer_bytes_ += used;
-    if (trailer_bytes_ > max_trailer_bytes_) return fail();
-    if (line.empty()) {
+  size_t consumed = 0;  // of this step's input; trailer_bytes_ counts the earlier steps'
+  while (const auto line = next_line(input, consumed)) {
+    if (trailer_bytes_ + consumed > max_trailer_bytes_) return fail();
+    if (line->empty()) {
       state_ = State::Done;
       return {ChunkStatus::Done, consumed, {}};
     }
-    const auto colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) return fail();
-    trailers_.emplace_back(std::string(trim(line.substr(0, colon))),
-                           std::string(trim(line.substr(colon + 1))));
+    auto field = parse_field_line(*line);
+    if (!field) return fail();
+    trailers_.push_back(std::move(*field));
   }
+  trailer_bytes_ += consumed;
   if (trailer_bytes_ + (input.size() - consumed) > max_trailer_bytes_) return fail();
   return {ChunkStatus::NeedMore, consumed, {}};
 }
@@ -122,12 +99,7 @@ std::string chunk_size_line(size_t size) {
 
 std::string last_chunk(const HeaderList& trailers) {
   std::string text = "0\r\n";
-  for (const auto& [name, value] : trailers) {
-    text += name;
-    text += ": ";
-    text += value;
-    text += "\r\n";
-  }
+  append_field_lines(text, trailers);
   text += "\r\n";
   return text;
 }

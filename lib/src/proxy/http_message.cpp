@@ -8,13 +8,6 @@ namespace {
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
-std::string_view trim(std::string_view s) {
-  const auto b = s.find_first_not_of(" \t");
-  if (b == std::string_view::npos) return {};
-  const auto e = s.find_last_not_of(" \t");
-  return s.substr(b, e - b + 1);
-}
-
 // RFC 9110 §5.6.2 token characters: what a method and a field name may hold.
 bool is_token(std::string_view s) {
   if (s.empty()) return false;
@@ -23,17 +16,6 @@ bool is_token(std::string_view s) {
     if (u <= 0x20 || u >= 0x7f) return false;
     return std::string_view("\"(),/:;<=>?@[\\]{}").find(c) == std::string_view::npos;
   });
-}
-
-/** The next line of `bytes` from `pos` without its LF / CRLF; nullopt if it is not complete. */
-std::optional<std::string_view> next_line(std::string_view bytes, size_t& pos) {
-  const auto lf = bytes.find('\n', pos);
-  if (lf == std::string_view::npos) return std::nullopt;
-  size_t end = lf;
-  if (end > pos && bytes[end - 1] == '\r') --end;
-  const std::string_view line = bytes.substr(pos, end - pos);
-  pos = lf + 1;
-  return line;
 }
 
 HeadParse malformed(std::string reason) {
@@ -58,11 +40,9 @@ bool parse_request_line(std::string_view line, RequestHead& head) {
 /** One `name: value` field into `head`; the reason it is malformed otherwise. */
 std::optional<std::string> parse_field(std::string_view line, RequestHead& head) {
   if (line.front() == ' ' || line.front() == '\t') return "obsolete line folding";
-  const auto colon = line.find(':');
-  if (colon == std::string_view::npos) return "a header field without a colon";
-  const std::string_view name = line.substr(0, colon);
-  if (!is_token(name)) return "an invalid header field name";
-  head.headers.emplace_back(std::string(name), std::string(trim(line.substr(colon + 1))));
+  auto field = parse_field_line(line);
+  if (!field) return "a header field without a colon, or with an invalid name";
+  head.headers.push_back(std::move(*field));
   return std::nullopt;
 }
 
@@ -85,7 +65,7 @@ Result<std::optional<uint64_t>> content_length(const HeaderList& headers) {
     std::string_view rest = value;
     while (!rest.empty()) {
       const auto comma = rest.find(',');
-      const auto item = parse_decimal(trim(rest.substr(0, comma)));
+      const auto item = parse_decimal(trim_ows(rest.substr(0, comma)));
       if (!item || (length && *length != *item)) {
         return make_error(ErrorKind::InvalidInput, "invalid Content-Length: " + value);
       }
@@ -97,6 +77,38 @@ Result<std::optional<uint64_t>> content_length(const HeaderList& headers) {
 }
 
 }  // namespace
+
+std::string_view trim_ows(std::string_view s) {
+  const auto b = s.find_first_not_of(" \t");
+  if (b == std::string_view::npos) return {};
+  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
+}
+
+std::optional<std::string_view> next_line(std::string_view bytes, size_t& pos) {
+  const auto lf = bytes.find('\n', pos);
+  if (lf == std::string_view::npos) return std::nullopt;
+  size_t end = lf;
+  if (end > pos && bytes[end - 1] == '\r') --end;
+  const std::string_view line = bytes.substr(pos, end - pos);
+  pos = lf + 1;
+  return line;
+}
+
+std::optional<std::pair<std::string, std::string>> parse_field_line(std::string_view line) {
+  const auto colon = line.find(':');
+  if (colon == std::string_view::npos || !is_token(line.substr(0, colon))) return std::nullopt;
+  return std::make_pair(std::string(line.substr(0, colon)),
+                        std::string(trim_ows(line.substr(colon + 1))));
+}
+
+void append_field_lines(std::string& out, const HeaderList& fields) {
+  for (const auto& [name, value] : fields) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
@@ -116,7 +128,7 @@ bool header_has_token(const HeaderList& headers, std::string_view name, std::str
     std::string_view rest = value;
     while (true) {
       const auto comma = rest.find(',');
-      if (iequals(trim(rest.substr(0, comma)), token)) return true;
+      if (iequals(trim_ows(rest.substr(0, comma)), token)) return true;
       if (comma == std::string_view::npos) break;
       rest = rest.substr(comma + 1);
     }
@@ -160,7 +172,7 @@ Result<BodyFraming> request_body_framing(const HeaderList& headers) {
       return make_error(ErrorKind::InvalidInput,
                         "both Transfer-Encoding and Content-Length (RFC 9112 section 6.1)");
     }
-    if (!iequals(trim(*coding), "chunked")) {
+    if (!iequals(trim_ows(*coding), "chunked")) {
       return make_error(ErrorKind::InvalidInput, "unsupported Transfer-Encoding: " + *coding);
     }
     return BodyFraming{BodyFraming::Kind::Chunked, 0};
@@ -190,7 +202,7 @@ bool keeps_alive(const RequestHead& head) {
 
 bool expects_continue(const RequestHead& head) {
   const std::string* expect = find_header(head.headers, "Expect");
-  return expect != nullptr && iequals(trim(*expect), "100-continue");
+  return expect != nullptr && iequals(trim_ows(*expect), "100-continue");
 }
 
 std::string_view reason_phrase(int status) {
@@ -230,12 +242,7 @@ std::string format_response_head(int status, const HeaderList& headers) {
   std::string head = "HTTP/1.1 " + std::to_string(status) + " ";
   head += reason_phrase(status);
   head += "\r\n";
-  for (const auto& [name, value] : headers) {
-    head += name;
-    head += ": ";
-    head += value;
-    head += "\r\n";
-  }
+  append_field_lines(head, headers);
   head += "\r\n";
   return head;
 }

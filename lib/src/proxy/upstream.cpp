@@ -66,12 +66,6 @@ std::string_view trim_line(std::string_view line) {
   return line;
 }
 
-std::string_view trim(std::string_view s) {
-  const auto b = s.find_first_not_of(" \t");
-  if (b == std::string_view::npos) return {};
-  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
-}
-
 }  // namespace
 
 /** The curl handle and what cancel() needs to reach its socket from another thread. */
@@ -127,10 +121,9 @@ size_t UpstreamClient::Transfer::on_header(char* data, size_t size, size_t count
       return 0;
     }
   } else if ((line.front() == ' ' || line.front() == '\t') && !t->headers.empty()) {
-    t->headers.back().second += " " + std::string(trim(line));  // obsolete line folding
-  } else if (const auto colon = line.find(':'); colon != std::string_view::npos) {
-    t->headers.emplace_back(std::string(line.substr(0, colon)),
-                            std::string(trim(line.substr(colon + 1))));
+    t->headers.back().second += " " + std::string(trim_ows(line));  // obsolete line folding
+  } else if (auto field = parse_field_line(line)) {
+    t->headers.push_back(std::move(*field));
   }
   return n;
 }

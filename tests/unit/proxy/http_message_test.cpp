@@ -1,6 +1,7 @@
 #include "extension_runner/proxy/http_message.hpp"
 
 #include <catch2/catch.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -136,4 +137,35 @@ TEST_CASE("proxy http: response framing, keep-alive, continue, heads", "[proxy]"
   CHECK(header_has_token({{"Connection", "a, B"}}, "connection", "b"));
   CHECK(find_header({{"A", "1"}, {"a", "2"}}, "a") != nullptr);
   CHECK(*find_header({{"A", "1"}, {"a", "2"}}, "a") == "1");
+}
+
+TEST_CASE("proxy http: field lines, line ends, whitespace", "[proxy]") {
+  using Field = std::optional<std::pair<std::string, std::string>>;
+  const std::vector<std::pair<std::string, Field>> fields = {
+      {"Lambda-Runtime-Function-Error-Type: Boom",
+       std::make_pair("Lambda-Runtime-Function-Error-Type", "Boom")},
+      {"A:\t v w \t", std::make_pair("A", "v w")},
+      {"A:", std::make_pair("A", "")},
+      {"A: b: c", std::make_pair("A", "b: c")},
+      {"no colon", std::nullopt},
+      {": v", std::nullopt},
+      {"A B: v", std::nullopt},
+      {"A : v", std::nullopt},
+  };
+  for (const auto& [line, field] : fields) {
+    INFO(line);
+    CHECK(parse_field_line(line) == field);
+  }
+  size_t pos = 0;
+  const std::string text = "one\r\ntwo\nthree";
+  CHECK(next_line(text, pos) == std::string_view("one"));
+  CHECK(next_line(text, pos) == std::string_view("two"));
+  CHECK(pos == 9);
+  CHECK_FALSE(next_line(text, pos).has_value());
+  CHECK(pos == 9);
+  CHECK(trim_ows(" \t x y\t ") == "x y");
+  CHECK(trim_ows(" \t ").empty());
+  std::string out = "start\r\n";
+  append_field_lines(out, {{"A", "1"}, {"B", ""}});
+  CHECK(out == "start\r\nA: 1\r\nB: \r\n");
 }

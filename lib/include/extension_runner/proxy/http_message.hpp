@@ -29,6 +29,24 @@ const std::string* find_header(const HeaderList& headers, std::string_view name)
 /** Does the comma-separated value of every `name` field hold `token` (any case)? */
 bool header_has_token(const HeaderList& headers, std::string_view name, std::string_view token);
 
+/** `s` without leading and trailing spaces and tabs (optional whitespace, RFC 9110 §5.6.3). */
+std::string_view trim_ows(std::string_view s);
+
+/**
+ * The line starting at `pos` of `bytes` without its LF or CRLF (bare LF accepted, RFC 9112
+ * §2.2), moving `pos` past it; nullopt, `pos` unchanged, when no line end follows yet.
+ */
+std::optional<std::string_view> next_line(std::string_view bytes, size_t& pos);
+
+/**
+ * A `name: value` field line split, the value trimmed; nullopt without a colon or when the name
+ * is not a token (RFC 9110 §5.1, §5.6.2).
+ */
+std::optional<std::pair<std::string, std::string>> parse_field_line(std::string_view line);
+
+/** Appends `name: value\r\n` for each field. */
+void append_field_lines(std::string& out, const HeaderList& fields);
+
 /** A request line plus its header fields. */
 struct RequestHead {
   std::string method;

@@ -297,6 +297,9 @@ inline extension_runner::Fd connect_to(const HostPort& address) {
   a.sin_port = htons(address.port);
   ::inet_pton(AF_INET, address.host.c_str(), &a.sin_addr);
   REQUIRE(::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  // Bounded reads: a proxy that never answers fails the test instead of hanging it.
+  timeval patience{std::chrono::seconds(kPatience).count(), 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
   return fd;
 }
 

@@ -1,6 +1,7 @@
 // Streamed responses, broken connections on either side, and stopping with work in flight.
 #include <catch2/catch.hpp>
 #include <string>
+#include <vector>
 
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/proxy/base64.hpp"
@@ -186,4 +187,61 @@ TEST_CASE("proxy: stop() while a runtime waits in /next ends it cleanly", "[prox
   CHECK(runtime.closed_by_peer());
   CHECK(proxy.server.counters().requests == 1);
   proxy.server.stop(0);  // idempotent
+}
+
+TEST_CASE("proxy: requests it cannot serve get an answer, and the proxy goes on", "[proxy]") {
+  struct Case {
+    const char* what;
+    std::string request;
+    std::string status_line;
+  };
+  const std::vector<Case> cases = {
+      {"not HTTP/1.x", "GET /x HTTP/2.0\r\n\r\n", "HTTP/1.1 400 Bad Request"},
+      {"a head over 64 KiB",
+       "GET /x HTTP/1.1\r\nX-Big: " + std::string(70 * 1024, 'b') + "\r\n\r\n",
+       "HTTP/1.1 431 Request Header Fields Too Large"},
+      {"a transfer coding other than chunked",
+       "POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", "HTTP/1.1 400 Bad Request"},
+      {"Content-Length and chunked at once",
+       "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+       "HTTP/1.1 400 Bad Request"},
+      {"a broken chunked body",
+       "POST " + response_path("b-1") + " HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+       "HTTP/1.1 400 Bad Request"},
+  };
+  FakeRuntimeApi api;
+  RecordingHooks hooks;
+  RunningProxy proxy(api.address(), ProxyMode::Intercept, hooks);
+  for (const auto& c : cases) {
+    INFO(c.what);
+    RawClient runtime(proxy.address);
+    runtime.send(c.request);
+    const RawMessage answer = runtime.read_message();
+    CHECK(answer.start_line == c.status_line);
+    const auto body = parse_json(answer.body);
+    REQUIRE(body.ok());
+    CHECK(json_string(*body, "errorType") == "Extension.InvalidInput");
+    CHECK(runtime.closed_by_peer());
+  }
+  CHECK(api.requests().empty());
+  api.push_event(lambda_event("after", "{}"));
+  RawClient runtime(proxy.address);
+  runtime.send(http_request("GET", kNext));
+  CHECK(runtime.read_message().header("Lambda-Runtime-Aws-Request-Id") == "after");
+}
+
+TEST_CASE("proxy: connections beyond the limit get 503", "[proxy]") {
+  FakeRuntimeApi api;
+  RecordingHooks hooks;
+  RunningProxy proxy(api.address(), ProxyMode::Observe, hooks,
+                     [](ProxyOptions& o) { o.max_connections = 1; });
+  RawClient first(proxy.address);
+  first.send(http_request("GET", kNext));
+  api.wait_next_calls(1);  // the first connection is being served
+  RawClient second(proxy.address);
+  const RawMessage refused = second.read_message();
+  CHECK(refused.start_line == "HTTP/1.1 503 Service Unavailable");
+  CHECK_THAT(refused.body, Catch::Contains("the most at once"));
+  api.push_event(lambda_event("one", "{}"));
+  CHECK(first.read_message().header("Lambda-Runtime-Aws-Request-Id") == "one");
 }

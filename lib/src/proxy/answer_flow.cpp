@@ -67,16 +67,12 @@ UpstreamRequest RequestHandler::answer_request(const RequestHead& head, const Ro
   request.body = UpstreamRequest::Body::Buffered;
   request.buffered = body;
   switch (decision.kind) {
-    case Decision::Kind::Replace: {
-      const std::string* type = find_header(head.headers, "Content-Type");
+    case Decision::Kind::Replace:
       request.target = response_path(route.version, route.request_id);
-      request.headers = substitute_headers(
-          head.headers,
-          decision.body_is_json ? "application/json" : (type ? *type : "application/octet-stream"),
-          nullptr);
+      request.headers =
+          substitute_headers(head.headers, replacement_type(head.headers, decision), nullptr);
       request.buffered = decision.body;
       break;
-    }
     case Decision::Kind::Fail:
       request.target = error_path(route.version, route.request_id);
       request.headers = substitute_headers(head.headers, "application/json", &decision.error_type);

@@ -84,12 +84,11 @@ bool RequestHandler::deliver_event(HoldingSink& held, const HookCall& call,
                                    const Decision& decision) {
   Result<void> written =
       decision.kind == Decision::Kind::Replace
-          ? write_held_answer(connection_, held.status(),
-                              substitute_headers(held.headers(),
-                                                 decision.body_is_json ? "application/json"
-                                                                       : "application/octet-stream",
-                                                 nullptr),
-                              decision.body)
+          ? write_held_answer(
+                connection_, held.status(),
+                substitute_headers(held.headers(), replacement_type(held.headers(), decision),
+                                   nullptr),
+                decision.body)
           : write_held_answer(connection_, held.status(), held.headers(), held.body());
   if (!written.ok()) {
     log_warn("proxy: the runtime went away before it got event " + call.context.aws_request_id);

@@ -112,4 +112,10 @@ HeaderList substitute_headers(const HeaderList& original, const std::string& con
   return out;
 }
 
+std::string replacement_type(const HeaderList& original, const Decision& decision) {
+  if (decision.body_is_json) return "application/json";
+  const std::string* type = find_header(original, "Content-Type");
+  return type != nullptr ? *type : "application/octet-stream";
+}
+
 }  // namespace extension_runner

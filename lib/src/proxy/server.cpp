@@ -12,6 +12,7 @@
 #include <cstring>
 #include <list>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -114,21 +115,29 @@ void ProxyServer::State::accept_loop() {
       continue;
     }
     const int one = 1;
-    // Answers go out as a head and a body; Nagle would hold the second behind a delayed ACK.
+    // Relayed chunks and small answers must not wait for Nagle behind a delayed ACK.
     ::setsockopt(socket.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     admit(std::move(socket));
   }
 }
 
+namespace {
+
+/** Answers a connection the proxy cannot serve with 503, and closes it. */
+void refuse(Fd socket, const std::string& why) {
+  log_error("proxy: refusing a runtime connection with 503: " + why);
+  RuntimeConnection refused(std::move(socket));
+  (void)write_error_answer(refused, 503, error_type(ErrorKind::ListenerFailed), why);
+}
+
+}  // namespace
+
 void ProxyServer::State::admit(Fd socket) {
   std::lock_guard<std::mutex> lock(mutex);
   reap();
   if (connections.size() >= options.max_connections) {
-    log_error("proxy: " + std::to_string(connections.size()) +
-              " runtime connections already; refusing one more with 503");
-    RuntimeConnection refused(std::move(socket));
-    (void)write_error_answer(refused, 503, error_type(ErrorKind::ListenerFailed),
-                             "the proxy serves no more connections at once");
+    refuse(std::move(socket), std::to_string(connections.size()) +
+                                  " runtime connections are served already (the most at once)");
     return;
   }
   std::unique_ptr<UpstreamClient> client;
@@ -139,10 +148,17 @@ void ProxyServer::State::admit(Fd socket) {
     client =
         std::make_unique<UpstreamClient>(options.upstream, options.upstream_connect_timeout_ms);
   }
-  auto connection = std::make_unique<ProxyConnection>(std::move(socket), std::move(client));
+  auto connection = std::make_unique<ProxyConnection>(Fd(socket.release()), std::move(client));
   ProxyConnection& c = *connection;
+  try {
+    c.thread = std::thread([this, &c] { serve(c); });
+  } catch (const std::system_error& e) {
+    // Out of threads (EAGAIN): this runtime gets an answer, the proxy keeps serving the others.
+    idle_clients.push_back(std::move(c.upstream));
+    refuse(Fd(c.runtime.release()), std::string("no thread for it: ") + e.what());
+    return;
+  }
   connections.push_back(std::move(connection));
-  c.thread = std::thread([this, &c] { serve(c); });
 }
 
 void ProxyServer::State::serve(ProxyConnection& connection) {
@@ -164,6 +180,8 @@ void ProxyServer::State::serve(ProxyConnection& connection) {
     }
     if (!head.value() || !handler.serve(*head.value())) break;
   }
+  // The runtime sees the end now; the descriptor itself goes when the thread is reaped.
+  connection.runtime.shutdown();
   connection.finished = true;
 }
 

@@ -89,4 +89,11 @@ class RequestHandler {
 HeaderList substitute_headers(const HeaderList& original, const std::string& content_type,
                               const std::string* error_type);
 
+/**
+ * The Content-Type of a hook's replacement body: `application/json` for a `payload`; for
+ * `payloadBase64` bytes the original's (the hook cannot name another), else
+ * `application/octet-stream`.
+ */
+std::string replacement_type(const HeaderList& original, const Decision& decision);
+
 }  // namespace extension_runner

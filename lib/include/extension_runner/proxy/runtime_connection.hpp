@@ -83,6 +83,9 @@ class RuntimeConnection {
   /** From any thread: ends blocked and later reads and writes (stop). */
   void shutdown();
 
+  /** Gives up the socket (for an answer that another owner writes). */
+  int release() { return socket_.release(); }
+
  private:
   Result<size_t> fill();  ///< Appends what the socket has to buffer_; 0 at EOF.
   Result<size_t> read_chunked(char* out, size_t capacity);

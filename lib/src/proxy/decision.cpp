@@ -3,6 +3,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
+
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/proxy/base64.hpp"
 
@@ -88,6 +90,11 @@ Decision decide(const HookReply& reply, HookPhase phase) {
   if (!result.ok()) return invalid("result is not JSON: " + result.error().message);
   if (reply.errors) {
     if (reply.errortype.empty()) return invalid("errors is true but errortype is empty");
+    // It becomes a header field value: a line break there would forge fields of its own.
+    const bool control = std::any_of(reply.errortype.begin(), reply.errortype.end(), [](char c) {
+      return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+    });
+    if (control) return invalid("errortype holds control characters");
     return fail(reply, *result);
   }
   if (result->IsNull()) return Decision{};

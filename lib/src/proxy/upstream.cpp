@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <mutex>
 
 namespace extension_runner {
@@ -84,7 +85,6 @@ struct UpstreamClient::Curl {
 struct UpstreamClient::Transfer {
   const UpstreamRequest* request = nullptr;
   ResponseSink* sink = nullptr;
-  Curl* curl = nullptr;
   int status = 0;
   HeaderList headers;
   bool head_delivered = false;
@@ -230,7 +230,6 @@ Result<void> UpstreamClient::exchange(const UpstreamRequest& request, ResponseSi
   Transfer t;
   t.request = &request;
   t.sink = &sink;
-  t.curl = curl_.get();
   const std::string url = "http://" + upstream_.to_string() + request.target;
   set_transport_options(c, connect_timeout_ms_);
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());

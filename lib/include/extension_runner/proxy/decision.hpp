@@ -37,7 +37,8 @@ struct Decision {
  * - `errors: true` with a non-empty `errortype` → Fail; the body is `result` when it is an
  *   object (with `errorType` added when missing), `{"errorType","errorMessage": result}` when it
  *   is a string, else `{"errorType","errorMessage":"rejected by the extension"}`;
- * - `errors: true` without `errortype` → Invalid;
+ * - `errors: true` without `errortype`, or with control characters in it (it becomes the
+ *   `Lambda-Runtime-Function-Error-Type` field) → Invalid;
  * - `result` null → Forward;
  * - `result` an object with exactly one of `payload` (any JSON, sent as its compact text),
  *   `payloadBase64` (a base64 string, sent as its bytes) or, REQUEST only, `respond` /

@@ -17,7 +17,8 @@ namespace extension_runner {
 
 /** What the proxy does with each invocation (docs/runner-protocol.md, "Runtime API proxy"). */
 enum class ProxyMode {
-  Off,        ///< No proxy: the runtime talks to Lambda directly.
+  Off,        ///< No proxy: the runtime talks to Lambda directly. (A ProxyServer started in
+              ///< this mode passes everything through: no hooks, no copies.)
   Observe,    ///< Copies of each event and response go to the hooks after they were forwarded.
   Intercept,  ///< The event and the response are forwarded only after the hooks decided.
 };

@@ -1,0 +1,84 @@
+#pragma once
+/**
+ * @file hooks.hpp
+ * What the proxy calls for each invocation, and the plain values it passes. A HookCall holds
+ * exactly the fields of a runner-protocol `InvokeRequest` and a HookReply those of an
+ * `InvokeReply` that decide (docs/runner-protocol.md, "Runtime API proxy"), so the host's
+ * adapter only copies fields across to its Dispatcher; the proxy itself knows nothing of the
+ * child process.
+ */
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "extension_runner/core/result.hpp"
+
+namespace extension_runner {
+
+/** `context.identity` of an InvokeRequest, from `Lambda-Runtime-Cognito-Identity`. */
+struct CognitoIdentity {
+  std::string cognito_identity_id;
+  std::string cognito_identity_pool_id;
+};
+
+/** `context` of an InvokeRequest: the runner protocol's names, built from the event's headers. */
+struct HookContext {
+  std::string aws_request_id;
+  std::optional<std::string> client_context_json;  ///< A compact JSON object, or null.
+  std::optional<CognitoIdentity> identity;
+  std::string invoked_function_arn;
+};
+
+/** One request to the hooks: an InvokeRequest's `context`, `event` and `deadline`. */
+struct HookCall {
+  HookContext context;
+  /**
+   * `{"eventType":"REQUEST"|"RESPONSE",…}`: compact, valid JSON on one line (the adapter may
+   * set InvokeRequest::event_compact and copy it as it is).
+   */
+  std::string event_json;
+  /** When the answer must be in: epoch ms (the invocation's deadline, capped by the budget). */
+  int64_t deadline_ms = 0;
+};
+
+/** The deciding fields of an InvokeReply: `result`, `errortype`, `errors`. */
+struct HookReply {
+  std::string result_json = "null";  ///< Any JSON, as compact text.
+  std::string errortype;
+  bool errors = false;
+};
+
+/**
+ * The extension logic the proxy consults. Implemented by the host (over the runner protocol's
+ * Dispatcher) and by test fakes.
+ *
+ * Threads: on_request and on_response are called on the thread serving the runtime's
+ * connection, so calls for concurrent invocations (Managed Instances run up to
+ * `AWS_LAMBDA_MAX_CONCURRENCY` at once [LMI]) arrive concurrently and must not wait on each
+ * other. observe() is called on the proxy's one observe thread, one copy at a time.
+ */
+class InvocationHooks {
+ public:
+  virtual ~InvocationHooks() = default;
+
+  /**
+   * Intercept mode, before the runtime gets the event: the REQUEST hook's answer, by
+   * `call.deadline_ms`. An Error means the hook failed (ChildCrashed,
+   * ProtocolError, Cancelled) and the proxy applies its FailPolicy; so must a reply the host
+   * made up itself for a timeout or a crash: `errors: true` in a HookReply means the extension
+   * chose to fail the invocation.
+   */
+  virtual Result<HookReply> on_request(const HookCall& call) = 0;
+
+  /** Intercept mode, before the platform gets a buffered response: as on_request. */
+  virtual Result<HookReply> on_response(const HookCall& call) = 0;
+
+  /**
+   * Observe mode (and streamed responses in both modes): a copy of what was already forwarded.
+   * Runs off the function's path, on the proxy's observe thread; may block, but should be done
+   * by `call.deadline_ms`, since copies behind it wait (and are dropped once the queue is full).
+   */
+  virtual void observe(const HookCall& call) = 0;
+};
+
+}  // namespace extension_runner

@@ -1,0 +1,76 @@
+#pragma once
+/**
+ * @file invocation_events.hpp
+ * The REQUEST and RESPONSE events the hooks receive, and their `context`, built from what passed
+ * through the proxy (docs/runner-protocol.md, "Runtime API proxy"). Pure.
+ */
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "extension_runner/proxy/hooks.hpp"
+#include "extension_runner/proxy/http_message.hpp"
+
+namespace extension_runner {
+
+/**
+ * The `context` of an invocation from the headers of its `/next` answer [RIE rendering.go]:
+ * `aws_request_id` = `Lambda-Runtime-Aws-Request-Id`, `invoked_function_arn` =
+ * `Lambda-Runtime-Invoked-Function-Arn` ("" when absent), `client_context` = the
+ * `Lambda-Runtime-Client-Context` JSON object (also accepted base64-encoded, the form callers
+ * give Invoke), `identity` = `{cognito_identity_id, cognito_identity_pool_id}` from the
+ * `Lambda-Runtime-Cognito-Identity` JSON (`cognitoIdentityId`, `cognitoIdentityPoolId`). A
+ * field absent or not decodable is null; the raw header still reaches the event's `headers`.
+ */
+HookContext context_from_headers(const HeaderList& headers);
+
+/** `Lambda-Runtime-Deadline-Ms` (epoch ms [EXT]) when it is a decimal integer. */
+std::optional<int64_t> deadline_from_headers(const HeaderList& headers);
+
+/**
+ * `{"eventType":"REQUEST","requestId":…,"headers":{…},"payload":<body>|"payloadBase64":…}`:
+ * `payload` when `body` is one JSON value (parse_json's rules), else `payloadBase64`;
+ * `headers` holds the `Lambda-Runtime-*` fields and `Content-Type` (repeated names joined with
+ * ", "). Compact and on one line.
+ */
+std::string request_event_json(std::string_view request_id, std::string_view body,
+                               const HeaderList& headers);
+
+/** What the runtime answered for one invocation, as the RESPONSE event tells it. */
+struct ResponseFacts {
+  std::string request_id;
+  bool error = false;      ///< `/error`, or a stream that ended with an error trailer.
+  std::string error_type;  ///< `Lambda-Runtime-Function-Error-Type` (header or trailer).
+  bool streamed = false;   ///< Streamed: the body went by, only its size is told.
+  uint64_t bytes = 0;      ///< Streamed: body bytes forwarded.
+  std::string_view body;   ///< Buffered: the whole body.
+  /**
+   * Streamed with `Content-Type: application/vnd.awslambda.http-integration-response`: the JSON
+   * prelude before the 8 NUL bytes (status code, headers, cookies of a Function URL answer).
+   */
+  std::optional<std::string> prelude_json;
+  HeaderList headers;  ///< The runtime's request fields.
+};
+
+/**
+ * `{"eventType":"RESPONSE","requestId":…,"status":"success"|"error","errorType"?:…,
+ * "headers":{…}, "payload"|"payloadBase64":… | "streamed":true,"bytes":N,"prelude"?:{…}}`.
+ * Compact and on one line.
+ */
+std::string response_event_json(const ResponseFacts& facts);
+
+/** Content type of a Function URL's streamed answer: a JSON prelude, 8 NUL bytes, the body. */
+inline constexpr const char* kHttpIntegrationContentType =
+    "application/vnd.awslambda.http-integration-response";
+
+/**
+ * The JSON prelude at the start of an http-integration stream: the bytes before the first run
+ * of 8 NUL bytes, if they are a JSON object. nullopt when `start` holds no separator yet.
+ */
+std::optional<std::string> http_integration_prelude(std::string_view start);
+
+/** Is `body` exactly one JSON value by parse_json's rules (no DOM is built)? */
+bool is_json_text(std::string_view body);
+
+}  // namespace extension_runner

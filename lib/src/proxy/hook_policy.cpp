@@ -1,0 +1,70 @@
+#include "extension_runner/proxy/hook_policy.hpp"
+
+#include <algorithm>
+
+#include "extension_runner/core/clock.hpp"
+#include "extension_runner/core/log.hpp"
+
+namespace extension_runner {
+namespace {
+const char* phase_name(HookPhase phase) {
+  return phase == HookPhase::Request ? "REQUEST" : "RESPONSE";
+}
+}  // namespace
+
+int64_t HookPolicy::call_deadline(std::optional<int64_t> invocation_deadline_ms) const {
+  const int64_t budget = wall_clock_ms() + options_.hook_timeout_ms;
+  return invocation_deadline_ms ? std::min(budget, *invocation_deadline_ms) : budget;
+}
+
+Decision HookPolicy::ask(HookPhase phase, const HookCall& call) {
+  if (ms_until(call.deadline_ms) <= 0) {
+    return failed(phase, call, "no time left before the invocation's deadline");
+  }
+  bump(stats_.hook_calls);
+  const auto reply =
+      phase == HookPhase::Request ? hooks_.on_request(call) : hooks_.on_response(call);
+  if (!reply.ok()) {
+    return failed(phase, call,
+                  std::string(error_type(reply.error().kind)) + ": " + reply.error().message);
+  }
+  Decision decision = decide(reply.value(), phase);
+  switch (decision.kind) {
+    case Decision::Kind::Invalid:
+      return failed(phase, call, "malformed answer: " + decision.reason);
+    case Decision::Kind::Replace:
+      bump(stats_.replaced);
+      break;
+    case Decision::Kind::Respond:
+      bump(stats_.answered);
+      break;
+    case Decision::Kind::Fail:
+      bump(stats_.rejected);
+      break;
+    case Decision::Kind::Forward:
+      break;
+  }
+  return decision;
+}
+
+Decision HookPolicy::failed(HookPhase phase, const HookCall& call, const std::string& why) {
+  bump(stats_.hook_failures);
+  const std::string what = std::string("proxy: the ") + phase_name(phase) + " hook for " +
+                           call.context.aws_request_id + " failed (" + why + "); ";
+  if (options_.fail == FailPolicy::Open) {
+    bump(stats_.failed_open);
+    log_warn(what + "failing open: the original goes through unchanged");
+    return Decision{};
+  }
+  bump(stats_.failed_closed);
+  log_warn(what + "failing closed: the invocation fails with " + kHookFailedErrorType);
+  Decision decision;
+  decision.kind = Decision::Kind::Fail;
+  decision.error_type = kHookFailedErrorType;
+  decision.body =
+      error_body_json(kHookFailedErrorType,
+                      std::string("the extension's ") + phase_name(phase) + " hook failed: " + why);
+  return decision;
+}
+
+}  // namespace extension_runner

@@ -1,0 +1,182 @@
+#include "extension_runner/proxy/invocation_events.hpp"
+
+#include <rapidjson/memorystream.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "extension_runner/core/json.hpp"
+#include "extension_runner/proxy/base64.hpp"
+#include "extension_runner/proxy/header_mapping.hpp"
+
+namespace extension_runner {
+namespace {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// NOLINTBEGIN(readability-identifier-naming): RapidJSON's SAX handler interface names these.
+/** Accepts every SAX event: parse_json_events with it only validates. */
+struct Validator {
+  bool Null() { return true; }
+  bool Bool(bool) { return true; }
+  bool Int64(int64_t) { return true; }
+  bool Uint64(uint64_t) { return true; }
+  bool Double(double) { return true; }
+  bool String(const char*, rapidjson::SizeType, bool) { return true; }
+  bool Key(const char*, rapidjson::SizeType, bool) { return true; }
+  bool StartObject() { return true; }
+  bool EndObject(rapidjson::SizeType) { return true; }
+  bool StartArray() { return true; }
+  bool EndArray(rapidjson::SizeType) { return true; }
+};
+// NOLINTEND(readability-identifier-naming)
+
+void write_string(Writer& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+/** A JSON object's compact text, if `text` is one. */
+std::optional<std::string> json_object_text(std::string_view text) {
+  auto doc = parse_json(text);
+  if (!doc.ok() || !doc->IsObject()) return std::nullopt;
+  return to_json(*doc);
+}
+
+/**
+ * Ends the event begun in `buffer` (an object with members, not yet closed) with
+ * `,"payload":<body>}` when the body is JSON, else with `,"payloadBase64":"…"}`. A JSON body is
+ * appended as it is (one copy, no per-byte writer call: this is on the billed path, once per
+ * invocation and direction); one spanning lines is compacted first, so the event stays on one line.
+ */
+std::string finish_with_payload(rapidjson::StringBuffer& buffer, Writer& w, std::string_view body) {
+  if (!is_json_text(body)) {
+    w.Key("payloadBase64");
+    write_string(w, base64_encode(body));
+    w.EndObject();
+    return std::string(buffer.GetString(), buffer.GetSize());
+  }
+  std::string compact;
+  // Two memchr scans: find_first_of tests each byte against the set, several times slower.
+  if (body.find('\n') != std::string_view::npos || body.find('\r') != std::string_view::npos) {
+    compact = to_json(*parse_json(body));
+    body = compact;
+  }
+  static constexpr std::string_view kMember = ",\"payload\":";
+  std::string event;
+  event.reserve(buffer.GetSize() + kMember.size() + body.size() + 1);
+  event.append(buffer.GetString(), buffer.GetSize());  // `{…,"headers":{…}`: members so far
+  event.append(kMember);
+  event.append(body);
+  event.push_back('}');
+  return event;
+}
+
+/** `"headers":{…}`: event_headers() as an object. */
+void write_headers(Writer& w, const HeaderList& headers) {
+  w.Key("headers");
+  w.StartObject();
+  for (const auto& [name, value] : event_headers(headers)) {
+    write_string(w, name);
+    write_string(w, value);
+  }
+  w.EndObject();
+}
+
+std::optional<CognitoIdentity> identity_from(const std::string* header) {
+  if (header == nullptr) return std::nullopt;
+  auto doc = parse_json(*header);
+  if (!doc.ok() || !doc->IsObject()) return std::nullopt;
+  CognitoIdentity identity;
+  identity.cognito_identity_id = json_string(*doc, "cognitoIdentityId").value_or("");
+  identity.cognito_identity_pool_id = json_string(*doc, "cognitoIdentityPoolId").value_or("");
+  return identity;
+}
+
+std::optional<std::string> client_context_from(const std::string* header) {
+  if (header == nullptr) return std::nullopt;
+  if (auto object = json_object_text(*header)) return object;
+  if (auto decoded = base64_decode(*header)) return json_object_text(*decoded);
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool is_json_text(std::string_view body) {
+  rapidjson::MemoryStream stream(body.data(), body.size());
+  Validator validator;
+  return parse_json_events(stream, validator).ok();
+}
+
+HookContext context_from_headers(const HeaderList& headers) {
+  HookContext context;
+  if (const auto* id = find_header(headers, runtime_header::kRequestId))
+    context.aws_request_id = *id;
+  if (const auto* arn = find_header(headers, runtime_header::kFunctionArn)) {
+    context.invoked_function_arn = *arn;
+  }
+  context.client_context_json =
+      client_context_from(find_header(headers, runtime_header::kClientContext));
+  context.identity = identity_from(find_header(headers, runtime_header::kCognitoIdentity));
+  return context;
+}
+
+std::optional<int64_t> deadline_from_headers(const HeaderList& headers) {
+  const std::string* text = find_header(headers, runtime_header::kDeadlineMs);
+  if (text == nullptr || text->empty()) return std::nullopt;
+  int64_t value = 0;
+  const auto r = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (r.ec != std::errc() || r.ptr != text->data() + text->size()) return std::nullopt;
+  return value;
+}
+
+std::string request_event_json(std::string_view request_id, std::string_view body,
+                               const HeaderList& headers) {
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  w.StartObject();
+  w.Key("eventType");
+  w.String("REQUEST");
+  w.Key("requestId");
+  write_string(w, request_id);
+  write_headers(w, headers);
+  return finish_with_payload(buffer, w, body);
+}
+
+std::string response_event_json(const ResponseFacts& facts) {
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  w.StartObject();
+  w.Key("eventType");
+  w.String("RESPONSE");
+  w.Key("requestId");
+  write_string(w, facts.request_id);
+  w.Key("status");
+  w.String(facts.error ? "error" : "success");
+  if (facts.error) {
+    w.Key("errorType");
+    write_string(w, facts.error_type);
+  }
+  write_headers(w, facts.headers);
+  if (!facts.streamed) return finish_with_payload(buffer, w, facts.body);
+  w.Key("streamed");
+  w.Bool(true);
+  w.Key("bytes");
+  w.Uint64(facts.bytes);
+  if (facts.prelude_json) {
+    w.Key("prelude");
+    w.RawValue(facts.prelude_json->data(), facts.prelude_json->size(), rapidjson::kObjectType);
+  }
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::optional<std::string> http_integration_prelude(std::string_view start) {
+  static constexpr std::string_view kSeparator("\0\0\0\0\0\0\0\0", 8);
+  const auto at = start.find(kSeparator);
+  if (at == std::string_view::npos) return std::nullopt;
+  return json_object_text(start.substr(0, at));
+}
+
+}  // namespace extension_runner

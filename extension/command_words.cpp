@@ -16,7 +16,7 @@ bool is_assignment(const std::string& word) {
   const auto eq = word.find('=');
   if (eq == std::string::npos || eq == 0) return false;
   for (size_t i = 0; i < eq; ++i) {
-    const unsigned char c = static_cast<unsigned char>(word[i]);
+    const auto c = static_cast<unsigned char>(word[i]);
     if (!(std::isalpha(c) || c == '_' || (i > 0 && std::isdigit(c)))) return false;
   }
   return true;

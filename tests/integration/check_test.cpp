@@ -72,7 +72,8 @@ RunResult run_check(const LayerRoot& root, const std::map<std::string, std::stri
 }
 
 /** Lambda mode's words for the same configuration (printed before it looks for the API). */
-std::string lambda_mode_message(const LayerRoot& root, std::map<std::string, std::string> env) {
+std::string lambda_mode_message(const LayerRoot& root,
+                                const std::map<std::string, std::string>& env) {
   auto run = run_binary({}, env, 20000, unset_except(env), root.exe());
   REQUIRE(run.status.code == 2);
   const std::string prefix = "extension-runner: ";

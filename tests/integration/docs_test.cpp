@@ -42,7 +42,7 @@ TEST_CASE("docs: the architecture's module map names every module of every part"
   while (std::getline(in, line)) {
     if (line.rfind("### Module map", 0) == 0)
       in_map = true;
-    else if (in_map && line.rfind("#", 0) == 0)
+    else if (in_map && line.rfind('#', 0) == 0)
       break;
     if (!in_map || line.rfind("| `", 0) != 0) continue;
     const auto end = line.find("/` |");

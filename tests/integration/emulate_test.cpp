@@ -37,7 +37,7 @@ std::vector<pid_t> descendants_of(pid_t root) {
   std::map<pid_t, pid_t> parent;
   DIR* proc = ::opendir("/proc");
   while (const dirent* e = proc ? ::readdir(proc) : nullptr) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    const auto pid = static_cast<pid_t>(std::atoi(e->d_name));
     if (pid <= 0) continue;
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
     std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
@@ -62,7 +62,7 @@ std::vector<pid_t> descendants_of(pid_t root) {
 }
 
 std::string write_scenario(const std::string& json) {
-  const std::string path = "/tmp/er-scenario-" + std::to_string(::getpid()) + ".json";
+  std::string path = "/tmp/er-scenario-" + std::to_string(::getpid()) + ".json";
   std::ofstream(path) << json;
   return path;
 }

@@ -145,6 +145,7 @@ TEST_CASE("faults: 50 concurrent posters against a small queue: every record acc
   });
   std::atomic<uint64_t> accepted{0}, refused{0}, other{0};
   std::vector<std::thread> posters;
+  posters.reserve(kPosters);
   for (int p = 0; p < kPosters; ++p) {
     posters.emplace_back([&, p] {
       httplib::Client client("127.0.0.1", listener->port());

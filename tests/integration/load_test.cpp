@@ -69,6 +69,7 @@ TEST_CASE("load: concurrent posters against a slow child: every record accounted
   std::atomic<long> accepted{0}, refused{0}, refused_batches{0}, other{0};
   std::atomic<int> running{posters};
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<size_t>(posters));
   for (int p = 0; p < posters; ++p) {
     threads.emplace_back([&, p] {
       httplib::Client client("127.0.0.1", port);

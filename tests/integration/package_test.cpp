@@ -98,7 +98,7 @@ struct Root {
 
   /** A folder holding the shell child, for packaging with other settings. */
   std::string shell_child_copy(const std::string& name) const {
-    const std::string copy = dir + "/src-" + name;
+    std::string copy = dir + "/src-" + name;
     auto [copied, err] = run_tool({"cp", "-r", kSource + "/tests/data/shell-child", copy});
     INFO(err);
     REQUIRE(copied.success());

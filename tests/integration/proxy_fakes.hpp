@@ -566,7 +566,7 @@ inline std::string http_request(const std::string& method, const std::string& pa
   return text + "\r\n" + body;
 }
 
-inline const char* kNext = "/2018-06-01/runtime/invocation/next";
+inline constexpr const char* kNext = "/2018-06-01/runtime/invocation/next";
 inline std::string response_path(const std::string& id) {
   return "/2018-06-01/runtime/invocation/" + id + "/response";
 }

@@ -115,7 +115,7 @@ TEST_CASE(
   CHECK(str(startup["env"]["AWS_LAMBDA_FUNCTION_VERSION"]) == "$LATEST");
   for (int i = 0; i < 3; ++i) {
     INFO("INVOKE " << i + 1);
-    const auto& r = requests[static_cast<size_t>(i + 1)];
+    const auto& r = requests[static_cast<size_t>(i) + 1];
     const std::string id = "req-" + std::to_string(i + 1);
     CHECK(str(r["context"]["aws_request_id"]) == id);
     CHECK(str(r["context"]["invoked_function_arn"]) == Emulator::kDefaultArn);

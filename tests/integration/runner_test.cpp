@@ -90,7 +90,7 @@ struct TempDir {
   }
   ~TempDir() { (void)!std::system(("rm -rf '" + path + "'").c_str()); }
   std::string write(const std::string& name, const std::string& text) const {
-    const std::string file = path + "/" + name;
+    std::string file = path + "/" + name;
     std::ofstream(file) << text;
     return file;
   }
@@ -137,7 +137,7 @@ std::vector<pid_t> group_members(pid_t pgid) {
   std::vector<pid_t> out;
   DIR* dir = ::opendir("/proc");
   while (dirent* e = ::readdir(dir)) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    const auto pid = static_cast<pid_t>(std::atoi(e->d_name));
     if (pid <= 0) continue;
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
     std::string line;

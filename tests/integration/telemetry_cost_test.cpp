@@ -15,7 +15,7 @@ using test_support::run_binary;
 namespace {
 
 std::string write_scenario(const std::string& name, const std::string& json) {
-  const std::string path = "/tmp/er-cost-" + name + "-" + std::to_string(::getpid()) + ".json";
+  std::string path = "/tmp/er-cost-" + name + "-" + std::to_string(::getpid()) + ".json";
   std::ofstream(path) << json;
   return path;
 }

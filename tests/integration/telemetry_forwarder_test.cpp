@@ -395,6 +395,7 @@ TEST_CASE("telemetry forwarder: a slow child keeps memory bounded and the counts
   uint64_t max_held = 0;
   for (int b = 0; b < kBatches; ++b) {
     std::vector<std::string> records;
+    records.reserve(kPerBatch);
     for (int i = 0; i < kPerBatch; ++i) records.push_back(numbered(b * kPerBatch + i));
     const int status = api.telemetry.post(TelemetryEmulator::batch(records));  // no retry
     if (status == 200) ++accepted;

@@ -66,6 +66,7 @@ LoadRun run_load(bool with_load) {
       const std::string pad(170, 'x');
       for (int b = 0; b < kBatches; ++b) {
         std::vector<std::string> records;
+        records.reserve(kPerBatch);
         for (int i = 0; i < kPerBatch; ++i) {
           records.push_back(
               TelemetryEmulator::function_record(std::to_string(b * kPerBatch + i) + " " + pad));
@@ -166,8 +167,9 @@ TEST_CASE("telemetry cost: HTTP and TCP destinations deliver every record; host 
     CHECK(field(run.err, "delivered") == kChunks * kPerChunk);
     const long cpu_ms = field(run.err, "cpu_ms");
     REQUIRE(cpu_ms >= 0);
-    figures +=
-        protocol + " " + std::to_string(cpu_ms * 1000.0 / (kChunks * kPerChunk)) + " us/record; ";
+    figures += protocol + " " +
+               std::to_string(static_cast<double>(cpu_ms) * 1000.0 / (kChunks * kPerChunk)) +
+               " us/record; ";
   }
   if (const char* out = std::getenv("ER_BENCH_OUT")) {
     std::ofstream(out, std::ios::app)

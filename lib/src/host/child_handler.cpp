@@ -19,8 +19,8 @@ constexpr milliseconds kSyncGrace{500};
 
 class ChildHandler : public EventHandler {
  public:
-  ChildHandler(const Config& config, std::string mode, std::shared_ptr<Dispatcher> dispatcher)
-      : config_(config), mode_(std::move(mode)), dispatcher_(std::move(dispatcher)) {}
+  ChildHandler(Config config, std::string mode, std::shared_ptr<Dispatcher> dispatcher)
+      : config_(std::move(config)), mode_(std::move(mode)), dispatcher_(std::move(dispatcher)) {}
 
   Result<void> init(const InitContext& context) override {
     const RegisterResponse& r = context.registration;

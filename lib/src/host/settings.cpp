@@ -170,6 +170,7 @@ Binding integer_text(int64_t min, int64_t max, Field field) {
 template <typename E, typename Field>
 Binding choice(std::vector<std::pair<std::string, E>> values, Field field) {
   std::vector<std::string> names;
+  names.reserve(values.size());
   for (const auto& v : values) names.push_back(v.first);
   Binding b;
   b.kind = kind::one_of(names);
@@ -194,9 +195,9 @@ Binding choice(std::vector<std::pair<std::string, E>> values, Field field) {
 
 /** A comma-separated list of some of `choices`, at least one. */
 template <typename Field>
-Binding list_of(std::string what, std::vector<std::string> choices, Field field) {
+Binding list_of(const std::string& what, std::vector<std::string> choices, Field field) {
   Binding b;
-  b.kind = kind::list_of(choices);
+  b.kind = kind::list_of(std::move(choices));
   b.apply = [what, field](const SettingSpec& spec, const std::string& value,
                           Config& c) -> Result<void> {
     auto items = split_csv(value);

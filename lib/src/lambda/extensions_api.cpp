@@ -35,8 +35,8 @@ HttpRequest build_error_request(const char* endpoint, const std::string& identif
 }  // namespace
 
 const std::vector<std::string>& default_events() {
-  static const std::vector<std::string> events{"INVOKE", "SHUTDOWN"};
-  return events;
+  static const std::vector<std::string> kEvents{"INVOKE", "SHUTDOWN"};
+  return kEvents;
 }
 
 HttpRequest build_register_request(const std::string& name,

@@ -44,7 +44,9 @@ HeaderList end_to_end_headers(const HeaderList& headers) {
 
 HeaderList event_headers(const HeaderList& headers) {
   HeaderList out;
-  for (const auto& [name, value] : headers) {
+  for (const auto& header : headers) {
+    const std::string& name = header.first;
+    const std::string& value = header.second;
     if (!iequals(name, "Content-Type") && !starts_with_icase(name, "Lambda-Runtime-")) continue;
     auto same = std::find_if(out.begin(), out.end(),
                              [&](const auto& field) { return iequals(field.first, name); });

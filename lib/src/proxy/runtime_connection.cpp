@@ -60,7 +60,7 @@ Result<std::optional<RequestHead>> RuntimeConnection::read_head() {
   }
   if (buffer_.capacity() > 4 * kReadSize && start_ == buffer_.size()) std::string().swap(buffer_);
   while (true) {
-    const auto parse = parse_request_head(buffered(), kMaxHeadBytes);
+    auto parse = parse_request_head(buffered(), kMaxHeadBytes);
     switch (parse.status) {
       case HeadStatus::Complete:
         consume(parse.consumed);
@@ -106,7 +106,7 @@ Result<size_t> RuntimeConnection::read_body(char* out, size_t capacity) {
 }
 
 Result<size_t> RuntimeConnection::read_length(char* out, size_t capacity) {
-  const size_t want = static_cast<size_t>(std::min<uint64_t>(capacity, length_left_));
+  const auto want = static_cast<size_t>(std::min<uint64_t>(capacity, length_left_));
   size_t got = std::min(want, buffered().size());
   if (got > 0) {
     std::memcpy(out, buffered().data(), got);
@@ -195,7 +195,7 @@ Result<void> RuntimeConnection::write(std::initializer_list<std::string_view> pi
     const ssize_t n = ::sendmsg(socket_.get(), &message, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return io_error("writing to the runtime");
-    size_t left = static_cast<size_t>(n);
+    auto left = static_cast<size_t>(n);
     while (first < iov.size() && left >= iov[first].iov_len) left -= iov[first++].iov_len;
     if (left > 0) {
       iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;

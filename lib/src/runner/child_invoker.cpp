@@ -158,7 +158,7 @@ bool parse_stdout_line(const std::string& text, const std::string& source, Messa
   return false;
 }
 
-void read_stderr(int fd, int stop_fd, std::string source, ChildInvoker::Inbox* inbox) {
+void read_stderr(int fd, int stop_fd, const std::string& source, ChildInvoker::Inbox* inbox) {
   LineReader reader(fd, kMaxStderrLine, stop_fd);
   while (true) {
     ReadLine line = reader.next();

@@ -41,7 +41,7 @@ TEST_CASE("clock: format_iso8601 agrees with gmtime_r from 1902 to 2400") {
   const int64_t step_ms = int64_t{628321} * 1000 + 7;
   int compared = 0;
   for (int64_t ms = first; ms < last; ms += step_ms) {
-    const std::time_t seconds = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    const auto seconds = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
     std::tm tm{};
     REQUIRE(gmtime_r(&seconds, &tm) != nullptr);
     char expect[64];

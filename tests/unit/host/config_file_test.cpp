@@ -32,7 +32,7 @@ struct Root {
   std::string write(const std::string& name, const std::string& text) const {
     const std::string folder = dir + "/" + name;
     ::mkdir(folder.c_str(), 0755);
-    const std::string path = folder + "/" + kConfigFileName;
+    std::string path = folder + "/" + kConfigFileName;
     std::ofstream(path, std::ios::binary) << text;
     return path;
   }

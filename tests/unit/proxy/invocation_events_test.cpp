@@ -10,8 +10,8 @@
 using namespace extension_runner;
 
 namespace {
-const char* kId = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
-const char* kArn = "arn:aws:lambda:us-east-2:123456789012:function:custom-runtime";
+constexpr const char* kId = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
+constexpr const char* kArn = "arn:aws:lambda:us-east-2:123456789012:function:custom-runtime";
 }  // namespace
 
 TEST_CASE("proxy events: the context from an event's headers", "[proxy]") {

@@ -57,8 +57,8 @@ class FakeInvoker : public Invoker {
     r_->cancelled = true;
     r_->cv.notify_all();
   }
-  bool ready() const override { return ready_; }
-  bool ready_ = false;
+  bool ready() const override { return is_ready; }
+  bool is_ready = false;
 
  private:
   Record* r_;
@@ -67,7 +67,7 @@ class FakeInvoker : public Invoker {
 Dispatcher::InvokerFactory fake(Record* r, bool ready = false) {
   return [r, ready]() -> Result<std::unique_ptr<Invoker>> {
     auto invoker = std::make_unique<FakeInvoker>(r);
-    invoker->ready_ = ready;
+    invoker->is_ready = ready;
     return std::unique_ptr<Invoker>(std::move(invoker));
   };
 }

@@ -33,7 +33,7 @@ TEST_CASE("flush strategy: adaptive, invocation rates -> strategy") {
     int64_t interval_ms;
     int expected_waits;  // how many of them wait at /next (invoke), the rest periodic
   };
-  const int64_t window = static_cast<int64_t>(kAdaptiveWindow);
+  const auto window = static_cast<int64_t>(kAdaptiveWindow);
   const std::vector<Case> cases = {
       {"50 per second: invoke until the window is full, then periodic", 1000, 20,
        static_cast<int>(window - 1)},

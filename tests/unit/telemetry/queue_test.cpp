@@ -68,6 +68,7 @@ TEST_CASE("telemetry queue: a batch bigger than the capacity still enters an emp
 TEST_CASE("telemetry queue: pop_batch respects record and byte limits, in order") {
   TelemetryQueue queue(100, 1 << 20);
   std::vector<TelemetryRecord> batch;
+  batch.reserve(10);
   for (int i = 0; i < 10; ++i) batch.push_back(rec("function", std::to_string(i)));
   REQUIRE(queue.push(batch));
   auto first = queue.pop_batch(4, 1 << 20, soon());

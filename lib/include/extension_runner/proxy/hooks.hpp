@@ -63,10 +63,11 @@ class InvocationHooks {
 
   /**
    * Intercept mode, before the runtime gets the event: the REQUEST hook's answer, by
-   * `call.deadline_ms`. An Error means the hook failed (ChildCrashed,
-   * ProtocolError, Cancelled) and the proxy applies its FailPolicy; so must a reply the host
-   * made up itself for a timeout or a crash: `errors: true` in a HookReply means the extension
-   * chose to fail the invocation.
+   * `call.deadline_ms`. An Error means the hook failed, its message saying how (no reply by the
+   * deadline, the child crashed, a protocol error, cancelled), and the proxy applies its
+   * FailPolicy. A reply the host made up itself for a timeout or a crash (`Runner.Timeout`,
+   * `Runner.Crashed`, `Runner.ProtocolError`) must come back as such an Error too: `errors: true`
+   * in a HookReply means the extension chose to fail the invocation.
    */
   virtual Result<HookReply> on_request(const HookCall& call) = 0;
 

@@ -121,7 +121,10 @@ TEST_CASE("load: concurrent posters against a slow child: every record accounted
   CHECK(received == accepted + refused);
   CHECK(received == delivered + dropped);
   CHECK(dropped >= refused);
-  CHECK(delivered == child_records);
+  // `delivered` counts what the child confirmed. The one batch in flight when the SHUTDOWN
+  // deadline cut the wait may still have reached the child, unconfirmed: counted as dropped.
+  CHECK(child_records >= delivered);
+  CHECK(child_records - delivered <= 1000);  // TelemetryForwarderOptions::batch_max_records
   CHECK(test_support::telemetry_counter(log, "refused_batches") == refused_batches);
   // The telemetry memory bound: the queue's bytes count the records and the bodies being read;
   // everything else the load costs fits in 4 MB.

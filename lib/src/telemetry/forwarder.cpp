@@ -209,6 +209,9 @@ void TelemetryForwarder::shutdown(int64_t end_ms) {
   // A sink call started before shutdown may run past `end` (its deadline was set earlier);
   // then the thread is joined by the destructor, after the caller has ended the child.
   const bool idle = queue_.wait_until_drained(end);
+  // Unconfirmed by the deadline: counted as dropped now, so the counters line below is final
+  // even if the child still takes that batch.
+  if (!idle) queue_.abandon_in_flight();
   queue_.close();
   if (idle && delivery_.joinable()) delivery_.join();
   // The host's peak RSS (what the queue bound caps) and CPU so far (README, Telemetry).

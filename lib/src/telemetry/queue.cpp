@@ -156,8 +156,9 @@ TelemetryBatch TelemetryQueue::pop_batch(size_t max_records, size_t max_bytes,
 
 void TelemetryQueue::complete(const TelemetryBatch& batch, bool delivered) {
   std::lock_guard<std::mutex> lock(mutex_);
-  const uint64_t n = batch.records.size();
-  counters_.in_flight -= std::min<uint64_t>(n, counters_.in_flight);
+  // One consumer, one batch in flight: after abandon_in_flight() nothing of it is left to count.
+  const uint64_t n = std::min<uint64_t>(batch.records.size(), counters_.in_flight);
+  counters_.in_flight -= n;
   in_flight_bytes_ -= std::min(batch.bytes, in_flight_bytes_);
   (delivered ? counters_.delivered : counters_.dropped) += n;
   for (const auto& r : batch.records) {
@@ -220,6 +221,14 @@ void TelemetryQueue::discard_queued() {
   counters_.dropped += records_.size();
   records_.clear();
   bytes_ = 0;
+  progress_.notify_all();
+}
+
+void TelemetryQueue::abandon_in_flight() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  counters_.dropped += counters_.in_flight;
+  counters_.in_flight = 0;
+  in_flight_bytes_ = 0;
   progress_.notify_all();
 }
 

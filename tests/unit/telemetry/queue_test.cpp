@@ -254,6 +254,25 @@ TEST_CASE("telemetry queue: discarded records are counted as dropped") {
   CHECK(queue.wait_until_drained(soon()));
 }
 
+TEST_CASE("telemetry queue: an abandoned batch is dropped once, whatever its consumer reports") {
+  for (const bool delivered_later : {true, false}) {
+    TelemetryQueue queue(100, 1 << 20);
+    REQUIRE(queue.push(batch_of(5)));
+    auto b = queue.pop_batch(3, 1 << 20, soon());
+    queue.abandon_in_flight();
+    auto c = queue.counters();
+    CHECK(c.in_flight == 0);
+    CHECK(c.dropped == 3);
+    CHECK(c.queued == 2);
+    check_accounting(c);
+    queue.complete(b, delivered_later);
+    c = queue.counters();
+    CHECK(c.delivered == 0);
+    CHECK(c.dropped == 3);
+    check_accounting(c);
+  }
+}
+
 TEST_CASE("telemetry queue: records in flight count against the capacity") {
   TelemetryQueue queue(10, 1 << 20);
   REQUIRE(queue.push(batch_of(8)));

@@ -112,7 +112,8 @@ class TelemetryQueue {
   /**
    * Ends a popped batch: `delivered` true counts its records delivered, false counts them
    * dropped (e.g. the child crashed). Either way its runtimeDone/report request ids become
-   * "done" for wait_for_runtime_done.
+   * "done" for wait_for_runtime_done. Records abandon_in_flight() already counted are not
+   * counted again.
    */
   void complete(const TelemetryBatch& batch, bool delivered);
 
@@ -147,6 +148,13 @@ class TelemetryQueue {
 
   /** Counts every queued (not in-flight) record as dropped and empties the queue. */
   void discard_queued();
+
+  /**
+   * Counts the records in flight as dropped: the consumer stopped waiting for them (the
+   * SHUTDOWN deadline passed during a delivery), so whatever the consumer later reports for
+   * them is not counted. Afterwards received = delivered + dropped + queued holds exactly.
+   */
+  void abandon_in_flight();
 
   /** Wakes every waiter; later waits return immediately. push() keeps working (for counts). */
   void close();

@@ -1,6 +1,7 @@
 #include "cli.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <deque>
 #include <iostream>
 #include <map>
@@ -12,6 +13,7 @@
 #include "extension_runner/core/log.hpp"
 #include "extension_runner/debug/emulate.hpp"
 #include "extension_runner/debug/invoke_mode.hpp"
+#include "extension_runner/debug/layer_root.hpp"
 #include "extension_runner/debug/scenario.hpp"
 #include "extension_runner/host/config_file.hpp"
 #include "extension_runner/host/host.hpp"
@@ -115,19 +117,58 @@ class EmulateCommand {
                      "invocations in flight at once with --managed-instances (scenario "
                      "concurrency)")
         ->check(CLI::Range(1, 64));
+    command_->add_option("--layer", layer_zip_,
+                         "run a packaged layer zip instead: unpacked into a scratch folder, its "
+                         "own binary and configuration, then removed");
+    command_->add_option("--interpreter", interpreters_,
+                         "with --layer: LAMBDA_PATH=LOCAL for a path the layer's command names "
+                         "(default /var/lang/bin/python3=python3, /var/lang/bin/node=node)");
   }
 
   bool parsed() const { return command_->parsed(); }
+  bool runs_layer() const { return !layer_zip_.empty(); }
+
+  /**
+   * `emulate --layer ZIP`: the layer's own binary runs `emulate` with the rest of the command
+   * line, configured by its own file, as Lambda would find it.
+   */
+  int run_layer(const std::string& program, int argc, char** argv) const {
+    std::vector<PathMapping> mappings;
+    for (const auto& text : interpreters_) {
+      auto mapping = parse_path_mapping(text);
+      if (!mapping) {
+        std::cerr << program << ": " << mapping.error().message << '\n';
+        return kExitUsage;
+      }
+      mappings.push_back(*mapping);
+    }
+    for (auto& d : default_interpreters()) {
+      const bool given = std::any_of(mappings.begin(), mappings.end(),
+                                     [&](const PathMapping& m) { return m.from == d.from; });
+      if (!given) mappings.push_back(d);
+    }
+    auto layer = LayerRoot::unpack(layer_zip_);
+    if (layer) {
+      if (auto localised = layer->localise_config(mappings); !localised) layer = localised.error();
+    }
+    if (!layer) {
+      std::cerr << program << ": " << layer.error().message << '\n';
+      return kExitUsage;
+    }
+    std::cerr << layer->name() << ": emulate --layer: extensions/" << layer->name() << " from "
+              << layer->path() << " (Lambda's /opt; removed at exit)\n";
+    return run_layer_binary(*layer, args_without_layer(argc, argv));
+  }
 
   /**
    * Reads the scenario and applies the flags that override it; false (message printed) when
    * the scenario is unusable. Before load_config: the scenario can select the platform.
    */
-  bool prepare() {
+  bool prepare(const std::string& program) {
     if (!scenario_path_.empty()) {
       auto scenario = load_scenario(scenario_path_);
       if (!scenario) {
-        std::cerr << "extension-runner: " << scenario.error().message << '\n';
+        std::cerr << program << ": " << scenario.error().message << '\n';
         return false;
       }
       options_.scenario = *scenario;
@@ -136,7 +177,7 @@ class EmulateCommand {
     if (managed_instances_) options_.scenario.managed_instances = true;
     if (concurrency_) options_.scenario.concurrency = *concurrency_;
     if (options_.scenario.concurrency > 1 && !options_.scenario.managed_instances) {
-      std::cerr << "extension-runner: concurrency " << options_.scenario.concurrency
+      std::cerr << program << ": concurrency " << options_.scenario.concurrency
                 << " needs --managed-instances (scenario managedInstances): on the standard "
                    "platform an environment runs one invocation at a time\n";
       return false;
@@ -170,6 +211,23 @@ class EmulateCommand {
   std::optional<int> concurrency_;
   std::string telemetry_;
   bool managed_instances_ = false;
+  std::string layer_zip_;
+  std::vector<std::string> interpreters_;
+
+  // The command line minus the program and --layer / --interpreter (and their values).
+  static std::vector<std::string> args_without_layer(int argc, char** argv) {
+    std::vector<std::string> args;
+    for (int i = 1; i < argc; ++i) {
+      const std::string arg = argv[i];
+      if (arg == "--layer" || arg == "--interpreter") {
+        ++i;
+        continue;
+      }
+      if (arg.rfind("--layer=", 0) == 0 || arg.rfind("--interpreter=", 0) == 0) continue;
+      args.push_back(arg);
+    }
+    return args;
+  }
 };
 
 /** `extension-runner invoke …`. */
@@ -214,7 +272,8 @@ class InvokeCommand {
     InvokeModeOptions options = options_;
     if (options.runtime.empty()) options.runtime = config.runner.command;
     if (options.runtime.empty()) {
-      std::cerr << "extension-runner: invoke needs the child runtime: --command CMD (or "
+      std::cerr << name
+                << ": invoke needs the child runtime: --command CMD (or "
                    "EXTENSION_RUNNER_COMMAND)\n";
       return kExitUsage;
     }
@@ -238,7 +297,7 @@ int run_configured(const std::string& argv0, std::map<std::string, std::string> 
   const std::string default_name = basename_of(argv0);
   auto config = load_config(given, process_env(), {default_name, layer_root_of(argv0)});
   if (!config) {
-    std::cerr << "extension-runner: " << config.error().message << '\n';
+    std::cerr << default_name << ": " << config.error().message << '\n';
     const auto api = process_env()("AWS_LAMBDA_RUNTIME_API");
     if (emulate == nullptr && invoke == nullptr && api && !api->empty()) {
       auto name = process_env()("EXTENSION_RUNNER_NAME");
@@ -255,7 +314,8 @@ int run_configured(const std::string& argv0, std::map<std::string, std::string> 
   if (emulate != nullptr) return emulate->run(*config, name);
 
   if (config->runtime_api.empty()) {
-    std::cerr << "extension-runner: AWS_LAMBDA_RUNTIME_API is not set: Lambda sets it for "
+    std::cerr << name
+              << ": AWS_LAMBDA_RUNTIME_API is not set: Lambda sets it for "
                  "extensions; to try it locally run `extension-runner emulate` (see --help)\n";
     return kExitUsage;
   }
@@ -325,7 +385,7 @@ int run(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "extension-runner: " << e.what() << " (see --help)\n";
+    std::cerr << basename_of(argv0) << ": " << e.what() << " (see --help)\n";
     return kExitUsage;
   }
 
@@ -334,7 +394,9 @@ int run(int argc, char** argv) {
   }
   EmulateCommand* emulate = debug && debug->emulating() ? &debug->emulate : nullptr;
   const InvokeCommand* invoke = debug && debug->invoking() ? &debug->invoke : nullptr;
-  if (emulate != nullptr && !emulate->prepare()) return kExitUsage;
+  if (emulate != nullptr && emulate->runs_layer())
+    return emulate->run_layer(basename_of(argv0), argc, argv);
+  if (emulate != nullptr && !emulate->prepare(basename_of(argv0))) return kExitUsage;
   return run_configured(argv0, setting_options.given(), emulate, invoke);
 }
 

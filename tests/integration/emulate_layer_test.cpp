@@ -46,10 +46,10 @@ struct Scratch {
   /** examples/python packaged as layer `name`, its command naming Lambda's interpreter. */
   std::string package_python(const std::string& name) const {
     const std::string zip = dir + "/" + name + ".zip";
-    auto run = run_binary({"--name", name, "--dir", kSource + "/examples/python", "--binary",
-                           test_support::binary_path(), "--zip", zip, "--command",
-                           "/var/lang/bin/python3 runner.py"},
-                          {}, 60000, {}, kSource + "/layer/package-extension.sh");
+    auto run = run_binary(
+        {"--name", name, "--dir", kSource + "/examples/python", "--binary",
+         test_support::binary_path(), "--zip", zip, "--command", "/var/lang/bin/python3 runner.py"},
+        {}, 60000, {}, kSource + "/layer/package-extension.sh");
     INFO(run.err);
     REQUIRE(run.status.success());
     return zip;
@@ -85,10 +85,9 @@ TEST_CASE("emulate --layer: --interpreter maps Lambda's path to a local program"
   Scratch scratch;
   const std::string zip = scratch.package_python("py-mapped");
   // A mapping to a program that does not exist: the configuration line shows it in place.
-  auto run = run_binary(
-      {"emulate", "--layer", zip, "--invokes", "1", "--interpreter",
-       "/var/lang/bin/python3=/nonexistent/python3"},
-      {{"TMPDIR", scratch.dir}}, 30000);
+  auto run = run_binary({"emulate", "--layer", zip, "--invokes", "1", "--interpreter",
+                         "/var/lang/bin/python3=/nonexistent/python3"},
+                        {{"TMPDIR", scratch.dir}}, 30000);
   INFO(run.out << run.err);
   CHECK_THAT(run.err, Catch::Contains("child=\"/nonexistent/python3 runner.py\""));
   CHECK(scratch.entries() == std::vector<std::string>{"py-mapped.zip"});
@@ -133,8 +132,8 @@ TEST_CASE("emulate --layer: Ctrl-C reaches the layer's binary: SHUTDOWN, clean e
   const std::string scenario = scratch.dir + "/idle.json";
   std::ofstream(scenario) << R"({"invokes":3,"spacingMs":60000})";
   SpawnOptions o;
-  o.argv = {test_support::binary_path(), "emulate", "--json", "--layer", zip, "--scenario",
-            scenario};
+  o.argv = {
+      test_support::binary_path(), "emulate", "--json", "--layer", zip, "--scenario", scenario};
   o.set_env = {{"TMPDIR", scratch.dir}};
   o.pipe_stdin = false;
   auto child = ChildProcess::spawn(o);

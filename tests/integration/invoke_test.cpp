@@ -175,7 +175,7 @@ TEST_CASE("emulate with the Python example child: every event reaches it, make d
   CHECK(invokes == 3);
   CHECK(telemetry >= 1);
   CHECK(shutdown == 1);
-  CHECK_THAT(run.err, Catch::Contains("received=15 delivered=15 dropped=0"));
+  CHECK_THAT(run.err, Catch::Contains("received=19 delivered=19 dropped=0"));  // 4 init + 3 × 5
   // The trace shows each child reply: 3 INVOKEs, the SHUTDOWN and the telemetry batches.
   int replies = 0;
   for (const auto& l : lines_of(run.out)) {

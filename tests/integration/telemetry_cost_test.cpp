@@ -20,6 +20,10 @@ std::string write_scenario(const std::string& name, const std::string& json) {
   return path;
 }
 
+/** What emulate publishes once init is done, with `platform` subscribed: initStart,
+ * telemetrySubscription, initRuntimeDone, initReport. */
+constexpr int kInitRecords = 4;
+
 /** The value of `key=N` in the shutdown counters line (-1 when absent). */
 long counter(const std::string& err, const std::string& key) {
   const auto line_at = err.rfind("telemetry: received=");
@@ -122,7 +126,7 @@ TEST_CASE(
   CHECK(counter(run.err, "flush_waits") == 5);
   CHECK(counter(run.err, "flush_silent") == 0);
   CHECK(counter(run.err, "flush_deadline") == 0);  // every wait ended by its record
-  CHECK(p.records == 5 * 5);
+  CHECK(p.records == kInitRecords + 5 * 5);
   ::unlink(path.c_str());
 }
 
@@ -140,9 +144,9 @@ TEST_CASE(
     CHECK(counter(run.err, "flush_waits") == 0);
     CHECK(counter(run.err, "flush_skipped") == 0);  // the strategy never considers a wait
     const auto p = printed(run.out);
-    CHECK(p.records == 6 * 5);
+    CHECK(p.records == kInitRecords + 6 * 5);
     CHECK(p.records_after_shutdown == 0);  // all of it before the SHUTDOWN event line
-    CHECK(counter(run.err, "delivered") == 6 * 5);
+    CHECK(counter(run.err, "delivered") == kInitRecords + 6 * 5);
     CHECK(counter(run.err, "dropped") == 0);
     ::unlink(path.c_str());
   }
@@ -158,7 +162,7 @@ TEST_CASE("flush=adaptive (the default): invoke until invocations prove frequent
   CHECK(counter(run.err, "flush_waits") == 19);
   CHECK(counter(run.err, "flush_skipped") == 6);
   CHECK(counter(run.err, "flush_silent") == 0);
-  CHECK(printed(run.out).records == 25 * 5);
+  CHECK(printed(run.out).records == kInitRecords + 25 * 5);
   ::unlink(path.c_str());
 }
 
@@ -178,7 +182,7 @@ TEST_CASE("emulate --json: the summary carries the post-runtime extension time a
     for (const char* key : {"p50", "p99", "max"}) CHECK(json_member(*post, key) != nullptr);
     const auto* t = json_member(*doc, "telemetry");
     REQUIRE(t != nullptr);
-    CHECK(json_int64(*t, "records_sent") == 4 * 5);
+    CHECK(json_int64(*t, "records_sent") == kInitRecords + 4 * 5);
     CHECK(json_int64(*t, "records_dropped_busy") == 0);
     CHECK_THAT(json_string(*doc, "detail").value_or(""),
                Catch::Contains("post-runtime extension time p50"));
@@ -188,7 +192,8 @@ TEST_CASE("emulate --json: the summary carries the post-runtime extension time a
 }
 
 TEST_CASE("emulate, TCP destination: 10 000 records as JSON lines reach the child in order") {
-  // 20 invokes × (start + 497 lines + runtimeDone + report) = 10 000 records.
+  // 20 invokes × (start + 497 lines + runtimeDone + report) = 10 000 records, after the 4
+  // init records.
   std::string logs;
   for (int i = 0; i < 497; ++i) logs += (i ? ",\"line " : "\"line ") + std::to_string(i) + "\"";
   const auto path = write_scenario("tcp", R"({"invokes":20,"logs":[)" + logs + "]}");
@@ -199,9 +204,9 @@ TEST_CASE("emulate, TCP destination: 10 000 records as JSON lines reach the chil
   CHECK(run.status.success());
   CHECK_THAT(run.err, Catch::Contains("TCP port"));
   // Every record the platform sent was received and delivered by the host; the platform model
-  // dropped none here (the reader keeps up), so all 10 000 arrive.
-  CHECK(counter(run.err, "received") == 10000);
-  CHECK(counter(run.err, "delivered") == 10000);
+  // dropped none here (the reader keeps up), so all 10 004 arrive.
+  CHECK(counter(run.err, "received") == kInitRecords + 10000);
+  CHECK(counter(run.err, "delivered") == kInitRecords + 10000);
   CHECK(counter(run.err, "dropped") == 0);
   // Order kept: within each invocation the lines arrive 0, 1, 2, …
   int expected = 0, lines = 0;

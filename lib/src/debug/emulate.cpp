@@ -426,7 +426,7 @@ class Emulation {
     if (lmi_) {
       drive_managed_instances(name);
     } else {
-      drive_invokes();
+      drive_invokes(name);
     }
   }
 
@@ -500,9 +500,10 @@ class Emulation {
   // Like Lambda, hand out the next event only once the extension is waiting for it, so each
   // deadline is measured from when the invoke really starts; and only once the function
   // returned, since the invoke lasts until both have called Next [EXT].
-  void drive_invokes() {
+  void drive_invokes(const std::string& name) {
     for (int i = 0; i <= scenario_.invokes && !done_.is_set(); ++i) {
       if (!wait_for_idle_next()) return;
+      if (i == 0) publish_init_records(name);
       publisher_.report_previous();
       // Emulated idle time between invokes (the sandbox would be frozen).
       if (i > 0 && scenario_.spacing_ms > 0 &&
@@ -516,6 +517,18 @@ class Emulation {
       }
       if (!run_invoke()) return;
     }
+  }
+
+  // Init is done once the extension waits in `/next`: Lambda then has the init records for a
+  // subscriber of `platform` (cold-start metrics such as the EMF example's InitDuration).
+  void publish_init_records(const std::string& name) {
+    const auto sub = telemetry_.subscription();
+    if (!sub || std::find(sub->types.begin(), sub->types.end(), "platform") == sub->types.end())
+      return;
+    const auto init =
+        TelemetryEmulator::init_records("on-demand", name, sub->types, wall_clock_ms() - start_ms_);
+    tracer_.published(init.size());
+    publisher_.records(init);
   }
 
   /** One INVOKE: handed out, the function's run time, its return; false when stopped. */
@@ -544,8 +557,8 @@ class Emulation {
   void drive_managed_instances(const std::string& name) {
     if (!wait_for_idle_next()) return;
     if (const auto sub = telemetry_.subscription()) {
-      const auto init =
-          ConcurrentInvocations::init_records(name, sub->types, wall_clock_ms() - start_ms_);
+      const auto init = TelemetryEmulator::init_records(kManagedInstancesInitType, name, sub->types,
+                                                        wall_clock_ms() - start_ms_);
       tracer_.published(init.size());  // records/s counts from the first record the platform made
       publisher_.records(init);
     }

@@ -153,9 +153,9 @@ std::vector<PathMapping> default_interpreters() {
 Result<PathMapping> parse_path_mapping(const std::string& text) {
   const auto eq = text.find('=');
   if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
-    return make_error(ErrorKind::ConfigInvalid,
-                      "--interpreter '" + text + "': expected LAMBDA_PATH=LOCAL, e.g. "
-                      "/var/lang/bin/python3=python3.12");
+    return make_error(ErrorKind::ConfigInvalid, "--interpreter '" + text +
+                                                    "': expected LAMBDA_PATH=LOCAL, e.g. "
+                                                    "/var/lang/bin/python3=python3.12");
   }
   return PathMapping{text.substr(0, eq), text.substr(eq + 1)};
 }

@@ -76,27 +76,4 @@ std::string ConcurrentInvocations::record_for(Slot& slot) const {
                                        std::to_string(duration) + "},\"spans\":[]}");
 }
 
-std::vector<std::string> ConcurrentInvocations::init_records(const std::string& extension_name,
-                                                             const std::vector<std::string>& types,
-                                                             int64_t init_duration_ms) {
-  const std::string init_type = json_quote(kManagedInstancesInitType);
-  std::string type_list;
-  for (const auto& t : types) type_list += (type_list.empty() ? "" : ",") + json_quote(t);
-  return {
-      TelemetryEmulator::record("platform.initStart",
-                                "{\"initializationType\":" + init_type + ",\"phase\":\"init\"}"),
-      TelemetryEmulator::record("platform.telemetrySubscription",
-                                "{\"name\":" + json_quote(extension_name) +
-                                    ",\"state\":\"Subscribed\",\"types\":[" + type_list + "]}"),
-      TelemetryEmulator::record(
-          "platform.initRuntimeDone",
-          "{\"initializationType\":" + init_type + ",\"phase\":\"init\",\"status\":\"success\"}"),
-      TelemetryEmulator::record("platform.initReport",
-                                "{\"initializationType\":" + init_type +
-                                    ",\"phase\":\"init\",\"status\":\"success\",\"metrics\":{"
-                                    "\"durationMs\":" +
-                                    std::to_string(init_duration_ms) + "}}"),
-  };
-}
-
 }  // namespace extension_runner

@@ -19,7 +19,8 @@ TEST_CASE("layer root: configuration values made runnable here") {
       // Only whole paths: a longer interpreter name or path is left as it is.
       {"/var/lang/bin/python3.12 main.py", defaults, "/var/lang/bin/python3.12 main.py"},
       {"/usr/var/lang/bin/node x.js", defaults, "/usr/var/lang/bin/node x.js"},
-      {"/var/lang/bin/python3 main.py", {{"/var/lang/bin/python3", "python3.11"}},
+      {"/var/lang/bin/python3 main.py",
+       {{"/var/lang/bin/python3", "python3.11"}},
        "python3.11 main.py"},
       // /opt/ only where a path starts.
       {"/opt/my-ext/state", {}, "/tmp/scratch/my-ext/state"},

@@ -5,6 +5,8 @@
 #include <set>
 
 #include "extension_runner/core/json.hpp"
+#include "extension_runner/fake_platform/telemetry_api.hpp"
+#include "extension_runner/lambda/platform.hpp"
 
 using namespace extension_runner;
 
@@ -103,7 +105,8 @@ TEST_CASE("managed instances: records have the shapes Managed Instances send [LM
   CHECK((*report)["record"]["spans"].IsArray());
   for (const auto& r : all) CHECK(r.find("platform.runtimeDone") == std::string::npos);
 
-  const auto init = ConcurrentInvocations::init_records("ext", {"platform", "function"}, 12);
+  const auto init = TelemetryEmulator::init_records(kManagedInstancesInitType, "ext",
+                                                    {"platform", "function"}, 12);
   REQUIRE(init.size() == 4);
   std::vector<std::string> types;
   for (const auto& r : init) {
@@ -115,4 +118,9 @@ TEST_CASE("managed instances: records have the shapes Managed Instances send [LM
                                           "platform.initRuntimeDone", "platform.initReport"});
   CHECK_THAT(init[0], Catch::Contains(R"("initializationType":"lambda-managed-instances")"));
   CHECK_THAT(init[1], Catch::Contains(R"("types":["platform","function"])"));
+  CHECK_THAT(init[3], Catch::Contains(R"("durationMs":12)"));
+  const auto on_demand = TelemetryEmulator::init_records("on-demand", "ext", {"platform"}, 7);
+  REQUIRE(on_demand.size() == 4);
+  for (const size_t i : {0, 2, 3})
+    CHECK_THAT(on_demand[i], Catch::Contains(R"("initializationType":"on-demand")"));
 }

@@ -35,15 +35,6 @@ class ConcurrentInvocations {
   /** Records per invocation (start + logs + report). */
   size_t records_per_invocation() const { return log_records_json_.size() + 2; }
 
-  /**
-   * The init records Managed Instances replay to a new subscriber [RIE]: `platform.initStart`
-   * (`initializationType: "lambda-managed-instances"`), `platform.telemetrySubscription`
-   * (`name`, `state: "Subscribed"`, `types`), `platform.initRuntimeDone`, `platform.initReport`.
-   */
-  static std::vector<std::string> init_records(const std::string& extension_name,
-                                               const std::vector<std::string>& types,
-                                               int64_t init_duration_ms);
-
  private:
   struct Slot {
     std::string request_id;

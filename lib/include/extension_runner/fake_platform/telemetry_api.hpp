@@ -121,6 +121,17 @@ class TelemetryEmulator {
 
   /** One `{"time","type","record"}` element; `record_json` is raw JSON (object or string). */
   static std::string record(const std::string& type, const std::string& record_json);
+  /**
+   * The init records Lambda delivers to a new subscriber of the `platform` type [TEL][RIE]:
+   * `platform.initStart`, `platform.telemetrySubscription` (`name`, `state: "Subscribed"`,
+   * `types`), `platform.initRuntimeDone`, `platform.initReport` (`metrics.durationMs` =
+   * `init_duration_ms`), each with `initializationType` (`on-demand`, or
+   * `lambda-managed-instances`, which replays them [LMI]).
+   */
+  static std::vector<std::string> init_records(const std::string& initialization_type,
+                                               const std::string& extension_name,
+                                               const std::vector<std::string>& types,
+                                               int64_t init_duration_ms);
   /** `platform.start` / `platform.runtimeDone` / `platform.report` for a request id. */
   static std::string start_record(const std::string& request_id);
   static std::string runtime_done_record(const std::string& request_id,

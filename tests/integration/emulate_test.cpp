@@ -242,3 +242,54 @@ TEST_CASE("emulate: Ctrl-C with a child runtime ends it too: no orphans") {
   CHECK_THAT(err.take(), Catch::Contains("echo handler got SHUTDOWN"));
   ::unlink(path.c_str());
 }
+
+TEST_CASE("emulate: the summary counts error replies, in words and JSON, as the counters line") {
+  // An SDK extension whose telemetry handler raises: every TELEMETRY reply is an error, so no
+  // record was delivered to the child, whatever the platform sent.
+  const std::string child = "/tmp/er-raising-" + std::to_string(::getpid()) + ".py";
+  std::ofstream(child) << "import sys\nsys.path.insert(0, '" << ER_SOURCE_DIR
+                       << "/sdk/python')\n"
+                          "from extension_runner import Extension\n"
+                          "ext = Extension()\n"
+                          "@ext.on_telemetry\n"
+                          "def telemetry(batch, ctx):\n"
+                          "    raise RuntimeError('boom')\n"
+                          "ext.run()\n";
+  auto run = run_binary(
+      {"emulate", "--json", "--telemetry", "--invokes", "2", "--runtime", "python3 " + child}, {});
+  INFO(run.out << run.err);
+  CHECK(run.status.success());
+  const rapidjson::Value* replies = nullptr;
+  std::string detail;
+  rapidjson::Document summary;
+  for (const auto& l : lines_of(run.out)) {
+    auto doc = parse_json(l);
+    if (doc.ok() && json_string(*doc, "what") == std::string("summary")) summary = std::move(*doc);
+  }
+  REQUIRE(summary.IsObject());
+  detail = json_string(summary, "detail").value_or("");
+  replies = json_member(summary, "replies");
+  REQUIRE(replies != nullptr);
+  const auto count = [&](const char* type, const char* key) {
+    const auto* t = json_member(*replies, type);
+    return t == nullptr ? int64_t{-1} : json_int64(*t, key).value_or(-1);
+  };
+  CHECK(count("INVOKE", "ok") == 2);
+  CHECK(count("INVOKE", "errors") == 0);
+  CHECK(count("SHUTDOWN", "ok") == 1);
+  const int64_t telemetry_errors = count("TELEMETRY", "errors");
+  CHECK(telemetry_errors >= 1);
+  CHECK(count("TELEMETRY", "ok") == 0);
+  CHECK_THAT(detail, Catch::Contains("TELEMETRY " + std::to_string(telemetry_errors) + " (0 ok, " +
+                                     std::to_string(telemetry_errors) + " errors)"));
+  // The platform's side and the child's side, each named for what it counts.
+  const auto* t = json_member(summary, "telemetry");
+  REQUIRE(t != nullptr);
+  const auto sent = json_int64(*t, "records_sent").value_or(-1);
+  CHECK(sent > 0);
+  CHECK_THAT(detail,
+             Catch::Contains("platform sent " + std::to_string(sent) + " telemetry records"));
+  CHECK_THAT(detail, Catch::Contains("received=" + std::to_string(sent) +
+                                     " delivered=0 dropped=" + std::to_string(sent)));
+  ::unlink(child.c_str());
+}

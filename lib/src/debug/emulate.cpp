@@ -49,6 +49,78 @@ const char* endpoint_name(Endpoint e) {
   return "other";
 }
 
+/**
+ * The child's replies counted in one place, per event type: the summary's words and its JSON
+ * come from here, so they cannot disagree.
+ */
+class ReplyTally {
+ public:
+  void add(const InvokeRequest& request, const Result<InvokeReply>& reply) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Counts& c = by_type_[event_type_of(request.event_json)];
+    if (!reply) {
+      ++c.failed;
+    } else if (reply->errors) {
+      ++c.errors;
+    } else {
+      ++c.ok;
+    }
+  }
+
+  /** `child replies: INVOKE 3 (3 ok, 0 errors), TELEMETRY 2 (0 ok, 2 errors, 0 failed)`. */
+  std::string text() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (by_type_.empty()) return "no child replies";
+    std::string out = "child replies:";
+    const char* sep = " ";
+    for (const auto& [type, c] : by_type_) {
+      out += sep + type + " " + std::to_string(c.ok + c.errors + c.failed) + " (" +
+             std::to_string(c.ok) + " ok, " + std::to_string(c.errors) + " errors";
+      if (c.failed > 0) out += ", " + std::to_string(c.failed) + " without a reply";
+      out += ")";
+      sep = ", ";
+    }
+    return out;
+  }
+
+  /** `"replies": {"INVOKE": {"ok","errors","failed"}, …}`. */
+  void write(JsonWriter& w) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    w.Key("replies");
+    w.StartObject();
+    for (const auto& [type, c] : by_type_) {
+      w.Key(type.c_str());
+      w.StartObject();
+      w.Key("ok");
+      w.Uint64(c.ok);
+      w.Key("errors");
+      w.Uint64(c.errors);
+      w.Key("failed");
+      w.Uint64(c.failed);
+      w.EndObject();
+    }
+    w.EndObject();
+  }
+
+ private:
+  struct Counts {
+    uint64_t ok = 0, errors = 0, failed = 0;  ///< failed: no usable reply (crash, timeout).
+  };
+
+  // Every event the host sends starts with its eventType (runner protocol).
+  static std::string event_type_of(const std::string& event_json) {
+    static constexpr std::string_view kKey = R"("eventType":")";
+    const auto at = event_json.find(kKey);
+    if (at == std::string::npos) return "OTHER";
+    const auto begin = at + kKey.size();
+    const auto end = event_json.find('"', begin);
+    return end == std::string::npos ? "OTHER" : event_json.substr(begin, end - begin);
+  }
+
+  mutable std::mutex mutex_;
+  std::map<std::string, Counts> by_type_;
+};
+
 /** Prints one line per API call, relative to the start of the emulation. */
 class Tracer {
  public:
@@ -89,6 +161,7 @@ class Tracer {
   }
 
   void on_reply(const InvokeRequest& request, const Result<InvokeReply>& reply) {
+    replies_.add(request, reply);
     const bool delivered = reply.ok() && !reply->errors;
     std::string records;
     if (delivered && request.event_json.rfind(R"({"eventType":"TELEMETRY")", 0) == 0) {
@@ -129,6 +202,8 @@ class Tracer {
            std::to_string(span) + " ms (" + rate + " records/s), " + std::to_string(reports_) +
            " requests up to their platform.report";
   }
+
+  const ReplyTally& replies() const { return replies_; }
 
   /** Writes more members into the JSON form of a line (ignored in text form). */
   using ExtraMembers = std::function<void(JsonWriter&)>;
@@ -202,6 +277,7 @@ class Tracer {
   std::vector<std::string> completed_;
   size_t records_to_child_ = 0, reports_ = 0;
   int64_t first_published_ms_ = 0, last_delivered_ms_ = 0;
+  ReplyTally replies_;
 };
 
 /** Turns SIGINT/SIGTERM into a SHUTDOWN while the emulation runs; restores on destruction. */
@@ -454,7 +530,7 @@ class Emulation {
                  "exit code " + std::to_string(code) + "; " + init + "; " + invokes + "; " +
                      std::to_string(calls.size()) + " API calls in " +
                      std::to_string(wall_clock_ms() - start_ms_) + " ms; " +
-                     telemetry_text(counters) + handler_summary,
+                     tracer_.replies().text() + "; " + telemetry_text(counters) + handler_summary,
                  wall_clock_ms(),
                  [&](JsonWriter& w) { summary_members(w, code, billed, counters); });
   }
@@ -599,7 +675,8 @@ class Emulation {
       return "telemetry subscribed, platform silent: nothing delivered";
     }
     const uint64_t dropped = t.records_dropped_busy + t.records_dropped_refused;
-    return "telemetry records delivered " + std::to_string(t.records_sent) + " in " +
+    // What the platform sent the extension; what reached the child is the host's line after it.
+    return "platform sent " + std::to_string(t.records_sent) + " telemetry records in " +
            std::to_string(t.batches_sent) + " batches, dropped " + std::to_string(dropped) + " (" +
            std::to_string(t.records_dropped_busy) + " while a POST was pending, " +
            std::to_string(t.records_dropped_refused) + " refused), " + std::to_string(t.retries) +
@@ -616,6 +693,7 @@ class Emulation {
     };
     w.Key("exit_code");
     w.Int(code);
+    tracer_.replies().write(w);
     w.Key("post_runtime_ms");
     w.StartObject();
     w.Key("count");

@@ -470,7 +470,10 @@ class Extension {
         return this.exit(1);
       }
     }
-    this.send({ ok: true });
+    // `handles` (optional in the protocol): lets the host warn about a handler it will never
+    // call, e.g. onTelemetry with telemetry off.
+    const handles = [...this.handlers.keys()].filter((k) => /^[A-Z]+$/.test(k)).sort();
+    this.send({ ok: true, handles });
   }
 
   dispatch(request, ctx) {

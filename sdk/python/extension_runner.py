@@ -540,7 +540,10 @@ class Extension:
                 traceback.print_exc()
                 self._streams.send({"ok": False, "error": "%s: %s" % (type(e).__name__, e)})
                 return 1
-        self._streams.send({"ok": True})
+        # `handles` (optional in the protocol): lets the host warn about a handler it will never
+        # call, e.g. on_telemetry with telemetry off.
+        handles = sorted(k for k in self._handlers if k.isalpha() and k.isupper())
+        self._streams.send({"ok": True, "handles": handles})
 
         for line in stdin:
             if not line.strip():

@@ -293,3 +293,29 @@ TEST_CASE("emulate: the summary counts error replies, in words and JSON, as the 
                                      " delivered=0 dropped=" + std::to_string(sent)));
   ::unlink(child.c_str());
 }
+
+TEST_CASE("emulate: a handler the configuration never feeds is a warning, once") {
+  // on_telemetry with telemetry off; then the same child with --telemetry: no warning.
+  const std::string child = "/tmp/er-handles-" + std::to_string(::getpid()) + ".py";
+  std::ofstream(child) << "import sys\nsys.path.insert(0, '" << ER_SOURCE_DIR
+                       << "/sdk/python')\n"
+                          "from extension_runner import Extension\n"
+                          "ext = Extension()\n"
+                          "@ext.on_telemetry\n"
+                          "def telemetry(batch, ctx):\n"
+                          "    pass\n"
+                          "ext.run()\n";
+  const std::string warning =
+      "the child has a TELEMETRY handler that will never run: telemetry is off";
+  auto off = run_binary({"emulate", "--invokes", "1", "--runtime", "python3 " + child}, {});
+  INFO(off.err);
+  CHECK(off.status.success());
+  CHECK_THAT(off.err, Catch::Contains(warning));
+  CHECK(off.err.find(warning) == off.err.rfind(warning));
+  auto on =
+      run_binary({"emulate", "--telemetry", "--invokes", "1", "--runtime", "python3 " + child}, {});
+  INFO(on.err);
+  CHECK(on.status.success());
+  CHECK(on.err.find("will never run") == std::string::npos);
+  ::unlink(child.c_str());
+}

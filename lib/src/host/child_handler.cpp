@@ -1,6 +1,9 @@
 #include "extension_runner/host/child_handler.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
+#include <memory>
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/log.hpp"
@@ -9,6 +12,32 @@
 
 namespace extension_runner {
 namespace {
+
+// A handler the configuration never feeds is almost always a mistake made once and then seen
+// on every function (an `on_telemetry` with telemetry off): said once, at the first start.
+std::function<void(const StartupResponse&)> unreachable_handler_warning(const Config& config) {
+  std::vector<std::pair<std::string, std::string>> silent;  // event type → the setting to change
+  if (config.telemetry.mode == TelemetryMode::Off) {
+    silent.emplace_back("TELEMETRY",
+                        "telemetry is off: set EXTENSION_RUNNER_TELEMETRY=telemetry "
+                        "(emulate --telemetry)");
+  }
+  if (!config.receives_invokes()) {
+    silent.emplace_back("INVOKE",
+                        "INVOKE is not registered (EXTENSION_RUNNER_EVENTS, or Lambda "
+                        "Managed Instances)");
+  }
+  auto warned = std::make_shared<std::atomic<bool>>(false);
+  return [silent = std::move(silent), warned](const StartupResponse& response) {
+    for (const auto& [type, why] : silent) {
+      const bool handled = std::find(response.handles.begin(), response.handles.end(), type) !=
+                           response.handles.end();
+      if (handled && !warned->exchange(true)) {
+        log_warn("the child has a " + type + " handler that will never run: " + why);
+      }
+    }
+  };
+}
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -29,6 +58,7 @@ class ChildHandler : public EventHandler {
         RegisteredFunction{r.body_json, r.function_name, r.function_version, r.handler,
                            r.account_id.value_or("")});
     auto options = child_invoker_options(config_.runner, std::move(startup));
+    options.on_started = unreachable_handler_warning(config_);
     auto factory = [options]() -> Result<std::unique_ptr<Invoker>> {
       auto invoker = std::make_unique<ChildInvoker>(options);
       if (auto started = invoker->start(); !started) return started.error();

@@ -310,7 +310,10 @@ Result<void> ChildInvoker::handshake(Clock::time_point deadline) {
     }
     switch (m->kind) {
       case Message::Kind::Startup:
-        if (m->startup.ok) return {};
+        if (m->startup.ok) {
+          if (options_.on_started) options_.on_started(m->startup);
+          return {};
+        }
         return failed(m->startup.error.empty() ? std::string("it answered ok:false")
                                                : m->startup.error);
       case Message::Kind::Eof: {

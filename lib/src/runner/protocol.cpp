@@ -228,6 +228,14 @@ Result<StartupResponse> decode_startup_response(std::string_view line) {
   if (const auto* e = json_member(*doc, "error"); e != nullptr && !e->IsNull()) {
     if (auto r = read_string(*doc, "error", response.error); !r) return r.error();
   }
+  if (const auto* h = json_member(*doc, "handles"); h != nullptr && !h->IsNull()) {
+    if (!h->IsArray()) return make_error(ErrorKind::ProtocolError, "'handles' is not an array");
+    for (const auto& type : h->GetArray()) {
+      if (!type.IsString())
+        return make_error(ErrorKind::ProtocolError, "'handles' holds a non-string");
+      response.handles.emplace_back(type.GetString(), type.GetStringLength());
+    }
+  }
   return response;
 }
 

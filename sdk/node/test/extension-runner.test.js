@@ -109,9 +109,12 @@ ext.onTelemetry((batch) => ({ kind: 'telemetry', types: batch.map((r) => r.type)
 ext.run();
 `;
 
+// The startup response names the event types ECHO_ALL has handlers for (`handles`).
+const READY_ALL = { ok: true, handles: ['INVOKE', 'SHUTDOWN', 'TELEMETRY'] };
+
 test('handshake: ok, then a clean exit at EOF', async () => {
   const child = new Child(ECHO_ALL);
-  assert.deepEqual(await child.start(), { ok: true });
+  assert.deepEqual(await child.start(), READY_ALL);
   const { code, rest } = await child.close();
   assert.equal(code, 0);
   assert.deepEqual(rest, []);
@@ -143,7 +146,7 @@ ext.run();
       platform: 'managed-instances',
       function: { functionName: 'my-fn', functionVersion: '7', handler: 'app.handler', accountId: '123456789012' },
     }),
-    { ok: true },
+    { ok: true, handles: ['INVOKE'] }, // the event types it has handlers for
   );
   const reply = await child.request('r1', { eventType: 'INVOKE' });
   assert.deepEqual(reply.result, {
@@ -355,7 +358,7 @@ const ext = new Extension();
 ext.onInvoke(async (e, ctx) => ({ esm: true, id: ctx.requestId }));
 ext.run();
 `, { ext: '.mjs' });
-  assert.deepEqual(await child.start(), { ok: true });
+  assert.deepEqual(await child.start(), { ok: true, handles: ['INVOKE'] });
   assert.deepEqual((await child.request('esm-1', { eventType: 'INVOKE' })).result, { esm: true, id: 'esm-1' });
   assert.equal((await child.close()).code, 0);
 });

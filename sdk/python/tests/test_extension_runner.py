@@ -150,10 +150,14 @@ ECHO_ALL = """
 """
 
 
+# The startup response names the event types ECHO_ALL has handlers for ("handles").
+READY_ALL = {"ok": True, "handles": ["INVOKE", "SHUTDOWN", "TELEMETRY"]}
+
+
 class HandshakeTest(unittest.TestCase):
     def test_ok_and_clean_exit_at_eof(self):
         child = Child(ECHO_ALL)
-        self.assertEqual(child.start(), {"ok": True})
+        self.assertEqual(child.start(), READY_ALL)
         self.assertEqual(child.close(), 0)
         self.assertEqual(child.stdout_rest, [])
 
@@ -196,7 +200,7 @@ class HandshakeTest(unittest.TestCase):
                     "accountId": "123456789012",
                 },
             ),
-            {"ok": True},
+            {"ok": True, "handles": ["INVOKE"]},  # the event types it has handlers for
         )
         self.assertEqual(
             child.request("r1", {"eventType": "INVOKE"})["result"],
@@ -216,7 +220,7 @@ class HandshakeTest(unittest.TestCase):
     def test_startup_without_function_and_platform(self):
         # Hosts before the Managed-Instances work send neither field.
         child = Child(ECHO_ALL, env={"AWS_LAMBDA_FUNCTION_NAME": "env-fn"})
-        self.assertEqual(child.start(env={"AWS_LAMBDA_FUNCTION_VERSION": "3"}), {"ok": True})
+        self.assertEqual(child.start(env={"AWS_LAMBDA_FUNCTION_VERSION": "3"}), READY_ALL)
         result = child.request("r1", {"eventType": "INVOKE"})["result"]
         self.assertEqual(result["platform"], "lambda")
         self.assertEqual(result["function"], ["env-fn", "3", None, None])
@@ -271,7 +275,7 @@ class HandshakeTest(unittest.TestCase):
 class HandlerTest(unittest.TestCase):
     def setUp(self):
         self.child = Child(ECHO_ALL)
-        self.assertEqual(self.child.start(), {"ok": True})
+        self.assertEqual(self.child.start(), READY_ALL)
 
     def tearDown(self):
         if self.child.proc.poll() is None:
@@ -377,7 +381,7 @@ class ExceptionAndAsyncTest(unittest.TestCase):
 
     def test_exceptions_become_error_replies(self):
         child = Child(self.BODY)
-        self.assertEqual(child.start(), {"ok": True})
+        self.assertEqual(child.start()["ok"], True)
         cases = [
             ({"eventType": "INVOKE", "fail": "custom"}, "QuotaExceeded", "over quota"),
             ({"eventType": "INVOKE", "fail": "value"}, "ValueError", "bad event"),

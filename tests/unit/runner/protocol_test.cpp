@@ -165,16 +165,20 @@ TEST_CASE("protocol: InvokeReply decodes every field, and round-trips") {
   }
 }
 
-TEST_CASE("protocol: StartupResponse decodes ok and error") {
+TEST_CASE("protocol: StartupResponse decodes ok, error and handles") {
   struct Case {
     const char* line;
     bool ok;
     std::string error;
+    std::vector<std::string> handles;
   };
   const std::vector<Case> cases = {
-      {R"({"ok":true})", true, ""},
-      {R"({"ok":false,"error":"cannot import app"})", false, "cannot import app"},
-      {R"({"ok":false,"error":null,"other":1})", false, ""},
+      {R"({"ok":true})", true, "", {}},
+      {R"({"ok":false,"error":"cannot import app"})", false, "cannot import app", {}},
+      {R"({"ok":false,"error":null,"other":1})", false, "", {}},
+      {R"({"ok":true,"handles":["INVOKE","TELEMETRY"]})", true, "", {"INVOKE", "TELEMETRY"}},
+      {R"({"ok":true,"handles":[]})", true, "", {}},
+      {R"({"ok":true,"handles":null})", true, "", {}},
   };
   for (const auto& c : cases) {
     INFO(c.line);
@@ -182,6 +186,7 @@ TEST_CASE("protocol: StartupResponse decodes ok and error") {
     REQUIRE(r.ok());
     CHECK(r->ok == c.ok);
     CHECK(r->error == c.error);
+    CHECK(r->handles == c.handles);
   }
 }
 
@@ -265,6 +270,8 @@ TEST_CASE("protocol: bad input is a ProtocolError naming the problem") {
       {"startup without ok", startup, R"({"error":"x"})", "ok"},
       {"startup ok string", startup, R"({"ok":"true"})", "ok"},
       {"startup error number", startup, R"({"ok":false,"error":5})", "error"},
+      {"startup handles not an array", startup, R"({"ok":true,"handles":"INVOKE"})", "handles"},
+      {"startup handles a number", startup, R"({"ok":true,"handles":[1]})", "handles"},
       {"proxy remaining string", proxy, R"({"remaining":"5"})", "remaining"},
       {"proxy env not strings", proxy, R"({"env":{"A":1}})", "env.A"},
       {"proxy context string", proxy, R"({"context":"x"})", "context"},

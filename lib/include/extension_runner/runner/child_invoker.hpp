@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,6 +49,8 @@ struct ChildInvokerOptions {
   std::string memory_size;                     ///< Reported as billing.memory.
   /** Delay before restarting after a crash; doubles per crash in a row, capped at 1 s. */
   std::chrono::milliseconds crash_backoff{100};
+  /** Called with each successful startup response (every (re)start), on the starting thread. */
+  std::function<void(const StartupResponse&)> on_started;
 };
 
 /**

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/core/result.hpp"
@@ -50,6 +51,12 @@ struct StartupRequest {
 struct StartupResponse {
   bool ok = false;
   std::string error;
+  /**
+   * Optional `handles`: the event types the child has handlers for (the SDKs send it, e.g.
+   * `["INVOKE","TELEMETRY"]`); empty when not sent. Lets the host say when a handler can never
+   * run (docs/runner-protocol.md).
+   */
+  std::vector<std::string> handles;
 };
 
 /** Host → child: `{"context","event","deadline"}`; deadline in ms since the Unix epoch. */

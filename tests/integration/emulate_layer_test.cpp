@@ -45,7 +45,7 @@ struct Scratch {
 
   /** examples/python packaged as layer `name`, its command naming Lambda's interpreter. */
   std::string package_python(const std::string& name) const {
-    const std::string zip = dir + "/" + name + ".zip";
+    std::string zip = dir + "/" + name + ".zip";
     auto run = run_binary(
         {"--name", name, "--dir", kSource + "/examples/python", "--binary",
          test_support::binary_path(), "--zip", zip, "--command", "/var/lang/bin/python3 runner.py"},

@@ -76,7 +76,8 @@ std::string lambda_mode_message(const LayerRoot& root,
                                 const std::map<std::string, std::string>& env) {
   auto run = run_binary({}, env, 20000, unset_except(env), root.exe());
   REQUIRE(run.status.code == 2);
-  const std::string prefix = "extension-runner: ";
+  // Prefixed with the binary's own name, as the layer installs it (`my-ext: …`).
+  const std::string prefix = kName + ": ";
   const auto line = test_support::lines_of(run.err).at(0);
   REQUIRE(line.rfind(prefix, 0) == 0);
   return line.substr(prefix.size());

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "extension_runner/core/json.hpp"
@@ -243,8 +244,11 @@ int run_layer_binary(const LayerRoot& layer, const std::vector<std::string>& arg
     return 2;
   }
   SignalsPassedOn passing(child->pid());
-  const ExitStatus status = child->wait();
-  return status.signaled ? 128 + status.code : status.code;
+  // Waited for in slices: a signal handler may only run once a blocking call returns (seen
+  // under ThreadSanitizer, which defers signals), and Ctrl-C must reach the layer promptly.
+  std::optional<ExitStatus> status;
+  while (!status) status = child->wait_for(std::chrono::milliseconds(100));
+  return status->signaled ? 128 + status->code : status->code;
 }
 
 }  // namespace extension_runner

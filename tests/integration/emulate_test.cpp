@@ -67,6 +67,20 @@ std::string write_scenario(const std::string& json) {
   return path;
 }
 
+/** A Python SDK extension whose on_telemetry runs `body` (one indented line); its path. */
+std::string write_telemetry_child(const std::string& tag, const std::string& body) {
+  const std::string path = "/tmp/er-" + tag + "-" + std::to_string(::getpid()) + ".py";
+  std::ofstream(path) << "import sys\nsys.path.insert(0, '" << ER_SOURCE_DIR
+                      << "/sdk/python')\n"
+                         "from extension_runner import Extension\n"
+                         "ext = Extension()\n"
+                         "@ext.on_telemetry\n"
+                         "def telemetry(batch, ctx):\n"
+                         "    "
+                      << body << "\next.run()\n";
+  return path;
+}
+
 }  // namespace
 
 TEST_CASE("emulate: a register fault ends in a non-zero exit with the API's words in the log") {
@@ -246,29 +260,19 @@ TEST_CASE("emulate: Ctrl-C with a child runtime ends it too: no orphans") {
 TEST_CASE("emulate: the summary counts error replies, in words and JSON, as the counters line") {
   // An SDK extension whose telemetry handler raises: every TELEMETRY reply is an error, so no
   // record was delivered to the child, whatever the platform sent.
-  const std::string child = "/tmp/er-raising-" + std::to_string(::getpid()) + ".py";
-  std::ofstream(child) << "import sys\nsys.path.insert(0, '" << ER_SOURCE_DIR
-                       << "/sdk/python')\n"
-                          "from extension_runner import Extension\n"
-                          "ext = Extension()\n"
-                          "@ext.on_telemetry\n"
-                          "def telemetry(batch, ctx):\n"
-                          "    raise RuntimeError('boom')\n"
-                          "ext.run()\n";
+  const std::string child = write_telemetry_child("raising", "raise RuntimeError('boom')");
   auto run = run_binary(
       {"emulate", "--json", "--telemetry", "--invokes", "2", "--runtime", "python3 " + child}, {});
   INFO(run.out << run.err);
   CHECK(run.status.success());
-  const rapidjson::Value* replies = nullptr;
-  std::string detail;
   rapidjson::Document summary;
   for (const auto& l : lines_of(run.out)) {
     auto doc = parse_json(l);
     if (doc.ok() && json_string(*doc, "what") == std::string("summary")) summary = std::move(*doc);
   }
   REQUIRE(summary.IsObject());
-  detail = json_string(summary, "detail").value_or("");
-  replies = json_member(summary, "replies");
+  const std::string detail = json_string(summary, "detail").value_or("");
+  const rapidjson::Value* replies = json_member(summary, "replies");
   REQUIRE(replies != nullptr);
   const auto count = [&](const char* type, const char* key) {
     const auto* t = json_member(*replies, type);
@@ -296,15 +300,7 @@ TEST_CASE("emulate: the summary counts error replies, in words and JSON, as the 
 
 TEST_CASE("emulate: a handler the configuration never feeds is a warning, once") {
   // on_telemetry with telemetry off; then the same child with --telemetry: no warning.
-  const std::string child = "/tmp/er-handles-" + std::to_string(::getpid()) + ".py";
-  std::ofstream(child) << "import sys\nsys.path.insert(0, '" << ER_SOURCE_DIR
-                       << "/sdk/python')\n"
-                          "from extension_runner import Extension\n"
-                          "ext = Extension()\n"
-                          "@ext.on_telemetry\n"
-                          "def telemetry(batch, ctx):\n"
-                          "    pass\n"
-                          "ext.run()\n";
+  const std::string child = write_telemetry_child("handles", "pass");
   const std::string warning =
       "the child has a TELEMETRY handler that will never run: telemetry is off";
   auto off = run_binary({"emulate", "--invokes", "1", "--runtime", "python3 " + child}, {});

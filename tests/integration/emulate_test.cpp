@@ -69,7 +69,7 @@ std::string write_scenario(const std::string& json) {
 
 /** A Python SDK extension whose on_telemetry runs `body` (one indented line); its path. */
 std::string write_telemetry_child(const std::string& tag, const std::string& body) {
-  const std::string path = "/tmp/er-" + tag + "-" + std::to_string(::getpid()) + ".py";
+  std::string path = "/tmp/er-" + tag + "-" + std::to_string(::getpid()) + ".py";
   std::ofstream(path) << "import sys\nsys.path.insert(0, '" << ER_SOURCE_DIR
                       << "/sdk/python')\n"
                          "from extension_runner import Extension\n"

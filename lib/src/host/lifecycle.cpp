@@ -105,10 +105,28 @@ Result<void> handle_invoke(const InvokeEvent& event, Extension& extension) {
   return handled;
 }
 
-// The telemetry drain first, while the child still runs and can take it; then the child.
+// Before `/register`: Lambda starts the runtime once every extension registered [EXT], and
+// `wrap` must find the address by then. A failure is reported after registering (only then
+// can it be); meanwhile `wrap` finds no address and runs the runtime without the proxy.
+std::optional<Error> start_proxy(const std::string& name, Extension& extension) {
+  if (!extension.proxy) return std::nullopt;
+  const EnvLookup env = process_env();
+  if (auto warning = exec_wrapper_warning(name, env("AWS_LAMBDA_EXEC_WRAPPER"))) {
+    log_warn(*warning);
+  }
+  auto started = extension.proxy->start(proxy_address_path(name, env));
+  if (started) return std::nullopt;
+  extension.proxy.reset();
+  return started.error();
+}
+
+// The proxy's observe copies and the telemetry drain first, while the child still runs and can
+// take them; then the child.
 Result<void> handle_shutdown(const ShutdownEvent& event, Extension& extension) {
   const auto budget =
-      ShutdownBudget::split(event.deadline_ms, wall_clock_ms(), extension.events->has_child());
+      ShutdownBudget::split(event.deadline_ms, wall_clock_ms(), extension.events->has_child(),
+                            extension.proxy != nullptr);
+  if (extension.proxy) extension.proxy->stop(budget.proxy_until_ms);
   if (extension.forwarder) extension.forwarder->shutdown(budget.telemetry_until_ms);
   return extension.events->on_shutdown(event, budget);
 }
@@ -153,6 +171,7 @@ int run_event_loop(const Config& config, ExtensionsClient& client, Extension& ex
 
 std::string Extension::summary() const {
   std::string line = forwarder ? forwarder->counters().to_line() : std::string();
+  if (proxy) line += std::string(line.empty() ? "" : " ") + proxy->counters_line();
   if (absorbed.failures > 0) {
     line += std::string(line.empty() ? "" : " ") +
             "on-failure=continue: failures=" + std::to_string(absorbed.failures) +
@@ -166,9 +185,15 @@ int run_lifecycle(const Config& config, const std::string& name, Extension& exte
   log_info(describe_config(config));
   ExtensionsClient client(config.runtime_api, bounded_call_timeouts(config.api_timeout_ms));
 
+  const std::optional<Error> proxy_failed = start_proxy(name, extension);
   auto registration = register_extension(client, config, name);
   if (!registration) return kExitFailure;
   const InitContext init{config, *registration, client, name};
+  if (proxy_failed) {
+    if (auto code = on_part_failure(config, client, Phase::Init, *proxy_failed, extension, false)) {
+      return *code;
+    }
+  }
 
   if (auto started = extension.events->init(init); !started) {
     if (auto code =

@@ -166,6 +166,5 @@ TEST_CASE("proxy hooks: without extra children a hook answers from the main chil
   CHECK(answer->result_json == "\"child-0\"");
   CHECK(hooks.extra_children() == 0);
   std::lock_guard<std::mutex> lock(children.mutex);
-  CHECK(children.runs ==
-        std::vector<std::pair<int, std::string>>{{0, "copy"}, {0, "hook"}});
+  CHECK(children.runs == std::vector<std::pair<int, std::string>>{{0, "copy"}, {0, "hook"}});
 }

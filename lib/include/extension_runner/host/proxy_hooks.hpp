@@ -49,8 +49,7 @@ class ProxyHooks : public InvocationHooks {
    * invoker of an extra hook child; at most `max_extra_children` of them (0: every hook uses
    * the main child).
    */
-  ProxyHooks(Dispatcher& main, Dispatcher::InvokerFactory extra_factory,
-             size_t max_extra_children);
+  ProxyHooks(Dispatcher& main, Dispatcher::InvokerFactory extra_factory, size_t max_extra_children);
   /** stop(0) if not stopped yet. */
   ~ProxyHooks() override;
   ProxyHooks(const ProxyHooks&) = delete;

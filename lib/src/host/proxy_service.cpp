@@ -110,7 +110,8 @@ AddressFile::~AddressFile() {
 ProxyService::ProxyService(const Config& config, std::shared_ptr<Dispatcher> dispatcher,
                            std::shared_ptr<ChildFactorySlot> slot, size_t extra_children)
     : dispatcher_(std::move(dispatcher)),
-      hooks_(*dispatcher_, [slot] { return slot->make(); }, extra_children),
+      hooks_(
+          *dispatcher_, [slot] { return slot->make(); }, extra_children),
       server_(options_for(config), hooks_) {}
 
 ProxyService::~ProxyService() { stop(0); }
@@ -125,8 +126,8 @@ Result<HostPort> ProxyService::start(const std::string& address_path) {
   }
   address_file_ = std::move(*file);
   started_ = true;
-  log_info("Runtime API proxy listening on " + bound->to_string() + " (address in " +
-           address_path + ")");
+  log_info("Runtime API proxy listening on " + bound->to_string() + " (address in " + address_path +
+           ")");
   return bound;
 }
 

@@ -26,9 +26,9 @@ TEST_CASE("proxy service: a WARN unless AWS_LAMBDA_EXEC_WRAPPER is this extensio
     bool warns;
   };
   const std::vector<Case> cases = {
-      {"/opt/ext/wrapper", false},     {"/mnt/layers/ext/wrapper", false},
-      {std::nullopt, true},            {"", true},
-      {"/opt/other/wrapper", true},    {"/opt/ext/wrapper.sh", true},
+      {"/opt/ext/wrapper", false},  {"/mnt/layers/ext/wrapper", false},
+      {std::nullopt, true},         {"", true},
+      {"/opt/other/wrapper", true}, {"/opt/ext/wrapper.sh", true},
       {"/opt/myext/wrapper", true},
   };
   for (const auto& c : cases) {

@@ -61,7 +61,8 @@ std::optional<std::string> exec_wrapper_warning(const std::string& name,
  */
 size_t extra_hook_children(Platform platform, const std::optional<std::string>& max_concurrency);
 
-/** A file holding one line, written atomically (temporary file + rename), removed on destruction. */
+/** A file holding one line, written atomically (temporary file + rename), removed on destruction.
+ */
 class AddressFile {
  public:
   /** Writes `text` to `path`; Io when it cannot. */

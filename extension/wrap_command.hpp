@@ -28,7 +28,8 @@ std::map<std::string, std::string> runtime_exports(const Config& config,
  * The program `wrap` executes: `command` itself, or `config.proxy.next_wrapper` followed by
  * `command` when one is set (Lambda runs one exec wrapper; this keeps the function's own).
  */
-std::vector<std::string> wrapped_argv(const Config& config, const std::vector<std::string>& command);
+std::vector<std::string> wrapped_argv(const Config& config,
+                                      const std::vector<std::string>& command);
 
 /**
  * Loads the configuration as Lambda mode does (environment and the layer's file; no flags),

@@ -59,21 +59,39 @@ Result<HookReply> ProxyHooks::on_response(const HookCall& call) { return decide(
 
 void ProxyHooks::observe(const HookCall& call) {
   const Ticket ticket = main_.submit(hook_request(call));
-  if (!ticket.wait_until(wait_deadline(call.deadline_ms))) {
+  if (!await_answer(ticket, call.deadline_ms)) {
     log_debug("observe copy for " + call.context.aws_request_id + " not answered by its deadline");
   }
 }
 
 Result<HookReply> ProxyHooks::decide(const HookCall& call) {
+  if (cancelled_) return make_error(ErrorKind::Cancelled, "the extension is shutting down");
   Lane lane = borrow_lane();
   const Ticket ticket = lane.dispatcher->submit_priority(hook_request(call));
-  auto reply = ticket.wait_until(wait_deadline(call.deadline_ms));
+  auto reply = await_answer(ticket, call.deadline_ms);
   return_lane(std::move(lane));
   if (!reply) {
-    return make_error(ErrorKind::Cancelled, "the hook gave no answer by the invocation's deadline");
+    return make_error(ErrorKind::Cancelled,
+                      cancelled_ ? "the extension is shutting down"
+                                 : "the hook gave no answer by the invocation's deadline");
   }
   return hook_outcome(*reply);
 }
+
+// In slices: a Ticket is a future, which cannot also wake on cancel(); 20 ms is small beside
+// a SHUTDOWN budget and costs nothing while the child answers within the first slice.
+std::optional<Result<InvokeReply>> ProxyHooks::await_answer(const Ticket& ticket,
+                                                            int64_t deadline_ms) {
+  constexpr auto kSlice = std::chrono::milliseconds(20);
+  const auto until = wait_deadline(deadline_ms);
+  while (true) {
+    const auto now = std::chrono::steady_clock::now();
+    if (auto reply = ticket.wait_until(std::min(until, now + kSlice))) return reply;
+    if (cancelled_ || std::chrono::steady_clock::now() >= until) return std::nullopt;
+  }
+}
+
+void ProxyHooks::cancel() { cancelled_ = true; }
 
 // The main child when no other hook holds it and it is idle; else an idle extra child; else a
 // new one while under the bound; else the main child's priority lane after all (queued).

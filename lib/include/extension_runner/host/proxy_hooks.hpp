@@ -13,10 +13,12 @@
  * bound hooks queue on the main child's priority lane. An extra child that failed for good
  * (its crash limit) is dropped, and the next concurrent hook starts a fresh one.
  */
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "extension_runner/proxy/hooks.hpp"
@@ -65,6 +67,13 @@ class ProxyHooks : public InvocationHooks {
   /** Extra hook children alive now (started, not yet dropped or stopped). */
   size_t extra_children() const;
 
+  /**
+   * Hook calls waiting for an answer return Error{Cancelled} at once (the proxy then applies its
+   * FailPolicy), and so do later ones: at SHUTDOWN a held invocation must not keep the
+   * extension past its deadline.
+   */
+  void cancel();
+
   /** Ends the extra hook children within about `budget_ms`; later hooks use the main child. */
   void stop(int64_t budget_ms);
 
@@ -76,6 +85,8 @@ class ProxyHooks : public InvocationHooks {
   };
 
   Result<HookReply> decide(const HookCall& call);
+  /** The ticket's answer by `deadline_ms` (+ grace), or nullopt; ends early on cancel(). */
+  std::optional<Result<InvokeReply>> await_answer(const Ticket& ticket, int64_t deadline_ms);
   Lane borrow_lane();
   void return_lane(Lane lane);
 
@@ -84,6 +95,7 @@ class ProxyHooks : public InvocationHooks {
   const size_t max_extra_;
 
   mutable std::mutex mutex_;
+  std::atomic<bool> cancelled_{false};
   size_t main_hooks_ = 0;  ///< Hook calls holding the main child's lane.
   size_t extras_started_ = 0;
   bool stopped_ = false;

@@ -662,7 +662,7 @@ const std::vector<SettingSpec>& settings() {
       row("EXTENSION_RUNNER_PROXY", "proxy",
           "Runtime API proxy: off; observe (copies of events and responses go to the child's "
           "hooks); intercept (the hooks may replace, answer or reject before forwarding); the "
-          "function must use the exec wrapper (docs/runner-protocol.md)",
+          "function must use the exec wrapper (docs/proxy.md)",
           choice<ProxyMode>(
               {{"off", ProxyMode::Off},
                {"observe", ProxyMode::Observe},

@@ -108,7 +108,7 @@ AddressFile::~AddressFile() {
 }
 
 ProxyService::ProxyService(const Config& config, std::shared_ptr<Dispatcher> dispatcher,
-                           std::shared_ptr<ChildFactorySlot> slot, size_t extra_children)
+                           const std::shared_ptr<ChildFactorySlot>& slot, size_t extra_children)
     : dispatcher_(std::move(dispatcher)),
       hooks_(
           *dispatcher_, [slot] { return slot->make(); }, extra_children),

@@ -86,7 +86,7 @@ class ProxyService {
    * child behind `dispatcher` (extra hook children made with `slot`, at most `extra_children`).
    */
   ProxyService(const Config& config, std::shared_ptr<Dispatcher> dispatcher,
-               std::shared_ptr<ChildFactorySlot> slot, size_t extra_children);
+               const std::shared_ptr<ChildFactorySlot>& slot, size_t extra_children);
   ~ProxyService();
   ProxyService(const ProxyService&) = delete;
   ProxyService& operator=(const ProxyService&) = delete;

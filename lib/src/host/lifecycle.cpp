@@ -43,18 +43,19 @@ class DiscardingHandler final : public EventHandler {
 /**
  * A failure of the child, the listener or the subscription. Report: init/error or exit/error,
  * and the lifecycle ends. Continue: one ERROR line saying what is lost, counted, and the
- * lifecycle goes on (with `lose_child`, without the child). Returns the exit code to end
- * with, or nullopt to go on.
+ * lifecycle goes on (with `lose_child`, without the child; else `lost_without_child` says what
+ * is lost). Returns the exit code to end with, or nullopt to go on.
  */
 std::optional<int> on_part_failure(const Config& config, ExtensionsClient& client, Phase phase,
-                                   const Error& error, Extension& extension, bool lose_child) {
+                                   const Error& error, Extension& extension, bool lose_child,
+                                   const char* lost_without_child = "telemetry is not delivered") {
   if (config.on_failure == FailurePolicy::Report) return report_failure(client, phase, error);
   auto& absorbed = extension.absorbed;
   if (absorbed.failures++ == 0) {
     absorbed.first = std::string(error_type(error.kind)) + ": " + error.message;
   }
   const std::string lost =
-      lose_child ? "events and telemetry go nowhere (counted)" : "telemetry is not delivered";
+      lose_child ? "events and telemetry go nowhere (counted)" : lost_without_child;
   log_error(std::string(error_type(error.kind)) + ": " + error.message + "; " + lost +
             " until SHUTDOWN, the function is not affected (EXTENSION_RUNNER_ON_FAILURE=continue)");
   if (lose_child) {
@@ -190,7 +191,8 @@ int run_lifecycle(const Config& config, const std::string& name, Extension& exte
   if (!registration) return kExitFailure;
   const InitContext init{config, *registration, client, name};
   if (proxy_failed) {
-    if (auto code = on_part_failure(config, client, Phase::Init, *proxy_failed, extension, false)) {
+    if (auto code = on_part_failure(config, client, Phase::Init, *proxy_failed, extension, false,
+                                    "the runtime runs without the Runtime API proxy")) {
       return *code;
     }
   }

@@ -21,6 +21,7 @@
 #include "extension_runner/host/settings.hpp"
 #include "extension_runner/lambda/extensions_api.hpp"
 #include "extension_runner/runner/process.hpp"
+#include "wrap_command.hpp"
 
 namespace extension_runner::cli {
 namespace {
@@ -359,13 +360,21 @@ int run(int argc, char** argv) {
   // most of the work from exec to register (bench/README.md, "Where the time and pages go").
   // With any argument the parser is built as always.
   if (argc <= 1) return run_configured(argv0, {}, nullptr, nullptr);
+  // `wrap` runs the function's runtime: no parser that could refuse an argument of the
+  // runtime's, and no error that stops it (wrap_command.hpp).
+  if (std::string_view(argv[1]) == "wrap") {
+    const int first = argc > 2 && std::string_view(argv[2]) == "--" ? 3 : 2;
+    return run_wrap(argv0, std::vector<std::string>(argv + first, argv + argc));
+  }
 
   CLI::App app{
       "extension-runner: an AWS Lambda extension host.\n"
       "Without a subcommand it runs the Lambda Extensions API lifecycle (inside Lambda).\n"
       "Every setting is an environment variable, the same-named flag and a key of the\n"
       "configuration file /opt/<name>/extension-runner.json (flag > env > file > default).\n\n"
-      "Example (local):  extension-runner emulate --runtime 'python3 examples/python/runner.py'",
+      "Example (local):  extension-runner emulate --runtime 'python3 examples/python/runner.py'\n"
+      "`extension-runner wrap -- CMD ARGS...` (the layer's exec wrapper) runs CMD pointed at\n"
+      "the Runtime API proxy when EXTENSION_RUNNER_PROXY is on (docs/proxy.md).",
       "extension-runner"};
   app.set_version_flag("--version", std::string("extension-runner ") + ER_VERSION);
   SettingOptions setting_options;

@@ -62,14 +62,16 @@ $(addprefix static-,$(LAYER_ARCHES)): static-%: static-deps-%
 ## static: the fully static release binaries for x86_64 and arm64.
 static: $(addprefix static-,$(LAYER_ARCHES))
 
-## layer: build/layer/extension-runner-<arch>.zip holding only extensions/extension-runner (755).
+## layer: build/layer/extension-runner-<arch>.zip holding only extensions/extension-runner (755)
+## and the exec wrapper extension-runner/wrapper (755; docs/proxy.md).
 layer: static
 	@set -e; for arch in $(LAYER_ARCHES); do \
 	  stage=$(LAYER_DIR)/stage-$$arch; zip=$(abspath $(LAYER_DIR))/extension-runner-$$arch.zip; \
 	  rm -rf $$stage $$zip; \
 	  install -D -m 755 $(LAYER_BUILD_DIR)/static-$$arch/bin/extension-runner $$stage/extensions/extension-runner; \
 	  touch -d '2000-01-01 00:00:00' $$stage/extensions/extension-runner; \
-	  (cd $$stage && zip -X -q -9 $$zip extensions/extension-runner); \
+	  $(LAYER_ROOT)/layer/write-wrapper.sh extension-runner $$stage; \
+	  (cd $$stage && zip -X -q -9 $$zip extensions/extension-runner extension-runner/wrapper); \
 	  echo "$$zip"; \
 	done
 
@@ -175,6 +177,7 @@ define sam_runner_layer
 	$(LAYER_MAKE) static-$(1)
 	install -D -m 755 $(LAYER_BUILD_DIR)/static-$(1)/bin/extension-runner \
 	  "$(ARTIFACTS_DIR)/extensions/extension-runner"
+	$(LAYER_ROOT)/layer/write-wrapper.sh extension-runner "$(ARTIFACTS_DIR)"
 endef
 
 build-ExtensionRunnerLayerX86:

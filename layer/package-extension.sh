@@ -113,6 +113,11 @@ with open(path, "w") as f:
 PY
 fi
 chmod 644 "$root/$name/extension-runner.json"
+if [[ -e "$root/$name/wrapper" ]]; then
+  rm -rf "${root:?}/extensions/$name" "${root:?}/$name"
+  die "$dir holds a file named wrapper: /opt/$name/wrapper is the layer's exec wrapper (docs/proxy.md)"
+fi
+"$(dirname "$0")/write-wrapper.sh" "$name" "$root"
 # Readable by everyone, executables 755, the rest 644: the layer does not depend on the umask.
 find "$root/$name" -type d -exec chmod 755 {} +
 find "$root/$name" -type f -perm /111 -exec chmod 755 {} +

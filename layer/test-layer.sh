@@ -3,7 +3,8 @@
 # directory tree (its /opt) and run there with chroot, so any dependency on the build machine's
 # files (shared libraries, loader, /etc) shows up as a failure.
 #
-#   - the zip holds exactly one entry, extensions/extension-runner, mode 755
+#   - the zip holds exactly extensions/extension-runner (mode 755) and the exec wrapper
+#     extension-runner/wrapper
 #   - the binary has no dynamic section and no program interpreter (fully static)
 #   - zipped size within the budget (argument 2, bytes); sizes are printed
 #   - `--version` runs in the chroot; arm64 runs under qemu-aarch64-static, copied into the
@@ -46,13 +47,17 @@ for arch in x86_64 arm64; do
   fi
 
   entries="$(unzip -Z1 "$zip")"
-  if [[ "$entries" == "extensions/extension-runner" ]]; then
-    pass "$arch: zip holds exactly extensions/extension-runner"
+  if [[ "$entries" == $'extensions/extension-runner\nextension-runner/wrapper' ]]; then
+    pass "$arch: zip holds exactly extensions/extension-runner and extension-runner/wrapper"
   else
     fail "$arch: zip entries are: $(tr '\n' ' ' <<<"$entries")"
   fi
   mode="$(unzip -Z "$zip" extensions/extension-runner | awk '{print $1}')"
   [[ "$mode" == "-rwxr-xr-x" ]] && pass "$arch: mode $mode" || fail "$arch: mode is $mode, want -rwxr-xr-x"
+  wrapper="$(unzip -p "$zip" extension-runner/wrapper)"
+  [[ "$wrapper" == $'#!/bin/sh\nexec /opt/extensions/extension-runner wrap -- "$@"' ]] &&
+    pass "$arch: the exec wrapper runs extensions/extension-runner wrap" ||
+    fail "$arch: extension-runner/wrapper is '$wrapper'"
 
   zipped=$(stat -c %s "$zip")
   unzipped=$(unzip -Zt "$zip" | awk '{for (i = 1; i <= NF; i++) if ($i == "bytes") print $(i - 1); exit}')

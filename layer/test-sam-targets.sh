@@ -114,8 +114,9 @@ check_template() {
 
     case "$type" in
       AWS::Serverless::LayerVersion)
-        # extensions/ holds one binary; extension-runner alone, or a packaged extension
-        # (layer/package-extension.sh): extensions/<name> + <name>/extension-runner.json + files.
+        # extensions/ holds one binary; extension-runner with its exec wrapper, or a packaged
+        # extension (layer/package-extension.sh): extensions/<name> + <name>/extension-runner.json
+        # + <name>/wrapper + files.
         files="$(cd "$artifacts" && find . -mindepth 1 -not -type d | sort)"
         exts="$(grep '^\./extensions/' <<<"$files" || true)"
         if [[ "$(wc -l <<<"$exts")" != 1 || -z "$exts" ]]; then
@@ -124,8 +125,8 @@ check_template() {
         fi
         name="${exts#./extensions/}"
         if [[ "$name" == extension-runner ]]; then
-          if [[ "$files" == "./extensions/extension-runner" ]]; then
-            pass "$logical_id: ARTIFACTS_DIR holds exactly extensions/extension-runner"
+          if [[ "$files" == $'./extension-runner/wrapper\n./extensions/extension-runner' ]]; then
+            pass "$logical_id: ARTIFACTS_DIR holds exactly extensions/extension-runner and its wrapper"
           else
             fail "$logical_id: ARTIFACTS_DIR holds: $(tr '\n' ' ' <<<"$files")"
             continue

@@ -30,14 +30,19 @@ echo x >"$child/__pycache__/main.pyc"
   --command "python3 main.py" --handler main.handle --set EXTENSION_RUNNER_TELEMETRY=telemetry \
   >/dev/null
 entries="$(unzip -Z1 "$scratch/a.zip" | tr '\n' ' ')"
-want="extensions/my-ext my-ext/extension-runner.json my-ext/lib/helper.py my-ext/main.py my-ext/run.sh "
+want="extensions/my-ext my-ext/extension-runner.json my-ext/lib/helper.py my-ext/main.py my-ext/run.sh my-ext/wrapper "
 [[ "$entries" == "$want" ]] || fail "entries are '$entries', want '$want'"
 ok "zip entries: $entries"
 mode() { unzip -Z "$scratch/a.zip" "$1" | awk '{print $1}'; }
 [[ "$(mode extensions/my-ext)" == -rwxr-xr-x ]] || fail "binary mode $(mode extensions/my-ext)"
 [[ "$(mode my-ext/run.sh)" == -rwxr-xr-x ]] || fail "run.sh mode $(mode my-ext/run.sh)"
 [[ "$(mode my-ext/main.py)" == -rw-r--r-- ]] || fail "main.py mode $(mode my-ext/main.py)"
+[[ "$(mode my-ext/wrapper)" == -rwxr-xr-x ]] || fail "wrapper mode $(mode my-ext/wrapper)"
+wrapper="$(unzip -p "$scratch/a.zip" my-ext/wrapper)"
+[[ "$wrapper" == $'#!/bin/sh\nexec /opt/extensions/my-ext wrap -- "$@"' ]] ||
+  fail "wrapper is '$wrapper'"
 ok "modes: binary and executables 755, other files 644"
+ok "the exec wrapper my-ext/wrapper runs extensions/my-ext wrap"
 config="$(unzip -p "$scratch/a.zip" my-ext/extension-runner.json)"
 python3 - "$config" <<'PY' || fail "written configuration: $config"
 import json, sys
@@ -59,7 +64,7 @@ ok "reproducible: same bytes after the sources' dates changed"
 echo '{"EXTENSION_RUNNER_COMMAND": "./run.sh"}' >"$child/extension-runner.json"
 "$pkg" --name copied --dir "$child" --binary "$scratch/bin" --stage "$scratch/stage" \
   --exclude 'lib' --exclude '*.sh' >/dev/null
-[[ "$(cd "$scratch/stage/copied" && find . -type f | sort | tr '\n' ' ')" == "./extension-runner.json ./main.py " ]] ||
+[[ "$(cd "$scratch/stage/copied" && find . -type f | sort | tr '\n' ' ')" == "./extension-runner.json ./main.py ./wrapper " ]] ||
   fail "--exclude: $(cd "$scratch/stage/copied" && find . -type f | tr '\n' ' ')"
 [[ "$(cat "$scratch/stage/copied/extension-runner.json")" == '{"EXTENSION_RUNNER_COMMAND": "./run.sh"}' ]] ||
   fail "--stage did not copy DIR's extension-runner.json"
@@ -94,6 +99,9 @@ refused "is not KEY=VALUE" --name a "${base[@]}" --command x --set novalue
 refused "unknown argument" --name a "${base[@]}" --command x --arch arm64
 echo '{}' >"$child/extension-runner.json"
 refused "exists and COMMAND/HANDLER/SETTINGS were given too" --name a "${base[@]}" --command x
+printf '#!/bin/sh\n' >"$child/wrapper"
+refused "holds a file named wrapper" --name a "${base[@]}"
+rm "$child/wrapper"
 
 # ---- the configuration check, with the real binary ----
 [[ -x "$real_bin" ]] || fail "no extension-runner binary at $real_bin (build it first)"

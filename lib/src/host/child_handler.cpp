@@ -8,6 +8,7 @@
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/log.hpp"
 #include "extension_runner/core/uuid.hpp"
+#include "extension_runner/host/proxy_service.hpp"
 #include "extension_runner/runner/child_invoker.hpp"
 
 namespace extension_runner {
@@ -48,8 +49,12 @@ constexpr milliseconds kSyncGrace{500};
 
 class ChildHandler : public EventHandler {
  public:
-  ChildHandler(Config config, std::string mode, std::shared_ptr<Dispatcher> dispatcher)
-      : config_(std::move(config)), mode_(std::move(mode)), dispatcher_(std::move(dispatcher)) {}
+  ChildHandler(Config config, std::string mode, std::shared_ptr<Dispatcher> dispatcher,
+               std::shared_ptr<ChildFactorySlot> slot)
+      : config_(std::move(config)),
+        mode_(std::move(mode)),
+        dispatcher_(std::move(dispatcher)),
+        slot_(std::move(slot)) {}
 
   Result<void> init(const InitContext& context) override {
     const RegisterResponse& r = context.registration;
@@ -64,6 +69,7 @@ class ChildHandler : public EventHandler {
       if (auto started = invoker->start(); !started) return started.error();
       return std::unique_ptr<Invoker>(std::move(invoker));
     };
+    if (slot_) slot_->set(factory);
     if (config_.runner.child_start == ChildStart::Background) {
       // The function's init does not wait for the child; events queue behind its handshake.
       dispatcher_->start_in_background(std::move(factory));
@@ -136,13 +142,20 @@ class ChildHandler : public EventHandler {
   std::string last_arn_;
   bool startup_failure_reported_ = false;   ///< An on_invoke already returned the fatal error.
   std::shared_ptr<Dispatcher> dispatcher_;  ///< Shared with the telemetry sink, if any.
+  std::shared_ptr<ChildFactorySlot> slot_;  ///< Null without the proxy.
 };
 
 }  // namespace
 
 std::unique_ptr<EventHandler> make_child_handler(const Config& config, const std::string& mode,
                                                  std::shared_ptr<Dispatcher> dispatcher) {
-  return std::make_unique<ChildHandler>(config, mode, std::move(dispatcher));
+  return std::make_unique<ChildHandler>(config, mode, std::move(dispatcher), nullptr);
+}
+
+std::unique_ptr<EventHandler> make_child_handler(const Config& config, const std::string& mode,
+                                                 std::shared_ptr<Dispatcher> dispatcher,
+                                                 std::shared_ptr<ChildFactorySlot> slot) {
+  return std::make_unique<ChildHandler>(config, mode, std::move(dispatcher), std::move(slot));
 }
 
 }  // namespace extension_runner

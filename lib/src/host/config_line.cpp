@@ -105,6 +105,13 @@ std::string describe_config(const Config& config) {
     line += " queue=" + std::to_string(config.telemetry.queue_max_records) + "records/" +
             std::to_string(config.telemetry.queue_max_bytes) + "B";
   }
+  // Only when on: a line without `proxy=` reads as before for everyone who never asked for it.
+  if (config.proxy.mode != ProxyMode::Off) {
+    line += std::string(" proxy=") + proxy_mode_name(config.proxy.mode);
+    line += " hook-timeout=" + std::to_string(config.proxy.hook_timeout_ms) + "ms";
+    line += std::string(" proxy-fail=") + fail_policy_name(config.proxy.fail);
+    if (!config.proxy.next_wrapper.empty()) line += " next-wrapper=" + config.proxy.next_wrapper;
+  }
   return line;
 }
 

@@ -44,7 +44,15 @@ Extension make_extension(const Config& config, HostMode mode, ReplyObserver obse
     return extension;
   }
   auto dispatcher = std::make_shared<Dispatcher>(std::move(observer));
-  extension.events = make_child_handler(config, host_mode_name(mode), dispatcher);
+  if (config.proxy.mode != ProxyMode::Off) {
+    auto slot = std::make_shared<ChildFactorySlot>();
+    extension.events = make_child_handler(config, host_mode_name(mode), dispatcher, slot);
+    const auto extras =
+        extra_hook_children(config.platform, process_env()("AWS_LAMBDA_MAX_CONCURRENCY"));
+    extension.proxy = std::make_unique<ProxyService>(config, dispatcher, slot, extras);
+  } else {
+    extension.events = make_child_handler(config, host_mode_name(mode), dispatcher);
+  }
   if (telemetry_on) {
     ForwarderOptions options;
     options.delivery_timeout_ms = kBatchWaitMs;

@@ -43,18 +43,19 @@ class DiscardingHandler final : public EventHandler {
 /**
  * A failure of the child, the listener or the subscription. Report: init/error or exit/error,
  * and the lifecycle ends. Continue: one ERROR line saying what is lost, counted, and the
- * lifecycle goes on (with `lose_child`, without the child). Returns the exit code to end
- * with, or nullopt to go on.
+ * lifecycle goes on (with `lose_child`, without the child; else `lost_without_child` says what
+ * is lost). Returns the exit code to end with, or nullopt to go on.
  */
 std::optional<int> on_part_failure(const Config& config, ExtensionsClient& client, Phase phase,
-                                   const Error& error, Extension& extension, bool lose_child) {
+                                   const Error& error, Extension& extension, bool lose_child,
+                                   const char* lost_without_child = "telemetry is not delivered") {
   if (config.on_failure == FailurePolicy::Report) return report_failure(client, phase, error);
   auto& absorbed = extension.absorbed;
   if (absorbed.failures++ == 0) {
     absorbed.first = std::string(error_type(error.kind)) + ": " + error.message;
   }
   const std::string lost =
-      lose_child ? "events and telemetry go nowhere (counted)" : "telemetry is not delivered";
+      lose_child ? "events and telemetry go nowhere (counted)" : lost_without_child;
   log_error(std::string(error_type(error.kind)) + ": " + error.message + "; " + lost +
             " until SHUTDOWN, the function is not affected (EXTENSION_RUNNER_ON_FAILURE=continue)");
   if (lose_child) {
@@ -105,10 +106,28 @@ Result<void> handle_invoke(const InvokeEvent& event, Extension& extension) {
   return handled;
 }
 
-// The telemetry drain first, while the child still runs and can take it; then the child.
+// Before `/register`: Lambda starts the runtime once every extension registered [EXT], and
+// `wrap` must find the address by then. A failure is reported after registering (only then
+// can it be); meanwhile `wrap` finds no address and runs the runtime without the proxy.
+std::optional<Error> start_proxy(const std::string& name, Extension& extension) {
+  if (!extension.proxy) return std::nullopt;
+  const EnvLookup env = process_env();
+  if (auto warning = exec_wrapper_warning(name, env("AWS_LAMBDA_EXEC_WRAPPER"))) {
+    log_warn(*warning);
+  }
+  auto started = extension.proxy->start(proxy_address_path(name, env));
+  if (started) return std::nullopt;
+  extension.proxy.reset();
+  return started.error();
+}
+
+// The proxy's observe copies and the telemetry drain first, while the child still runs and can
+// take them; then the child.
 Result<void> handle_shutdown(const ShutdownEvent& event, Extension& extension) {
   const auto budget =
-      ShutdownBudget::split(event.deadline_ms, wall_clock_ms(), extension.events->has_child());
+      ShutdownBudget::split(event.deadline_ms, wall_clock_ms(), extension.events->has_child(),
+                            extension.proxy != nullptr);
+  if (extension.proxy) extension.proxy->stop(budget.proxy_until_ms);
   if (extension.forwarder) extension.forwarder->shutdown(budget.telemetry_until_ms);
   return extension.events->on_shutdown(event, budget);
 }
@@ -153,6 +172,7 @@ int run_event_loop(const Config& config, ExtensionsClient& client, Extension& ex
 
 std::string Extension::summary() const {
   std::string line = forwarder ? forwarder->counters().to_line() : std::string();
+  if (proxy) line += std::string(line.empty() ? "" : " ") + proxy->counters_line();
   if (absorbed.failures > 0) {
     line += std::string(line.empty() ? "" : " ") +
             "on-failure=continue: failures=" + std::to_string(absorbed.failures) +
@@ -166,9 +186,16 @@ int run_lifecycle(const Config& config, const std::string& name, Extension& exte
   log_info(describe_config(config));
   ExtensionsClient client(config.runtime_api, bounded_call_timeouts(config.api_timeout_ms));
 
+  const std::optional<Error> proxy_failed = start_proxy(name, extension);
   auto registration = register_extension(client, config, name);
   if (!registration) return kExitFailure;
   const InitContext init{config, *registration, client, name};
+  if (proxy_failed) {
+    if (auto code = on_part_failure(config, client, Phase::Init, *proxy_failed, extension, false,
+                                    "the runtime runs without the Runtime API proxy")) {
+      return *code;
+    }
+  }
 
   if (auto started = extension.events->init(init); !started) {
     if (auto code =

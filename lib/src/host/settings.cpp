@@ -405,6 +405,14 @@ Result<void> check_mode(const Config& c, const Get& get) {
   return {};
 }
 
+// The proxy's hooks are the child's handlers: a proxy without a child could only pass traffic
+// through, at a cost and with no purpose, so it is refused rather than silently idle.
+Result<void> check_proxy(const Config& c, const std::optional<std::string>& given) {
+  if (c.proxy.mode == ProxyMode::Off || !c.runner.command.empty()) return {};
+  return invalid(spec_for("EXTENSION_RUNNER_PROXY"), given.value_or(""),
+                 "the proxy's hooks run in the child: set EXTENSION_RUNNER_COMMAND");
+}
+
 // The TCP destination exists only in the Telemetry API, schema 2025-01-29 [TEL].
 Result<void> check_protocol(const Config& c, const std::optional<std::string>& given) {
   if (!given || c.telemetry.protocol != TelemetryProtocol::Tcp) return {};
@@ -650,7 +658,32 @@ const std::vector<SettingSpec>& settings() {
           "memory (bytes) telemetry records may hold before the listener pushes back",
           integer(
               65536, int64_t{1} << 32,
-              [](auto& c) -> auto& { return c.telemetry.queue_max_bytes; })));
+              [](auto& c) -> auto& { return c.telemetry.queue_max_bytes; })),
+      row("EXTENSION_RUNNER_PROXY", "proxy",
+          "Runtime API proxy: off; observe (copies of events and responses go to the child's "
+          "hooks); intercept (the hooks may replace, answer or reject before forwarding); the "
+          "function must use the exec wrapper (docs/proxy.md)",
+          choice<ProxyMode>(
+              {{"off", ProxyMode::Off},
+               {"observe", ProxyMode::Observe},
+               {"intercept", ProxyMode::Intercept}},
+              [](auto& c) -> auto& { return c.proxy.mode; })),
+      row("EXTENSION_RUNNER_PROXY_HOOK_TIMEOUT_MS", "proxy-hook-timeout-ms",
+          "a proxy hook's budget in ms per call (also bounded by the invocation's deadline)",
+          integer(
+              kMinHookTimeoutMs, kMaxHookTimeoutMs,
+              [](auto& c) -> auto& { return c.proxy.hook_timeout_ms; })),
+      row("EXTENSION_RUNNER_PROXY_FAIL", "proxy-fail",
+          "what a failed hook (timeout, crash, malformed answer) does: open forwards the "
+          "original unchanged, closed fails the invocation (Extension.ProxyHookFailed)",
+          choice<FailPolicy>(
+              {{"open", FailPolicy::Open}, {"closed", FailPolicy::Closed}},
+              [](auto& c) -> auto& { return c.proxy.fail; })),
+      row("EXTENSION_RUNNER_PROXY_NEXT_WRAPPER", "proxy-next-wrapper",
+          "another exec wrapper `wrap` runs the runtime through (the function's former "
+          "AWS_LAMBDA_EXEC_WRAPPER)",
+          text(
+              "PATH", [](auto& c) -> auto& { return c.proxy.next_wrapper; })));
   return kTable;
 }
 
@@ -702,6 +735,7 @@ Result<Config> load_settings(const Loader& loader) {
     return protocol.error();
   }
   if (auto mode = check_mode(c, get); !mode) return mode.error();
+  if (auto proxy = check_proxy(c, get("EXTENSION_RUNNER_PROXY")); !proxy) return proxy.error();
   return c;
 }
 

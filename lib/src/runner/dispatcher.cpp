@@ -94,10 +94,16 @@ Ticket Dispatcher::submit_with_budget(InvokeRequest request, int64_t budget_ms) 
   return submit_locked(std::move(request), budget_ms);
 }
 
-Ticket Dispatcher::submit_locked(InvokeRequest request, int64_t budget_ms) {
+Ticket Dispatcher::submit_priority(InvokeRequest request) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return submit_locked(std::move(request), 0, true);
+}
+
+Ticket Dispatcher::submit_locked(InvokeRequest request, int64_t budget_ms, bool priority) {
   Job job;
   job.request = std::move(request);
   job.budget_ms = budget_ms;
+  job.priority = priority;
   job.promise = std::make_shared<std::promise<Result<InvokeReply>>>();
   Ticket ticket;
   ticket.future_ = job.promise->get_future().share();
@@ -105,7 +111,13 @@ Ticket Dispatcher::submit_locked(InvokeRequest request, int64_t budget_ms) {
     job.promise->set_value(make_error(ErrorKind::Cancelled, "dispatcher stopped"));
     return ticket;
   }
-  queue_.push_back(std::move(job));
+  // A priority request goes before the first ordinary request; calls (a start) ahead of that
+  // stay ahead, since without them there is no invoker to run it.
+  const auto position =
+      priority ? std::find_if(queue_.begin(), queue_.end(),
+                              [](const Job& queued) { return queued.request && !queued.priority; })
+               : queue_.end();
+  queue_.insert(position, std::move(job));
   // Notifying under the lock is fine: the worker cannot miss it, and it is one futex call.
   cv_.notify_all();
   return ticket;

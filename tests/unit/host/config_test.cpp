@@ -267,3 +267,72 @@ TEST_CASE("config: what Managed Instances or a shutdown-only extension cannot do
                                 {"EXTENSION_RUNNER_LISTEN", "10.0.0.7:0"}}))
             .ok());  // telemetry off: the listener is not used
 }
+
+TEST_CASE("config: the proxy settings reach ProxyOptions") {
+  const std::string child = "python3 hooks.py";
+  struct Case {
+    std::map<std::string, std::string> env;
+    ProxyMode mode;
+    int64_t hook_timeout_ms;
+    FailPolicy fail;
+    std::string next_wrapper;
+  };
+  const std::vector<Case> cases = {
+      {{}, ProxyMode::Off, 1000, FailPolicy::Open, ""},
+      {{{"EXTENSION_RUNNER_PROXY", "observe"}, {"EXTENSION_RUNNER_COMMAND", child}},
+       ProxyMode::Observe,
+       1000,
+       FailPolicy::Open,
+       ""},
+      {{{"EXTENSION_RUNNER_PROXY", "intercept"},
+        {"EXTENSION_RUNNER_COMMAND", child},
+        {"EXTENSION_RUNNER_PROXY_HOOK_TIMEOUT_MS", "250"},
+        {"EXTENSION_RUNNER_PROXY_FAIL", "closed"},
+        {"EXTENSION_RUNNER_PROXY_NEXT_WRAPPER", "/opt/other/wrapper"}},
+       ProxyMode::Intercept,
+       250,
+       FailPolicy::Closed,
+       "/opt/other/wrapper"},
+      // Off with a child is the default case with a command: the proxy stays off.
+      {{{"EXTENSION_RUNNER_PROXY", "off"}, {"EXTENSION_RUNNER_PROXY_FAIL", "closed"}},
+       ProxyMode::Off,
+       1000,
+       FailPolicy::Closed,
+       ""},
+  };
+  for (const auto& c : cases) {
+    auto r = load_config({}, env_of(c.env));
+    REQUIRE(r.ok());
+    CHECK(r->proxy.mode == c.mode);
+    CHECK(r->proxy.hook_timeout_ms == c.hook_timeout_ms);
+    CHECK(r->proxy.fail == c.fail);
+    CHECK(r->proxy.next_wrapper == c.next_wrapper);
+  }
+}
+
+TEST_CASE("config: invalid proxy settings and a proxy without a child are refused") {
+  struct Case {
+    std::map<std::string, std::string> env;
+    std::vector<std::string> expect;  // every part must be in the message
+  };
+  const std::vector<Case> cases = {
+      {{{"EXTENSION_RUNNER_PROXY", "observe"}},
+       {"EXTENSION_RUNNER_PROXY (--proxy) 'observe'", "EXTENSION_RUNNER_COMMAND"}},
+      {{{"EXTENSION_RUNNER_PROXY", "intercept"}}, {"EXTENSION_RUNNER_PROXY", "child"}},
+      {{{"EXTENSION_RUNNER_PROXY", "on"}, {"EXTENSION_RUNNER_COMMAND", "x"}},
+       {"EXTENSION_RUNNER_PROXY (--proxy) 'on'", "expected off, observe or intercept"}},
+      {{{"EXTENSION_RUNNER_PROXY_FAIL", "maybe"}},
+       {"EXTENSION_RUNNER_PROXY_FAIL", "expected open or closed"}},
+      {{{"EXTENSION_RUNNER_PROXY_HOOK_TIMEOUT_MS", "0"}},
+       {"EXTENSION_RUNNER_PROXY_HOOK_TIMEOUT_MS", "between 1 and 900000"}},
+      {{{"EXTENSION_RUNNER_PROXY_HOOK_TIMEOUT_MS", "900001"}}, {"between 1 and 900000"}},
+      {{{"EXTENSION_RUNNER_PROXY_HOOK_TIMEOUT_MS", "1s"}}, {"not an integer"}},
+  };
+  for (const auto& c : cases) {
+    INFO(c.expect.front());
+    auto r = load_config({}, env_of(c.env));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().kind == ErrorKind::ConfigInvalid);
+    for (const auto& part : c.expect) CHECK_THAT(r.error().message, Catch::Contains(part));
+  }
+}

@@ -51,6 +51,14 @@ TEST_CASE("describe_config: the line for each kind of configuration") {
       {{{"EXTENSION_RUNNER_COMMAND", "x"}, {"EXTENSION_RUNNER_CHILD_START", "background"}},
        {"child-start=background"},
        {}},
+      {{{"EXTENSION_RUNNER_COMMAND", "x"}}, {"child="}, {"proxy=", "hook-timeout="}},
+      {{{"EXTENSION_RUNNER_COMMAND", "x"},
+        {"EXTENSION_RUNNER_PROXY", "intercept"},
+        {"EXTENSION_RUNNER_PROXY_FAIL", "closed"},
+        {"EXTENSION_RUNNER_PROXY_HOOK_TIMEOUT_MS", "300"},
+        {"EXTENSION_RUNNER_PROXY_NEXT_WRAPPER", "/opt/w"}},
+       {"proxy=intercept", "hook-timeout=300ms", "proxy-fail=closed", "next-wrapper=/opt/w"},
+       {}},
   };
   for (const auto& c : cases) {
     auto config = load_config({}, env_of(c.env));

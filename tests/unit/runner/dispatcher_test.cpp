@@ -275,3 +275,48 @@ TEST_CASE("dispatcher: stop cancels a request running on the caller's thread") {
   std::lock_guard<std::mutex> lock(r.mutex);
   CHECK(r.shutdown_budget == 100);  // the invoker's shutdown ran after the inline request ended
 }
+
+TEST_CASE("dispatcher: priority requests run before queued ordinary ones, in their own order") {
+  Record r;
+  Dispatcher d;
+  REQUIRE(d.start(fake(&r)).ok());
+  Ticket running = d.submit(req("running", "\"block\""));
+  {
+    std::unique_lock<std::mutex> lock(r.mutex);
+    REQUIRE(r.cv.wait_until(lock, kLong(), [&] { return r.blocking; }));
+  }
+  std::vector<Ticket> tickets;
+  tickets.push_back(d.submit(req("telemetry-1")));
+  tickets.push_back(d.submit_priority(req("hook-1")));
+  tickets.push_back(d.submit(req("telemetry-2")));
+  tickets.push_back(d.submit_priority(req("hook-2")));
+  {
+    std::lock_guard<std::mutex> lock(r.mutex);
+    r.release = true;
+    r.cv.notify_all();
+  }
+  for (auto& t : tickets) {
+    auto reply = t.wait_until(kLong());
+    REQUIRE(reply.has_value());
+    CHECK(reply->ok());
+  }
+  CHECK(d.wait_idle(kLong()));
+  CHECK(r.ids ==
+        std::vector<std::string>{"running", "hook-1", "hook-2", "telemetry-1", "telemetry-2"});
+}
+
+TEST_CASE("dispatcher: a priority request waits for a queued start and is cancelled by stop") {
+  Record r;
+  Dispatcher d;
+  d.start_in_background(fake(&r));
+  Ticket hook = d.submit_priority(req("hook"));
+  auto reply = hook.wait_until(kLong());
+  REQUIRE(reply.has_value());
+  REQUIRE(reply->ok());
+  CHECK(reply->value().invokeid == "hook");
+  d.stop(0);
+  auto late = d.submit_priority(req("late")).wait_until(kLong());
+  REQUIRE(late.has_value());
+  REQUIRE_FALSE(late->ok());
+  CHECK(late->error().kind == ErrorKind::Cancelled);
+}

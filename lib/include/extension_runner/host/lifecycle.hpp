@@ -11,6 +11,7 @@
 #include <string>
 
 #include "extension_runner/core/result.hpp"
+#include "extension_runner/host/proxy_service.hpp"
 #include "extension_runner/host/settings.hpp"
 #include "extension_runner/host/shutdown_budget.hpp"
 #include "extension_runner/lambda/events.hpp"
@@ -55,6 +56,8 @@ struct TelemetryDelivery {
 struct Extension {
   std::unique_ptr<EventHandler> events;
   std::optional<TelemetryDelivery> telemetry;  ///< Unset: no subscription.
+  /** The Runtime API proxy (EXTENSION_RUNNER_PROXY on); started before `/register`. */
+  std::unique_ptr<ProxyService> proxy;
   /**
    * Made by the lifecycle's subscribe step. Declared last, so destroyed first: its sink may
    * still be talking to the child that `events` owns.
@@ -67,7 +70,7 @@ struct Extension {
     uint64_t events_lost = 0;  ///< INVOKE and SHUTDOWN events that no child received.
   } absorbed;
 
-  /** One line of what happened (telemetry counters, absorbed failures), for `emulate`. */
+  /** One line of what happened (telemetry and proxy counters, absorbed failures). */
   std::string summary() const;
 };
 

@@ -19,6 +19,7 @@
 #include "extension_runner/core/log.hpp"
 #include "extension_runner/core/result.hpp"
 #include "extension_runner/lambda/platform.hpp"
+#include "extension_runner/proxy/options.hpp"
 #include "extension_runner/runner/options.hpp"
 #include "extension_runner/telemetry/options.hpp"
 
@@ -134,6 +135,7 @@ struct Config {
 
   RunnerOptions runner;        ///< The child runtime.
   TelemetryOptions telemetry;  ///< The Telemetry / Logs API subscription and delivery.
+  ProxyOptions proxy;          ///< The Runtime API proxy (docs/proxy.md).
 
   /** Whether INVOKE is registered (false: a shutdown-only extension, as on Managed Instances). */
   bool receives_invokes() const;
@@ -169,6 +171,8 @@ struct ConfigFileLookup {
  * default to SHUTDOWN alone, and these are ConfigInvalid, with a message saying why [LMI][RIE]:
  * EXTENSION_RUNNER_EVENTS naming INVOKE, EXTENSION_RUNNER_TELEMETRY=logs, a telemetry schema
  * other than 2025-01-29, EXTENSION_RUNNER_FLUSH=invoke, a listen host the platform cannot reach.
+ * EXTENSION_RUNNER_PROXY other than `off` without EXTENSION_RUNNER_COMMAND is ConfigInvalid
+ * too: the hooks run in the child.
  */
 Result<Config> load_config(const std::map<std::string, std::string>& flags, const EnvLookup& env,
                            const ConfigFileLookup& lookup = {});

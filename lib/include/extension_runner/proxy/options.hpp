@@ -4,7 +4,7 @@
  * The Runtime API proxy's options: each with its default and the reason for it, in one place,
  * plus pure parsers for their text forms (environment variables, flags, config-file values).
  * The host maps its settings (`EXTENSION_RUNNER_PROXY`, `…_PROXY_HOOK_TIMEOUT_MS`,
- * `…_PROXY_FAIL`) onto this struct; nothing here reads the environment.
+ * `…_PROXY_FAIL`, `…_PROXY_NEXT_WRAPPER`) onto this struct; nothing here reads the environment.
  */
 #include <cstddef>
 #include <cstdint>
@@ -102,6 +102,13 @@ struct ProxyOptions {
    * `/next` blocks across sandbox freezes [EXT].
    */
   int64_t upstream_connect_timeout_ms = 1000;
+
+  /**
+   * Another exec wrapper `wrap` hands the runtime's command to instead of executing it
+   * ("" = none): Lambda runs one AWS_LAMBDA_EXEC_WRAPPER [WRAPPER], so a function that already
+   * had one keeps it by naming it here.
+   */
+  std::string next_wrapper;
 };
 
 /** Bounds of ProxyOptions::hook_timeout_ms: 1 ms up to Lambda's 15 min function timeout. */

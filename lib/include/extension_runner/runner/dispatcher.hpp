@@ -77,6 +77,13 @@ class Dispatcher {
    * INVOKE) and must not expire in the queue.
    */
   Ticket submit_with_budget(InvokeRequest request, int64_t budget_ms);
+  /**
+   * As submit(), on the priority lane: the request runs before every ordinary request still
+   * queued (after the priority requests queued before it, and after a running request or a
+   * queued start). For the Runtime API proxy's hooks, which sit on an invocation's path and
+   * must never wait behind queued telemetry batches (docs/runner-protocol.md).
+   */
+  Ticket submit_priority(InvokeRequest request);
 
   /**
    * The sync fast path: when nothing is queued or running and the invoker is ready()
@@ -112,11 +119,13 @@ class Dispatcher {
     std::shared_ptr<std::promise<Result<InvokeReply>>> promise;
     bool last = false;      ///< The worker exits after this job.
     int64_t budget_ms = 0;  ///< > 0: deadline = start + budget_ms.
+    bool priority = false;  ///< Queued on the priority lane (submit_priority).
   };
 
   void run();
   void run_request(Job& job);
-  Ticket submit_locked(InvokeRequest request, int64_t budget_ms);  ///< mutex_ held.
+  /** mutex_ held. */
+  Ticket submit_locked(InvokeRequest request, int64_t budget_ms, bool priority = false);
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;       ///< Work arrived.

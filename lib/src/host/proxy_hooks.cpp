@@ -1,0 +1,169 @@
+#include "extension_runner/host/proxy_hooks.hpp"
+
+#include <chrono>
+#include <string>
+
+#include "extension_runner/core/clock.hpp"
+#include "extension_runner/core/log.hpp"
+
+namespace extension_runner {
+namespace {
+
+std::chrono::steady_clock::time_point wait_deadline(int64_t deadline_ms) {
+  const int64_t remaining = std::max<int64_t>(0, deadline_ms - wall_clock_ms());
+  return std::chrono::steady_clock::now() + std::chrono::milliseconds(remaining + kHookGraceMs);
+}
+
+bool is_runner_error(const std::string& errortype) { return errortype.rfind("Runner.", 0) == 0; }
+
+}  // namespace
+
+InvokeRequest hook_request(const HookCall& call) {
+  InvokeRequest request;
+  request.context.aws_request_id = call.context.aws_request_id;
+  request.context.client_context_json = call.context.client_context_json;
+  if (call.context.identity) {
+    request.context.identity = Identity{call.context.identity->cognito_identity_id,
+                                        call.context.identity->cognito_identity_pool_id};
+  }
+  request.context.invoked_function_arn = call.context.invoked_function_arn;
+  request.event_json = call.event_json;
+  // The proxy builds the event itself, compact and on one line (proxy/hooks.hpp).
+  request.event_compact = true;
+  request.deadline_ms = call.deadline_ms;
+  return request;
+}
+
+Result<HookReply> hook_outcome(const Result<InvokeReply>& reply) {
+  if (!reply) return reply.error();
+  if (reply->errors && is_runner_error(reply->errortype)) {
+    return make_error(ErrorKind::ProtocolError,
+                      "the hook failed: " + reply->errortype + " " + reply->result_json);
+  }
+  HookReply out;
+  out.result_json = reply->result_json;
+  out.errortype = reply->errortype;
+  out.errors = reply->errors;
+  return out;
+}
+
+ProxyHooks::ProxyHooks(Dispatcher& main, Dispatcher::InvokerFactory extra_factory,
+                       size_t max_extra_children)
+    : main_(main), extra_factory_(std::move(extra_factory)), max_extra_(max_extra_children) {}
+
+ProxyHooks::~ProxyHooks() { stop(0); }
+
+Result<HookReply> ProxyHooks::on_request(const HookCall& call) { return decide(call); }
+
+Result<HookReply> ProxyHooks::on_response(const HookCall& call) { return decide(call); }
+
+void ProxyHooks::observe(const HookCall& call) {
+  const Ticket ticket = main_.submit(hook_request(call));
+  if (!await_answer(ticket, call.deadline_ms)) {
+    log_debug("observe copy for " + call.context.aws_request_id + " not answered by its deadline");
+  }
+}
+
+Result<HookReply> ProxyHooks::decide(const HookCall& call) {
+  if (cancelled_) return make_error(ErrorKind::Cancelled, "the extension is shutting down");
+  Lane lane = borrow_lane();
+  const Ticket ticket = lane.dispatcher->submit_priority(hook_request(call));
+  auto reply = await_answer(ticket, call.deadline_ms);
+  return_lane(std::move(lane));
+  if (!reply) {
+    return make_error(ErrorKind::Cancelled,
+                      cancelled_ ? "the extension is shutting down"
+                                 : "the hook gave no answer by the invocation's deadline");
+  }
+  return hook_outcome(*reply);
+}
+
+// In slices: a Ticket is a future, which cannot also wake on cancel(); 20 ms is small beside
+// a SHUTDOWN budget and costs nothing while the child answers within the first slice.
+std::optional<Result<InvokeReply>> ProxyHooks::await_answer(const Ticket& ticket,
+                                                            int64_t deadline_ms) {
+  constexpr auto kSlice = std::chrono::milliseconds(20);
+  const auto until = wait_deadline(deadline_ms);
+  while (true) {
+    const auto now = std::chrono::steady_clock::now();
+    if (auto reply = ticket.wait_until(std::min(until, now + kSlice))) return reply;
+    if (cancelled_ || std::chrono::steady_clock::now() >= until) return std::nullopt;
+  }
+}
+
+void ProxyHooks::cancel() { cancelled_ = true; }
+
+// The main child when no other hook holds it and it is idle; else an idle extra child; else a
+// new one while under the bound; else the main child's priority lane after all (queued).
+ProxyHooks::Lane ProxyHooks::borrow_lane() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const bool main_idle = main_.wait_idle(std::chrono::steady_clock::now());
+    if (stopped_ || max_extra_ == 0 || (main_hooks_ == 0 && main_idle)) {
+      ++main_hooks_;
+      return Lane{&main_, nullptr};
+    }
+    if (!idle_extras_.empty()) {
+      Lane lane;
+      lane.extra = std::move(idle_extras_.back());
+      idle_extras_.pop_back();
+      lane.dispatcher = lane.extra.get();
+      return lane;
+    }
+    if (extras_started_ >= max_extra_) {
+      ++main_hooks_;
+      return Lane{&main_, nullptr};
+    }
+    ++extras_started_;
+  }
+  // Started outside the lock: a child's handshake takes a while and other hooks must not wait.
+  auto extra = std::make_unique<Dispatcher>();
+  if (auto started = extra->start(extra_factory_); !started) {
+    log_warn("extra hook child failed to start: " + started.error().message);
+    std::lock_guard<std::mutex> lock(mutex_);
+    --extras_started_;
+    ++main_hooks_;
+    return Lane{&main_, nullptr};
+  }
+  log_info("extra hook child started for concurrent invocations");
+  Lane lane;
+  lane.dispatcher = extra.get();
+  lane.extra = std::move(extra);
+  return lane;
+}
+
+void ProxyHooks::return_lane(Lane lane) {
+  std::unique_ptr<Dispatcher> finished;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!lane.extra) {
+      --main_hooks_;
+      return;
+    }
+    if (!stopped_ && !lane.extra->fatal_error()) {
+      idle_extras_.push_back(std::move(lane.extra));
+      return;
+    }
+    --extras_started_;
+    finished = std::move(lane.extra);
+  }
+  finished->stop(0);
+}
+
+size_t ProxyHooks::extra_children() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return extras_started_;
+}
+
+void ProxyHooks::stop(int64_t budget_ms) {
+  std::vector<std::unique_ptr<Dispatcher>> extras;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopped_ = true;
+    extras.swap(idle_extras_);
+    extras_started_ -= extras.size();
+  }
+  for (auto& extra : extras) extra->stop(budget_ms);
+}
+
+}  // namespace extension_runner

@@ -1,0 +1,391 @@
+// The Runtime API proxy in the real binary (Lambda mode): started before /register, its
+// address in $TMPDIR for `wrap`, stopped at SHUTDOWN with its counters line.
+#include <fcntl.h>
+#include <httplib.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "extension_runner/core/clock.hpp"
+#include "extension_runner/core/fd.hpp"
+#include "extension_runner/fake_platform/extensions_api.hpp"
+#include "support.hpp"
+
+using namespace extension_runner;
+using test_support::run_binary;
+
+namespace {
+
+struct Fixture {
+  Emulator api;
+  std::string dir;
+  Fixture() {
+    REQUIRE(api.start().ok());
+    char tmpl[] = "/tmp/er-proxy-host-XXXXXX";
+    dir = ::mkdtemp(tmpl);
+  }
+  ~Fixture() { (void)!std::system(("rm -rf '" + dir + "'").c_str()); }
+  std::string address_file() const { return dir + "/extension-runner-proxy-ext.proxy"; }
+  // The child prints the address file it finds at its start (after /register) to the log.
+  std::map<std::string, std::string> env(std::map<std::string, std::string> extra) const {
+    extra["AWS_LAMBDA_RUNTIME_API"] = api.runtime_api();
+    extra["EXTENSION_RUNNER_NAME"] = "proxy-ext";
+    extra["TMPDIR"] = dir;
+    extra.emplace("EXTENSION_RUNNER_COMMAND",
+                  "echo \"address file: $(cat '" + address_file() + "')\" >&2; exec sh " +
+                      std::string(ER_SOURCE_DIR) + "/tests/data/shell-child/child.sh");
+    return extra;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("proxy host: the address is written before /register and removed at exit") {
+  struct Case {
+    std::string mode;
+    std::optional<std::string> exec_wrapper;
+    bool warned;
+  };
+  const std::vector<Case> cases = {
+      {"observe", "/opt/proxy-ext/wrapper", false},
+      {"intercept", std::nullopt, true},
+      {"intercept", "/opt/other/wrapper", true},
+  };
+  for (const auto& c : cases) {
+    INFO(c.mode << " " << c.exec_wrapper.value_or("(unset)"));
+    Fixture f;
+    f.api.push_shutdown("spindown", wall_clock_ms() + 2000);
+    std::map<std::string, std::string> extra{{"EXTENSION_RUNNER_PROXY", c.mode}};
+    if (c.exec_wrapper) extra["AWS_LAMBDA_EXEC_WRAPPER"] = *c.exec_wrapper;
+    auto run = run_binary({}, f.env(extra), 20000,
+                          c.exec_wrapper ? std::vector<std::string>{}
+                                         : std::vector<std::string>{"AWS_LAMBDA_EXEC_WRAPPER"});
+    INFO(run.err);
+    CHECK(run.status.success());
+    CHECK_THAT(run.err, Catch::Contains("address file: 127.0.0.1:"));
+    CHECK_THAT(run.err, Catch::Contains("proxy=" + c.mode));
+    CHECK_THAT(run.err, Catch::Contains("proxy: 0 invocations"));
+    CHECK(::access(f.address_file().c_str(), F_OK) != 0);
+    CHECK(Catch::Contains("AWS_LAMBDA_EXEC_WRAPPER").match(run.err) == c.warned);
+  }
+}
+
+TEST_CASE("proxy host: proxy off writes no address file") {
+  Fixture f;
+  f.api.push_shutdown("spindown", wall_clock_ms() + 2000);
+  auto run = run_binary({}, f.env({}));
+  INFO(run.err);
+  CHECK(run.status.success());
+  CHECK_THAT(run.err, Catch::Contains("address file: "));
+  CHECK_THAT(run.err, !Catch::Contains("address file: 127.0.0.1"));
+  CHECK_THAT(run.err, !Catch::Contains("proxy: 0 invocations"));
+}
+
+TEST_CASE("proxy host: an address file that cannot be written fails per the failure policy") {
+  struct Case {
+    std::string on_failure;
+    bool init_error;
+  };
+  for (const auto& c : std::vector<Case>{{"continue", false}, {"report", true}}) {
+    INFO(c.on_failure);
+    Fixture f;
+    f.api.push_shutdown("spindown", wall_clock_ms() + 2000);
+    auto env = f.env({{"EXTENSION_RUNNER_PROXY", "observe"},
+                      {"EXTENSION_RUNNER_ON_FAILURE", c.on_failure},
+                      {"AWS_LAMBDA_EXEC_WRAPPER", "/opt/proxy-ext/wrapper"}});
+    env["TMPDIR"] = f.dir + "/missing";
+    auto run = run_binary({}, env);
+    INFO(run.err);
+    CHECK_THAT(run.err, Catch::Contains("cannot write the proxy address file"));
+    if (!c.init_error) CHECK_THAT(run.err, Catch::Contains("runs without the Runtime API proxy"));
+    CHECK(f.api.calls_to(Endpoint::InitError).size() == (c.init_error ? 1U : 0U));
+    CHECK(run.status.success() != c.init_error);
+  }
+}
+
+TEST_CASE("proxy host: wrap runs the command with the proxy's address, or unchanged") {
+  // The command prints the Runtime API it was given and its arguments.
+  const std::vector<std::string> print = {
+      "--", "sh", "-c", "echo \"api=$AWS_LAMBDA_RUNTIME_API args=$*\"", "cmd", "a b", "c"};
+  struct Case {
+    std::string what;
+    std::map<std::string, std::string> env;
+    bool address_file;
+    std::string out;       // stdout, exactly
+    std::string err_part;  // in stderr ("" = stderr empty)
+    int exit_code;
+  };
+  const std::string real = "127.0.0.1:9001";
+  const std::vector<Case> cases = {
+      {"proxy off", {}, true, "api=" + real + " args=a b c\n", "", 0},
+      {"proxy on, address written",
+       {{"EXTENSION_RUNNER_PROXY", "intercept"}},
+       true,
+       "api=127.0.0.1:4567 args=a b c\n",
+       "",
+       0},
+      {"proxy on, no address file",
+       {{"EXTENSION_RUNNER_PROXY", "observe"}},
+       false,
+       "api=" + real + " args=a b c\n",
+       "no proxy address in",
+       0},
+      {"a bad setting",
+       {{"EXTENSION_RUNNER_PROXY", "sometimes"}},
+       true,
+       "api=" + real + " args=a b c\n",
+       "EXTENSION_RUNNER_PROXY",
+       0},
+      {"a next wrapper",
+       {{"EXTENSION_RUNNER_PROXY", "observe"}, {"EXTENSION_RUNNER_PROXY_NEXT_WRAPPER", "NEXT"}},
+       true,
+       "next wrapper\napi=127.0.0.1:4567 args=a b c\n",
+       "",
+       0},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    Fixture f;
+    if (c.address_file)
+      std::ofstream(f.dir + "/extension-runner-wrapped.proxy") << "127.0.0.1:4567\n";
+    auto env = c.env;
+    if (env.count("EXTENSION_RUNNER_PROXY_NEXT_WRAPPER") != 0) {
+      const std::string next = f.dir + "/next";
+      std::ofstream(next) << "#!/bin/sh\necho next wrapper\nexec \"$@\"\n";
+      ::chmod(next.c_str(), 0755);
+      env["EXTENSION_RUNNER_PROXY_NEXT_WRAPPER"] = next;
+    }
+    env["AWS_LAMBDA_RUNTIME_API"] = real;
+    env["TMPDIR"] = f.dir;
+    env["EXTENSION_RUNNER_NAME"] = "wrapped";
+    env["EXTENSION_RUNNER_COMMAND"] = "true";
+    std::vector<std::string> args{"wrap"};
+    args.insert(args.end(), print.begin(), print.end());
+    auto run = run_binary(args, env, 20000, {});
+    INFO(run.err);
+    CHECK(run.status.code == c.exit_code);
+    CHECK(run.out == c.out);
+    if (c.err_part.empty()) {
+      CHECK(run.err.empty());
+    } else {
+      CHECK_THAT(run.err, Catch::Contains(c.err_part));
+    }
+  }
+}
+
+TEST_CASE("proxy host: wrap without a command or with one that cannot run fails clearly") {
+  struct Case {
+    std::vector<std::string> args;
+    int exit_code;
+    std::string err_part;
+  };
+  const std::vector<Case> cases = {
+      {{"wrap"}, 2, "no command to run"},
+      {{"wrap", "--"}, 2, "no command to run"},
+      {{"wrap", "--", "/no/such/runtime"}, 127, "cannot execute /no/such/runtime"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.err_part);
+    auto run = run_binary(c.args, {{"EXTENSION_RUNNER_NAME", "wrapped"}}, 20000, {});
+    CHECK(run.status.code == c.exit_code);
+    CHECK_THAT(run.err, Catch::Contains(c.err_part));
+  }
+}
+
+namespace {
+
+/** What the fake platform's Runtime API side got: POSTs to /response and /error. */
+struct RuntimeSide {
+  std::mutex mutex;
+  std::condition_variable taken;                           ///< An event was handed out.
+  std::deque<std::pair<std::string, std::string>> events;  // request id, body
+  std::vector<std::pair<std::string, std::string>> posts;  // path, body
+};
+
+// The function's Runtime API on the Extensions API emulator's server (one AWS_LAMBDA_RUNTIME_API
+// serves both, as in Lambda); a /next without a queued event is answered 500 at once.
+void add_runtime_routes(Emulator& api, RuntimeSide& side) {
+  api.server().Get("/2018-06-01/runtime/invocation/next", [&side](const httplib::Request&,
+                                                                  httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(side.mutex);
+    if (side.events.empty()) {
+      res.status = 500;
+      return;
+    }
+    auto [id, body] = side.events.front();
+    side.events.pop_front();
+    side.taken.notify_all();
+    res.set_header("Lambda-Runtime-Aws-Request-Id", id);
+    res.set_header("Lambda-Runtime-Deadline-Ms", std::to_string(wall_clock_ms() + 20000));
+    res.set_content(body, "application/json");
+  });
+  api.server().Post(R"(/2018-06-01/runtime/invocation/.*)",
+                    [&side](const httplib::Request& req, httplib::Response& res) {
+                      std::lock_guard<std::mutex> lock(side.mutex);
+                      side.posts.emplace_back(req.path, req.body);
+                      res.status = 202;
+                      res.set_content(R"({"status":"OK"})", "application/json");
+                    });
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+TEST_CASE("proxy host: a runtime started through wrap goes through the proxy to the child") {
+  struct Case {
+    std::string what, proxy, fail, child_mode;
+    std::string runtime_got;    // in the runtime's output
+    std::string platform_path;  // the first POST the platform got ends with
+    std::string platform_body;  // ... and holds
+  };
+  const std::vector<Case> cases = {
+      {"observe", "observe", "open", "replace", "event r1 {\"apply\":true}", "r1/response",
+       R"({"echo": {"apply": true}})"},
+      {"intercept, hook passes", "intercept", "open", "null", "event r1 {\"apply\":true}",
+       "r1/response", R"("echo")"},
+      {"intercept, replace", "intercept", "open", "replace", "event r1 {\"replaced\":true}",
+       "r1/response", R"({"echo": {"replaced": true}})"},
+      {"intercept, respond", "intercept", "open", "respond", "event r2 {\"order\":2}",
+       "r1/response", "by the extension"},
+      {"intercept, reject", "intercept", "open", "reject", "event r2 {\"order\":2}", "r1/error",
+       "not allowed"},
+      {"fail open, crash", "intercept", "open", "crash", "event r1 {\"apply\":true}", "r1/response",
+       "echo"},
+      {"fail open, garbage", "intercept", "open", "garbage", "event r1 {\"apply\":true}",
+       "r1/response", "echo"},
+      // The next event's hook meets the killed child's restart within 300 ms, or not: the
+      // runtime's outcome is left open.
+      {"fail closed, slow", "intercept", "closed", "slow", "", "r1/error",
+       "Extension.ProxyHookFailed"},
+      {"fail closed, crash", "intercept", "closed", "crash", "event r2 {\"order\":2}", "r1/error",
+       "Extension.ProxyHookFailed"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    RuntimeSide side;
+    side.events = {{"r1", R"({"apply":true})"}, {"r2", R"({"order":2})"}};
+    Emulator api;
+    add_runtime_routes(api, side);
+    REQUIRE(api.start().ok());
+    char tmpl[] = "/tmp/er-proxy-e2e-XXXXXX";
+    const std::string dir = ::mkdtemp(tmpl);
+    const std::string log = dir + "/child.log";
+    std::map<std::string, std::string> env = {
+        {"AWS_LAMBDA_RUNTIME_API", api.runtime_api()},
+        {"EXTENSION_RUNNER_NAME", "proxy-ext"},
+        {"TMPDIR", dir},
+        {"AWS_LAMBDA_EXEC_WRAPPER", "/opt/proxy-ext/wrapper"},
+        {"EXTENSION_RUNNER_COMMAND",
+         "exec python3 " + std::string(ER_SOURCE_DIR) + "/tests/data/proxy-child/child.py"},
+        {"EXTENSION_RUNNER_PROXY", c.proxy},
+        {"EXTENSION_RUNNER_PROXY_FAIL", c.fail},
+        // Short only where the hook is to time out: a crashed child's restart must fit the
+        // next event's hook on a loaded machine.
+        {"EXTENSION_RUNNER_PROXY_HOOK_TIMEOUT_MS", c.child_mode == "slow" ? "300" : "10000"},
+        {"PROXY_CHILD_MODE", c.child_mode},
+        {"PROXY_CHILD_LOG", log},
+    };
+    test_support::RunResult host;
+    std::thread host_thread([&] { host = run_binary({}, env, 30000); });
+    // The extension waits in /next once the child started and the address file was written.
+    REQUIRE(api.wait_for_idle_next(std::chrono::seconds(20)));
+    auto runtime = run_binary({"wrap", "--", "python3",
+                               std::string(ER_SOURCE_DIR) + "/tests/data/proxy-child/runtime.py"},
+                              env, 20000, {});
+    // The observe copies reach the child after the response: SHUTDOWN drains them.
+    api.push_shutdown("spindown", wall_clock_ms() + 3000);
+    host_thread.join();
+    INFO("runtime: " << runtime.out << runtime.err);
+    INFO("host: " << host.err);
+    CHECK_THAT(runtime.out, !Catch::Contains("runtime api=" + api.runtime_api()));
+    if (!c.runtime_got.empty()) {
+      CHECK(runtime.status.success());
+      CHECK_THAT(runtime.out, Catch::Contains(c.runtime_got));
+    }
+    CHECK(host.status.success());
+    std::vector<std::pair<std::string, std::string>> posts;
+    {
+      std::lock_guard<std::mutex> lock(side.mutex);
+      posts = side.posts;
+    }
+    REQUIRE_FALSE(posts.empty());
+    CHECK_THAT(posts[0].first, Catch::EndsWith(c.platform_path));
+    CHECK_THAT(posts[0].second, Catch::Contains(c.platform_body));
+    const std::string child_log = read_file(log);
+    if (c.child_mode != "crash") {
+      CHECK_THAT(child_log, Catch::Contains(R"("eventType": "REQUEST")"));
+      CHECK_THAT(child_log, Catch::Contains(R"("requestId": "r1")"));
+    }
+    if (c.proxy == "observe") CHECK_THAT(child_log, Catch::Contains(R"("eventType": "RESPONSE")"));
+    (void)!std::system(("rm -rf '" + dir + "'").c_str());
+  }
+}
+
+TEST_CASE("proxy host: SHUTDOWN while a hook holds an invocation ends everything in time") {
+  RuntimeSide side;
+  side.events = {{"r1", R"({"apply":true})"}};
+  Emulator api;
+  add_runtime_routes(api, side);
+  REQUIRE(api.start().ok());
+  char tmpl[] = "/tmp/er-proxy-held-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  std::map<std::string, std::string> env = {
+      {"AWS_LAMBDA_RUNTIME_API", api.runtime_api()},
+      {"EXTENSION_RUNNER_NAME", "proxy-ext"},
+      {"TMPDIR", dir},
+      {"AWS_LAMBDA_EXEC_WRAPPER", "/opt/proxy-ext/wrapper"},
+      {"EXTENSION_RUNNER_COMMAND",
+       "exec python3 " + std::string(ER_SOURCE_DIR) + "/tests/data/proxy-child/child.py"},
+      {"EXTENSION_RUNNER_PROXY", "intercept"},
+      {"EXTENSION_RUNNER_PROXY_HOOK_TIMEOUT_MS", "60000"},
+      {"PROXY_CHILD_MODE", "slow"},
+      {"PROXY_CHILD_LOG", dir + "/child.log"},
+      {"PROXY_CHILD_SIGNAL", dir + "/held"},
+  };
+  const std::string fifo = dir + "/held";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  test_support::RunResult host, runtime;
+  std::thread host_thread([&] { host = run_binary({}, env, 30000); });
+  REQUIRE(api.wait_for_idle_next(std::chrono::seconds(20)));
+  std::thread runtime_thread([&] {
+    runtime = run_binary({"wrap", "--", "python3",
+                          std::string(ER_SOURCE_DIR) + "/tests/data/proxy-child/runtime.py"},
+                         env, 30000, {});
+  });
+  // The child writes to the FIFO once its hook holds the invocation.
+  {
+    Fd held(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    REQUIRE(held.valid());
+    pollfd p{held.get(), POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 20000) == 1);
+  }
+  api.push_shutdown("spindown", wall_clock_ms() + 2000);
+  host_thread.join();
+  runtime_thread.join();
+  INFO("host: " << host.err);
+  INFO("runtime: " << runtime.out << runtime.err);
+  CHECK_FALSE(host.timed_out);
+  CHECK(host.status.success());
+  // The held hook is cancelled (a failed hook, failing open) instead of keeping the host past
+  // the SHUTDOWN deadline; the runtime's connection is closed.
+  CHECK_THAT(host.err, Catch::Contains("hooks 1 calls, 1 failed (1 open, 0 closed)"));
+  CHECK_THAT(host.err, Catch::Contains("shutting down"));
+  CHECK_FALSE(runtime.timed_out);
+  CHECK(::access((dir + "/extension-runner-proxy-ext.proxy").c_str(), F_OK) != 0);
+  (void)!std::system(("rm -rf '" + dir + "'").c_str());
+}

@@ -1,0 +1,170 @@
+// The proxy's hooks over the child's dispatcher: fields copied across, the host's own Runner.*
+// answers as hook failures, and concurrent hooks on extra children.
+#include "extension_runner/host/proxy_hooks.hpp"
+
+#include <catch2/catch.hpp>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "extension_runner/core/clock.hpp"
+
+using namespace extension_runner;
+
+namespace {
+
+// Which child ran which request; a request whose event is "block" waits until released.
+struct Children {
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<std::pair<int, std::string>> runs;  // (child number, request id)
+  int blocked = 0;
+  bool release = false;
+};
+
+class ChildFake : public Invoker {
+ public:
+  ChildFake(Children* c, int number) : c_(c), number_(number) {}
+  Result<InvokeReply> invoke(const InvokeRequest& request) override {
+    std::unique_lock<std::mutex> lock(c_->mutex);
+    c_->runs.emplace_back(number_, request.context.aws_request_id);
+    if (request.event_json == "\"block\"") {
+      ++c_->blocked;
+      c_->cv.notify_all();
+      c_->cv.wait(lock, [&] { return c_->release || cancelled_; });
+    }
+    InvokeReply reply;
+    reply.invokeid = request.context.aws_request_id;
+    reply.result_json = "\"child-" + std::to_string(number_) + "\"";
+    return reply;
+  }
+  void shutdown(int64_t) override {}
+  void cancel() override {
+    std::lock_guard<std::mutex> lock(c_->mutex);
+    cancelled_ = true;
+    c_->cv.notify_all();
+  }
+
+ private:
+  Children* c_;
+  int number_;
+  bool cancelled_ = false;
+};
+
+Dispatcher::InvokerFactory child_factory(Children* c, int* next_number) {
+  return [c, next_number]() -> Result<std::unique_ptr<Invoker>> {
+    return std::unique_ptr<Invoker>(std::make_unique<ChildFake>(c, (*next_number)++));
+  };
+}
+
+HookCall call(const std::string& id, const std::string& event) {
+  HookCall c;
+  c.context.aws_request_id = id;
+  c.event_json = event;
+  c.deadline_ms = wall_clock_ms() + 20000;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("proxy hooks: a hook call becomes the InvokeRequest with the same fields") {
+  HookCall c = call("req-1", R"({"eventType":"REQUEST"})");
+  c.context.client_context_json = R"({"custom":{"a":"b"}})";
+  c.context.identity = CognitoIdentity{"id-1", "pool-1"};
+  c.context.invoked_function_arn = "arn:aws:lambda:eu-west-1:123:function:f";
+  const InvokeRequest r = hook_request(c);
+  CHECK(r.context.aws_request_id == "req-1");
+  CHECK(r.context.client_context_json == c.context.client_context_json);
+  REQUIRE(r.context.identity.has_value());
+  CHECK(r.context.identity->cognito_identity_id == "id-1");
+  CHECK(r.context.identity->cognito_identity_pool_id == "pool-1");
+  CHECK(r.context.invoked_function_arn == c.context.invoked_function_arn);
+  CHECK(r.event_json == c.event_json);
+  CHECK(r.event_compact);
+  CHECK(r.deadline_ms == c.deadline_ms);
+  CHECK_FALSE(hook_request(call("req-2", "{}")).context.identity.has_value());
+}
+
+TEST_CASE("proxy hooks: the host's Runner.* answers are hook failures, the child's are decisions") {
+  struct Case {
+    Result<InvokeReply> reply;
+    bool failed;
+    std::string errortype;
+  };
+  const auto reply = [](std::string errortype, bool errors) {
+    InvokeReply r;
+    r.result_json = R"({"ok":1})";
+    r.errortype = std::move(errortype);
+    r.errors = errors;
+    return Result<InvokeReply>(r);
+  };
+  const std::vector<Case> cases = {
+      {reply("", false), false, ""},
+      {reply("Validation.Refused", true), false, "Validation.Refused"},
+      {reply("Runner.Timeout", true), true, ""},
+      {reply("Runner.Crashed", true), true, ""},
+      {reply("Runner.ProtocolError", true), true, ""},
+      {Result<InvokeReply>(make_error(ErrorKind::ChildCrashed, "crash limit")), true, ""},
+  };
+  for (const auto& c : cases) {
+    const auto outcome = hook_outcome(c.reply);
+    INFO((c.reply ? c.reply->errortype : c.reply.error().message));
+    CHECK(outcome.ok() != c.failed);
+    if (outcome) {
+      CHECK(outcome->errortype == c.errortype);
+      CHECK(outcome->result_json == R"({"ok":1})");
+      CHECK(outcome->errors == !c.errortype.empty());
+    }
+  }
+}
+
+TEST_CASE("proxy hooks: concurrent hooks do not wait on each other (extra children)") {
+  Children children;
+  int next_number = 0;
+  Dispatcher main;
+  REQUIRE(main.start(child_factory(&children, &next_number)).ok());
+  ProxyHooks hooks(main, child_factory(&children, &next_number), 2);
+
+  Result<HookReply> first = make_error(ErrorKind::Cancelled, "not run");
+  std::thread blocked([&] { first = hooks.on_request(call("held", "\"block\"")); });
+  {
+    std::unique_lock<std::mutex> lock(children.mutex);
+    REQUIRE(children.cv.wait_for(lock, std::chrono::seconds(20),
+                                 [&] { return children.blocked == 1; }));
+  }
+  // The main child is held by the first hook: the second runs on an extra child meanwhile.
+  const auto second = hooks.on_response(call("concurrent", "{}"));
+  REQUIRE(second.ok());
+  CHECK(second->result_json == "\"child-1\"");
+  CHECK(hooks.extra_children() == 1);
+  {
+    std::lock_guard<std::mutex> lock(children.mutex);
+    children.release = true;
+    children.cv.notify_all();
+  }
+  blocked.join();
+  REQUIRE(first.ok());
+  CHECK(first->result_json == "\"child-0\"");
+  // Idle again: the next hook uses the main child.
+  const auto third = hooks.on_request(call("later", "{}"));
+  REQUIRE(third.ok());
+  CHECK(third->result_json == "\"child-0\"");
+  hooks.stop(0);
+  CHECK(hooks.extra_children() == 0);
+  main.stop(0);
+}
+
+TEST_CASE("proxy hooks: without extra children a hook answers from the main child") {
+  Children children;
+  int next_number = 0;
+  Dispatcher main;
+  REQUIRE(main.start(child_factory(&children, &next_number)).ok());
+  ProxyHooks hooks(main, child_factory(&children, &next_number), 0);
+  hooks.observe(call("copy", "{}"));
+  const auto answer = hooks.on_request(call("hook", "{}"));
+  REQUIRE(answer.ok());
+  CHECK(answer->result_json == "\"child-0\"");
+  CHECK(hooks.extra_children() == 0);
+  std::lock_guard<std::mutex> lock(children.mutex);
+  CHECK(children.runs == std::vector<std::pair<int, std::string>>{{0, "copy"}, {0, "hook"}});
+}

@@ -53,8 +53,8 @@ std::optional<int> on_part_failure(const Config& config, ExtensionsClient& clien
   if (absorbed.failures++ == 0) {
     absorbed.first = std::string(error_type(error.kind)) + ": " + error.message;
   }
-  const std::string lost =
-      lose_child ? "events and telemetry go nowhere (counted)" : "telemetry is not delivered";
+  const std::string lost = lose_child ? "events, telemetry and messages go nowhere (counted)"
+                                      : "telemetry or messages are not delivered";
   log_error(std::string(error_type(error.kind)) + ": " + error.message + "; " + lost +
             " until SHUTDOWN, the function is not affected (EXTENSION_RUNNER_ON_FAILURE=continue)");
   if (lose_child) {
@@ -95,13 +95,28 @@ Result<void> subscribe_telemetry(const InitContext& init, Extension& extension) 
   return {};
 }
 
+// Before `/register`, so a function's first post (during its init) finds the endpoint.
+// The error waits for the registration: without an identifier nothing can be reported.
+Result<void> open_messages_endpoint(const Config& config, Extension& extension) {
+  auto forwarder =
+      MessagesForwarder::start(config.messages, config.telemetry.flush,
+                               config.platform != Platform::ManagedInstances,
+                               extension.messages->sink, extension.messages->options);
+  if (!forwarder) return forwarder.error();
+  extension.messages_forwarder = std::move(*forwarder);
+  return {};
+}
+
 Result<void> handle_invoke(const InvokeEvent& event, Extension& extension) {
   const auto received = std::chrono::steady_clock::now();
   log_debug("INVOKE " + event.request_id + " (" + std::to_string(ms_until(event.deadline_ms)) +
             " ms left)");
+  if (extension.messages_forwarder) extension.messages_forwarder->before_invoke(event);
   auto handled = extension.events->on_invoke(event);
   // Even after a failed invoke the function's telemetry belongs to this invocation.
   if (extension.forwarder) extension.forwarder->after_invoke(event, received);
+  // After the telemetry wait: its runtimeDone means the function has posted all it will.
+  if (extension.messages_forwarder) extension.messages_forwarder->after_invoke(event, received);
   return handled;
 }
 
@@ -110,6 +125,9 @@ Result<void> handle_shutdown(const ShutdownEvent& event, Extension& extension) {
   const auto budget =
       ShutdownBudget::split(event.deadline_ms, wall_clock_ms(), extension.events->has_child());
   if (extension.forwarder) extension.forwarder->shutdown(budget.telemetry_until_ms);
+  if (extension.messages_forwarder) {
+    extension.messages_forwarder->shutdown(budget.telemetry_until_ms);
+  }
   return extension.events->on_shutdown(event, budget);
 }
 
@@ -153,6 +171,9 @@ int run_event_loop(const Config& config, ExtensionsClient& client, Extension& ex
 
 std::string Extension::summary() const {
   std::string line = forwarder ? forwarder->counters().to_line() : std::string();
+  if (messages_forwarder) {
+    line += std::string(line.empty() ? "" : " ") + messages_forwarder->counters().to_line();
+  }
   if (absorbed.failures > 0) {
     line += std::string(line.empty() ? "" : " ") +
             "on-failure=continue: failures=" + std::to_string(absorbed.failures) +
@@ -166,9 +187,19 @@ int run_lifecycle(const Config& config, const std::string& name, Extension& exte
   log_info(describe_config(config));
   ExtensionsClient client(config.runtime_api, bounded_call_timeouts(config.api_timeout_ms));
 
+  Result<void> messages_opened;
+  if (extension.messages) messages_opened = open_messages_endpoint(config, extension);
+
   auto registration = register_extension(client, config, name);
   if (!registration) return kExitFailure;
   const InitContext init{config, *registration, client, name};
+
+  if (!messages_opened) {
+    if (auto code = on_part_failure(config, client, Phase::Init, messages_opened.error(),
+                                    extension, false)) {
+      return *code;
+    }
+  }
 
   if (auto started = extension.events->init(init); !started) {
     if (auto code =

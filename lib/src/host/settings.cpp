@@ -650,7 +650,16 @@ const std::vector<SettingSpec>& settings() {
           "memory (bytes) telemetry records may hold before the listener pushes back",
           integer(
               65536, int64_t{1} << 32,
-              [](auto& c) -> auto& { return c.telemetry.queue_max_bytes; })));
+              [](auto& c) -> auto& { return c.telemetry.queue_max_bytes; })),
+      row("EXTENSION_RUNNER_MESSAGES", "messages",
+          "on: the function may POST messages for the child to "
+          "http://LISTEN/v1/messages (docs/messages.md)",
+          choice<bool>(
+              {{"off", false}, {"on", true}},
+              [](auto& c) -> auto& { return c.messages.enabled; })),
+      row("EXTENSION_RUNNER_MESSAGES_LISTEN", "messages-listen",
+          "messages endpoint bind host:port (loopback; port 0 = ephemeral)",
+          host_port([](auto& c) -> auto& { return c.messages.listen; })));
   return kTable;
 }
 

@@ -19,6 +19,7 @@
 #include "extension_runner/core/log.hpp"
 #include "extension_runner/core/result.hpp"
 #include "extension_runner/lambda/platform.hpp"
+#include "extension_runner/messages/options.hpp"
 #include "extension_runner/runner/options.hpp"
 #include "extension_runner/telemetry/options.hpp"
 
@@ -134,6 +135,7 @@ struct Config {
 
   RunnerOptions runner;        ///< The child runtime.
   TelemetryOptions telemetry;  ///< The Telemetry / Logs API subscription and delivery.
+  MessagesOptions messages;    ///< The function's local messages endpoint.
 
   /** Whether INVOKE is registered (false: a shutdown-only extension, as on Managed Instances). */
   bool receives_invokes() const;

@@ -1,8 +1,11 @@
 // The lifecycle's messages steps (the endpoint opens before /register, an invocation's messages
 // reach the sink before the next /next with FLUSH=invoke, all are drained at SHUTDOWN), against
 // the Extensions API emulator.
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -136,4 +139,103 @@ TEST_CASE("lifecycle with messages: a taken port is init/error ListenerFailed, o
       CHECK_THAT(parts.summary(), Catch::Contains("Extension.ListenerFailed"));
     }
   }
+}
+
+#include "extension_runner/runner/process.hpp"
+#include "support.hpp"
+
+namespace {
+
+/** A loopback port free a moment ago (the endpoint needs a fixed one the test can post to). */
+int free_port() {
+  const int sock = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = -1;
+  if (::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(sock, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(sock);
+  return port;
+}
+
+/** Kills the host unless it has been waited for: a failed REQUIRE must not leave it running. */
+struct KillOnExit {
+  ChildProcess& host;
+  bool waited = false;
+  ~KillOnExit() {
+    if (!waited) {
+      host.signal_group(SIGKILL);
+      (void)host.wait();
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("binary with messages: posts reach stdout as MESSAGES events, answers counted") {
+  test_support::FakePlatform sandbox;
+  REQUIRE(sandbox.api.start().ok());
+  const int port = free_port();
+  REQUIRE(port > 0);
+  sandbox.api.push_invoke("req-1", wall_clock_ms() + 30000);
+  SpawnOptions o;
+  o.argv = {test_support::binary_path()};
+  o.set_env = {{"AWS_LAMBDA_RUNTIME_API", sandbox.api.runtime_api()},
+               {"EXTENSION_RUNNER_MESSAGES", "on"},
+               {"EXTENSION_RUNNER_MESSAGES_LISTEN", "127.0.0.1:" + std::to_string(port)},
+               {"EXTENSION_RUNNER_FLUSH", "periodic"}};
+  o.unset_env = {"EXTENSION_RUNNER_COMMAND", "EXTENSION_RUNNER_CONFIG"};
+  o.pipe_stdin = false;
+  auto host = ChildProcess::spawn(o);
+  REQUIRE(host.ok());
+  test_support::Drain out(std::move(host->stdout_fd()));
+  test_support::Drain err(std::move(host->stderr_fd()));
+  KillOnExit guard{*host};
+  // The INVOKE handled, the host waits at /next: the function's posts come now.
+  REQUIRE(sandbox.api.wait_for_idle_next(milliseconds(20000)));
+  httplib::Client client("127.0.0.1", port);
+  struct Post {
+    const char* what;
+    const char* body;
+    const char* type;
+    int status;
+  };
+  const std::vector<Post> posts = {
+      {"two", R"([{"k":"a"},{"k":"b"}])", "application/json", 202},
+      {"malformed", "[1,", "application/json", 400},
+      {"ndjson", "{\"k\":\"c\"}\n", "application/x-ndjson", 202},
+  };
+  for (const auto& p : posts) {
+    INFO(p.what);
+    auto res = client.Post("/v1/messages", p.body, p.type);
+    REQUIRE(res);
+    CHECK(res->status == p.status);
+  }
+  auto get = client.Get("/v1/messages");
+  REQUIRE(get);
+  CHECK(get->status == 405);
+  sandbox.api.push_shutdown("spindown", wall_clock_ms() + 2000);
+  auto status = host->wait_for(milliseconds(20000));
+  REQUIRE(status.has_value());
+  guard.waited = true;
+  const std::string log = err.take();
+  INFO(log);
+  CHECK(status->success());
+  std::vector<std::string> kinds;
+  for (const auto& line : test_support::lines_of(out.take())) {
+    auto doc = parse_json(line);
+    REQUIRE(doc);
+    if (json_string(*doc, "eventType") != std::optional<std::string>("MESSAGES")) continue;
+    for (const auto& m : (*doc)["messages"].GetArray()) {
+      CHECK(json_string(m, "requestId") == std::optional<std::string>("req-1"));
+      kinds.push_back(json_string(m["message"], "k").value_or("?"));
+    }
+  }
+  CHECK(kinds == std::vector<std::string>{"a", "b", "c"});
+  CHECK_THAT(log, Catch::Contains(
+                      "messages: received=3 delivered=3 refused=0 dropped=0 rejected_requests=2"));
 }

@@ -105,6 +105,10 @@ std::string describe_config(const Config& config) {
     line += " queue=" + std::to_string(config.telemetry.queue_max_records) + "records/" +
             std::to_string(config.telemetry.queue_max_bytes) + "B";
   }
+  if (config.messages.enabled) {
+    line += " messages=on messages-listen=" + config.messages.listen;
+    line += std::string(" messages-flush=") + flush_mode_name(config.telemetry.flush);
+  }
   return line;
 }
 

@@ -51,6 +51,9 @@ class MessagesEndpoint::Server {
     // Keep-alive lets the SDK's send() skip a connect per message; a short idle timeout bounds
     // how long the destructor's stop() waits for an idle connection.
     server_.set_keep_alive_timeout(1);
+    // httplib closes a connection after 5 requests by default: the SDK's 100 sends per
+    // invocation would pay a new connect every fifth.
+    server_.set_keep_alive_max_count(100000);
     // The function is waiting for our 202: no delayed ACK on it.
     server_.set_tcp_nodelay(true);
     // Without SO_REUSEPORT (httplib's default) a second process on the fixed port fails to bind

@@ -241,12 +241,14 @@ TEST_CASE("emulate: Ctrl-C with a child runtime ends it too: no orphans") {
   ::unlink(path.c_str());
 }
 
-TEST_CASE("emulate: scenario messages are posted per invocation and reach the child, both platforms") {
+TEST_CASE(
+    "emulate: scenario messages are posted per invocation and reach the child, both platforms") {
   const auto path = write_scenario(R"({"invokes":3,"messages":[{"metric":"n","value":1},"s"]})");
   for (const bool lmi : {false, true}) {
     INFO((lmi ? "managed instances" : "standard"));
-    std::vector<std::string> args = {"emulate", "--json", "--scenario", path, "--runtime",
-                                     "python3 " ER_SOURCE_DIR "/examples/python/runner.py"};
+    const std::string child =
+        std::string("python3 ") + ER_SOURCE_DIR + "/examples/python/runner.py";
+    std::vector<std::string> args = {"emulate", "--json", "--scenario", path, "--runtime", child};
     if (lmi) args.emplace_back("--managed-instances");
     auto run = run_binary(args, {{"EXTENSION_RUNNER_MESSAGES_LISTEN", "127.0.0.1:0"}});
     INFO(run.err);

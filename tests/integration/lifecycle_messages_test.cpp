@@ -32,8 +32,8 @@ class PostingHandler final : public EventHandler {
     if (per_invoke_ == 0) return {};
     httplib::Client client("127.0.0.1", extension_.messages_forwarder->port());
     for (int i = 0; i < per_invoke_; ++i) {
-      auto res = client.Post("/v1/messages", R"({"n":)" + std::to_string(i) + "}",
-                             "application/json");
+      auto res =
+          client.Post("/v1/messages", R"({"n":)" + std::to_string(i) + "}", "application/json");
       if (!res || res->status != 202) {
         return make_error(ErrorKind::Io, "post for " + event.request_id + " failed");
       }
@@ -49,7 +49,8 @@ class PostingHandler final : public EventHandler {
 
 }  // namespace
 
-TEST_CASE("lifecycle with messages: each flush strategy delivers every message, invoke before /next") {
+TEST_CASE(
+    "lifecycle with messages: each flush strategy delivers every message, invoke before /next") {
   struct Case {
     FlushMode flush;
     bool before_next;  // every invocation's messages delivered before its next /next
@@ -74,17 +75,18 @@ TEST_CASE("lifecycle with messages: each flush strategy delivers every message, 
     std::vector<std::string> delivered;  // requestId of each message
     std::vector<int> waiting_next;       // the emulator's blocked /next count at each delivery
     Extension parts;
-    parts.messages = TelemetryDelivery{[&](const std::string& event_json, int64_t) {
-                                         auto doc = parse_json(event_json);
-                                         if (!doc) return false;
-                                         std::lock_guard<std::mutex> lock(mutex);
-                                         for (const auto& m : (*doc)["messages"].GetArray()) {
-                                           delivered.push_back(json_string(m, "requestId").value_or(""));
-                                           waiting_next.push_back(sandbox.api.waiting_next());
-                                         }
-                                         return true;
-                                       },
-                                       {}};
+    parts.messages =
+        TelemetryDelivery{[&](const std::string& event_json, int64_t) {
+                            auto doc = parse_json(event_json);
+                            if (!doc) return false;
+                            std::lock_guard<std::mutex> lock(mutex);
+                            for (const auto& m : (*doc)["messages"].GetArray()) {
+                              delivered.push_back(json_string(m, "requestId").value_or(""));
+                              waiting_next.push_back(sandbox.api.waiting_next());
+                            }
+                            return true;
+                          },
+                          {}};
     constexpr int kPerInvoke = 5, kInvokes = 3;
     parts.events = std::make_unique<PostingHandler>(parts, kPerInvoke);
     for (int i = 1; i <= kInvokes; ++i) {
@@ -129,8 +131,7 @@ TEST_CASE("lifecycle with messages: a taken port is init/error ListenerFailed, o
     if (policy == FailurePolicy::Report) {
       CHECK(code == kExitFailure);
       REQUIRE(errors.size() == 1);
-      CHECK(errors[0].header("Lambda-Extension-Function-Error-Type") ==
-            "Extension.ListenerFailed");
+      CHECK(errors[0].header("Lambda-Extension-Function-Error-Type") == "Extension.ListenerFailed");
       CHECK(errors[0].body.find("EXTENSION_RUNNER_MESSAGES_LISTEN") != std::string::npos);
     } else {
       CHECK(code == kExitOk);

@@ -100,9 +100,8 @@ TEST_CASE("messages endpoint: requests -> status, and what is queued") {
     auto forwarder = MessagesForwarder::start(options, FlushMode::Periodic, true, recording.sink());
     REQUIRE(forwarder);
     httplib::Client client("127.0.0.1", (*forwarder)->port());
-    auto res = std::string(c.method) == "GET"
-                   ? client.Get(c.path)
-                   : client.Post(c.path, c.body, c.content_type);
+    auto res = std::string(c.method) == "GET" ? client.Get(c.path)
+                                              : client.Post(c.path, c.body, c.content_type);
     CHECK(status_of(res) == c.status);
     if (c.status == 405) CHECK(res->get_header_value("Allow") == "POST");
     (*forwarder)->shutdown(wall_clock_ms() + 5000);
@@ -125,8 +124,8 @@ TEST_CASE("messages forwarder: invoke flush delivers an invocation's messages be
     (*forwarder)->before_invoke(event);
     REQUIRE(status_of(client.Post("/v1/messages", R"({"from":")" + id + "\"}",
                                   "application/json")) == 202);
-    REQUIRE(status_of(client.Post("/v1/messages", {{"Extension-Runner-Request-Id", "other"}},
-                                  "7", "application/json")) == 202);
+    REQUIRE(status_of(client.Post("/v1/messages", {{"Extension-Runner-Request-Id", "other"}}, "7",
+                                  "application/json")) == 202);
     CHECK((*forwarder)->after_invoke(event));
     // Nothing awaited beyond after_invoke: both messages are already with the sink.
     const auto messages = recording.messages();
@@ -163,8 +162,7 @@ TEST_CASE("messages forwarder: full queue answers 503, counted, nothing accepted
   recording.set_gate(false);  // a slow child: nothing leaves the queue meanwhile
   auto options = local_options();
   options.queue_max_records = 10;
-  auto forwarder =
-      MessagesForwarder::start(options, FlushMode::Periodic, true, recording.sink());
+  auto forwarder = MessagesForwarder::start(options, FlushMode::Periodic, true, recording.sink());
   REQUIRE(forwarder);
   httplib::Client client("127.0.0.1", (*forwarder)->port());
   int accepted = 0, refused = 0;
@@ -226,10 +224,10 @@ TEST_CASE("messages forwarder: a sender disconnecting mid-body queues nothing") 
   httplib::Client after("127.0.0.1", (*forwarder)->port());
   REQUIRE(status_of(after.Post("/v1/messages", "9", "application/json")) == 202);
   (*forwarder)->shutdown(wall_clock_ms() + 5000);
-  CHECK(recording.messages() == std::vector<std::string>{
-                                    R"({"requestId":null,"time":")" +
-                                    json_string(*parse_json(recording.messages()[0]), "time")
-                                        .value_or("") +
-                                    R"(","message":9})"});
+  CHECK(recording.messages() ==
+        std::vector<std::string>{
+            R"({"requestId":null,"time":")" +
+            json_string(*parse_json(recording.messages()[0]), "time").value_or("") +
+            R"(","message":9})"});
   CHECK((*forwarder)->counters().delivered == 1);
 }

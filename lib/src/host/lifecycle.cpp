@@ -98,10 +98,9 @@ Result<void> subscribe_telemetry(const InitContext& init, Extension& extension) 
 // Before `/register`, so a function's first post (during its init) finds the endpoint.
 // The error waits for the registration: without an identifier nothing can be reported.
 Result<void> open_messages_endpoint(const Config& config, Extension& extension) {
-  auto forwarder =
-      MessagesForwarder::start(config.messages, config.telemetry.flush,
-                               config.platform != Platform::ManagedInstances,
-                               extension.messages->sink, extension.messages->options);
+  auto forwarder = MessagesForwarder::start(config.messages, config.telemetry.flush,
+                                            config.platform != Platform::ManagedInstances,
+                                            extension.messages->sink, extension.messages->options);
   if (!forwarder) return forwarder.error();
   extension.messages_forwarder = std::move(*forwarder);
   return {};
@@ -195,8 +194,8 @@ int run_lifecycle(const Config& config, const std::string& name, Extension& exte
   const InitContext init{config, *registration, client, name};
 
   if (!messages_opened) {
-    if (auto code = on_part_failure(config, client, Phase::Init, messages_opened.error(),
-                                    extension, false)) {
+    if (auto code = on_part_failure(config, client, Phase::Init, messages_opened.error(), extension,
+                                    false)) {
       return *code;
     }
   }

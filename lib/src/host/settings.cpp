@@ -655,8 +655,7 @@ const std::vector<SettingSpec>& settings() {
           "on: the function may POST messages for the child to "
           "http://LISTEN/v1/messages (docs/messages.md)",
           choice<bool>(
-              {{"off", false}, {"on", true}},
-              [](auto& c) -> auto& { return c.messages.enabled; })),
+              {{"off", false}, {"on", true}}, [](auto& c) -> auto& { return c.messages.enabled; })),
       row("EXTENSION_RUNNER_MESSAGES_LISTEN", "messages-listen",
           "messages endpoint bind host:port (loopback; port 0 = ephemeral)",
           host_port([](auto& c) -> auto& { return c.messages.listen; })));

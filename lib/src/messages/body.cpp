@@ -31,13 +31,12 @@ Result<MessagesFormat> messages_format(std::string_view content_type) {
   const std::string type = lower_trimmed(content_type.substr(0, content_type.find(';')));
   if (type.empty() || type == "application/json") return MessagesFormat::Json;
   if (type == "application/x-ndjson" || type == "application/jsonl") return MessagesFormat::NdJson;
-  return make_error(ErrorKind::InvalidInput,
-                    "unsupported Content-Type '" + std::string(content_type) +
-                        "' (application/json or application/x-ndjson)");
+  return make_error(ErrorKind::InvalidInput, "unsupported Content-Type '" +
+                                                 std::string(content_type) +
+                                                 "' (application/json or application/x-ndjson)");
 }
 
-Result<std::vector<std::string>> parse_messages_body(std::string_view body,
-                                                     MessagesFormat format) {
+Result<std::vector<std::string>> parse_messages_body(std::string_view body, MessagesFormat format) {
   std::vector<std::string> messages;
   if (format == MessagesFormat::Json) {
     auto document = parse_json(body);

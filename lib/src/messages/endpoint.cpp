@@ -68,9 +68,8 @@ class MessagesEndpoint::Server {
           queue_.count_rejected_request();
           return httplib::Server::HandlerResponse::Unhandled;
         }));
-    server_.Post(kMessagesPath, [this](const httplib::Request& req, httplib::Response& res) {
-      post(req, res);
-    });
+    server_.Post(kMessagesPath,
+                 [this](const httplib::Request& req, httplib::Response& res) { post(req, res); });
     const auto not_allowed = [](const httplib::Request&, httplib::Response& res) {
       res.set_header("Allow", "POST");
       answer(res, 405, "method not allowed (POST " + std::string(kMessagesPath) + ")");
@@ -163,8 +162,8 @@ MessagesEndpoint::MessagesEndpoint(std::unique_ptr<Server> server) : server_(std
 MessagesEndpoint::~MessagesEndpoint() = default;
 
 Result<std::unique_ptr<MessagesEndpoint>> MessagesEndpoint::start(const MessagesOptions& options,
-                                                                 TelemetryQueue& queue,
-                                                                 const InvocationTag& tag) {
+                                                                  TelemetryQueue& queue,
+                                                                  const InvocationTag& tag) {
   auto where = parse_listen_address(options.listen);
   if (!where) {
     return make_error(ErrorKind::ConfigInvalid,

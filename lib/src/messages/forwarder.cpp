@@ -38,10 +38,10 @@ MessagesForwarder::MessagesForwarder(const MessagesOptions& options, FlushMode f
       strategy_(flush) {}
 
 Result<std::unique_ptr<MessagesForwarder>> MessagesForwarder::start(const MessagesOptions& options,
-                                                                   FlushMode flush,
-                                                                   bool one_at_a_time,
-                                                                   BatchSink sink,
-                                                                   ForwarderOptions delivery) {
+                                                                    FlushMode flush,
+                                                                    bool one_at_a_time,
+                                                                    BatchSink sink,
+                                                                    ForwarderOptions delivery) {
   std::unique_ptr<MessagesForwarder> self(
       new MessagesForwarder(options, flush, one_at_a_time, std::move(sink), delivery));
   auto endpoint = MessagesEndpoint::start(options, self->queue_, self->tag_);
@@ -63,9 +63,9 @@ MessagesForwarder::~MessagesForwarder() {
 
 void MessagesForwarder::deliver_loop() {
   for (;;) {
-    auto batch = queue_.pop_batch(delivery_options_.batch_max_records,
-                                  delivery_options_.batch_max_bytes,
-                                  std::chrono::steady_clock::now() + std::chrono::hours(1));
+    auto batch =
+        queue_.pop_batch(delivery_options_.batch_max_records, delivery_options_.batch_max_bytes,
+                         std::chrono::steady_clock::now() + std::chrono::hours(1));
     if (batch.empty()) {
       if (queue_.closed()) return;
       continue;

@@ -33,6 +33,6 @@ Result<std::vector<std::string>> parse_messages_body(std::string_view body, Mess
  * when untagged. `message_json` must be JSON (parse_messages_body's output).
  */
 std::string message_record_json(const std::string& request_id, const std::string& time,
-                                 const std::string& message_json);
+                                const std::string& message_json);
 
 }  // namespace extension_runner

@@ -612,53 +612,81 @@ _DEFAULT_MESSAGES_URL = "http://127.0.0.1:8426/v1/messages"
 
 
 class _Sender:
-    """One kept-alive connection to the messages endpoint, shared by the function's threads."""
+    """One kept-alive connection to the messages endpoint, shared by the function's threads.
+
+    A plain socket speaking just enough HTTP/1.1 (the endpoint always answers with a
+    Content-Length): http.client costs ~0.1 ms per request, several times the endpoint's own.
+    """
 
     def __init__(self):
         import threading
 
         self._lock = threading.Lock()
-        self._conn = None
+        self._sock = None
         self._where = None
 
     def post(self, body, request_id, timeout):
-        import http.client
+        import socket
         import urllib.parse
 
         url = urllib.parse.urlsplit(os.environ.get(MESSAGES_URL_ENV) or _DEFAULT_MESSAGES_URL)
-        where = (url.hostname or "127.0.0.1", url.port or 80, url.path or "/v1/messages", timeout)
-        headers = {"Content-Type": "application/json", "Connection": "keep-alive"}
+        where = (url.hostname or "127.0.0.1", url.port or 80, timeout)
+        head = "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n" % (
+            url.path or "/v1/messages", where[0])
         if request_id:
-            headers["Extension-Runner-Request-Id"] = request_id
+            head += "Extension-Runner-Request-Id: %s\r\n" % request_id.replace("\r", "").replace("\n", "")
+        request = (head + "Content-Length: %d\r\n\r\n" % len(body)).encode("latin-1") + body
         with self._lock:
             # A kept-alive connection the endpoint closed while idle fails at once: one retry
             # on a fresh connection tells that apart from an endpoint that is down.
             for attempt in (0, 1):
-                reused = self._conn is not None and self._where == where
-                if not reused:
-                    self._close()
-                    self._conn = http.client.HTTPConnection(where[0], where[1], timeout=timeout)
-                    self._where = where
+                reused = self._sock is not None and self._where == where
                 try:
-                    self._conn.request("POST", where[2], body=body, headers=headers)
-                    response = self._conn.getresponse()
-                    response.read()
-                    if response.status == 202:
+                    if not reused:
+                        self._close()
+                        self._sock = socket.create_connection(where[:2], timeout=timeout)
+                        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                        self._where = where
+                    self._sock.sendall(request)
+                    status = self._read_answer()
+                    if status == 202:
                         return None
-                    return "HTTP %d %s" % (response.status, response.reason)
-                except (http.client.HTTPException, OSError) as e:
+                    return "HTTP %d" % status
+                except (OSError, ValueError) as e:
                     self._close()
                     if not reused or attempt == 1 or isinstance(e, TimeoutError):
                         return "%s: %s" % (type(e).__name__, e)
             return "unreachable"
 
+    def _read_answer(self):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = self._sock.recv(4096)
+            if not chunk:
+                raise ConnectionResetError("the endpoint closed the connection")
+            data += chunk
+        head, rest = data.split(b"\r\n\r\n", 1)
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(rest) < length:
+            chunk = self._sock.recv(4096)
+            if not chunk:
+                raise ConnectionResetError("the endpoint closed the connection")
+            rest += chunk
+        return status
+
     def _close(self):
-        if self._conn is not None:
+        if self._sock is not None:
             try:
-                self._conn.close()
+                self._sock.close()
             except OSError:
                 pass
-        self._conn = None
+        self._sock = None
 
 
 _sender = None

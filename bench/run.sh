@@ -13,3 +13,5 @@ done
 bench/build-floor.sh "$out"
 python3 bench/bench.py --out-dir "$out" --dev "$dev" --static "$static" \
   --repeats "${REPEATS:-5}" --invokes "${INVOKES:-300}" --rounds "${ROUNDS:-21}"
+# The messages endpoint (docs/messages.md): accept latency, SDK send, messages/s, peak RSS.
+python3 bench/messages-cost.py --binary "$dev" --out "$out/messages-cost.json"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fails when a part of lib/ includes a header of a part it may not use (docs/architecture.md):
 #
-#   core < lambda < runner (core only) < telemetry (core, lambda) < proxy (core only)
+#   core < lambda < runner (core only) < telemetry (core, lambda) < messages (core, lambda,
+#   telemetry) < proxy (core only)
 #   < host (the composition root: every part above) < fake_platform (core, lambda, telemetry)
 #   < debug (everything but proxy's insides) < extension
 #
@@ -23,11 +24,13 @@ may_include() {
     lambda:core | lambda:lambda) ;;
     runner:core | runner:runner) ;;
     telemetry:core | telemetry:lambda | telemetry:telemetry) ;;
+    messages:core | messages:lambda | messages:telemetry | messages:messages) ;;
     proxy:core | proxy:proxy) ;;
-    host:core | host:lambda | host:runner | host:telemetry | host:proxy | host:host) ;;
+    host:core | host:lambda | host:runner | host:telemetry | host:messages | host:proxy) ;;
+    host:host) ;;
     fake_platform:core | fake_platform:lambda | fake_platform:telemetry) ;;
     fake_platform:fake_platform) ;;
-    debug:core | debug:lambda | debug:runner | debug:telemetry | debug:proxy) ;;
+    debug:core | debug:lambda | debug:runner | debug:telemetry | debug:messages | debug:proxy) ;;
     debug:host | debug:fake_platform | debug:debug) ;;
     extension:*) ;;
     *) return 1 ;;

@@ -327,6 +327,8 @@ const errorMessage = (e) => (e instanceof Error ? String(e.message) : String(e))
  * - onInvoke(fn(event, ctx)): each INVOKE (none on Managed Instances [LMI]).
  * - onShutdown(fn(event, ctx)): the SHUTDOWN event, always the last request.
  * - onTelemetry(fn(batch, ctx)): each TELEMETRY event; batch is a TelemetryBatch.
+ * - onMessages(fn(messages, ctx)): each MESSAGES event (what the function send()s,
+ *   docs/messages.md); messages is the Array of {requestId, time, message}.
  * - onEvent(fn(event, ctx)): any event without a more specific handler.
  * Handlers may be async; the resolved value (JSON-serialisable) is the reply's `result`.
  */
@@ -344,6 +346,7 @@ class Extension {
   onInvoke(fn) { return this.register('INVOKE', fn); }
   onShutdown(fn) { return this.register('SHUTDOWN', fn); }
   onTelemetry(fn) { return this.register('TELEMETRY', fn); }
+  onMessages(fn) { return this.register('MESSAGES', fn); }
   onEvent(fn) { return this.register('*', fn); }
 
   register(kind, fn) {
@@ -484,11 +487,71 @@ class Extension {
     if (kind === 'TELEMETRY' && fn === this.handlers.get('TELEMETRY')) {
       return fn(TelemetryBatch.from(event.records, ctx.platform), ctx);
     }
+    if (kind === 'MESSAGES' && fn === this.handlers.get('MESSAGES')) {
+      return fn(Array.isArray(event.messages) ? event.messages : [], ctx);
+    }
     return fn(event, ctx);
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The function side: send messages to the extension (docs/messages.md)
+// ---------------------------------------------------------------------------------------------
+
+const MESSAGES_URL_ENV = 'EXTENSION_RUNNER_MESSAGES_URL';
+const DEFAULT_MESSAGES_URL = 'http://127.0.0.1:8426/v1/messages';
+let messagesAgent = null;
+
+/**
+ * Hands `messages` (an Array of JSON-serialisable values) to the extension in one POST to
+ * EXTENSION_RUNNER_MESSAGES_URL (default http://127.0.0.1:8426/v1/messages), on a kept-alive
+ * connection. For the *function*, not the extension. Never throws or rejects: resolves true once
+ * the endpoint queued them (202), else false with one line on stderr (endpoint down, queue full,
+ * slower than `timeoutMs`, or a message that is not JSON). `requestId` tags them with an
+ * invocation (header Extension-Runner-Request-Id).
+ */
+function sendMany(messages, { requestId = null, timeoutMs = 50 } = {}) {
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (failure) => {
+      if (settled) return;
+      settled = true;
+      if (failure) sdkLog(`send: message(s) not delivered to the extension: ${failure}`);
+      resolve(!failure);
+    };
+    try {
+      const http = require('http');
+      const body = JSON.stringify(Array.from(messages));
+      const url = new URL(process.env[MESSAGES_URL_ENV] || DEFAULT_MESSAGES_URL);
+      if (!messagesAgent) messagesAgent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+      const headers = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) };
+      if (requestId) headers['Extension-Runner-Request-Id'] = requestId;
+      const req = http.request(url, { method: 'POST', agent: messagesAgent, headers }, (res) => {
+        res.resume();
+        res.on('end', () => done(res.statusCode === 202 ? null : `HTTP ${res.statusCode}`));
+        res.on('error', (e) => done(errorMessage(e)));
+      });
+      req.setTimeout(timeoutMs, () => {
+        done(`timed out after ${timeoutMs} ms`);
+        req.destroy();
+      });
+      req.on('error', (e) => done(`${errorName(e)}: ${errorMessage(e)}`));
+      req.end(body);
+    } catch (e) {
+      done(`${errorName(e)}: ${errorMessage(e)}`);
+    }
+  });
+}
+
+/** sendMany([message], options): resolves true once the extension's endpoint queued it. */
+function send(message, options = {}) {
+  return sendMany([message], options);
+}
+
 module.exports = {
+  send,
+  sendMany,
+  MESSAGES_URL_ENV,
   Extension,
   Startup,
   Context,

@@ -45,6 +45,9 @@ __all__ = [
     "group_by_request_id",
     "parse_time",
     "PROTOCOL_VERSION",
+    "send",
+    "send_many",
+    "MESSAGES_URL_ENV",
 ]
 __version__ = "1.0.0"
 
@@ -450,6 +453,8 @@ class Extension:
     - ``on_invoke(fn(event, ctx))``: each INVOKE event (none on Managed Instances [LMI]).
     - ``on_shutdown(fn(event, ctx))``: the SHUTDOWN event, always the last request.
     - ``on_telemetry(fn(batch, ctx))``: each TELEMETRY event; ``batch`` is a ``TelemetryBatch``.
+    - ``on_messages(fn(messages, ctx))``: each MESSAGES event (what the function ``send``s,
+      docs/messages.md); ``messages`` is the list of ``{"requestId", "time", "message"}`` dicts.
     - ``on_event(fn(event, ctx))``: any event without a more specific handler.
 
     A handler's return value (JSON-serialisable) is the reply's ``result``.
@@ -475,6 +480,9 @@ class Extension:
 
     def on_telemetry(self, fn):
         return self._register("TELEMETRY", fn)
+
+    def on_messages(self, fn):
+        return self._register("MESSAGES", fn)
 
     def on_event(self, fn):
         return self._register("*", fn)
@@ -588,8 +596,128 @@ class Extension:
             return None
         if kind == "TELEMETRY" and fn is self._handlers.get("TELEMETRY"):
             return self._call(fn, TelemetryBatch(event.get("records"), ctx.platform), ctx)
+        if kind == "MESSAGES" and fn is self._handlers.get("MESSAGES"):
+            messages = event.get("messages")
+            return self._call(fn, messages if isinstance(messages, list) else [], ctx)
         return self._call(fn, event, ctx)
 
 
 async def _awaited(awaitable):
     return await awaitable
+
+
+# --------------------------------------------------------------------------------------------
+# The function side: send messages to the extension (docs/messages.md)
+# --------------------------------------------------------------------------------------------
+
+MESSAGES_URL_ENV = "EXTENSION_RUNNER_MESSAGES_URL"
+_DEFAULT_MESSAGES_URL = "http://127.0.0.1:8426/v1/messages"
+
+
+class _Sender:
+    """One kept-alive connection to the messages endpoint, shared by the function's threads.
+
+    A plain socket speaking just enough HTTP/1.1 (the endpoint always answers with a
+    Content-Length): http.client costs ~0.1 ms per request, several times the endpoint's own.
+    """
+
+    def __init__(self):
+        import threading
+
+        self._lock = threading.Lock()
+        self._sock = None
+        self._where = None
+
+    def post(self, body, request_id, timeout):
+        import socket
+        import urllib.parse
+
+        url = urllib.parse.urlsplit(os.environ.get(MESSAGES_URL_ENV) or _DEFAULT_MESSAGES_URL)
+        where = (url.hostname or "127.0.0.1", url.port or 80, timeout)
+        head = "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n" % (
+            url.path or "/v1/messages", where[0])
+        if request_id:
+            head += "Extension-Runner-Request-Id: %s\r\n" % request_id.replace("\r", "").replace("\n", "")
+        request = (head + "Content-Length: %d\r\n\r\n" % len(body)).encode("latin-1") + body
+        with self._lock:
+            # A kept-alive connection the endpoint closed while idle fails at once: one retry
+            # on a fresh connection tells that apart from an endpoint that is down.
+            for attempt in (0, 1):
+                reused = self._sock is not None and self._where == where
+                try:
+                    if not reused:
+                        self._close()
+                        self._sock = socket.create_connection(where[:2], timeout=timeout)
+                        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                        self._where = where
+                    self._sock.sendall(request)
+                    status = self._read_answer()
+                    if status == 202:
+                        return None
+                    return "HTTP %d" % status
+                except (OSError, ValueError) as e:
+                    self._close()
+                    if not reused or attempt == 1 or isinstance(e, TimeoutError):
+                        return "%s: %s" % (type(e).__name__, e)
+            return "unreachable"
+
+    def _read_answer(self):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = self._sock.recv(4096)
+            if not chunk:
+                raise ConnectionResetError("the endpoint closed the connection")
+            data += chunk
+        head, rest = data.split(b"\r\n\r\n", 1)
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(rest) < length:
+            chunk = self._sock.recv(4096)
+            if not chunk:
+                raise ConnectionResetError("the endpoint closed the connection")
+            rest += chunk
+        return status
+
+    def _close(self):
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+        self._sock = None
+
+
+_sender = None
+
+
+def send_many(messages, request_id=None, timeout=0.05):
+    """Hands ``messages`` (a list of JSON-serialisable values) to the extension in one POST.
+
+    For the *function*, not the extension: posts to EXTENSION_RUNNER_MESSAGES_URL (default
+    http://127.0.0.1:8426/v1/messages) on a kept-alive connection. Never raises: returns True
+    once the endpoint queued them (202), else False with one line on stderr (endpoint down,
+    queue full, slower than ``timeout`` seconds, or a message that is not JSON).
+    ``request_id`` tags them with an invocation (header Extension-Runner-Request-Id).
+    """
+    global _sender
+    try:
+        body = json.dumps(list(messages), allow_nan=False, separators=(",", ":"))
+        if _sender is None:
+            _sender = _Sender()
+        failure = _sender.post(body.encode("utf-8"), request_id, timeout)
+    except Exception as e:  # never into the function
+        failure = "%s: %s" % (type(e).__name__, e)
+    if failure is None:
+        return True
+    _log("send: message(s) not delivered to the extension: %s" % failure)
+    return False
+
+
+def send(message, request_id=None, timeout=0.05):
+    """``send_many([message], ...)``: True once the extension's endpoint queued it, else False."""
+    return send_many([message], request_id=request_id, timeout=timeout)

@@ -315,3 +315,36 @@ TEST_CASE("emulate: a handler the configuration never feeds is a warning, once")
   CHECK(on.err.find("will never run") == std::string::npos);
   ::unlink(child.c_str());
 }
+
+TEST_CASE(
+    "emulate: scenario messages are posted per invocation and reach the child, both platforms") {
+  const auto path = write_scenario(R"({"invokes":3,"messages":[{"metric":"n","value":1},"s"]})");
+  for (const bool lmi : {false, true}) {
+    INFO((lmi ? "managed instances" : "standard"));
+    const std::string child =
+        std::string("python3 ") + ER_SOURCE_DIR + "/examples/python/runner.py";
+    std::vector<std::string> args = {"emulate", "--json", "--scenario", path, "--runtime", child};
+    if (lmi) args.emplace_back("--managed-instances");
+    auto run = run_binary(args, {{"EXTENSION_RUNNER_MESSAGES_LISTEN", "127.0.0.1:0"}});
+    INFO(run.err);
+    CHECK(run.status.code == 0);
+    int posted = 0, reached = 0;
+    for (const auto& t : trace_of(run.out)) {
+      if (t.what == "messages") {
+        ++posted;
+        CHECK_THAT(t.detail, Catch::StartsWith("2 for ") && Catch::EndsWith("-> 202"));
+      }
+      if (t.what == "reply" && t.detail.rfind("messages-", 0) == 0) {
+        const auto at = t.detail.find(" messages");
+        const auto open = t.detail.find(" (");
+        REQUIRE(open != std::string::npos);
+        REQUIRE(at != std::string::npos);
+        reached += std::stoi(t.detail.substr(open + 2, at - open - 2));
+      }
+    }
+    CHECK(posted == 3);
+    CHECK(reached == 6);
+    CHECK_THAT(run.err, Catch::Contains("messages: received=6 delivered=6 refused=0"));
+  }
+  ::unlink(path.c_str());
+}

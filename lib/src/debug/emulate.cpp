@@ -21,6 +21,7 @@
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/core/log.hpp"
 #include "extension_runner/core/uuid.hpp"
+#include "extension_runner/debug/function_messages.hpp"
 #include "extension_runner/fake_platform/extensions_api.hpp"
 #include "extension_runner/fake_platform/managed_instances.hpp"
 #include "extension_runner/fake_platform/telemetry_api.hpp"
@@ -167,6 +168,9 @@ class Tracer {
     if (delivered && request.event_json.rfind(R"({"eventType":"TELEMETRY")", 0) == 0) {
       records = count_telemetry(request.event_json);
     }
+    if (delivered && request.event_json.rfind(R"({"eventType":"MESSAGES")", 0) == 0) {
+      records = count_messages(request.event_json);
+    }
     std::string detail = request.context.aws_request_id + " ";
     if (!reply) {
       detail += "failed: " + reply.error().message;
@@ -261,6 +265,21 @@ class Tracer {
     }
     last_delivered_ms_ = wall_clock_ms();
     std::string out = " (" + std::to_string(list->Size()) + " records";
+    for (const auto& [id, n] : batch) out += ", " + id.substr(0, 8) + "×" + std::to_string(n);
+    return out + ")";
+  }
+
+  // Counts a MESSAGES event's messages per requestId: " (N messages: id×k, …)".
+  static std::string count_messages(const std::string& event_json) {
+    auto doc = parse_json(event_json);
+    if (!doc.ok() || !doc->IsObject()) return "";
+    const auto* list = json_member(*doc, "messages");
+    if (list == nullptr || !list->IsArray()) return "";
+    std::map<std::string, size_t> batch;
+    for (const auto& m : list->GetArray()) {
+      ++batch[m.IsObject() ? json_string(m, "requestId").value_or("untagged") : "untagged"];
+    }
+    std::string out = " (" + std::to_string(list->Size()) + " messages";
     for (const auto& [id, n] : batch) out += ", " + id.substr(0, 8) + "×" + std::to_string(n);
     return out + ")";
   }
@@ -464,8 +483,9 @@ std::string overhead_summary(const std::vector<RecordedCall>& calls,
  */
 class Emulation {
  public:
-  Emulation(const Scenario& scenario, bool json, Platform configured)
+  Emulation(const Scenario& scenario, bool json, Platform configured, std::string messages_url)
       : scenario_(scenario),
+        messages_url_(std::move(messages_url)),
         start_ms_(wall_clock_ms()),
         lmi_(scenario.managed_instances || configured == Platform::ManagedInstances),
         tracer_(start_ms_, json),
@@ -612,6 +632,7 @@ class Emulation {
     const std::string request_id = random_uuid();
     emulator_.push_invoke(request_id, wall_clock_ms() + scenario_.function_timeout_ms);
     publisher_.start(request_id);
+    post_messages(request_id);
     // The function's run time (emulated work, not a synchronisation).
     if (scenario_.duration_ms > 0 &&
         done_.wait_for(std::chrono::milliseconds(scenario_.duration_ms))) {
@@ -650,6 +671,7 @@ class Emulation {
       const auto round = invocations.next_round();
       tracer_.published(round.size());
       publisher_.records(round);
+      for (const auto& id : started_in(round)) post_messages(id);
       if (scenario_.spacing_ms > 0 &&
           done_.wait_for(std::chrono::milliseconds(scenario_.spacing_ms))) {
         return;
@@ -660,6 +682,31 @@ class Emulation {
     telemetry_.flush(std::chrono::steady_clock::now() + std::chrono::seconds(1));
     emulator_.push_shutdown(scenario_.shutdown_reason,
                             wall_clock_ms() + scenario_.shutdown_budget_ms);
+  }
+
+  /** The emulated function's posts to the messages endpoint for one invocation, traced. */
+  void post_messages(const std::string& request_id) {
+    if (scenario_.messages_json.empty()) return;
+    auto status = post_function_messages(messages_url_, request_id, scenario_.messages_json);
+    tracer_.line("function", "messages",
+                 std::to_string(scenario_.messages_json.size()) + " for " + request_id + " -> " +
+                     (status ? std::to_string(*status) : status.error().message),
+                 wall_clock_ms());
+  }
+
+  /** The invocations a Managed Instances round starts (its platform.start records). */
+  static std::vector<std::string> started_in(const std::vector<std::string>& round) {
+    std::vector<std::string> ids;
+    for (const auto& record : round) {
+      auto doc = parse_json(record);
+      if (!doc || json_string(*doc, "type") != std::optional<std::string>("platform.start")) {
+        continue;
+      }
+      if (const auto* r = json_member(*doc, "record")) {
+        if (auto id = json_string(*r, "requestId")) ids.push_back(*id);
+      }
+    }
+    return ids;
   }
 
   static std::string post_runtime_text(const PostRuntimeTimes::Stats& billed) {
@@ -724,6 +771,7 @@ class Emulation {
   }
 
   const Scenario& scenario_;
+  const std::string messages_url_;  ///< Where the function posts (docs/messages.md).
   const int64_t start_ms_;
   const bool lmi_;  ///< Lambda Managed Instances: no INVOKE events, telemetry only.
   Tracer tracer_;
@@ -739,7 +787,21 @@ class Emulation {
 
 int run_emulation(Config config, const std::string& name, const EmulateOptions& options,
                   const ExtensionFactory& make_extension) {
-  Emulation emulation(options.scenario, options.json, config.platform);
+  if (!options.scenario.messages_json.empty()) {
+    // The scenario's function sends messages: the endpoint must be on, at a port it knows.
+    config.messages.enabled = true;
+    if (config.messages.listen.size() > 2 &&
+        config.messages.listen.compare(config.messages.listen.size() - 2, 2, ":0") == 0) {
+      auto port = free_loopback_port();
+      if (!port) {
+        log_error(port.error().message);
+        return kExitFailure;
+      }
+      config.messages.listen.replace(config.messages.listen.size() - 1, 1, std::to_string(*port));
+    }
+  }
+  Emulation emulation(options.scenario, options.json, config.platform,
+                      messages_runtime_url(config.messages));
   if (auto started = emulation.start(); !started) {
     log_error(started.error().message);
     return kExitFailure;

@@ -112,6 +112,10 @@ std::string describe_config(const Config& config) {
     line += std::string(" proxy-fail=") + fail_policy_name(config.proxy.fail);
     if (!config.proxy.next_wrapper.empty()) line += " next-wrapper=" + config.proxy.next_wrapper;
   }
+  if (config.messages.enabled) {
+    line += " messages=on messages-listen=" + config.messages.listen;
+    line += std::string(" messages-flush=") + flush_mode_name(config.telemetry.flush);
+  }
   return line;
 }
 

@@ -41,6 +41,8 @@ Extension make_extension(const Config& config, HostMode mode, ReplyObserver obse
     extension.events = std::make_unique<StdoutHandler>();
     if (telemetry_on)
       extension.telemetry = TelemetryDelivery{make_no_child_sink(config.telemetry), {}};
+    if (config.messages.enabled)
+      extension.messages = TelemetryDelivery{make_json_lines_sink(STDOUT_FILENO), {}};
     return extension;
   }
   auto dispatcher = std::make_shared<Dispatcher>(std::move(observer));
@@ -53,9 +55,13 @@ Extension make_extension(const Config& config, HostMode mode, ReplyObserver obse
   } else {
     extension.events = make_child_handler(config, host_mode_name(mode), dispatcher);
   }
+  ForwarderOptions options;
+  options.delivery_timeout_ms = kBatchWaitMs;
+  if (config.messages.enabled) {
+    extension.messages = TelemetryDelivery{
+        make_child_telemetry_sink(dispatcher, kChildBatchBudgetMs, "messages"), options};
+  }
   if (telemetry_on) {
-    ForwarderOptions options;
-    options.delivery_timeout_ms = kBatchWaitMs;
     extension.telemetry =
         TelemetryDelivery{make_child_telemetry_sink(std::move(dispatcher)), options};
   }

@@ -48,14 +48,14 @@ class DiscardingHandler final : public EventHandler {
  */
 std::optional<int> on_part_failure(const Config& config, ExtensionsClient& client, Phase phase,
                                    const Error& error, Extension& extension, bool lose_child,
-                                   const char* lost_without_child = "telemetry is not delivered") {
+                                   const char* lost_without_child = "telemetry or messages are not delivered") {
   if (config.on_failure == FailurePolicy::Report) return report_failure(client, phase, error);
   auto& absorbed = extension.absorbed;
   if (absorbed.failures++ == 0) {
     absorbed.first = std::string(error_type(error.kind)) + ": " + error.message;
   }
   const std::string lost =
-      lose_child ? "events and telemetry go nowhere (counted)" : lost_without_child;
+      lose_child ? "events, telemetry and messages go nowhere (counted)" : lost_without_child;
   log_error(std::string(error_type(error.kind)) + ": " + error.message + "; " + lost +
             " until SHUTDOWN, the function is not affected (EXTENSION_RUNNER_ON_FAILURE=continue)");
   if (lose_child) {
@@ -96,13 +96,27 @@ Result<void> subscribe_telemetry(const InitContext& init, Extension& extension) 
   return {};
 }
 
+// Before `/register`, so a function's first post (during its init) finds the endpoint.
+// The error waits for the registration: without an identifier nothing can be reported.
+Result<void> open_messages_endpoint(const Config& config, Extension& extension) {
+  auto forwarder = MessagesForwarder::start(config.messages, config.telemetry.flush,
+                                            config.platform != Platform::ManagedInstances,
+                                            extension.messages->sink, extension.messages->options);
+  if (!forwarder) return forwarder.error();
+  extension.messages_forwarder = std::move(*forwarder);
+  return {};
+}
+
 Result<void> handle_invoke(const InvokeEvent& event, Extension& extension) {
   const auto received = std::chrono::steady_clock::now();
   log_debug("INVOKE " + event.request_id + " (" + std::to_string(ms_until(event.deadline_ms)) +
             " ms left)");
+  if (extension.messages_forwarder) extension.messages_forwarder->before_invoke(event);
   auto handled = extension.events->on_invoke(event);
   // Even after a failed invoke the function's telemetry belongs to this invocation.
   if (extension.forwarder) extension.forwarder->after_invoke(event, received);
+  // After the telemetry wait: its runtimeDone means the function has posted all it will.
+  if (extension.messages_forwarder) extension.messages_forwarder->after_invoke(event, received);
   return handled;
 }
 
@@ -129,6 +143,9 @@ Result<void> handle_shutdown(const ShutdownEvent& event, Extension& extension) {
                             extension.proxy != nullptr);
   if (extension.proxy) extension.proxy->stop(budget.proxy_until_ms);
   if (extension.forwarder) extension.forwarder->shutdown(budget.telemetry_until_ms);
+  if (extension.messages_forwarder) {
+    extension.messages_forwarder->shutdown(budget.telemetry_until_ms);
+  }
   return extension.events->on_shutdown(event, budget);
 }
 
@@ -173,6 +190,9 @@ int run_event_loop(const Config& config, ExtensionsClient& client, Extension& ex
 std::string Extension::summary() const {
   std::string line = forwarder ? forwarder->counters().to_line() : std::string();
   if (proxy) line += std::string(line.empty() ? "" : " ") + proxy->counters_line();
+  if (messages_forwarder) {
+    line += std::string(line.empty() ? "" : " ") + messages_forwarder->counters().to_line();
+  }
   if (absorbed.failures > 0) {
     line += std::string(line.empty() ? "" : " ") +
             "on-failure=continue: failures=" + std::to_string(absorbed.failures) +
@@ -187,12 +207,22 @@ int run_lifecycle(const Config& config, const std::string& name, Extension& exte
   ExtensionsClient client(config.runtime_api, bounded_call_timeouts(config.api_timeout_ms));
 
   const std::optional<Error> proxy_failed = start_proxy(name, extension);
+  Result<void> messages_opened;
+  if (extension.messages) messages_opened = open_messages_endpoint(config, extension);
+
   auto registration = register_extension(client, config, name);
   if (!registration) return kExitFailure;
   const InitContext init{config, *registration, client, name};
   if (proxy_failed) {
     if (auto code = on_part_failure(config, client, Phase::Init, *proxy_failed, extension, false,
                                     "the runtime runs without the Runtime API proxy")) {
+      return *code;
+    }
+  }
+
+  if (!messages_opened) {
+    if (auto code = on_part_failure(config, client, Phase::Init, messages_opened.error(), extension,
+                                    false)) {
       return *code;
     }
   }

@@ -683,7 +683,15 @@ const std::vector<SettingSpec>& settings() {
           "another exec wrapper `wrap` runs the runtime through (the function's former "
           "AWS_LAMBDA_EXEC_WRAPPER)",
           text(
-              "PATH", [](auto& c) -> auto& { return c.proxy.next_wrapper; })));
+              "PATH", [](auto& c) -> auto& { return c.proxy.next_wrapper; })),
+      row("EXTENSION_RUNNER_MESSAGES", "messages",
+          "on: the function may POST messages for the child to "
+          "http://LISTEN/v1/messages (docs/messages.md)",
+          choice<bool>(
+              {{"off", false}, {"on", true}}, [](auto& c) -> auto& { return c.messages.enabled; })),
+      row("EXTENSION_RUNNER_MESSAGES_LISTEN", "messages-listen",
+          "messages endpoint bind host:port (loopback; port 0 = ephemeral)",
+          host_port([](auto& c) -> auto& { return c.messages.listen; })));
   return kTable;
 }
 

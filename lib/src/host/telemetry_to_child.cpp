@@ -6,13 +6,13 @@
 
 namespace extension_runner {
 
-BatchSink make_child_telemetry_sink(std::shared_ptr<Dispatcher> dispatcher,
-                                    int64_t child_budget_ms) {
+BatchSink make_child_telemetry_sink(std::shared_ptr<Dispatcher> dispatcher, int64_t child_budget_ms,
+                                    std::string id_prefix) {
   auto sequence = std::make_shared<std::atomic<uint64_t>>(0);
-  return [dispatcher = std::move(dispatcher), sequence, child_budget_ms](
-             const std::string& event_json, int64_t deadline_ms) {
+  return [dispatcher = std::move(dispatcher), sequence, child_budget_ms,
+          id_prefix = std::move(id_prefix)](const std::string& event_json, int64_t deadline_ms) {
     InvokeRequest request;
-    request.context.aws_request_id = "telemetry-" + std::to_string(++*sequence);
+    request.context.aws_request_id = id_prefix + "-" + std::to_string(++*sequence);
     request.event_json = event_json;
     // Records are JSON the listener validated; without a line break the event is one protocol
     // line as it is, and re-serialising 1,000 records cost as much as receiving them.

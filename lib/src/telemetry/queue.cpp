@@ -209,6 +209,13 @@ bool TelemetryQueue::wait_until_drained(Clock::time_point deadline) {
   return drained();
 }
 
+bool TelemetryQueue::wait_until_completed(uint64_t received_mark, Clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto completed = [&] { return counters_.delivered + counters_.dropped >= received_mark; };
+  progress_.wait_until(lock, deadline, [&] { return closed_ || completed(); });
+  return completed();
+}
+
 bool TelemetryQueue::wait_for_batch_after(uint64_t accepted_before, Clock::time_point deadline) {
   std::unique_lock<std::mutex> lock(mutex_);
   auto arrived = [&] { return counters_.accepted_batches > accepted_before; };

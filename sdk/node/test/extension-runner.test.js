@@ -106,6 +106,8 @@ ext.onInvoke((event, ctx) => {
 ext.onShutdown(async (event) => ({ kind: 'shutdown', reason: event.shutdownReason }));
 ext.onTelemetry((batch) => ({ kind: 'telemetry', types: batch.map((r) => r.type),
   groups: Object.fromEntries([...batch.byRequestId()].map(([k, v]) => [String(k), v.length])) }));
+ext.onMessages((messages) => ({ kind: 'messages', bodies: messages.map((m) => m.message),
+  ids: messages.map((m) => m.requestId) }));
 ext.run();
 `;
 
@@ -204,6 +206,16 @@ test('handlers: each kind gets its event, the reply carries the request id', asy
         ],
       },
       { kind: 'telemetry', types: ['platform.start', 'function'], groups: { a: 2 } },
+    ],
+    [
+      {
+        eventType: 'MESSAGES',
+        messages: [
+          { requestId: 'a', time: '2026-01-01T00:00:00.000Z', message: { n: 1 } },
+          { requestId: null, time: '2026-01-01T00:00:00.001Z', message: 'x' },
+        ],
+      },
+      { kind: 'messages', bodies: [{ n: 1 }, 'x'], ids: ['a', null] },
     ],
   ];
   for (const [n, [event, expected]] of cases.entries()) {
@@ -477,4 +489,101 @@ test('package.json: CommonJS, no dependencies, Node >= 18, main is the one file'
   assert.deepEqual(pkg.dependencies, {});
   assert.equal(pkg.engines.node, '>=18');
   assert.equal(require(path.join(__dirname, '..')), er);
+});
+
+// The function side's send(): resolves true when queued, else false with one stderr line.
+async function withEndpoint(answer, fn) {
+  const http = require('node:http');
+  const seen = { bodies: [], ids: [], sockets: new Set() };
+  const pending = [];
+  const server = http.createServer((req, res) => {
+    seen.sockets.add(req.socket);
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      seen.bodies.push(body);
+      seen.ids.push(req.headers['extension-runner-request-id'] || null);
+      if (answer === null) { pending.push(res); return; }  // never answers: a slow endpoint
+      res.writeHead(answer, { 'Retry-After': '1' });
+      res.end();
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const saved = process.env[er.MESSAGES_URL_ENV];
+  process.env[er.MESSAGES_URL_ENV] = `http://127.0.0.1:${server.address().port}/v1/messages`;
+  try {
+    return await fn(seen);
+  } finally {
+    if (saved === undefined) delete process.env[er.MESSAGES_URL_ENV];
+    else process.env[er.MESSAGES_URL_ENV] = saved;
+    for (const res of pending) res.destroy();
+    server.closeAllConnections?.();
+    await new Promise((r) => server.close(r));
+  }
+}
+
+function capturingStderr() {
+  const lines = [];
+  const original = fs.writeSync;
+  fs.writeSync = (fd, text, ...rest) => {
+    if (fd === 2) { lines.push(String(text)); return String(text).length; }
+    return original(fd, text, ...rest);
+  };
+  return { lines, restore: () => { fs.writeSync = original; } };
+}
+
+test('send: accepted messages resolve true on one kept-alive connection', async () => {
+  await withEndpoint(202, async (seen) => {
+    const stderr = capturingStderr();
+    try {
+      assert.equal(await er.send({ n: 1 }), true);
+      assert.equal(await er.sendMany(['a', 2], { requestId: 'req-9' }), true);
+    } finally {
+      stderr.restore();
+    }
+    assert.deepEqual(seen.bodies, ['[{"n":1}]', '["a",2]']);
+    assert.deepEqual(seen.ids, [null, 'req-9']);
+    assert.equal(seen.sockets.size, 1);
+    assert.deepEqual(stderr.lines, []);
+  });
+});
+
+test('send: down, full, slow or not JSON resolves false with one stderr line', async () => {
+  const net = require('node:net');
+  const probe = net.createServer();
+  await new Promise((r) => probe.listen(0, '127.0.0.1', r));
+  const deadPort = probe.address().port;
+  await new Promise((r) => probe.close(r));
+  const circular = {};
+  circular.self = circular;
+  const cases = [
+    ['endpoint down', 'dead', { n: 1 }, 'ECONNREFUSED'],
+    ['queue full', 503, { n: 1 }, 'HTTP 503'],
+    ['slow endpoint', null, { n: 1 }, 'timed out'],
+    ['not JSON', 503, circular, 'TypeError'],
+  ];
+  for (const [what, answer, message, mentions] of cases) {
+    const run = async () => {
+      const stderr = capturingStderr();
+      let ok;
+      try {
+        ok = await er.send(message);
+      } finally {
+        stderr.restore();
+      }
+      assert.equal(ok, false, what);
+      assert.equal(stderr.lines.length, 1, what);
+      assert.match(stderr.lines[0], new RegExp(mentions), what);
+    };
+    if (answer === 'dead') {
+      const saved = process.env[er.MESSAGES_URL_ENV];
+      process.env[er.MESSAGES_URL_ENV] = `http://127.0.0.1:${deadPort}/v1/messages`;
+      try { await run(); } finally {
+        if (saved === undefined) delete process.env[er.MESSAGES_URL_ENV];
+        else process.env[er.MESSAGES_URL_ENV] = saved;
+      }
+    } else {
+      await withEndpoint(answer, run);
+    }
+  }
 });

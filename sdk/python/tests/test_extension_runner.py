@@ -146,6 +146,11 @@ ECHO_ALL = """
         return {"kind": "telemetry", "types": [r.type for r in batch],
                 "groups": {str(k): len(v) for k, v in batch.by_request_id().items()}}
 
+    @ext.on_messages
+    def messages(messages, ctx):
+        return {"kind": "messages", "bodies": [m["message"] for m in messages],
+                "ids": [m["requestId"] for m in messages]}
+
     ext.run()
 """
 
@@ -294,6 +299,16 @@ class HandlerTest(unittest.TestCase):
                     ],
                 },
                 {"kind": "telemetry", "types": ["platform.start", "function"], "groups": {"a": 2}},
+            ),
+            (
+                {
+                    "eventType": "MESSAGES",
+                    "messages": [
+                        {"requestId": "a", "time": "2026-01-01T00:00:00.000Z", "message": {"n": 1}},
+                        {"requestId": None, "time": "2026-01-01T00:00:00.001Z", "message": "x"},
+                    ],
+                },
+                {"kind": "messages", "bodies": [{"n": 1}, "x"], "ids": ["a", None]},
             ),
         ]
         for n, (event, expected) in enumerate(cases):
@@ -618,3 +633,127 @@ class PackagingTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class _Endpoint:
+    """A stand-in messages endpoint on 127.0.0.1: answers every POST with `status`, or never."""
+
+    def __init__(self, status=202, answer=True):
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.status, self.answer = status, answer
+        self.bodies, self.headers, self.connections = [], [], 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def url(self):
+        return "http://127.0.0.1:%d/v1/messages" % self.port
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+
+    def _connection(self, conn):
+        reader = conn.makefile("rb")
+        try:
+            while True:
+                head = []
+                line = reader.readline()
+                if not line:
+                    return
+                while line not in (b"\r\n", b""):
+                    head.append(line.decode())
+                    line = reader.readline()
+                length = 0
+                for h in head:
+                    if h.lower().startswith("content-length:"):
+                        length = int(h.split(":", 1)[1])
+                self.headers.append(head)
+                self.bodies.append(reader.read(length))
+                if not self.answer:
+                    self.stop.wait(WAIT_S)
+                    return
+                reason = b"Accepted" if self.status == 202 else b"Service Unavailable"
+                conn.sendall(b"HTTP/1.1 %d %s\r\nContent-Length: 0\r\nRetry-After: 1\r\n\r\n"
+                             % (self.status, reason))
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+
+
+class SendTest(unittest.TestCase):
+    """The function side's send(): True when queued, else False and one stderr line; never raises."""
+
+    def setUp(self):
+        self.saved = os.environ.get(er.MESSAGES_URL_ENV)
+        er._sender = None
+        self.stderr = []
+        self.saved_log = er._log
+        er._log = self.stderr.append
+
+    def tearDown(self):
+        er._log = self.saved_log
+        if er._sender is not None:
+            er._sender._close()
+        er._sender = None
+        if self.saved is None:
+            os.environ.pop(er.MESSAGES_URL_ENV, None)
+        else:
+            os.environ[er.MESSAGES_URL_ENV] = self.saved
+
+    def use(self, url):
+        os.environ[er.MESSAGES_URL_ENV] = url
+
+    def test_accepted_on_one_kept_alive_connection(self):
+        endpoint = _Endpoint(202)
+        self.addCleanup(endpoint.close)
+        self.use(endpoint.url())
+        self.assertTrue(er.send({"n": 1}))
+        self.assertTrue(er.send_many(["a", 2], request_id="req-9"))
+        self.assertEqual(endpoint.bodies, [b'[{"n":1}]', b'["a",2]'])
+        self.assertIn("Extension-Runner-Request-Id: req-9\r\n", endpoint.headers[1])
+        self.assertEqual(endpoint.connections, 1)
+        self.assertEqual(self.stderr, [])
+
+    def test_failures_return_false_with_one_line(self):
+        import socket
+
+        dead = socket.socket()
+        dead.bind(("127.0.0.1", 0))
+        dead_url = "http://127.0.0.1:%d/v1/messages" % dead.getsockname()[1]
+        dead.close()  # nothing listens there now
+        full = _Endpoint(503)
+        slow = _Endpoint(answer=False)
+        self.addCleanup(full.close)
+        self.addCleanup(slow.close)
+        cases = [
+            ("endpoint down", dead_url, {"n": 1}, "ConnectionRefusedError"),
+            ("queue full", full.url(), {"n": 1}, "HTTP 503"),
+            ("slow endpoint", slow.url(), {"n": 1}, "timed out"),
+            ("not JSON", full.url(), float("nan"), "ValueError"),
+            ("not serialisable", full.url(), object(), "TypeError"),
+        ]
+        for what, url, message, mentions in cases:
+            with self.subTest(what):
+                if er._sender is not None:
+                    er._sender._close()
+                self.stderr.clear()
+                self.use(url)
+                self.assertFalse(er.send(message))
+                self.assertEqual(len(self.stderr), 1)
+                self.assertIn(mentions, self.stderr[0])

@@ -39,6 +39,11 @@ TEST_CASE("scenario: every field is read") {
   CHECK(s->next_fault->after == 2);
   CHECK(s->next_fault->error_message == "x");
   CHECK(s->telemetry_fault == TelemetryFault::NotSupported);
+  CHECK(s->messages_json.empty());
+  auto with_messages = parse_scenario(R"({"messages":[{"metric":"n", "value":1},"s",2]})");
+  REQUIRE(with_messages.ok());
+  CHECK(with_messages->messages_json ==
+        std::vector<std::string>{R"({"metric":"n","value":1})", R"("s")", "2"});
   auto lmi = parse_scenario(R"({"managedInstances":true,"concurrency":4})");
   REQUIRE(lmi.ok());
   CHECK(lmi->managed_instances);
@@ -58,6 +63,7 @@ TEST_CASE("scenario: bad documents name the field") {
       {R"({"invokes":"3"})", "invokes: expected an integer"},
       {R"({"shutdownReason":7})", "shutdownReason"},
       {R"({"logs":[1]})", "logs"},
+      {R"({"messages":{"a":1}})", "messages: expected an array"},
       {R"({"faults":{"next":{"status":200}}})", "faults.next.status"},
       {R"({"faults":{"nxt":{}}})", "faults.nxt: unknown field"},
       {R"({"faults":{"telemetry":"Off"}})", "faults.telemetry"},

@@ -8,6 +8,7 @@
  *  "shutdownReason": "spindown", "shutdownBudgetMs": 2000,
  *  "managedInstances": false, "concurrency": 1,
  *  "logs": ["a function log line", {"level": "INFO", "message": "a JSON log line"}],
+ *  "messages": [{"metric": "items", "value": 3}],
  *  "faults": {"register": {"status": 403, "errorType": "Extension.InvalidExtensionName"},
  *             "next": {"status": 500, "after": 2},
  *             "telemetry": "NotSupported"}}   // or "ValidationError", "Silent"
@@ -59,6 +60,11 @@ struct Scenario {
    * AWS_LAMBDA_INITIALIZATION_TYPE=lambda-managed-instances, Register refuses INVOKE, no INVOKE
    * events, the `invokes` run `concurrency` at a time and show only in telemetry.
    */
+  /**
+   * `messages`: JSON values the function POSTs to the messages endpoint during each invocation,
+   * tagged with it (docs/messages.md); non-empty turns EXTENSION_RUNNER_MESSAGES on.
+   */
+  std::vector<std::string> messages_json;
   bool managed_instances = false;
   int concurrency = 1;  ///< `concurrency`: invocations in flight at once (1–64; Managed Instances).
   std::optional<ScenarioFault> register_fault;

@@ -16,6 +16,7 @@
 #include "extension_runner/host/shutdown_budget.hpp"
 #include "extension_runner/lambda/events.hpp"
 #include "extension_runner/lambda/extensions_api.hpp"
+#include "extension_runner/messages/forwarder.hpp"
 #include "extension_runner/telemetry/forwarder.hpp"
 
 namespace extension_runner {
@@ -58,6 +59,12 @@ struct Extension {
   std::optional<TelemetryDelivery> telemetry;  ///< Unset: no subscription.
   /** The Runtime API proxy (EXTENSION_RUNNER_PROXY on); started before `/register`. */
   std::unique_ptr<ProxyService> proxy;
+  std::optional<TelemetryDelivery> messages;   ///< Unset: no messages endpoint.
+  /**
+   * Started before `/register` (docs/messages.md). After `events`, so destroyed before the
+   * child its sink talks to.
+   */
+  std::unique_ptr<MessagesForwarder> messages_forwarder;
   /**
    * Made by the lifecycle's subscribe step. Declared last, so destroyed first: its sink may
    * still be talking to the child that `events` owns.

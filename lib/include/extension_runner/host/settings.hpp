@@ -20,6 +20,7 @@
 #include "extension_runner/core/result.hpp"
 #include "extension_runner/lambda/platform.hpp"
 #include "extension_runner/proxy/options.hpp"
+#include "extension_runner/messages/options.hpp"
 #include "extension_runner/runner/options.hpp"
 #include "extension_runner/telemetry/options.hpp"
 
@@ -136,6 +137,7 @@ struct Config {
   RunnerOptions runner;        ///< The child runtime.
   TelemetryOptions telemetry;  ///< The Telemetry / Logs API subscription and delivery.
   ProxyOptions proxy;          ///< The Runtime API proxy (docs/proxy.md).
+  MessagesOptions messages;    ///< The function's local messages endpoint.
 
   /** Whether INVOKE is registered (false: a shutdown-only extension, as on Managed Instances). */
   bool receives_invokes() const;

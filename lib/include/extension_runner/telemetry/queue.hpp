@@ -141,6 +141,13 @@ class TelemetryQueue {
   bool wait_until_drained(Clock::time_point deadline);
 
   /**
+   * Waits until the first `received_mark` records received (compare counters().received) are
+   * all completed or dropped, whatever arrived since: FIFO, so everything received before the
+   * mark was taken has reached the consumer's end. False at `deadline` or after close().
+   */
+  bool wait_until_completed(uint64_t received_mark, Clock::time_point deadline);
+
+  /**
    * Waits until more than `accepted_before` batches have been accepted (compare with
    * counters().accepted_batches). True if one was; false at `deadline` or after close().
    */

@@ -68,17 +68,25 @@ std::string write_scenario(const std::string& json) {
 }
 
 /** A Python SDK extension whose on_telemetry runs `body` (one indented line); its path. */
-std::string write_telemetry_child(const std::string& tag, const std::string& body) {
+// An SDK child whose one handler (`decorator`, e.g. on_telemetry) runs `body`.
+std::string write_sdk_child(const std::string& tag, const std::string& decorator,
+                            const std::string& body) {
   std::string path = "/tmp/er-" + tag + "-" + std::to_string(::getpid()) + ".py";
   std::ofstream(path) << "import sys\nsys.path.insert(0, '" << ER_SOURCE_DIR
                       << "/sdk/python')\n"
                          "from extension_runner import Extension\n"
                          "ext = Extension()\n"
-                         "@ext.on_telemetry\n"
-                         "def telemetry(batch, ctx):\n"
+                         "@ext."
+                      << decorator
+                      << "\n"
+                         "def handler(event, ctx):\n"
                          "    "
                       << body << "\next.run()\n";
   return path;
+}
+
+std::string write_telemetry_child(const std::string& tag, const std::string& body) {
+  return write_sdk_child(tag, "on_telemetry", body);
 }
 
 }  // namespace
@@ -299,21 +307,35 @@ TEST_CASE("emulate: the summary counts error replies, in words and JSON, as the 
 }
 
 TEST_CASE("emulate: a handler the configuration never feeds is a warning, once") {
-  // on_telemetry with telemetry off; then the same child with --telemetry: no warning.
-  const std::string child = write_telemetry_child("handles", "pass");
-  const std::string warning =
-      "the child has a TELEMETRY handler that will never run: telemetry is off";
-  auto off = run_binary({"emulate", "--invokes", "1", "--runtime", "python3 " + child}, {});
-  INFO(off.err);
-  CHECK(off.status.success());
-  CHECK_THAT(off.err, Catch::Contains(warning));
-  CHECK(off.err.find(warning) == off.err.rfind(warning));
-  auto on =
-      run_binary({"emulate", "--telemetry", "--invokes", "1", "--runtime", "python3 " + child}, {});
-  INFO(on.err);
-  CHECK(on.status.success());
-  CHECK(on.err.find("will never run") == std::string::npos);
-  ::unlink(child.c_str());
+  // Each handler with its feed off, then the same child with the feed on: no warning.
+  struct Row {
+    const char* decorator;
+    const char* type;
+    const char* why;
+    std::vector<std::string> feed_on;
+  };
+  const std::vector<Row> rows = {
+      {"on_telemetry", "TELEMETRY", "telemetry is off", {"--telemetry"}},
+      {"on_messages", "MESSAGES", "the messages endpoint is off", {"--messages", "on"}},
+  };
+  for (const auto& row : rows) {
+    INFO(row.type);
+    const std::string child = write_sdk_child("handles", row.decorator, "pass");
+    const std::string warning =
+        std::string("the child has a ") + row.type + " handler that will never run: " + row.why;
+    auto off = run_binary({"emulate", "--invokes", "1", "--runtime", "python3 " + child}, {});
+    INFO(off.err);
+    CHECK(off.status.success());
+    CHECK_THAT(off.err, Catch::Contains(warning));
+    CHECK(off.err.find(warning) == off.err.rfind(warning));
+    std::vector<std::string> args = {"emulate", "--invokes", "1", "--runtime", "python3 " + child};
+    args.insert(args.end(), row.feed_on.begin(), row.feed_on.end());
+    auto on = run_binary(args, {{"EXTENSION_RUNNER_MESSAGES_LISTEN", "127.0.0.1:0"}});
+    INFO(on.err);
+    CHECK(on.status.success());
+    CHECK(on.err.find("will never run") == std::string::npos);
+    ::unlink(child.c_str());
+  }
 }
 
 TEST_CASE(

@@ -28,12 +28,25 @@ std::function<void(const StartupResponse&)> unreachable_handler_warning(const Co
                         "INVOKE is not registered (EXTENSION_RUNNER_EVENTS, or Lambda "
                         "Managed Instances)");
   }
-  auto warned = std::make_shared<std::atomic<bool>>(false);
+  if (!config.messages.enabled) {
+    silent.emplace_back("MESSAGES", "the messages endpoint is off: set EXTENSION_RUNNER_MESSAGES=on");
+  }
+  if (config.proxy.mode == ProxyMode::Off) {
+    for (const char* type : {"REQUEST", "RESPONSE"}) {
+      silent.emplace_back(type,
+                          "the Runtime API proxy is off: set EXTENSION_RUNNER_PROXY=observe or "
+                          "intercept (docs/proxy.md)");
+    }
+  }
+  // One bit per row: each unreachable handler is said once, whichever child start sees it.
+  auto warned = std::make_shared<std::atomic<uint32_t>>(0);
   return [silent = std::move(silent), warned](const StartupResponse& response) {
-    for (const auto& [type, why] : silent) {
+    for (size_t i = 0; i < silent.size(); ++i) {
+      const auto& [type, why] = silent[i];
       const bool handled = std::find(response.handles.begin(), response.handles.end(), type) !=
                            response.handles.end();
-      if (handled && !warned->exchange(true)) {
+      const uint32_t bit = 1U << i;
+      if (handled && (warned->fetch_or(bit) & bit) == 0) {
         log_warn("the child has a " + type + " handler that will never run: " + why);
       }
     }

@@ -13,6 +13,7 @@
 
 #include "extension_runner/host/config_file.hpp"
 #include "extension_runner/host/proxy_service.hpp"
+#include "extension_runner/messages/options.hpp"
 
 namespace extension_runner::cli {
 namespace {
@@ -52,10 +53,13 @@ int exec(const std::vector<std::string>& argv) {
 
 }  // namespace
 
-std::map<std::string, std::string> runtime_exports(const Config&,
+std::map<std::string, std::string> runtime_exports(const Config& config,
                                                    const std::string& proxy_address) {
   std::map<std::string, std::string> exports;
   if (!proxy_address.empty()) exports["AWS_LAMBDA_RUNTIME_API"] = proxy_address;
+  if (auto url = messages_runtime_url(config.messages); !url.empty()) {
+    exports["EXTENSION_RUNNER_MESSAGES_URL"] = std::move(url);
+  }
   return exports;
 }
 
@@ -88,6 +92,10 @@ int run_wrap(const std::string& argv0, const std::vector<std::string>& command) 
       say("no proxy address in " + path + " after " + std::to_string(kWrapAddressWaitMs) +
           " ms; running the runtime without the proxy");
     }
+  }
+  if (config->messages.enabled && messages_runtime_url(config->messages).empty()) {
+    say("EXTENSION_RUNNER_MESSAGES_LISTEN=" + config->messages.listen +
+        " is an ephemeral port: the runtime gets no EXTENSION_RUNNER_MESSAGES_URL");
   }
   for (const auto& [key, value] : runtime_exports(*config, address)) {
     ::setenv(key.c_str(), value.c_str(), 1);

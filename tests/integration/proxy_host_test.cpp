@@ -115,7 +115,9 @@ TEST_CASE("proxy host: an address file that cannot be written fails per the fail
 TEST_CASE("proxy host: wrap runs the command with the proxy's address, or unchanged") {
   // The command prints the Runtime API it was given and its arguments.
   const std::vector<std::string> print = {
-      "--", "sh", "-c", "echo \"api=$AWS_LAMBDA_RUNTIME_API args=$*\"", "cmd", "a b", "c"};
+      "--", "sh", "-c",
+      "echo \"api=$AWS_LAMBDA_RUNTIME_API args=$* msg=$EXTENSION_RUNNER_MESSAGES_URL\"", "cmd",
+      "a b", "c"};
   struct Case {
     std::string what;
     std::map<std::string, std::string> env;
@@ -126,29 +128,42 @@ TEST_CASE("proxy host: wrap runs the command with the proxy's address, or unchan
   };
   const std::string real = "127.0.0.1:9001";
   const std::vector<Case> cases = {
-      {"proxy off", {}, true, "api=" + real + " args=a b c\n", "", 0},
+      {"proxy off", {}, true, "api=" + real + " args=a b c msg=\n", "", 0},
       {"proxy on, address written",
        {{"EXTENSION_RUNNER_PROXY", "intercept"}},
        true,
-       "api=127.0.0.1:4567 args=a b c\n",
+       "api=127.0.0.1:4567 args=a b c msg=\n",
        "",
        0},
       {"proxy on, no address file",
        {{"EXTENSION_RUNNER_PROXY", "observe"}},
        false,
-       "api=" + real + " args=a b c\n",
+       "api=" + real + " args=a b c msg=\n",
        "no proxy address in",
        0},
       {"a bad setting",
        {{"EXTENSION_RUNNER_PROXY", "sometimes"}},
        true,
-       "api=" + real + " args=a b c\n",
+       "api=" + real + " args=a b c msg=\n",
        "EXTENSION_RUNNER_PROXY",
+       0},
+      {"messages on: their URL too, proxy or not",
+       {{"EXTENSION_RUNNER_MESSAGES", "on"},
+        {"EXTENSION_RUNNER_MESSAGES_LISTEN", "127.0.0.1:8500"}},
+       true,
+       "api=" + real + " args=a b c msg=http://127.0.0.1:8500/v1/messages\n",
+       "",
+       0},
+      {"messages on an ephemeral port: no URL, said once",
+       {{"EXTENSION_RUNNER_MESSAGES", "on"}, {"EXTENSION_RUNNER_MESSAGES_LISTEN", "127.0.0.1:0"}},
+       true,
+       "api=" + real + " args=a b c msg=\n",
+       "is an ephemeral port",
        0},
       {"a next wrapper",
        {{"EXTENSION_RUNNER_PROXY", "observe"}, {"EXTENSION_RUNNER_PROXY_NEXT_WRAPPER", "NEXT"}},
        true,
-       "next wrapper\napi=127.0.0.1:4567 args=a b c\n",
+       "next wrapper\napi=127.0.0.1:4567 args=a b c msg=\n",
        "",
        0},
   };

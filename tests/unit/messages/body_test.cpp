@@ -121,4 +121,6 @@ TEST_CASE("messages: runtime URL from options") {
   CHECK(messages_runtime_url(options) == "http://127.0.0.1:8426/v1/messages");
   options.listen = "0.0.0.0:9000";
   CHECK(messages_runtime_url(options) == "http://127.0.0.1:9000/v1/messages");
+  options.listen = "127.0.0.1:0";
+  CHECK(messages_runtime_url(options).empty());
 }

@@ -33,7 +33,8 @@ struct MessagesOptions {
 
 /**
  * The URL the function posts to (`http://<listen>/v1/messages`, 0.0.0.0 shown as 127.0.0.1),
- * or "" when messages are off: what `wrap` exports as EXTENSION_RUNNER_MESSAGES_URL.
+ * or "" when messages are off or listen on port 0 (ephemeral: unknown before the host binds
+ * it): what `wrap` exports as EXTENSION_RUNNER_MESSAGES_URL (docs/messages.md).
  */
 std::string messages_runtime_url(const MessagesOptions& options);
 

@@ -383,11 +383,24 @@ class RawUpstream {
     std::lock_guard<std::mutex> lock(mutex_);
     return cut_;
   }
+  /** Waits until `n` whole requests arrived on the one connection; returns them all. */
+  std::vector<RawMessage> wait_requests(size_t n) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    REQUIRE(cv_.wait_for(lock, kPatience, [&] { return messages_.size() >= n; }));
+    return messages_;
+  }
 
  private:
   void serve() {
-    extension_runner::Fd connection(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    if (!connection.valid()) return;
+    // One connection at a time, as many as come: the proxy may open a new one per request.
+    while (true) {
+      extension_runner::Fd connection(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (!connection.valid()) return;
+      serve_connection(connection);
+    }
+  }
+
+  void serve_connection(const extension_runner::Fd& connection) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       connection_ = connection.get();
@@ -397,15 +410,19 @@ class RawUpstream {
       const ssize_t n = ::recv(connection.get(), chunk, sizeof chunk, 0);
       std::lock_guard<std::mutex> lock(mutex_);
       if (n <= 0) {
-        cut_ = !parse_message(received_).complete;
+        // A connection that closed in the middle of a request (its bytes stay to be read).
+        cut_ = cut_ || answered_bytes_ < received_.size();
         connection_ = -1;
         cv_.notify_all();
         return;
       }
       received_.append(chunk, static_cast<size_t>(n));
       cv_.notify_all();
-      if (!answered_ && parse_message(received_).complete) {
-        answered_ = true;
+      // Every whole request is answered: the proxy may keep the connection for the next one.
+      for (RawMessage m = parse_message(received_.substr(answered_bytes_)); m.complete;
+           m = parse_message(received_.substr(answered_bytes_))) {
+        answered_bytes_ += m.size;
+        messages_.push_back(std::move(m));
         const std::string answer =
             "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n"
             R"({"status":"OK"})";
@@ -421,7 +438,8 @@ class RawUpstream {
   std::condition_variable cv_;
   std::string received_;
   int connection_ = -1;
-  bool answered_ = false;
+  size_t answered_bytes_ = 0;
+  std::vector<RawMessage> messages_;  ///< The whole requests received, in order.
   bool cut_ = false;
 };
 

@@ -245,3 +245,40 @@ TEST_CASE("proxy: connections beyond the limit get 503", "[proxy]") {
   api.push_event(lambda_event("one", "{}"));
   CHECK(first.read_message().header("Lambda-Runtime-Aws-Request-Id") == "one");
 }
+
+TEST_CASE("proxy: streamed responses one after another on one connection", "[proxy]") {
+  // The runtime keeps its connection, and so the proxy its upstream one, across responses.
+  struct Case {
+    ProxyMode mode;
+    bool trailers;
+  };
+  for (const auto& c : {Case{ProxyMode::Observe, false}, Case{ProxyMode::Observe, true},
+                        Case{ProxyMode::Intercept, false}}) {
+    INFO("intercept=" << (c.mode == ProxyMode::Intercept) << " trailers=" << c.trailers);
+    RawUpstream platform;
+    RecordingHooks hooks;
+    RunningProxy proxy(platform.address(), c.mode, hooks);
+    RawClient runtime(proxy.address);
+    constexpr size_t kResponses = 4;
+    constexpr size_t kChunks = 3;
+    const std::string piece(64 * 1024, 'x');
+    for (size_t i = 0; i < kResponses; ++i) {
+      const std::string id = "k-" + std::to_string(i);
+      runtime.send(stream_head(id, "text/plain"));
+      for (size_t k = 0; k < kChunks; ++k) runtime.send(chunk(piece));
+      runtime.send(c.trailers ? "0\r\nLambda-Runtime-Function-Error-Type: Custom.Late\r\n\r\n"
+                              : "0\r\n\r\n");
+      const RawMessage answer = runtime.read_message();
+      CHECK(answer.start_line == "HTTP/1.1 202 Accepted");
+    }
+    const auto got = platform.wait_requests(kResponses);
+    REQUIRE(got.size() == kResponses);
+    for (size_t i = 0; i < kResponses; ++i) {
+      CHECK(got[i].start_line == "POST " + response_path("k-" + std::to_string(i)) + " HTTP/1.1");
+      CHECK(got[i].body.size() == kChunks * piece.size());
+      CHECK(got[i].body.find_first_not_of('x') == std::string::npos);
+      CHECK(got[i].trailers.size() == (c.trailers ? 1U : 0U));
+    }
+    CHECK(hooks.wait_observed(kResponses).size() == kResponses);
+  }
+}

@@ -592,7 +592,8 @@ const std::vector<SettingSpec>& settings() {
           integer(
               1, 1000, [](auto& c) -> auto& { return c.runner.max_crashes; })),
       row("EXTENSION_RUNNER_ON_FAILURE", "on-failure",
-          "what a failure of the child, the telemetry listener or the subscription does: "
+          "what a failure of the child, a listener (telemetry, messages, proxy) or the "
+          "subscription does: "
           "continue (logged once at ERROR and counted; the function is never affected) or "
           "report (init/error fails the function's init, exit/error resets its environment)",
           choice<FailurePolicy>(

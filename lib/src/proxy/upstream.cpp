@@ -250,12 +250,19 @@ Result<void> UpstreamClient::exchange(const UpstreamRequest& request, ResponseSi
   t.configure_body(c);
 
   const CURLcode rc = curl_easy_perform(c);
+  long os_errno = 0;
+  if (rc != CURLE_OK) curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
+  if (request.body == UpstreamRequest::Body::Streamed && !request.length) {
+    // libcurl 7.88 keeps a chunked upload's trailer state in the handle past curl_easy_reset:
+    // the next chunked upload on it would write its chunk-size line in front of the upload
+    // buffer (heap corruption). A fresh handle (and connection) for whatever comes next.
+    curl_easy_cleanup(c);
+    curl_->handle = nullptr;
+  }
   if (rc == CURLE_OK) return {};
   if (curl_->cancelled) return make_error(ErrorKind::Cancelled, "the proxy is stopping");
   if (t.sink_refused) return make_error(ErrorKind::Io, "the runtime went away during the answer");
   if (t.source_error) return *t.source_error;
-  long os_errno = 0;
-  curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
   return make_error(
       ErrorKind::ApiUnreachable,
       request.method + " " + url + ": " +

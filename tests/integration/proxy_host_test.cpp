@@ -115,9 +115,10 @@ TEST_CASE("proxy host: an address file that cannot be written fails per the fail
 TEST_CASE("proxy host: wrap runs the command with the proxy's address, or unchanged") {
   // The command prints the Runtime API it was given and its arguments.
   const std::vector<std::string> print = {
-      "--", "sh", "-c",
-      "echo \"api=$AWS_LAMBDA_RUNTIME_API args=$* msg=$EXTENSION_RUNNER_MESSAGES_URL\"", "cmd",
-      "a b", "c"};
+      "--",  "sh",
+      "-c",  "echo \"api=$AWS_LAMBDA_RUNTIME_API args=$* msg=$EXTENSION_RUNNER_MESSAGES_URL\"",
+      "cmd", "a b",
+      "c"};
   struct Case {
     std::string what;
     std::map<std::string, std::string> env;

@@ -29,7 +29,8 @@ std::function<void(const StartupResponse&)> unreachable_handler_warning(const Co
                         "Managed Instances)");
   }
   if (!config.messages.enabled) {
-    silent.emplace_back("MESSAGES", "the messages endpoint is off: set EXTENSION_RUNNER_MESSAGES=on");
+    silent.emplace_back("MESSAGES",
+                        "the messages endpoint is off: set EXTENSION_RUNNER_MESSAGES=on");
   }
   if (config.proxy.mode == ProxyMode::Off) {
     for (const char* type : {"REQUEST", "RESPONSE"}) {

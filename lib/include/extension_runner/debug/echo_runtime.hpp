@@ -43,7 +43,7 @@ class EchoRuntime {
   EchoRuntime(const EchoRuntime&) = delete;
   EchoRuntime& operator=(const EchoRuntime&) = delete;
 
-  /** The stamps of `request_id` once its answer was sent; nullopt before (or never). */
+  /** The stamps of `request_id` once its answer is being sent; nullopt before (or never). */
   std::optional<RuntimeStamps> stamps(const std::string& request_id) const;
 
   /** Waits until the thread ended (its `/next` failed or its events are done) or `until`. */

@@ -22,6 +22,7 @@
 #include "extension_runner/core/fd.hpp"
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/core/log.hpp"
+#include "extension_runner/core/text.hpp"
 #include "extension_runner/core/uuid.hpp"
 #include "extension_runner/debug/echo_runtime.hpp"
 #include "extension_runner/debug/function_messages.hpp"
@@ -527,6 +528,9 @@ class HookTimes {
   std::map<std::string, std::pair<std::optional<SteadyTime>, std::optional<SteadyTime>>> by_id_;
 };
 
+/** How much of the platform's answer a JSON trace line carries. */
+constexpr size_t kTraceBodyChars = 512;
+
 /** How many round trips measure the direct path (a median: the first one also connects). */
 constexpr size_t kDirectPathRounds = 5;
 
@@ -818,6 +822,8 @@ class Emulation {
     }
     w.Key("errortype");
     w.String(t.answer ? t.answer->error_type : "");
+    w.Key("body");
+    w.String(t.answer ? clip(t.answer->body, kTraceBodyChars) : "");
     w.Key("added_ms");
     if (const auto added = added_latency_ms(t, direct_)) {
       const std::string text = fixed1(*added);

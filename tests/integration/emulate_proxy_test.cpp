@@ -151,13 +151,12 @@ TEST_CASE("emulate --proxy: the built-in function's invocations, as the platform
   for (const auto& c : cases) {
     SECTION(c.name) {
       Scratch scratch;
-      const auto scenario = scratch.write(
-          "scenario.json",
-          R"({"invokes":)" + std::to_string(c.outcomes.size()) + R"(,"payloads":)" + c.payloads +
-              "}");
-      auto run = run_binary({"emulate", "--json", "--proxy", c.proxy, "--scenario", scenario,
-                             "--runtime", kChild},
-                            scratch.env(c.child_mode), 60000);
+      const auto scenario =
+          scratch.write("scenario.json", R"({"invokes":)" + std::to_string(c.outcomes.size()) +
+                                             R"(,"payloads":)" + c.payloads + "}");
+      auto run = run_binary(
+          {"emulate", "--json", "--proxy", c.proxy, "--scenario", scenario, "--runtime", kChild},
+          scratch.env(c.child_mode), 60000);
       INFO(run.out << run.err);
       CHECK(run.status.code == 0);
       const auto trace = trace_of(run.out);
@@ -216,14 +215,14 @@ TEST_CASE("emulate --proxy --function: a runtime process talks through the proxy
 
 TEST_CASE("emulate --proxy: a function that never answers is an unanswered invocation") {
   Scratch scratch;
-  const auto scenario =
-      scratch.write("scenario.json", R"({"invokes":1,"functionTimeoutMs":300})");
+  const auto scenario = scratch.write("scenario.json", R"({"invokes":1,"functionTimeoutMs":300})");
   // Takes the event and keeps it.
-  const std::string silent = "exec python3 -c \"import os, urllib.request; "
-                             "urllib.request.urlopen('http://' + "
-                             "os.environ['AWS_LAMBDA_RUNTIME_API'] + "
-                             "'/2018-06-01/runtime/invocation/next').read(); "
-                             "import time; time.sleep(60)\"";
+  const std::string silent =
+      "exec python3 -c \"import os, urllib.request; "
+      "urllib.request.urlopen('http://' + "
+      "os.environ['AWS_LAMBDA_RUNTIME_API'] + "
+      "'/2018-06-01/runtime/invocation/next').read(); "
+      "import time; time.sleep(60)\"";
   auto run = run_binary({"emulate", "--json", "--proxy", "observe", "--scenario", scenario,
                          "--runtime", kChild, "--function", silent},
                         scratch.env("null"), 60000);

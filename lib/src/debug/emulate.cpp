@@ -684,8 +684,8 @@ class Emulation {
     std::vector<std::string> ids;
     for (size_t i = 0; i < kDirectPathRounds; ++i) {
       ids.push_back("direct-path-" + std::to_string(i));
-      runtime_api_.push(RuntimeEvent{ids.back(), wall_clock_ms() + 60000, Emulator::kDefaultArn,
-                                     "", "{}"});
+      runtime_api_.push(
+          RuntimeEvent{ids.back(), wall_clock_ms() + 60000, Emulator::kDefaultArn, "", "{}"});
     }
     std::vector<double> to_runtime, to_platform;
     {
@@ -721,10 +721,10 @@ class Emulation {
     if (auto found = read_proxy_address(path)) {
       address = *found;
     } else {
-      tracer_.line("runtime", "direct",
-                   "no proxy address in " + path +
-                       ": the runtime talks to the Runtime API directly",
-                   wall_clock_ms());
+      tracer_.line(
+          "runtime", "direct",
+          "no proxy address in " + path + ": the runtime talks to the Runtime API directly",
+          wall_clock_ms());
     }
     if (proxy_.function_command.empty()) {
       echo_ = std::make_unique<EchoRuntime>(address, scenario_.duration_ms);
@@ -758,8 +758,8 @@ class Emulation {
     const auto until = std::chrono::steady_clock::now() +
                        std::chrono::milliseconds(std::max<int64_t>(0, ms_until(deadline_ms)));
     while (!done_.is_set()) {
-      const auto slice = std::min(until, std::chrono::steady_clock::now() +
-                                             std::chrono::milliseconds(200));
+      const auto slice =
+          std::min(until, std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
       if (runtime_api_.wait_for_answer(request_id, slice)) return true;
       if (std::chrono::steady_clock::now() >= until) {
         tracer_.line("function", "timeout",

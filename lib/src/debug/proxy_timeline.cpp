@@ -19,7 +19,8 @@ std::string step(const char* name, const std::optional<SteadyTime>& at, SteadyTi
 
 std::string outcome_of(const std::optional<RuntimeAnswer>& answer) {
   if (!answer) return "nothing reached the platform";
-  if (answer->status != 202) return "the platform refused it (" + std::to_string(answer->status) + ")";
+  if (answer->status != 202)
+    return "the platform refused it (" + std::to_string(answer->status) + ")";
   if (answer->outcome == RuntimeOutcome::Response) return "response";
   return "error " + (answer->error_type.empty() ? std::string("(no type)") : answer->error_type);
 }
@@ -41,8 +42,8 @@ double median_of(std::vector<double> values) {
 
 std::optional<double> added_latency_ms(const InvocationTimeline& t, const DirectPath& direct) {
   if (!t.event_out || !t.runtime_got || !t.runtime_sent || !t.answer) return std::nullopt;
-  const double through = ms_between(*t.event_out, *t.runtime_got) +
-                         ms_between(*t.runtime_sent, t.answer->at);
+  const double through =
+      ms_between(*t.event_out, *t.runtime_got) + ms_between(*t.runtime_sent, t.answer->at);
   return through - direct.to_runtime_ms - direct.to_platform_ms;
 }
 
@@ -87,8 +88,9 @@ double ProxyTally::added_percentile(double p) const {
 std::string ProxyTally::text() const {
   std::string out;
   if (added_ms_.empty()) {
-    out = "proxy added latency not measured (the runtime's own times are known only for the "
-          "built-in function)";
+    out =
+        "proxy added latency not measured (the runtime's own times are known only for the "
+        "built-in function)";
   } else {
     out = "proxy added p50 " + fixed1(added_percentile(0.5)) + " / max " +
           fixed1(added_percentile(1.0)) + " ms over " + std::to_string(added_ms_.size()) +

@@ -61,10 +61,10 @@ Result<Scenario> parse_scenario(std::string_view text) {
   if (!doc) return invalid("document", doc.error().message);
   const rapidjson::Value& v = *doc;
   if (!v.IsObject()) return invalid("document", "expected a JSON object");
-  if (auto keys = check_keys(
-          v, "",
-          {"invokes", "spacingMs", "functionTimeoutMs", "durationMs", "shutdownReason",
-           "shutdownBudgetMs", "logs", "messages", "payloads", "faults", "managedInstances", "concurrency"});
+  if (auto keys = check_keys(v, "",
+                             {"invokes", "spacingMs", "functionTimeoutMs", "durationMs",
+                              "shutdownReason", "shutdownBudgetMs", "logs", "messages", "payloads",
+                              "faults", "managedInstances", "concurrency"});
       !keys) {
     return keys.error();
   }

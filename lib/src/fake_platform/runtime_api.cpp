@@ -31,7 +31,8 @@ void RuntimeApiEmulator::install(httplib::Server& server) {
   using httplib::Request;
   using httplib::Response;
   const std::string base = kBase;
-  server.Get(base + "/invocation/next", [this](const Request&, Response& res) { answer_next(res); });
+  server.Get(base + "/invocation/next",
+             [this](const Request&, Response& res) { answer_next(res); });
   server.Post(base + R"(/invocation/([^/]+)/response)", [this](const Request& req, Response& res) {
     answer_invocation(req, res, RuntimeOutcome::Response);
   });
@@ -130,16 +131,16 @@ void RuntimeApiEmulator::answer_invocation(const httplib::Request& req, httplib:
   if (!known) {
     // Not recorded as the invocation's answer: the id is not one in progress.
     answer_json(res, 400,
-                error_body("InvalidRequestID", "no invocation " + answer.request_id +
-                                                   " is waiting for an answer"));
+                error_body("InvalidRequestID",
+                           "no invocation " + answer.request_id + " is waiting for an answer"));
     return;
   }
   if (req.body.size() > kRuntimeApiMaxPayloadBytes) {
     answer.status = 413;
     answer_json(res, 413,
-                error_body("RequestEntityTooLarge",
-                           "Exceeded maximum allowed payload size (" +
-                               std::to_string(kRuntimeApiMaxPayloadBytes) + " bytes)."));
+                error_body("RequestEntityTooLarge", "Exceeded maximum allowed payload size (" +
+                                                        std::to_string(kRuntimeApiMaxPayloadBytes) +
+                                                        " bytes)."));
   } else {
     answer.status = 202;
     answer_json(res, 202, kAccepted);

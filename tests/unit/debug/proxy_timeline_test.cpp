@@ -11,8 +11,7 @@ using std::chrono::microseconds;
 SteadyTime t0() { return SteadyTime(std::chrono::seconds(1000)); }
 SteadyTime at_us(int64_t us) { return t0() + microseconds(us); }
 
-RuntimeAnswer answer(RuntimeOutcome outcome, int64_t at, int status = 202,
-                     std::string type = "") {
+RuntimeAnswer answer(RuntimeOutcome outcome, int64_t at, int status = 202, std::string type = "") {
   RuntimeAnswer a;
   a.outcome = outcome;
   a.status = status;
@@ -91,9 +90,9 @@ TEST_CASE("proxy timeline: one line per invocation, in ms since the invoke") {
 TEST_CASE("proxy timeline: the tally counts what the platform got and the latency's spread") {
   ProxyTally tally;
   CHECK_THAT(tally.text(), Catch::StartsWith("proxy added latency not measured"));
-  tally.add(full(answer(RuntimeOutcome::Response, 1100)), DirectPath{});    // 0.9
-  tally.add(full(answer(RuntimeOutcome::Response, 2600)), DirectPath{});    // 2.4
-  tally.add(full(answer(RuntimeOutcome::Response, 1600)), DirectPath{});    // 1.4
+  tally.add(full(answer(RuntimeOutcome::Response, 1100)), DirectPath{});  // 0.9
+  tally.add(full(answer(RuntimeOutcome::Response, 2600)), DirectPath{});  // 2.4
+  tally.add(full(answer(RuntimeOutcome::Response, 1600)), DirectPath{});  // 1.4
   tally.add(full(answer(RuntimeOutcome::Error, 1100, 202, "Policy.Denied")), DirectPath{});
   tally.add(full(answer(RuntimeOutcome::Error, 1100, 202, "Policy.Denied")), DirectPath{});
   tally.add(full(answer(RuntimeOutcome::Response, 1100, 413)), DirectPath{});

@@ -24,8 +24,8 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 /** One invocation's times; a step that did not happen (or is unknown) is nullopt. */
 struct InvocationTimeline {
   std::string request_id;
-  SteadyTime invoked;                    ///< INVOKE queued and the event queued: 0.
-  std::optional<SteadyTime> event_out;   ///< The platform's `/next` handed the event out.
+  SteadyTime invoked;                       ///< INVOKE queued and the event queued: 0.
+  std::optional<SteadyTime> event_out;      ///< The platform's `/next` handed the event out.
   std::optional<SteadyTime> request_hook;   ///< The child's answer to REQUEST (or its copy).
   std::optional<SteadyTime> runtime_got;    ///< The runtime had the event (built-in only).
   std::optional<SteadyTime> runtime_sent;   ///< The runtime began its answer (built-in only).
@@ -48,7 +48,8 @@ double median_of(std::vector<double> values);
 
 /**
  * The proxy's added latency for one invocation: (runtime_got − event_out) + (the answer's
- * arrival − runtime_sent) minus the direct path's two legs; nullopt without the runtime's own times.
+ * arrival − runtime_sent) minus the direct path's two legs; nullopt without the runtime's own
+ * times.
  */
 std::optional<double> added_latency_ms(const InvocationTimeline& t, const DirectPath& direct);
 
@@ -67,7 +68,7 @@ class ProxyTally {
   size_t responses() const { return responses_; }
   /** Errors by errortype ("" when the runtime gave none). */
   const std::map<std::string, size_t>& errors() const { return errors_; }
-  size_t refused() const { return refused_; }      ///< Answers the platform refused (400, 413).
+  size_t refused() const { return refused_; }        ///< Answers the platform refused (400, 413).
   size_t unanswered() const { return unanswered_; }  ///< No answer by the deadline.
   /** Added latencies measured, ms, in invocation order. */
   const std::vector<double>& added_ms() const { return added_ms_; }

@@ -231,13 +231,6 @@ class EmulateCommand {
       return "emulate --function needs --proxy observe|intercept: without the proxy no runtime "
              "is played";
     }
-    const bool lmi =
-        options_.scenario.managed_instances || config.platform == Platform::ManagedInstances;
-    if (proxy_on && lmi) {
-      return "emulate --proxy does not play Lambda Managed Instances (--managed-instances): "
-             "their concurrent invocations reach the runtime only through the Runtime API, "
-             "which the emulation plays one invocation at a time; use the standard platform";
-    }
     return "";
   }
 

@@ -76,7 +76,7 @@ struct Scratch {
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
   std::string write(const std::string& name, const std::string& text) const {
-    const std::string path = dir + "/" + name;
+    std::string path = dir + "/" + name;
     std::ofstream(path) << text;
     return path;
   }
@@ -188,6 +188,32 @@ TEST_CASE("emulate --proxy: the built-in function's invocations, as the platform
   }
 }
 
+TEST_CASE("emulate --proxy --managed-instances: concurrent invocations through the proxy") {
+  Scratch scratch;
+  const auto scenario = scratch.write("scenario.json", R"({"payloads":[{"apply":true},{"n":2}]})");
+  auto run = run_binary(
+      {"emulate", "--json", "--proxy", "intercept", "--managed-instances", "--concurrency", "4",
+       "--invokes", "8", "--scenario", scenario, "--runtime", kChild},
+      scratch.env("replace"), 60000);
+  INFO(run.out << run.err);
+  CHECK(run.status.code == 0);
+  const auto trace = trace_of(run.out);
+  REQUIRE(trace.invocations.size() == 8);
+  for (size_t i = 0; i < trace.invocations.size(); ++i) {
+    INFO("invocation " << i);
+    CHECK(trace.invocations[i].outcome == "response");
+    // The payloads in turn: every other event is replaced by the REQUEST hook.
+    CHECK_THAT(trace.invocations[i].body,
+               Catch::Contains(i % 2 == 0 ? R"({"replaced":true})" : R"("n":2)"));
+    CHECK(trace.invocations[i].runtime_saw_it);
+  }
+  CHECK_THAT(
+      trace.proxy_summary,
+      Catch::Contains(R"("platform":{"responses":8,"errors":{},"refused":0,"unanswered":0})"));
+  CHECK(child_events(scratch, "REQUEST").size() == 8);
+  CHECK(child_events(scratch, "INVOKE").empty());
+}
+
 TEST_CASE("emulate --proxy --function: a runtime process talks through the proxy") {
   Scratch scratch;
   const auto scenario = scratch.write("scenario.json", R"({"invokes":1,"payloads":[{"k":"v"}]})");
@@ -246,8 +272,6 @@ TEST_CASE("emulate --proxy: combinations it cannot play are usage errors") {
       {{"emulate", "--proxy", "observe"}, "EXTENSION_RUNNER_COMMAND"},
       {{"emulate", "--proxy", "intercept", "--function", "true"}, "EXTENSION_RUNNER_COMMAND"},
       {{"emulate", "--runtime", kChild, "--function", "true"}, "--function needs --proxy"},
-      {{"emulate", "--proxy", "observe", "--runtime", kChild, "--managed-instances"},
-       "Managed Instances"},
       {{"emulate", "--proxy", "sideways", "--runtime", kChild}, "sideways"},
   };
   for (const auto& c : cases) {

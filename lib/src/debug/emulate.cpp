@@ -528,6 +528,13 @@ class HookTimes {
   std::map<std::string, std::pair<std::optional<SteadyTime>, std::optional<SteadyTime>>> by_id_;
 };
 
+/** An invocation handed to the runtime: what its trace line needs. */
+struct RuntimeInvocation {
+  std::string request_id;
+  int64_t deadline_ms = 0;  ///< Epoch ms.
+  SteadyTime invoked;       ///< 0 of its timeline.
+};
+
 /** How much of the platform's answer a JSON trace line carries. */
 constexpr size_t kTraceBodyChars = 512;
 
@@ -558,7 +565,10 @@ class Emulation {
     emulator_.set_observer([this](const RecordedCall& call) { tracer_.on_call(call); });
     install_telemetry();
     // Inside Lambda the Runtime API shares AWS_LAMBDA_RUNTIME_API with the Extensions API.
-    if (proxy_.on) runtime_api_.install(emulator_.server());
+    if (proxy_.on) {
+      runtime_api_.install(emulator_.server(),
+                           static_cast<size_t>(lmi_ ? scenario.concurrency : 1));
+    }
     if (scenario.register_fault) {
       emulator_.inject(Endpoint::Register, to_fault(*scenario.register_fault));
     }
@@ -605,7 +615,7 @@ class Emulation {
 
   /** Ends the runtime the emulation played (after drive() returned). */
   void end_runtime() {
-    echo_.reset();
+    echoes_.clear();
     if (function_ && function_->running()) {
       // At SHUTDOWN Lambda stops the runtime; the proxy it talked through is already gone.
       const auto status = function_->terminate(std::chrono::milliseconds(500));
@@ -626,7 +636,7 @@ class Emulation {
     const std::string invokes =
         lmi_ ? "managed instances: " + std::to_string(scenario_.invokes) + " invocations, " +
                    std::to_string(scenario_.concurrency) + " at a time; " +
-                   tracer_.delivery_summary()
+                   tracer_.delivery_summary() + (proxy_.on ? "; " + proxy_tally_.text() : "")
              : overhead_summary(calls, arrivals) + "; " + post_runtime_text(billed) +
                    (proxy_.on ? "; " + proxy_tally_.text() : "");
     tracer_.line("emulator", "summary",
@@ -727,8 +737,15 @@ class Emulation {
           wall_clock_ms());
     }
     if (proxy_.function_command.empty()) {
-      echo_ = std::make_unique<EchoRuntime>(address, scenario_.duration_ms);
-      tracer_.line("runtime", "start", "built-in echo function on " + address, wall_clock_ms());
+      // Managed Instances run `concurrency` invocations at once: one runtime worker each [LMI].
+      const int workers = lmi_ ? scenario_.concurrency : 1;
+      for (int i = 0; i < workers; ++i) {
+        echoes_.push_back(std::make_unique<EchoRuntime>(address, scenario_.duration_ms));
+      }
+      tracer_.line("runtime", "start",
+                   "built-in echo function on " + address +
+                       (workers > 1 ? " (" + std::to_string(workers) + " workers)" : ""),
+                   wall_clock_ms());
       return;
     }
     auto child = start_function_runtime(proxy_.function_command, proxy_.next_wrapper, address);
@@ -778,8 +795,8 @@ class Emulation {
     t.invoked = invoked;
     t.event_out = runtime_api_.handed_out_at(request_id);
     std::tie(t.request_hook, t.response_hook) = hook_times_.of(request_id);
-    if (echo_) {
-      if (const auto stamps = echo_->stamps(request_id)) {
+    for (const auto& echo : echoes_) {
+      if (const auto stamps = echo->stamps(request_id)) {
         t.runtime_got = stamps->got_event;
         t.runtime_sent = stamps->sent_answer;
       }
@@ -894,7 +911,7 @@ class Emulation {
                                 wall_clock_ms() + scenario_.shutdown_budget_ms);
         return;
       }
-      if (!run_invoke(i)) return;
+      if (!run_invoke()) return;
     }
   }
 
@@ -911,16 +928,12 @@ class Emulation {
   }
 
   /** One INVOKE: handed out, the function's run time, its return; false when stopped. */
-  bool run_invoke(int index) {
+  bool run_invoke() {
     const std::string request_id = random_uuid();
     const int64_t deadline_ms = wall_clock_ms() + scenario_.function_timeout_ms;
-    const auto invoked = std::chrono::steady_clock::now();
     emulator_.push_invoke(request_id, deadline_ms);
     // The same invocation for the runtime: its id, deadline, ARN and trace header.
-    if (proxy_.on) {
-      runtime_api_.push(RuntimeEvent{request_id, deadline_ms, Emulator::kDefaultArn,
-                                     Emulator::kDefaultTraceId, payload(index)});
-    }
+    const auto invocation = proxy_.on ? give_runtime(request_id, deadline_ms) : RuntimeInvocation{};
     publisher_.start(request_id);
     post_messages(request_id);
     if (proxy_.on) {
@@ -935,7 +948,27 @@ class Emulation {
     const auto runtime_done = std::chrono::steady_clock::now();
     if (!wait_for_idle_next()) return false;
     post_runtime_.add(runtime_done, std::max(runtime_done, emulator_.last_next_arrival()));
-    if (proxy_.on) trace_invocation(request_id, invoked);
+    if (proxy_.on) trace_invocation(request_id, invocation.invoked);
+    return true;
+  }
+
+  /** Queues `request_id`'s event for the runtime, with the scenario's next payload. */
+  RuntimeInvocation give_runtime(const std::string& request_id, int64_t deadline_ms) {
+    RuntimeInvocation invocation{request_id, deadline_ms, std::chrono::steady_clock::now()};
+    runtime_api_.push(RuntimeEvent{request_id, deadline_ms, Emulator::kDefaultArn,
+                                   Emulator::kDefaultTraceId, payload(runtime_events_++)});
+    return invocation;
+  }
+
+  /** Managed Instances: waits for every invocation in flight to be answered, traces each. */
+  bool finish_in_flight() {
+    for (const auto& invocation : in_flight_) {
+      if (!await_runtime(invocation.request_id, invocation.deadline_ms)) return false;
+    }
+    for (const auto& invocation : in_flight_) {
+      trace_invocation(invocation.request_id, invocation.invoked);
+    }
+    in_flight_.clear();
     return true;
   }
 
@@ -953,6 +986,7 @@ class Emulation {
       tracer_.published(init.size());  // records/s counts from the first record the platform made
       publisher_.records(init);
     }
+    if (proxy_.on) start_runtime(name);
     ConcurrentInvocations invocations(scenario_.invokes, scenario_.concurrency,
                                       scenario_.log_records_json);
     tracer_.line("emulator", "invocations",
@@ -965,13 +999,18 @@ class Emulation {
       const auto round = invocations.next_round();
       tracer_.published(round.size());
       publisher_.records(round);
-      for (const auto& id : started_in(round)) post_messages(id);
+      for (const auto& id : started_in(round)) {
+        post_messages(id);
+        if (proxy_.on) {
+          in_flight_.push_back(give_runtime(id, wall_clock_ms() + scenario_.function_timeout_ms));
+        }
+      }
       if (scenario_.spacing_ms > 0 &&
           done_.wait_for(std::chrono::milliseconds(scenario_.spacing_ms))) {
         return;
       }
     }
-    if (done_.is_set()) return;
+    if (done_.is_set() || (proxy_.on && !finish_in_flight())) return;
     // The platform flushes the subscribers' buffers (at most 1 s) before SHUTDOWN [LMI][RIE].
     telemetry_.flush(std::chrono::steady_clock::now() + std::chrono::seconds(1));
     emulator_.push_shutdown(scenario_.shutdown_reason,
@@ -1082,7 +1121,10 @@ class Emulation {
   HookTimes hook_times_;
   DirectPath direct_;
   ProxyTally proxy_tally_;  ///< Written by drive(), read by summarise() after it ended.
-  std::unique_ptr<EchoRuntime> echo_;
+  std::vector<std::unique_ptr<EchoRuntime>> echoes_;  ///< The built-in function's workers.
+  /** Managed Instances: invocations handed to the runtime, not yet traced (drive() only). */
+  std::vector<RuntimeInvocation> in_flight_;
+  int runtime_events_ = 0;  ///< Events given to the runtime so far: the next payload's index.
   std::optional<ChildProcess> function_;
 };
 

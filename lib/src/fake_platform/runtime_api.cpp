@@ -9,6 +9,9 @@ namespace {
 
 constexpr const char* kBase = "/2018-06-01/runtime";
 constexpr const char* kAccepted = R"({"status":"OK"})";
+// The Extensions and Telemetry API calls in progress at once (an extension's `/next`, its
+// subscription, init/exit error), with room to spare.
+constexpr size_t kOtherWorkers = 8;
 
 void answer_json(httplib::Response& res, int status, const std::string& body) {
   res.status = status;
@@ -27,9 +30,13 @@ std::string runtime_error_type(const std::string& body) {
   return json_string(*doc, "errorType").value_or("");
 }
 
-void RuntimeApiEmulator::install(httplib::Server& server) {
+void RuntimeApiEmulator::install(httplib::Server& server, size_t runtimes) {
   using httplib::Request;
   using httplib::Response;
+  // Each runtime connection (through a proxy: its upstream connection) keeps a worker while it
+  // waits in `/next`; the rest serve the extension's calls and the runtimes' answers.
+  const size_t workers = kOtherWorkers + 2 * runtimes;
+  server.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   const std::string base = kBase;
   server.Get(base + "/invocation/next",
              [this](const Request&, Response& res) { answer_next(res); });
@@ -145,7 +152,7 @@ void RuntimeApiEmulator::answer_invocation(const httplib::Request& req, httplib:
     answer.status = 202;
     answer_json(res, 202, kAccepted);
   }
-  record(std::move(answer));
+  record(answer);
 }
 
 void RuntimeApiEmulator::answer_init_error(const httplib::Request& req, httplib::Response& res) {
@@ -157,10 +164,10 @@ void RuntimeApiEmulator::answer_init_error(const httplib::Request& req, httplib:
   if (answer.error_type.empty()) answer.error_type = runtime_error_type(req.body);
   answer.status = 202;
   answer_json(res, 202, kAccepted);
-  record(std::move(answer));
+  record(answer);
 }
 
-void RuntimeApiEmulator::record(RuntimeAnswer answer) {
+void RuntimeApiEmulator::record(const RuntimeAnswer& answer) {
   std::function<void(const RuntimeAnswer&)> observer;
   {
     std::lock_guard<std::mutex> lock(mutex_);

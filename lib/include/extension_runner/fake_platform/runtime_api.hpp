@@ -72,8 +72,10 @@ class RuntimeApiEmulator {
    * as a platform going away). `/{id}/response` and `/{id}/error` for an id never handed out,
    * or already answered, are 400 `InvalidRequestID`; a body over kRuntimeApiMaxPayloadBytes is
    * 413 `RequestEntityTooLarge` (recorded with that status); else 202 `{"status":"OK"}`.
+   * Sizes the server's worker pool for `runtimes` runtime connections waiting in `/next` at
+   * once besides the Extensions API's own calls (a waiting `/next` holds a worker).
    */
-  void install(httplib::Server& server);
+  void install(httplib::Server& server, size_t runtimes = 1);
 
   /** Queues an event for `/next`, in order. */
   void push(RuntimeEvent event);
@@ -104,7 +106,7 @@ class RuntimeApiEmulator {
   void answer_invocation(const httplib::Request& req, httplib::Response& res,
                          RuntimeOutcome outcome);
   void answer_init_error(const httplib::Request& req, httplib::Response& res);
-  void record(RuntimeAnswer answer);
+  void record(const RuntimeAnswer& answer);
 
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;

@@ -1,13 +1,17 @@
 // `extension-runner emulate --proxy observe|intercept`: the emulator plays the Runtime API and a
 // runtime through the host's proxy; driven as a user would, the JSON trace on stdout.
+#include <poll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <optional>
 
 #include "extension_runner/core/json.hpp"
+#include "extension_runner/runner/process.hpp"
 #include "support.hpp"
 
 using namespace extension_runner;
@@ -282,4 +286,58 @@ TEST_CASE("emulate --proxy: combinations it cannot play are usage errors") {
     CHECK_THAT(run.err, Catch::Contains(c.says));
     CHECK(trace_of(run.out).invocations.empty());
   }
+}
+
+TEST_CASE("emulate --proxy --function: Ctrl-C ends the function's runtime too: no orphans") {
+  Scratch scratch;
+  const auto scenario = scratch.write("scenario.json", R"({"invokes":3,"spacingMs":60000})");
+  // A runtime that serves invocations until its Runtime API goes away.
+  const auto loop = scratch.write(
+      "loop.py",
+      "import os, urllib.request\n"
+      "api = 'http://' + os.environ['AWS_LAMBDA_RUNTIME_API'] + '/2018-06-01/runtime/invocation/'\n"
+      "while True:\n"
+      "    with urllib.request.urlopen(api + 'next') as r:\n"
+      "        request_id = r.headers['Lambda-Runtime-Aws-Request-Id']\n"
+      "        body = r.read()\n"
+      "    urllib.request.urlopen(urllib.request.Request(api + request_id + '/response', "
+      "data=body, method='POST')).read()\n");
+  SpawnOptions o;
+  o.argv = {test_support::binary_path(),
+            "emulate",
+            "--json",
+            "--proxy",
+            "observe",
+            "--scenario",
+            scenario,
+            "--runtime",
+            kChild,
+            "--function",
+            "exec python3 " + loop};
+  for (const auto& [k, v] : scratch.env("null")) o.set_env[k] = v;
+  o.unset_env = {"AWS_LAMBDA_RUNTIME_API"};
+  o.pipe_stdin = false;
+  auto host = ChildProcess::spawn(o);
+  REQUIRE(host.ok());
+  test_support::Drain err(std::move(host->stderr_fd()));
+  // The first invocation went through: the runtime is up, and emulate waits out the spacing.
+  const std::string out =
+      test_support::read_until(host->stdout_fd().get(), R"("what":"invocation")");
+  REQUIRE(out.find(R"("what":"invocation")") != std::string::npos);
+  const auto trace = trace_of(out);
+  const auto at = trace.runtime_start.find("(pid ");
+  REQUIRE(at != std::string::npos);
+  const auto pid = static_cast<pid_t>(std::stol(trace.runtime_start.substr(at + 5)));
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  REQUIRE(pidfd >= 0);
+  ::kill(host->pid(), SIGINT);  // what a terminal's Ctrl-C delivers to the foreground process
+  test_support::Drain rest(std::move(host->stdout_fd()));
+  auto status = host->wait_for(std::chrono::milliseconds(10000));
+  REQUIRE(status.has_value());
+  CHECK(status->success());
+  const std::string after = rest.take();
+  CHECK_THAT(after, Catch::Contains("SHUTDOWN reason=SandboxTerminated"));
+  pollfd p{pidfd, POLLIN, 0};
+  CHECK(::poll(&p, 1, 5000) == 1);  // readable once the runtime has terminated
+  ::close(pidfd);
 }

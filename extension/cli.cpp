@@ -118,6 +118,10 @@ class EmulateCommand {
                      "invocations in flight at once with --managed-instances (scenario "
                      "concurrency)")
         ->check(CLI::Range(1, 64));
+    command_->add_option("--function", options_.function_command,
+                         "with --proxy observe|intercept: the function's runtime, a command "
+                         "speaking the Runtime API through AWS_LAMBDA_RUNTIME_API, started as "
+                         "`wrap -- CMD` would (default: a built-in echo function)");
     command_->add_option("--layer", layer_zip_,
                          "run a packaged layer zip instead: unpacked into a scratch folder, its "
                          "own binary and configuration, then removed");
@@ -198,6 +202,10 @@ class EmulateCommand {
   }
 
   int run(const Config& config, const std::string& name) {
+    if (auto refused = refuse_proxy_combination(config); !refused.empty()) {
+      std::cerr << name << ": " << refused << '\n';
+      return kExitUsage;
+    }
     return run_emulation(config, name, options_, [](const Config& c, ReplyObserver observer) {
       return make_extension(c, HostMode::Emulate, std::move(observer));
     });
@@ -214,6 +222,17 @@ class EmulateCommand {
   bool managed_instances_ = false;
   std::string layer_zip_;
   std::vector<std::string> interpreters_;
+
+  // What the proxy's emulation cannot play; "" when the combination is fine. (A proxy without a
+  // child is refused by load_config already: the hooks run in the child.)
+  std::string refuse_proxy_combination(const Config& config) const {
+    const bool proxy_on = config.proxy.mode != ProxyMode::Off;
+    if (!options_.function_command.empty() && !proxy_on) {
+      return "emulate --function needs --proxy observe|intercept: without the proxy no runtime "
+             "is played";
+    }
+    return "";
+  }
 
   // The command line minus the program and --layer / --interpreter (and their values).
   static std::vector<std::string> args_without_layer(int argc, char** argv) {
@@ -373,6 +392,8 @@ int run(int argc, char** argv) {
       "Every setting is an environment variable, the same-named flag and a key of the\n"
       "configuration file /opt/<name>/extension-runner.json (flag > env > file > default).\n\n"
       "Example (local):  extension-runner emulate --runtime 'python3 examples/python/runner.py'\n"
+      "With the Runtime API proxy: extension-runner emulate --proxy intercept --runtime CMD\n"
+      "  [--function RUNTIME_CMD] (docs/debug-mode.md)\n"
       "`extension-runner wrap -- CMD ARGS...` (the layer's exec wrapper) runs CMD pointed at\n"
       "the Runtime API proxy when EXTENSION_RUNNER_PROXY is on (docs/proxy.md).",
       "extension-runner"};

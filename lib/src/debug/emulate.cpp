@@ -10,21 +10,29 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/fd.hpp"
 #include "extension_runner/core/json.hpp"
 #include "extension_runner/core/log.hpp"
+#include "extension_runner/core/text.hpp"
 #include "extension_runner/core/uuid.hpp"
+#include "extension_runner/debug/echo_runtime.hpp"
 #include "extension_runner/debug/function_messages.hpp"
+#include "extension_runner/debug/function_runtime.hpp"
+#include "extension_runner/debug/proxy_timeline.hpp"
 #include "extension_runner/fake_platform/extensions_api.hpp"
 #include "extension_runner/fake_platform/managed_instances.hpp"
+#include "extension_runner/fake_platform/runtime_api.hpp"
 #include "extension_runner/fake_platform/telemetry_api.hpp"
+#include "extension_runner/host/proxy_service.hpp"
 #include "extension_runner/lambda/events.hpp"
 
 namespace extension_runner {
@@ -475,6 +483,64 @@ std::string overhead_summary(const std::vector<RecordedCall>& calls,
          " invokes";
 }
 
+/** What the emulation plays behind the Runtime API proxy; `on` false when the proxy is off. */
+struct ProxyPlay {
+  bool on = false;
+  const char* mode = "off";
+  std::string function_command;  ///< "" plays the built-in echo function.
+  std::string next_wrapper;      ///< `wrap` would run the runtime behind it.
+};
+
+/** The address the host wrote for `wrap` (proxy_service.hpp), if it is there and well-formed. */
+std::optional<std::string> read_proxy_address(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (in && std::getline(in, line) && parse_host_port(line, "proxy address")) return line;
+  return std::nullopt;
+}
+
+/** The first `{"eventType":"…"` of a runner-protocol event: REQUEST, RESPONSE, INVOKE, … */
+bool has_event_type(const std::string& event_json, const char* type) {
+  return event_json.rfind(std::string(R"({"eventType":")") + type + "\"", 0) == 0;
+}
+
+/** When the child answered each invocation's REQUEST / RESPONSE hook (or took its copy). */
+class HookTimes {
+ public:
+  void note(const InvokeRequest& request) {
+    const bool is_request = has_event_type(request.event_json, "REQUEST");
+    if (!is_request && !has_event_type(request.event_json, "RESPONSE")) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& times = by_id_[request.context.aws_request_id];
+    (is_request ? times.first : times.second) = std::chrono::steady_clock::now();
+  }
+  /** The REQUEST and RESPONSE hooks' times of `request_id`, as far as they happened. */
+  std::pair<std::optional<SteadyTime>, std::optional<SteadyTime>> of(
+      const std::string& request_id) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto found = by_id_.find(request_id);
+    if (found == by_id_.end()) return {};
+    return found->second;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::pair<std::optional<SteadyTime>, std::optional<SteadyTime>>> by_id_;
+};
+
+/** An invocation handed to the runtime: what its trace line needs. */
+struct RuntimeInvocation {
+  std::string request_id;
+  int64_t deadline_ms = 0;  ///< Epoch ms.
+  SteadyTime invoked;       ///< 0 of its timeline.
+};
+
+/** How much of the platform's answer a JSON trace line carries. */
+constexpr size_t kTraceBodyChars = 512;
+
+/** How many round trips measure the direct path (a median: the first one also connects). */
+constexpr size_t kDirectPathRounds = 5;
+
 /**
  * One emulated function environment: the Extensions API with the Telemetry API on its server,
  * Lambda's side of the scenario (drive()), the trace and the summary. Members are built in
@@ -483,9 +549,11 @@ std::string overhead_summary(const std::vector<RecordedCall>& calls,
  */
 class Emulation {
  public:
-  Emulation(const Scenario& scenario, bool json, Platform configured, std::string messages_url)
+  Emulation(const Scenario& scenario, bool json, Platform configured, std::string messages_url,
+            ProxyPlay proxy)
       : scenario_(scenario),
         messages_url_(std::move(messages_url)),
+        proxy_(std::move(proxy)),
         start_ms_(wall_clock_ms()),
         lmi_(scenario.managed_instances || configured == Platform::ManagedInstances),
         tracer_(start_ms_, json),
@@ -496,6 +564,11 @@ class Emulation {
         publisher_(telemetry_, scenario) {
     emulator_.set_observer([this](const RecordedCall& call) { tracer_.on_call(call); });
     install_telemetry();
+    // Inside Lambda the Runtime API shares AWS_LAMBDA_RUNTIME_API with the Extensions API.
+    if (proxy_.on) {
+      runtime_api_.install(emulator_.server(),
+                           static_cast<size_t>(lmi_ ? scenario.concurrency : 1));
+    }
     if (scenario.register_fault) {
       emulator_.inject(Endpoint::Register, to_fault(*scenario.register_fault));
     }
@@ -511,7 +584,14 @@ class Emulation {
                              "2025-01-29)"
                            : ""),
                  wall_clock_ms());
+    if (proxy_.on) measure_direct_path();
     return {};
+  }
+
+  /** Every child reply, for the trace and the hooks' times. */
+  void on_child_reply(const InvokeRequest& request, const Result<InvokeReply>& reply) {
+    hook_times_.note(request);
+    tracer_.on_reply(request, reply);
   }
 
   std::string runtime_api() const { return emulator_.runtime_api(); }
@@ -529,7 +609,19 @@ class Emulation {
   /** Ends drive() and stops the Extensions API (after the lifecycle returned). */
   void stop() {
     done_.set();
+    runtime_api_.stop();
     emulator_.stop();
+  }
+
+  /** Ends the runtime the emulation played (after drive() returned). */
+  void end_runtime() {
+    echoes_.clear();
+    if (function_ && function_->running()) {
+      // At SHUTDOWN Lambda stops the runtime; the proxy it talked through is already gone.
+      const auto status = function_->terminate(std::chrono::milliseconds(500));
+      tracer_.line("runtime", "exit", "the function " + status.describe(), wall_clock_ms());
+    }
+    function_.reset();
   }
 
   /** Prints the summary line: what happened, the overheads, what telemetry delivered. */
@@ -544,8 +636,9 @@ class Emulation {
     const std::string invokes =
         lmi_ ? "managed instances: " + std::to_string(scenario_.invokes) + " invocations, " +
                    std::to_string(scenario_.concurrency) + " at a time; " +
-                   tracer_.delivery_summary()
-             : overhead_summary(calls, arrivals) + "; " + post_runtime_text(billed);
+                   tracer_.delivery_summary() + (proxy_.on ? "; " + proxy_tally_.text() : "")
+             : overhead_summary(calls, arrivals) + "; " + post_runtime_text(billed) +
+                   (proxy_.on ? "; " + proxy_tally_.text() : "");
     tracer_.line("emulator", "summary",
                  "exit code " + std::to_string(code) + "; " + init + "; " + invokes + "; " +
                      std::to_string(calls.size()) + " API calls in " +
@@ -593,6 +686,212 @@ class Emulation {
     return !done_.is_set();
   }
 
+  /**
+   * The direct path's two legs, the same runtime talking to the Runtime API without the proxy:
+   * a few round trips before the extension starts, their median.
+   */
+  void measure_direct_path() {
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < kDirectPathRounds; ++i) {
+      ids.push_back("direct-path-" + std::to_string(i));
+      runtime_api_.push(
+          RuntimeEvent{ids.back(), wall_clock_ms() + 60000, Emulator::kDefaultArn, "", "{}"});
+    }
+    std::vector<double> to_runtime, to_platform;
+    {
+      EchoRuntime direct(emulator_.runtime_api(), 0, kDirectPathRounds);
+      direct.wait_ended(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+      for (const auto& id : ids) {
+        const auto out = runtime_api_.handed_out_at(id);
+        const auto stamps = direct.stamps(id);
+        const auto answer = runtime_api_.wait_for_answer(id, std::chrono::steady_clock::now());
+        if (!out || !stamps || !answer) continue;
+        to_runtime.push_back(ms_between(*out, stamps->got_event));
+        to_platform.push_back(ms_between(stamps->sent_answer, answer->at));
+      }
+    }
+    direct_ = DirectPath{median_of(to_runtime), median_of(to_platform)};
+    tracer_.line("emulator", "proxy",
+                 std::string("Runtime API proxy ") + proxy_.mode + ", the function: " +
+                     (proxy_.function_command.empty() ? "built-in echo"
+                                                      : "'" + proxy_.function_command + "'") +
+                     "; direct path " + fixed1(direct_.to_runtime_ms) + " + " +
+                     fixed1(direct_.to_platform_ms) + " ms (median of " +
+                     std::to_string(to_runtime.size()) + " round trips without the proxy)",
+                 wall_clock_ms());
+  }
+
+  /**
+   * The function's runtime, once the extension's init is done, pointed at the proxy as `wrap`
+   * would point it (or at the Runtime API itself when the host wrote no proxy address).
+   */
+  void start_runtime(const std::string& name) {
+    std::string address = emulator_.runtime_api();
+    const std::string path = proxy_address_path(name, process_env());
+    if (auto found = read_proxy_address(path)) {
+      address = *found;
+    } else {
+      tracer_.line(
+          "runtime", "direct",
+          "no proxy address in " + path + ": the runtime talks to the Runtime API directly",
+          wall_clock_ms());
+    }
+    if (proxy_.function_command.empty()) {
+      // Managed Instances run `concurrency` invocations at once: one runtime worker each [LMI].
+      const int workers = lmi_ ? scenario_.concurrency : 1;
+      for (int i = 0; i < workers; ++i) {
+        echoes_.push_back(std::make_unique<EchoRuntime>(address, scenario_.duration_ms));
+      }
+      tracer_.line("runtime", "start",
+                   "built-in echo function on " + address +
+                       (workers > 1 ? " (" + std::to_string(workers) + " workers)" : ""),
+                   wall_clock_ms());
+      return;
+    }
+    auto child = start_function_runtime(proxy_.function_command, proxy_.next_wrapper, address);
+    if (!child) {
+      tracer_.line("runtime", "failed", child.error().message, wall_clock_ms());
+      return;
+    }
+    function_ = std::move(*child);
+    tracer_.line("runtime", "start",
+                 "'" + proxy_.function_command + "' (pid " + std::to_string(function_->pid()) +
+                     ") with AWS_LAMBDA_RUNTIME_API=" + address,
+                 wall_clock_ms());
+  }
+
+  /** The event invoke `index` gives the runtime: the scenario's payloads in turn, else `{}`. */
+  std::string payload(int index) const {
+    const auto& payloads = scenario_.payloads_json;
+    if (payloads.empty()) return "{}";
+    return payloads[static_cast<size_t>(index) % payloads.size()];
+  }
+
+  /**
+   * Waits for the runtime's answer to `request_id` until its deadline; false when stopped
+   * first. No answer by the deadline is one trace line, and the emulation goes on.
+   */
+  bool await_runtime(const std::string& request_id, int64_t deadline_ms) {
+    const auto until = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(std::max<int64_t>(0, ms_until(deadline_ms)));
+    while (!done_.is_set()) {
+      const auto slice =
+          std::min(until, std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
+      if (runtime_api_.wait_for_answer(request_id, slice)) return true;
+      if (std::chrono::steady_clock::now() >= until) {
+        tracer_.line("function", "timeout",
+                     request_id + ": no answer reached the platform by the deadline",
+                     wall_clock_ms());
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** One invocation's way through the proxy, as a trace line, and into the summary. */
+  void trace_invocation(const std::string& request_id, SteadyTime invoked) {
+    InvocationTimeline t;
+    t.request_id = request_id;
+    t.invoked = invoked;
+    t.event_out = runtime_api_.handed_out_at(request_id);
+    std::tie(t.request_hook, t.response_hook) = hook_times_.of(request_id);
+    for (const auto& echo : echoes_) {
+      if (const auto stamps = echo->stamps(request_id)) {
+        t.runtime_got = stamps->got_event;
+        t.runtime_sent = stamps->sent_answer;
+      }
+    }
+    t.answer = runtime_api_.wait_for_answer(request_id, std::chrono::steady_clock::now());
+    proxy_tally_.add(t, direct_);
+    tracer_.line("proxy", "invocation", request_id + ": " + describe_timeline(t, direct_),
+                 wall_clock_ms(), [&](JsonWriter& w) { timeline_members(w, t); });
+  }
+
+  /** `"steps_ms": {"event", "request_hook", …}` (null for a step that did not happen). */
+  void timeline_members(JsonWriter& w, const InvocationTimeline& t) const {
+    const auto at = [&](const char* key, const std::optional<SteadyTime>& when) {
+      w.Key(key);
+      if (when) {
+        const std::string text = fixed1(ms_between(t.invoked, *when));
+        w.RawValue(text.data(), text.size(), rapidjson::kNumberType);
+      } else {
+        w.Null();
+      }
+    };
+    w.Key("request_id");
+    w.String(t.request_id);
+    w.Key("steps_ms");
+    w.StartObject();
+    at("event", t.event_out);
+    at("request_hook", t.request_hook);
+    at("runtime", t.runtime_got);
+    at("response", t.runtime_sent);
+    at("response_hook", t.response_hook);
+    at("platform", t.answer ? std::optional<SteadyTime>(t.answer->at) : std::nullopt);
+    w.EndObject();
+    w.Key("outcome");
+    if (!t.answer) {
+      w.String("none");
+    } else if (t.answer->status != 202) {
+      w.String("refused");
+    } else {
+      w.String(t.answer->outcome == RuntimeOutcome::Response ? "response" : "error");
+    }
+    w.Key("errortype");
+    w.String(t.answer ? t.answer->error_type : "");
+    w.Key("body");
+    w.String(t.answer ? clip(t.answer->body, kTraceBodyChars) : "");
+    w.Key("added_ms");
+    if (const auto added = added_latency_ms(t, direct_)) {
+      const std::string text = fixed1(*added);
+      w.RawValue(text.data(), text.size(), rapidjson::kNumberType);
+    } else {
+      w.Null();
+    }
+  }
+
+  /** The JSON summary's `proxy` member. */
+  void proxy_members(JsonWriter& w) const {
+    const auto fixed = [&w](double v) {
+      const std::string text = fixed1(v);
+      w.RawValue(text.data(), text.size(), rapidjson::kNumberType);
+    };
+    w.Key("proxy");
+    w.StartObject();
+    w.Key("mode");
+    w.String(proxy_.mode);
+    w.Key("invocations");
+    w.Uint64(proxy_tally_.invocations());
+    w.Key("added_ms");
+    w.StartObject();
+    w.Key("count");
+    w.Uint64(proxy_tally_.added_ms().size());
+    w.Key("p50");
+    fixed(proxy_tally_.added_percentile(0.5));
+    w.Key("max");
+    fixed(proxy_tally_.added_percentile(1.0));
+    w.EndObject();
+    w.Key("direct_path_ms");
+    fixed(direct_.to_runtime_ms + direct_.to_platform_ms);
+    w.Key("platform");
+    w.StartObject();
+    w.Key("responses");
+    w.Uint64(proxy_tally_.responses());
+    w.Key("errors");
+    w.StartObject();
+    for (const auto& [type, n] : proxy_tally_.errors()) {
+      w.Key(type.c_str());
+      w.Uint64(n);
+    }
+    w.EndObject();
+    w.Key("refused");
+    w.Uint64(proxy_tally_.refused());
+    w.Key("unanswered");
+    w.Uint64(proxy_tally_.unanswered());
+    w.EndObject();
+    w.EndObject();
+  }
+
   // Like Lambda, hand out the next event only once the extension is waiting for it, so each
   // deadline is measured from when the invoke really starts; and only once the function
   // returned, since the invoke lasts until both have called Next [EXT].
@@ -600,6 +899,7 @@ class Emulation {
     for (int i = 0; i <= scenario_.invokes && !done_.is_set(); ++i) {
       if (!wait_for_idle_next()) return;
       if (i == 0) publish_init_records(name);
+      if (i == 0 && proxy_.on) start_runtime(name);
       publisher_.report_previous();
       // Emulated idle time between invokes (the sandbox would be frozen).
       if (i > 0 && scenario_.spacing_ms > 0 &&
@@ -630,18 +930,45 @@ class Emulation {
   /** One INVOKE: handed out, the function's run time, its return; false when stopped. */
   bool run_invoke() {
     const std::string request_id = random_uuid();
-    emulator_.push_invoke(request_id, wall_clock_ms() + scenario_.function_timeout_ms);
+    const int64_t deadline_ms = wall_clock_ms() + scenario_.function_timeout_ms;
+    emulator_.push_invoke(request_id, deadline_ms);
+    // The same invocation for the runtime: its id, deadline, ARN and trace header.
+    const auto invocation = proxy_.on ? give_runtime(request_id, deadline_ms) : RuntimeInvocation{};
     publisher_.start(request_id);
     post_messages(request_id);
-    // The function's run time (emulated work, not a synchronisation).
-    if (scenario_.duration_ms > 0 &&
-        done_.wait_for(std::chrono::milliseconds(scenario_.duration_ms))) {
+    if (proxy_.on) {
+      // The runtime's answer is the function's return (its run time is the runtime's own).
+      if (!await_runtime(request_id, deadline_ms)) return false;
+    } else if (scenario_.duration_ms > 0 &&
+               done_.wait_for(std::chrono::milliseconds(scenario_.duration_ms))) {
+      // The function's run time (emulated work, not a synchronisation).
       return false;
     }
     publisher_.runtime_done(request_id);
     const auto runtime_done = std::chrono::steady_clock::now();
     if (!wait_for_idle_next()) return false;
     post_runtime_.add(runtime_done, std::max(runtime_done, emulator_.last_next_arrival()));
+    if (proxy_.on) trace_invocation(request_id, invocation.invoked);
+    return true;
+  }
+
+  /** Queues `request_id`'s event for the runtime, with the scenario's next payload. */
+  RuntimeInvocation give_runtime(const std::string& request_id, int64_t deadline_ms) {
+    RuntimeInvocation invocation{request_id, deadline_ms, std::chrono::steady_clock::now()};
+    runtime_api_.push(RuntimeEvent{request_id, deadline_ms, Emulator::kDefaultArn,
+                                   Emulator::kDefaultTraceId, payload(runtime_events_++)});
+    return invocation;
+  }
+
+  /** Managed Instances: waits for every invocation in flight to be answered, traces each. */
+  bool finish_in_flight() {
+    for (const auto& invocation : in_flight_) {
+      if (!await_runtime(invocation.request_id, invocation.deadline_ms)) return false;
+    }
+    for (const auto& invocation : in_flight_) {
+      trace_invocation(invocation.request_id, invocation.invoked);
+    }
+    in_flight_.clear();
     return true;
   }
 
@@ -659,6 +986,7 @@ class Emulation {
       tracer_.published(init.size());  // records/s counts from the first record the platform made
       publisher_.records(init);
     }
+    if (proxy_.on) start_runtime(name);
     ConcurrentInvocations invocations(scenario_.invokes, scenario_.concurrency,
                                       scenario_.log_records_json);
     tracer_.line("emulator", "invocations",
@@ -671,13 +999,18 @@ class Emulation {
       const auto round = invocations.next_round();
       tracer_.published(round.size());
       publisher_.records(round);
-      for (const auto& id : started_in(round)) post_messages(id);
+      for (const auto& id : started_in(round)) {
+        post_messages(id);
+        if (proxy_.on) {
+          in_flight_.push_back(give_runtime(id, wall_clock_ms() + scenario_.function_timeout_ms));
+        }
+      }
       if (scenario_.spacing_ms > 0 &&
           done_.wait_for(std::chrono::milliseconds(scenario_.spacing_ms))) {
         return;
       }
     }
-    if (done_.is_set()) return;
+    if (done_.is_set() || (proxy_.on && !finish_in_flight())) return;
     // The platform flushes the subscribers' buffers (at most 1 s) before SHUTDOWN [LMI][RIE].
     telemetry_.flush(std::chrono::steady_clock::now() + std::chrono::seconds(1));
     emulator_.push_shutdown(scenario_.shutdown_reason,
@@ -741,6 +1074,7 @@ class Emulation {
     w.Key("exit_code");
     w.Int(code);
     tracer_.replies().write(w);
+    if (proxy_.on) proxy_members(w);
     w.Key("post_runtime_ms");
     w.StartObject();
     w.Key("count");
@@ -772,15 +1106,26 @@ class Emulation {
 
   const Scenario& scenario_;
   const std::string messages_url_;  ///< Where the function posts (docs/messages.md).
+  const ProxyPlay proxy_;
   const int64_t start_ms_;
   const bool lmi_;  ///< Lambda Managed Instances: no INVOKE events, telemetry only.
   Tracer tracer_;
   StopFlag done_;
+  /** Installed on emulator_'s server when the proxy is on; outlives the serving. */
+  RuntimeApiEmulator runtime_api_;
   Emulator emulator_;
   InterruptWatcher watcher_;
   TelemetryEmulator telemetry_;
   Publisher publisher_;
   PostRuntimeTimes post_runtime_;
+  HookTimes hook_times_;
+  DirectPath direct_;
+  ProxyTally proxy_tally_;  ///< Written by drive(), read by summarise() after it ended.
+  std::vector<std::unique_ptr<EchoRuntime>> echoes_;  ///< The built-in function's workers.
+  /** Managed Instances: invocations handed to the runtime, not yet traced (drive() only). */
+  std::vector<RuntimeInvocation> in_flight_;
+  int runtime_events_ = 0;  ///< Events given to the runtime so far: the next payload's index.
+  std::optional<ChildProcess> function_;
 };
 
 }  // namespace
@@ -800,8 +1145,13 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
       config.messages.listen.replace(config.messages.listen.size() - 1, 1, std::to_string(*port));
     }
   }
+  ProxyPlay proxy;
+  proxy.on = config.proxy.mode != ProxyMode::Off;
+  proxy.mode = proxy_mode_name(config.proxy.mode);
+  proxy.function_command = options.function_command;
+  proxy.next_wrapper = config.proxy.next_wrapper;
   Emulation emulation(options.scenario, options.json, config.platform,
-                      messages_runtime_url(config.messages));
+                      messages_runtime_url(config.messages), std::move(proxy));
   if (auto started = emulation.start(); !started) {
     log_error(started.error().message);
     return kExitFailure;
@@ -810,11 +1160,12 @@ int run_emulation(Config config, const std::string& name, const EmulateOptions& 
   std::thread driver([&] { emulation.drive(name); });
   auto extension = make_extension(
       config, [&emulation](const InvokeRequest& request, const Result<InvokeReply>& reply) {
-        emulation.tracer().on_reply(request, reply);
+        emulation.on_child_reply(request, reply);
       });
   const int code = run_lifecycle(config, name, extension);
   emulation.stop();
   driver.join();
+  emulation.end_runtime();
   emulation.summarise(code, extension.summary());
   return code;
 }

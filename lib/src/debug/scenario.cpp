@@ -61,10 +61,10 @@ Result<Scenario> parse_scenario(std::string_view text) {
   if (!doc) return invalid("document", doc.error().message);
   const rapidjson::Value& v = *doc;
   if (!v.IsObject()) return invalid("document", "expected a JSON object");
-  if (auto keys = check_keys(
-          v, "",
-          {"invokes", "spacingMs", "functionTimeoutMs", "durationMs", "shutdownReason",
-           "shutdownBudgetMs", "logs", "messages", "faults", "managedInstances", "concurrency"});
+  if (auto keys = check_keys(v, "",
+                             {"invokes", "spacingMs", "functionTimeoutMs", "durationMs",
+                              "shutdownReason", "shutdownBudgetMs", "logs", "messages", "payloads",
+                              "faults", "managedInstances", "concurrency"});
       !keys) {
     return keys.error();
   }
@@ -108,6 +108,10 @@ Result<Scenario> parse_scenario(std::string_view text) {
   if (const auto* messages = json_member(v, "messages")) {
     if (!messages->IsArray()) return invalid("messages", "expected an array of JSON values");
     for (const auto& message : messages->GetArray()) s.messages_json.push_back(to_json(message));
+  }
+  if (const auto* payloads = json_member(v, "payloads")) {
+    if (!payloads->IsArray()) return invalid("payloads", "expected an array of JSON values");
+    for (const auto& payload : payloads->GetArray()) s.payloads_json.push_back(to_json(payload));
   }
   if (const auto* faults = json_member(v, "faults")) {
     if (!faults->IsObject()) return invalid("faults", "expected an object");

@@ -101,8 +101,7 @@ void Emulator::push_invoke(const std::string& request_id, int64_t deadline_ms,
                      R"(,"requestId":)" + json_quote(request_id) + R"(,"invokedFunctionArn":)" +
                      json_quote(invoked_function_arn);
   if (with_tracing) {
-    body +=
-        R"(,"tracing":{"type":"X-Amzn-Trace-Id","value":"Root=1-5f35ae12-0c0fec141ab77a00bc047aa2;Parent=2be948a625588e32;Sampled=1"})";
+    body += R"(,"tracing":{"type":"X-Amzn-Trace-Id","value":)" + json_quote(kDefaultTraceId) + "}";
   }
   body += "}";
   push_raw_event(body);

@@ -44,6 +44,11 @@ TEST_CASE("scenario: every field is read") {
   REQUIRE(with_messages.ok());
   CHECK(with_messages->messages_json ==
         std::vector<std::string>{R"({"metric":"n","value":1})", R"("s")", "2"});
+  CHECK(s->payloads_json.empty());
+  auto with_payloads = parse_scenario(R"({"payloads":[{"order": 1},"text",[2]]})");
+  REQUIRE(with_payloads.ok());
+  CHECK(with_payloads->payloads_json ==
+        std::vector<std::string>{R"({"order":1})", R"("text")", "[2]"});
   auto lmi = parse_scenario(R"({"managedInstances":true,"concurrency":4})");
   REQUIRE(lmi.ok());
   CHECK(lmi->managed_instances);
@@ -64,6 +69,7 @@ TEST_CASE("scenario: bad documents name the field") {
       {R"({"shutdownReason":7})", "shutdownReason"},
       {R"({"logs":[1]})", "logs"},
       {R"({"messages":{"a":1}})", "messages: expected an array"},
+      {R"({"payloads":{"a":1}})", "payloads: expected an array"},
       {R"({"faults":{"next":{"status":200}}})", "faults.next.status"},
       {R"({"faults":{"nxt":{}}})", "faults.nxt: unknown field"},
       {R"({"faults":{"telemetry":"Off"}})", "faults.telemetry"},

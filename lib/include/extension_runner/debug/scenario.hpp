@@ -9,6 +9,7 @@
  *  "managedInstances": false, "concurrency": 1,
  *  "logs": ["a function log line", {"level": "INFO", "message": "a JSON log line"}],
  *  "messages": [{"metric": "items", "value": 3}],
+ *  "payloads": [{"order": 1}, {"order": 2}],
  *  "faults": {"register": {"status": 403, "errorType": "Extension.InvalidExtensionName"},
  *             "next": {"status": 500, "after": 2},
  *             "telemetry": "NotSupported"}}   // or "ValidationError", "Silent"
@@ -65,6 +66,11 @@ struct Scenario {
    * tagged with it (docs/messages.md); non-empty turns EXTENSION_RUNNER_MESSAGES on.
    */
   std::vector<std::string> messages_json;
+  /**
+   * `payloads`: with the Runtime API proxy on, the events the runtime gets, one per invoke in
+   * order, starting over when there are fewer than invokes; empty means `{}` each time.
+   */
+  std::vector<std::string> payloads_json;
   bool managed_instances = false;
   int concurrency = 1;  ///< `concurrency`: invocations in flight at once (1–64; Managed Instances).
   std::optional<ScenarioFault> register_fault;

@@ -172,6 +172,9 @@ class Emulator {
 
   static constexpr const char* kDefaultArn =
       "arn:aws:lambda:us-east-1:123456789012:function:emulated-function";
+  /** The X-Ray trace header an INVOKE carries (its `tracing.value`). */
+  static constexpr const char* kDefaultTraceId =
+      "Root=1-5f35ae12-0c0fec141ab77a00bc047aa2;Parent=2be948a625588e32;Sampled=1";
 
  private:
   struct Registered {

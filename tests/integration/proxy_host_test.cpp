@@ -461,3 +461,28 @@ TEST_CASE("proxy host: the SDK example guard masks responses and rejects events,
     (void)!std::system(("rm -rf '" + dir + "'").c_str());
   }
 }
+
+TEST_CASE("proxy host: a REQUEST/RESPONSE handler with the proxy off is a warning") {
+  // The SDK's StartupResponse lists the handlers (`handles`); only the proxy feeds these two.
+  struct Case {
+    std::string proxy;
+    bool warned;
+  };
+  const std::string warning =
+      "the child has a REQUEST handler that will never run: the Runtime API proxy is off";
+  for (const auto& c : std::vector<Case>{{"off", true}, {"intercept", false}}) {
+    INFO(c.proxy);
+    Fixture f;
+    f.api.push_shutdown("spindown", wall_clock_ms() + 2000);
+    auto env = f.env({{"EXTENSION_RUNNER_PROXY", c.proxy},
+                      {"AWS_LAMBDA_EXEC_WRAPPER", "/opt/proxy-ext/wrapper"},
+                      {"EXTENSION_RUNNER_COMMAND", "exec python3 " + std::string(ER_SOURCE_DIR) +
+                                                       "/examples/redactor/guard.py"}});
+    auto run = run_binary({}, env);
+    INFO(run.err);
+    CHECK(run.status.success());
+    CHECK(Catch::Contains(warning).match(run.err) == c.warned);
+    CHECK(run.err.find(warning) == run.err.rfind(warning));
+    CHECK(Catch::Contains("will never run").match(run.err) == c.warned);
+  }
+}

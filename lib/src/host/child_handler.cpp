@@ -28,6 +28,13 @@ std::function<void(const StartupResponse&)> unreachable_handler_warning(const Co
                         "INVOKE is not registered (EXTENSION_RUNNER_EVENTS, or Lambda "
                         "Managed Instances)");
   }
+  if (config.proxy.mode == ProxyMode::Off) {
+    for (const char* type : {"REQUEST", "RESPONSE"}) {
+      silent.emplace_back(type,
+                          "the Runtime API proxy is off: set EXTENSION_RUNNER_PROXY=intercept "
+                          "(or observe) and the layer's exec wrapper (docs/proxy.md)");
+    }
+  }
   auto warned = std::make_shared<std::atomic<bool>>(false);
   return [silent = std::move(silent), warned](const StartupResponse& response) {
     for (const auto& [type, why] : silent) {

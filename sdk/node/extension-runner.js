@@ -5,6 +5,8 @@
 //   const ext = new Extension();
 //   ext.onInvoke(async (event, ctx) => { console.log('invocation', ctx.requestId); });
 //   ext.onTelemetry((batch) => { for (const r of batch) console.log(r.type, r.requestId); });
+//   // With EXTENSION_RUNNER_PROXY=intercept (docs/proxy.md): undefined/null forwards unchanged.
+//   ext.onResponse((event) => (event.payload?.ssn ? event.replace({ ...event.payload, ssn: '***' }) : null));
 //   ext.run();
 //
 // The SDK owns the protocol stream: it writes the protocol to its own blocking handle on the
@@ -296,6 +298,169 @@ class InvocationTracker {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Runtime API proxy hooks (docs/runner-protocol.md, "Runtime API proxy")
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A hook asked for a decision the proxy cannot carry out (respond to a RESPONSE, a `Runner.` or
+ * empty error type, a decision on a streamed response, ...).
+ */
+class ProxyDecisionError extends Error {}
+
+/** What a REQUEST/RESPONSE hook decided: the reply's `result`, `errortype` and `errors`. */
+class ProxyDecision {
+  constructor(result, errortype = '', errors = false) {
+    this.result = result;
+    this.errortype = errortype;
+    this.errors = errors;
+  }
+}
+
+function base64Of(data, helper) {
+  if (!(data instanceof Uint8Array) && !(data instanceof ArrayBuffer)) {
+    const what = data === null ? 'null' : typeof data === 'object' ? data.constructor.name : typeof data;
+    throw new ProxyDecisionError(`${helper}() takes a Buffer or Uint8Array, not ${what} (use the JSON variant for JSON values)`);
+  }
+  const bytes = data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return bytes.toString('base64');
+}
+
+function decodeBase64(text) {
+  if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) {
+    throw new TypeError('the event\'s payloadBase64 is not base64');
+  }
+  return Buffer.from(text, 'base64');
+}
+
+function jsonValue(value, helper) {
+  if (value === undefined) throw new ProxyDecisionError(`${helper}() needs a JSON value (null for JSON null), got undefined`);
+  return value;
+}
+
+/**
+ * A REQUEST (the invocation's event) or a RESPONSE (what the runtime answered) from the Runtime
+ * API proxy, as given to onRequest / onResponse handlers:
+ * - eventType ('REQUEST' | 'RESPONSE'), requestId, headers (the Lambda-Runtime-* fields and
+ *   Content-Type);
+ * - payload: the body as decoded JSON when it is JSON (isJson), else null; payloadBytes: the body
+ *   as a Buffer when it is not JSON (sent as payloadBase64), else null. A streamed response has
+ *   neither;
+ * - RESPONSE only: status ('success' | 'error'), errorType (for /error and a stream's error
+ *   trailer, else null), streamed, bytes (a streamed response's size), prelude (a Function URL
+ *   stream's status and headers, or null);
+ * - raw: the event as received.
+ * In intercept mode the hook's (resolved) value decides: undefined/null forwards unchanged; else
+ * return one of replace(x), replaceBytes(b), respond(x) / respondBytes(b) (REQUEST only) or
+ * reject(errorType, message). In observe mode the answer is ignored.
+ */
+class ProxyEvent {
+  constructor(raw) {
+    this.raw = raw;
+    this.eventType = str(raw.eventType);
+    this.requestId = str(raw.requestId) || '';
+    this.headers = {};
+    if (isObject(raw.headers)) {
+      for (const [k, v] of Object.entries(raw.headers)) if (typeof v === 'string') this.headers[k] = v;
+    }
+    this.isJson = Object.prototype.hasOwnProperty.call(raw, 'payload');
+    this.payload = raw.payload === undefined ? null : raw.payload;
+    this.payloadBytes = typeof raw.payloadBase64 === 'string' ? decodeBase64(raw.payloadBase64) : null;
+    this.status = str(raw.status);
+    this.errorType = str(raw.errorType);
+    this.streamed = raw.streamed === true;
+    this.bytes = Number.isInteger(raw.bytes) ? raw.bytes : null;
+    this.prelude = isObject(raw.prelude) ? raw.prelude : null;
+  }
+
+  get isRequest() {
+    return this.eventType === ProxyEvent.REQUEST;
+  }
+
+  get isResponse() {
+    return this.eventType === ProxyEvent.RESPONSE;
+  }
+
+  /** Forward unchanged (the same as returning undefined or null). */
+  forward() {
+    return null;
+  }
+
+  /** REQUEST: the runtime gets `value` (JSON); RESPONSE: the platform gets it (an /error becomes a /response). */
+  replace(value) {
+    this.checkDecidable('replace');
+    return new ProxyDecision({ payload: jsonValue(value, 'replace') });
+  }
+
+  /** As replace, with raw bytes (sent with the original Content-Type). */
+  replaceBytes(data) {
+    this.checkDecidable('replaceBytes');
+    return new ProxyDecision({ payloadBase64: base64Of(data, 'replaceBytes') });
+  }
+
+  /** REQUEST only: the runtime never sees this invocation; the platform gets `value` (JSON). */
+  respond(value) {
+    this.checkRequest('respond');
+    return new ProxyDecision({ respond: jsonValue(value, 'respond') });
+  }
+
+  /** As respond, with raw bytes. */
+  respondBytes(data) {
+    this.checkRequest('respondBytes');
+    return new ProxyDecision({ respondBase64: base64Of(data, 'respondBytes') });
+  }
+
+  /**
+   * REQUEST: the invocation fails with `errorType` and the runtime never sees it; RESPONSE: the
+   * response is replaced by that error. Body: {"errorType": errorType, "errorMessage": message}.
+   */
+  reject(errorType, message = null) {
+    this.checkDecidable('reject');
+    if (typeof errorType !== 'string' || !errorType) {
+      throw new ProxyDecisionError(`reject() needs a non-empty error type, got ${JSON.stringify(errorType) ?? String(errorType)}`);
+    }
+    if (errorType.startsWith('Runner.')) {
+      throw new ProxyDecisionError(
+        `reject(${JSON.stringify(errorType)}): error types starting with 'Runner.' are the host's own (a failed hook), choose another prefix`,
+      );
+    }
+    if ([...errorType].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) {
+      throw new ProxyDecisionError(`reject(${JSON.stringify(errorType)}): the error type holds control characters`);
+    }
+    if (message !== null && message !== undefined && typeof message !== 'string') {
+      throw new ProxyDecisionError(`reject() takes the message as a string, not ${typeof message}`);
+    }
+    const body = { errorType, errorMessage: message || 'rejected by the extension' };
+    return new ProxyDecision(body, errorType, true);
+  }
+
+  checkDecidable(helper) {
+    if (this.streamed) {
+      throw new ProxyDecisionError(
+        `${helper}(): the streamed response ${this.requestId} was already forwarded as it arrived; there is nothing left to decide`,
+      );
+    }
+  }
+
+  checkRequest(helper) {
+    if (!this.isRequest) {
+      throw new ProxyDecisionError(`${helper}() is for REQUEST events only: a RESPONSE can be replaced or rejected`);
+    }
+  }
+}
+ProxyEvent.REQUEST = 'REQUEST';
+ProxyEvent.RESPONSE = 'RESPONSE';
+
+/** The reply fields of what a REQUEST/RESPONSE hook returned. */
+function hookResult(kind, result) {
+  if (result === undefined || result === null) return { result: null };
+  if (result instanceof ProxyDecision) return { result: result.result, errortype: result.errortype, errors: result.errors };
+  const what = typeof result === 'object' ? result.constructor?.name ?? 'object' : typeof result;
+  throw new TypeError(
+    `the ${kind} hook returned ${what}: return undefined/null (forward unchanged) or a decision, e.g. event.replace(x), event.reject(errorType, message)`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
 // The protocol loop
 // ---------------------------------------------------------------------------------------------
 
@@ -329,6 +494,9 @@ const errorMessage = (e) => (e instanceof Error ? String(e.message) : String(e))
  * - onTelemetry(fn(batch, ctx)): each TELEMETRY event; batch is a TelemetryBatch.
  * - onMessages(fn(messages, ctx)): each MESSAGES event (what the function send()s,
  *   docs/messages.md); messages is the Array of {requestId, time, message}.
+ * - onRequest(fn(event, ctx)) / onResponse(fn(event, ctx)): the Runtime API proxy's REQUEST /
+ *   RESPONSE events (EXTENSION_RUNNER_PROXY, docs/proxy.md); event is a ProxyEvent, and the
+ *   handler returns undefined/null or one of its decisions.
  * - onEvent(fn(event, ctx)): any event without a more specific handler.
  * Handlers may be async; the resolved value (JSON-serialisable) is the reply's `result`.
  */
@@ -347,6 +515,8 @@ class Extension {
   onShutdown(fn) { return this.register('SHUTDOWN', fn); }
   onTelemetry(fn) { return this.register('TELEMETRY', fn); }
   onMessages(fn) { return this.register('MESSAGES', fn); }
+  onRequest(fn) { return this.register(ProxyEvent.REQUEST, fn); }
+  onResponse(fn) { return this.register(ProxyEvent.RESPONSE, fn); }
   onEvent(fn) { return this.register('*', fn); }
 
   register(kind, fn) {
@@ -435,10 +605,11 @@ class Extension {
     }
     let out;
     try {
-      const result = await this.dispatch(request, new Context(request, this.startup));
+      const fields = await this.dispatch(request, new Context(request, this.startup));
       // Serialised once, here: a result that cannot be (BigInt, cycles) is this request's error.
-      const text = result === undefined ? 'null' : JSON.stringify(result) ?? 'null';
-      out = `{"result":${text},"errortype":"","invokeid":${JSON.stringify(id)}}\n`;
+      const text = fields.result === undefined ? 'null' : JSON.stringify(fields.result) ?? 'null';
+      const errors = fields.errors ? ',"errors":true' : '';
+      out = `{"result":${text},"errortype":${JSON.stringify(fields.errortype || '')},"invokeid":${JSON.stringify(id)}${errors}}\n`;
     } catch (e) {
       console.error(e);
       out = JSON.stringify({
@@ -479,18 +650,22 @@ class Extension {
     this.send({ ok: true, handles });
   }
 
-  dispatch(request, ctx) {
+  /** The reply's fields for one request: `result`, and `errortype`/`errors` when a proxy hook rejects. */
+  async dispatch(request, ctx) {
     const event = request.event;
     const kind = isObject(event) ? event.eventType : null;
     const fn = this.handlers.get(kind) || this.handlers.get('*');
-    if (!fn) return null;
+    if (!fn) return { result: null };
     if (kind === 'TELEMETRY' && fn === this.handlers.get('TELEMETRY')) {
-      return fn(TelemetryBatch.from(event.records, ctx.platform), ctx);
+      return { result: await fn(TelemetryBatch.from(event.records, ctx.platform), ctx) };
     }
     if (kind === 'MESSAGES' && fn === this.handlers.get('MESSAGES')) {
-      return fn(Array.isArray(event.messages) ? event.messages : [], ctx);
+      return { result: await fn(Array.isArray(event.messages) ? event.messages : [], ctx) };
     }
-    return fn(event, ctx);
+    if ((kind === ProxyEvent.REQUEST || kind === ProxyEvent.RESPONSE) && fn === this.handlers.get(kind)) {
+      return hookResult(kind, await fn(new ProxyEvent(event), ctx));
+    }
+    return { result: await fn(event, ctx) };
   }
 }
 
@@ -560,6 +735,9 @@ module.exports = {
   TelemetryBatch,
   Invocation,
   InvocationTracker,
+  ProxyEvent,
+  ProxyDecision,
+  ProxyDecisionError,
   groupByRequestId,
   parseTime,
   PROTOCOL_VERSION,

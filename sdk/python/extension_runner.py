@@ -15,6 +15,12 @@ A Lambda extension in a few lines, run by extension-runner as its child runtime:
         for request_id, records in batch.by_request_id().items():
             print(request_id, [r.type for r in records])
 
+    @ext.on_response  # with EXTENSION_RUNNER_PROXY=intercept (docs/proxy.md)
+    def redact(event, ctx):
+        if isinstance(event.payload, dict) and "ssn" in event.payload:
+            return event.replace(dict(event.payload, ssn="***"))
+        return None  # forward unchanged
+
     ext.run()
 
 The SDK owns the protocol stream: it keeps the original stdout for the protocol and points file
@@ -26,6 +32,7 @@ the host closes stdin. Handlers may be plain functions or ``async def`` coroutin
 Python >= 3.9. One file: copy it next to your code or ``pip install`` the folder holding it.
 """
 
+import base64
 import datetime
 import json
 import os
@@ -42,6 +49,9 @@ __all__ = [
     "TelemetryBatch",
     "Invocation",
     "InvocationTracker",
+    "ProxyEvent",
+    "ProxyDecision",
+    "ProxyDecisionError",
     "group_by_request_id",
     "parse_time",
     "PROTOCOL_VERSION",
@@ -413,6 +423,172 @@ class InvocationTracker:
 
 
 # --------------------------------------------------------------------------------------------
+# Runtime API proxy hooks (docs/runner-protocol.md, "Runtime API proxy")
+# --------------------------------------------------------------------------------------------
+
+
+class ProxyDecisionError(ValueError):
+    """A hook asked for a decision the proxy cannot carry out (respond to a RESPONSE, a
+    ``Runner.`` or empty error type, a decision on a streamed response, ...)."""
+
+
+class ProxyDecision:
+    """What a REQUEST/RESPONSE hook decided; made by ``ProxyEvent``'s helpers, returned by the
+    hook. ``result``, ``errortype`` and ``errors`` are the reply's fields."""
+
+    __slots__ = ("result", "errortype", "errors")
+
+    def __init__(self, result, errortype="", errors=False):
+        self.result = result
+        self.errortype = errortype
+        self.errors = errors
+
+    def __repr__(self):
+        if self.errors:
+            return "ProxyDecision(reject %r)" % self.errortype
+        return "ProxyDecision(%s)" % ", ".join(sorted(self.result))
+
+
+def _base64_of(data, helper):
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ProxyDecisionError(
+            "%s() takes bytes, not %s (use the JSON variant for JSON values)" % (helper, type(data).__name__)
+        )
+    return base64.b64encode(bytes(data)).decode("ascii")
+
+
+class ProxyEvent:
+    """A REQUEST (the invocation's event, before or after the runtime got it) or a RESPONSE
+    (what the runtime answered) from the Runtime API proxy, as given to ``on_request`` /
+    ``on_response`` handlers.
+
+    - ``event_type``: ``"REQUEST"`` or ``"RESPONSE"``; ``request_id``; ``headers`` (the
+      ``Lambda-Runtime-*`` fields and ``Content-Type``, as a dict).
+    - ``payload``: the body as decoded JSON when it is JSON (``is_json``), else None;
+      ``payload_bytes``: the body as bytes when it is not JSON (sent as ``payloadBase64``),
+      else None. A streamed response has neither.
+    - RESPONSE only: ``status`` (``"success"`` | ``"error"``), ``error_type`` (for ``/error``
+      and a stream's error trailer, else None), ``streamed`` (bool), ``bytes`` (a streamed
+      response's size), ``prelude`` (a Function URL stream's status and headers, or None).
+    - ``raw``: the event as received.
+
+    In intercept mode the hook's return value decides: None forwards unchanged; else return one
+    of ``replace(x)``, ``replace_bytes(b)``, ``respond(x)`` / ``respond_bytes(b)`` (REQUEST
+    only) or ``reject(error_type, message)``. In observe mode the answer is ignored.
+    """
+
+    REQUEST = "REQUEST"
+    RESPONSE = "RESPONSE"
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.event_type = raw.get("eventType")
+        self.request_id = _str_or_none(raw.get("requestId")) or ""
+        headers = raw.get("headers")
+        self.headers = (
+            {k: v for k, v in headers.items() if isinstance(v, str)} if isinstance(headers, dict) else {}
+        )
+        self.is_json = "payload" in raw
+        self.payload = raw.get("payload")
+        encoded = raw.get("payloadBase64")
+        self.payload_bytes = base64.b64decode(encoded, validate=True) if isinstance(encoded, str) else None
+        self.status = _str_or_none(raw.get("status"))
+        self.error_type = _str_or_none(raw.get("errorType"))
+        self.streamed = raw.get("streamed") is True
+        size = raw.get("bytes")
+        self.bytes = size if isinstance(size, int) and not isinstance(size, bool) else None
+        self.prelude = raw.get("prelude") if isinstance(raw.get("prelude"), dict) else None
+
+    @property
+    def is_request(self):
+        return self.event_type == self.REQUEST
+
+    @property
+    def is_response(self):
+        return self.event_type == self.RESPONSE
+
+    def forward(self):
+        """Forward unchanged (the same as returning None)."""
+        return None
+
+    def replace(self, value):
+        """REQUEST: the runtime gets ``value`` (JSON) instead of the event; RESPONSE: the
+        platform gets it as the response (an ``/error`` becomes a ``/response``)."""
+        self._check_decidable("replace")
+        return ProxyDecision({"payload": value})
+
+    def replace_bytes(self, data):
+        """As ``replace``, with raw bytes (sent with the original ``Content-Type``)."""
+        self._check_decidable("replace_bytes")
+        return ProxyDecision({"payloadBase64": _base64_of(data, "replace_bytes")})
+
+    def respond(self, value):
+        """REQUEST only: the runtime never sees this invocation; the platform gets ``value``
+        (JSON) as its response."""
+        self._check_request("respond")
+        return ProxyDecision({"respond": value})
+
+    def respond_bytes(self, data):
+        """As ``respond``, with raw bytes."""
+        self._check_request("respond_bytes")
+        return ProxyDecision({"respondBase64": _base64_of(data, "respond_bytes")})
+
+    def reject(self, error_type, message=None):
+        """REQUEST: the invocation fails with ``error_type`` and the runtime never sees it;
+        RESPONSE: the response is replaced by that error. The error body is
+        ``{"errorType": error_type, "errorMessage": message}``."""
+        self._check_decidable("reject")
+        if not isinstance(error_type, str) or not error_type:
+            raise ProxyDecisionError("reject() needs a non-empty error type, got %r" % (error_type,))
+        if error_type.startswith("Runner."):
+            raise ProxyDecisionError(
+                "reject(%r): error types starting with 'Runner.' are the host's own "
+                "(a failed hook), choose another prefix" % error_type
+            )
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in error_type):
+            raise ProxyDecisionError("reject(%r): the error type holds control characters" % error_type)
+        if message is not None and not isinstance(message, str):
+            raise ProxyDecisionError("reject() takes the message as a string, not %s" % type(message).__name__)
+        body = {"errorType": error_type, "errorMessage": message or "rejected by the extension"}
+        return ProxyDecision(body, errortype=error_type, errors=True)
+
+    def _check_decidable(self, helper):
+        if self.streamed:
+            raise ProxyDecisionError(
+                "%s(): the streamed response %s was already forwarded as it arrived; "
+                "there is nothing left to decide" % (helper, self.request_id)
+            )
+
+    def _check_request(self, helper):
+        if not self.is_request:
+            raise ProxyDecisionError(
+                "%s() is for REQUEST events only: a RESPONSE can be replaced or rejected" % helper
+            )
+
+    def __repr__(self):
+        return "ProxyEvent(%s, %r, %s)" % (
+            self.event_type,
+            self.request_id,
+            "streamed %s bytes" % self.bytes if self.streamed else ("json" if self.is_json else "bytes"),
+        )
+
+
+def _hook_result(kind, result):
+    """The reply fields of what a REQUEST/RESPONSE hook returned."""
+    if result is None:
+        return {"result": None}
+    if isinstance(result, ProxyDecision):
+        fields = {"result": result.result, "errortype": result.errortype}
+        if result.errors:
+            fields["errors"] = True
+        return fields
+    raise TypeError(
+        "the %s hook returned %s: return None (forward unchanged) or a decision, e.g. "
+        "event.replace(x), event.reject(error_type, message)" % (kind, type(result).__name__)
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # The protocol loop
 # --------------------------------------------------------------------------------------------
 
@@ -455,6 +631,9 @@ class Extension:
     - ``on_telemetry(fn(batch, ctx))``: each TELEMETRY event; ``batch`` is a ``TelemetryBatch``.
     - ``on_messages(fn(messages, ctx))``: each MESSAGES event (what the function ``send``s,
       docs/messages.md); ``messages`` is the list of ``{"requestId", "time", "message"}`` dicts.
+    - ``on_request(fn(event, ctx))`` / ``on_response(fn(event, ctx))``: the Runtime API
+      proxy's REQUEST / RESPONSE events (``EXTENSION_RUNNER_PROXY``, docs/proxy.md); ``event``
+      is a ``ProxyEvent``, and the handler returns None or one of its decisions.
     - ``on_event(fn(event, ctx))``: any event without a more specific handler.
 
     A handler's return value (JSON-serialisable) is the reply's ``result``.
@@ -483,6 +662,12 @@ class Extension:
 
     def on_messages(self, fn):
         return self._register("MESSAGES", fn)
+
+    def on_request(self, fn):
+        return self._register(ProxyEvent.REQUEST, fn)
+
+    def on_response(self, fn):
+        return self._register(ProxyEvent.RESPONSE, fn)
 
     def on_event(self, fn):
         return self._register("*", fn)
@@ -578,9 +763,9 @@ class Extension:
             return None
         reply = {"result": None, "errortype": "", "invokeid": request_id}
         try:
-            result = self._dispatch(request, Context(request, self.startup))
-            json.dumps(result, allow_nan=False)  # fails here, not half-way through the send
-            reply["result"] = result
+            fields = self._dispatch(request, Context(request, self.startup))
+            json.dumps(fields["result"], allow_nan=False)  # fails here, not half-way through the send
+            reply.update(fields)
         except Exception as e:
             traceback.print_exc()
             reply.update(
@@ -589,17 +774,21 @@ class Extension:
         return reply
 
     def _dispatch(self, request, ctx):
+        """The reply's fields for one request (``result``, and ``errortype``/``errors`` when a
+        proxy hook rejects)."""
         event = request.get("event")
         kind = event.get("eventType") if isinstance(event, dict) else None
         fn = self._handlers.get(kind) or self._handlers.get("*")
         if fn is None:
-            return None
+            return {"result": None}
         if kind == "TELEMETRY" and fn is self._handlers.get("TELEMETRY"):
-            return self._call(fn, TelemetryBatch(event.get("records"), ctx.platform), ctx)
+            return {"result": self._call(fn, TelemetryBatch(event.get("records"), ctx.platform), ctx)}
         if kind == "MESSAGES" and fn is self._handlers.get("MESSAGES"):
             messages = event.get("messages")
-            return self._call(fn, messages if isinstance(messages, list) else [], ctx)
-        return self._call(fn, event, ctx)
+            return {"result": self._call(fn, messages if isinstance(messages, list) else [], ctx)}
+        if kind in (ProxyEvent.REQUEST, ProxyEvent.RESPONSE) and fn is self._handlers.get(kind):
+            return _hook_result(kind, self._call(fn, ProxyEvent(event), ctx))
+        return {"result": self._call(fn, event, ctx)}
 
 
 async def _awaited(awaitable):

@@ -405,3 +405,100 @@ TEST_CASE("proxy host: SHUTDOWN while a hook holds an invocation ends everything
   CHECK(::access((dir + "/extension-runner-proxy-ext.proxy").c_str(), F_OK) != 0);
   (void)!std::system(("rm -rf '" + dir + "'").c_str());
 }
+
+TEST_CASE("proxy host: the SDK example guard masks responses and rejects events, through wrap") {
+  // examples/redactor/guard.py as the child: its validator rejects an event without "tenant"
+  // (the runtime never sees it and gets the next one), its redactor masks "ssn" in the response
+  // (runtime.py answers {"echo": <event>}).
+  struct Case {
+    std::string what;
+    std::deque<std::pair<std::string, std::string>> events;
+    std::string runtime_got;                                    // in the runtime's output
+    std::vector<std::pair<std::string, std::string>> platform;  // each POST: path end, body part
+  };
+  const std::vector<Case> cases = {
+      {"a response field is masked",
+       {{"r1", R"({"tenant":"t1","ssn":"123-45-6789"})"}},
+       "event r1 {\"tenant\":\"t1\",\"ssn\":\"123-45-6789\"}",
+       {{"r1/response", R"({"echo":{"tenant":"t1","ssn":"***"}})"}}},
+      {"an event lacking the field is rejected",
+       {{"r1", R"({"ssn":"123-45-6789"})"}, {"r2", R"({"tenant":"t2","ssn":"987-65-4321"})"}},
+       "event r2 {\"tenant\":\"t2\",\"ssn\":\"987-65-4321\"}",
+       {{"r1/error",
+         R"({"errorType":"Validation.MissingField","errorMessage":"the event has no \"tenant\" field"})"},
+        {"r2/response", R"({"echo":{"tenant":"t2","ssn":"***"}})"}}},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    RuntimeSide side;
+    side.events = c.events;
+    Emulator api;
+    add_runtime_routes(api, side);
+    REQUIRE(api.start().ok());
+    char tmpl[] = "/tmp/er-proxy-sdk-XXXXXX";
+    const std::string dir = ::mkdtemp(tmpl);
+    const std::map<std::string, std::string> env = {
+        {"AWS_LAMBDA_RUNTIME_API", api.runtime_api()},
+        {"EXTENSION_RUNNER_NAME", "proxy-ext"},
+        {"TMPDIR", dir},
+        {"AWS_LAMBDA_EXEC_WRAPPER", "/opt/proxy-ext/wrapper"},
+        {"EXTENSION_RUNNER_COMMAND",
+         "exec python3 " + std::string(ER_SOURCE_DIR) + "/examples/redactor/guard.py"},
+        {"EXTENSION_RUNNER_PROXY", "intercept"},
+        // Fail closed: a hook that did not run can never look like a forwarded original.
+        {"EXTENSION_RUNNER_PROXY_FAIL", "closed"},
+        {"EXTENSION_RUNNER_PROXY_HOOK_TIMEOUT_MS", "10000"},
+    };
+    test_support::RunResult host;
+    std::thread host_thread([&] { host = run_binary({}, env, 30000); });
+    REQUIRE(api.wait_for_idle_next(std::chrono::seconds(20)));
+    auto runtime = run_binary({"wrap", "--", "python3",
+                               std::string(ER_SOURCE_DIR) + "/tests/data/proxy-child/runtime.py"},
+                              env, 20000, {});
+    api.push_shutdown("spindown", wall_clock_ms() + 3000);
+    host_thread.join();
+    INFO("runtime: " << runtime.out << runtime.err);
+    INFO("host: " << host.err);
+    CHECK(runtime.status.success());
+    CHECK_THAT(runtime.out, Catch::Contains(c.runtime_got));
+    CHECK_THAT(runtime.out, !Catch::Contains("event r1 {\"ssn\""));
+    CHECK(host.status.success());
+    CHECK_THAT(host.err, Catch::Contains(" 0 failed"));
+    std::vector<std::pair<std::string, std::string>> posts;
+    {
+      std::lock_guard<std::mutex> lock(side.mutex);
+      posts = side.posts;
+    }
+    REQUIRE(posts.size() == c.platform.size());
+    for (size_t i = 0; i < posts.size(); ++i) {
+      CHECK_THAT(posts[i].first, Catch::EndsWith(c.platform[i].first));
+      CHECK(posts[i].second == c.platform[i].second);
+    }
+    (void)!std::system(("rm -rf '" + dir + "'").c_str());
+  }
+}
+
+TEST_CASE("proxy host: a REQUEST/RESPONSE handler with the proxy off is a warning") {
+  // The SDK's StartupResponse lists the handlers (`handles`); only the proxy feeds these two.
+  struct Case {
+    std::string proxy;
+    bool warned;
+  };
+  const std::string warning =
+      "the child has a REQUEST handler that will never run: the Runtime API proxy is off";
+  for (const auto& c : std::vector<Case>{{"off", true}, {"intercept", false}}) {
+    INFO(c.proxy);
+    Fixture f;
+    f.api.push_shutdown("spindown", wall_clock_ms() + 2000);
+    auto env = f.env({{"EXTENSION_RUNNER_PROXY", c.proxy},
+                      {"AWS_LAMBDA_EXEC_WRAPPER", "/opt/proxy-ext/wrapper"},
+                      {"EXTENSION_RUNNER_COMMAND", "exec python3 " + std::string(ER_SOURCE_DIR) +
+                                                       "/examples/redactor/guard.py"}});
+    auto run = run_binary({}, env);
+    INFO(run.err);
+    CHECK(run.status.success());
+    CHECK(Catch::Contains(warning).match(run.err) == c.warned);
+    CHECK(run.err.find(warning) == run.err.rfind(warning));
+    CHECK(Catch::Contains("will never run").match(run.err) == c.warned);
+  }
+}

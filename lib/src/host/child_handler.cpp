@@ -35,8 +35,8 @@ std::function<void(const StartupResponse&)> unreachable_handler_warning(const Co
   if (config.proxy.mode == ProxyMode::Off) {
     for (const char* type : {"REQUEST", "RESPONSE"}) {
       silent.emplace_back(type,
-                          "the Runtime API proxy is off: set EXTENSION_RUNNER_PROXY=observe or "
-                          "intercept (docs/proxy.md)");
+                          "the Runtime API proxy is off: set EXTENSION_RUNNER_PROXY=intercept "
+                          "(or observe) and the layer's exec wrapper (docs/proxy.md)");
     }
   }
   // One bit per row: each unreachable handler is said once, whichever child start sees it.

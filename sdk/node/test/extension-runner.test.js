@@ -587,3 +587,190 @@ test('send: down, full, slow or not JSON resolves false with one stderr line', a
     }
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// Runtime API proxy hooks: onRequest / onResponse, ProxyEvent and its decisions as the host reads
+// them (docs/runner-protocol.md, "What the reply decides"), the misuse errors, non-JSON and
+// streamed events.
+// ---------------------------------------------------------------------------------------------
+
+// Each hook does what the event's "Test-Decision" header says; "describe" replaces the payload
+// by what the SDK made of the event.
+const HOOKS = `
+const { Extension } = require(SDK);
+const ext = new Extension();
+const describe = (event, ctx) => ({
+  type: event.eventType, id: event.requestId, json: event.isJson, payload: event.payload,
+  bytesB64: event.payloadBytes === null ? null : event.payloadBytes.toString('base64'),
+  status: event.status, errorType: event.errorType, streamed: event.streamed, size: event.bytes,
+  prelude: event.prelude, request: event.isRequest, response: event.isResponse, headers: event.headers,
+  ctxId: ctx.requestId, clientContext: ctx.clientContext,
+});
+const decisions = {
+  none: () => undefined,
+  null: () => null,
+  forward: (e) => e.forward(),
+  replace: (e) => e.replace({ masked: true }),
+  replace_null: (e) => e.replace(null),
+  replace_bytes: (e) => e.replaceBytes(Buffer.from([0, 255, 114, 97, 119])),
+  respond: (e) => e.respond({ answered: 1 }),
+  respond_bytes: (e) => e.respondBytes(new TextEncoder().encode('plain text')),
+  reject: (e) => e.reject('Policy.Denied', 'no tenant'),
+  reject_default: (e) => e.reject('Policy.Denied'),
+  describe: (e, ctx) => e.replace(describe(e, ctx)),
+  reject_runner: (e) => e.reject('Runner.Timeout', 'x'),
+  reject_empty: (e) => e.reject('', 'x'),
+  reject_none: (e) => e.reject(),
+  reject_newline: (e) => e.reject('Bad\\nType'),
+  reject_message_object: (e) => e.reject('Policy.Denied', { why: 1 }),
+  replace_bytes_str: (e) => e.replaceBytes('text'),
+  replace_undefined: (e) => e.replace(undefined),
+  return_object: () => ({ payload: 1 }),
+  replace_bigint: (e) => e.replace({ n: 1n }),
+};
+const decide = (event, ctx) => decisions[event.headers['Test-Decision']](event, ctx);
+ext.onRequest(decide);
+ext.onResponse(async (event, ctx) => { await null; return decide(event, ctx); });
+ext.run();
+`;
+
+const RAW_BYTES = Buffer.from([0, 255, 114, 97, 119]);
+
+const requestEvent = (decision, fields = {}) => ({
+  eventType: 'REQUEST', requestId: 'r1',
+  headers: { 'Lambda-Runtime-Aws-Request-Id': 'r1', 'Test-Decision': decision },
+  payload: { order: 7 }, ...fields,
+});
+const responseEvent = (decision, fields = {}) => ({
+  eventType: 'RESPONSE', requestId: 'r1', status: 'success', headers: { 'Test-Decision': decision },
+  payload: { ssn: '123' }, ...fields,
+});
+const streamedResponse = (decision, fields = {}) => {
+  const event = responseEvent(decision, { streamed: true, bytes: 1048576, ...fields });
+  delete event.payload;
+  return event;
+};
+
+async function hookChild() {
+  const child = new Child(HOOKS);
+  assert.deepEqual(await child.start(), { ok: true, handles: ['REQUEST', 'RESPONSE'] });
+  return child;
+}
+
+test('proxy hooks: each decision is the reply the host reads', async () => {
+  const child = await hookChild();
+  const ok = (result) => ({ result, errortype: '', invokeid: 'r1' });
+  const rejected = {
+    result: { errorType: 'Policy.Denied', errorMessage: 'no tenant' }, errortype: 'Policy.Denied', invokeid: 'r1', errors: true,
+  };
+  const cases = [
+    ['none', requestEvent, ok(null)],
+    ['none', responseEvent, ok(null)],
+    ['null', requestEvent, ok(null)],
+    ['forward', requestEvent, ok(null)],
+    ['forward', responseEvent, ok(null)],
+    ['replace', requestEvent, ok({ payload: { masked: true } })],
+    ['replace', responseEvent, ok({ payload: { masked: true } })],
+    ['replace_null', responseEvent, ok({ payload: null })],
+    ['replace_bytes', requestEvent, ok({ payloadBase64: RAW_BYTES.toString('base64') })],
+    ['replace_bytes', responseEvent, ok({ payloadBase64: RAW_BYTES.toString('base64') })],
+    ['respond', requestEvent, ok({ respond: { answered: 1 } })],
+    ['respond_bytes', requestEvent, ok({ respondBase64: Buffer.from('plain text').toString('base64') })],
+    ['reject', requestEvent, rejected],
+    ['reject', responseEvent, rejected],
+    ['reject_default', requestEvent, { ...rejected, result: { errorType: 'Policy.Denied', errorMessage: 'rejected by the extension' } }],
+    ['none', streamedResponse, ok(null)],
+  ];
+  for (const [decision, make, expected] of cases) {
+    assert.deepEqual(await child.request('r1', make(decision)), expected, `${decision} on ${make.name}`);
+  }
+  assert.equal((await child.close()).code, 0);
+});
+
+test('proxy hooks: misuse is an error reply naming the mistake, and the child keeps serving', async () => {
+  const child = await hookChild();
+  const cases = [
+    ['respond', responseEvent, 'ProxyDecisionError', 'REQUEST events only'],
+    ['respond_bytes', responseEvent, 'ProxyDecisionError', 'REQUEST events only'],
+    ['reject_runner', requestEvent, 'ProxyDecisionError', "'Runner.' are the host's own"],
+    ['reject_runner', responseEvent, 'ProxyDecisionError', "'Runner.' are the host's own"],
+    ['reject_empty', requestEvent, 'ProxyDecisionError', 'non-empty error type'],
+    ['reject_none', requestEvent, 'ProxyDecisionError', 'non-empty error type'],
+    ['reject_newline', requestEvent, 'ProxyDecisionError', 'control characters'],
+    ['reject_message_object', requestEvent, 'ProxyDecisionError', 'message as a string'],
+    ['replace_bytes_str', requestEvent, 'ProxyDecisionError', 'not string'],
+    ['replace_undefined', requestEvent, 'ProxyDecisionError', 'got undefined'],
+    ['replace', streamedResponse, 'ProxyDecisionError', 'already forwarded'],
+    ['reject', streamedResponse, 'ProxyDecisionError', 'already forwarded'],
+    ['return_object', requestEvent, 'TypeError', 'returned Object'],
+    ['replace_bigint', responseEvent, 'TypeError', 'BigInt'],
+  ];
+  for (const [decision, make, errortype, message] of cases) {
+    const reply = await child.request('r1', make(decision));
+    const what = `${decision} on ${make.name}`;
+    assert.equal(reply.errors, true, what);
+    assert.equal(reply.errortype, errortype, what);
+    assert.ok(reply.result.errorMessage.includes(message), `${what}: ${reply.result.errorMessage}`);
+  }
+  assert.deepEqual(await child.request('r1', requestEvent('none')), { result: null, errortype: '', invokeid: 'r1' });
+  assert.equal((await child.close()).code, 0);
+});
+
+test('proxy hooks: what the hook sees (JSON, bytes, /error, JSON null, streamed)', async () => {
+  const child = await hookChild();
+  const withoutPayload = ({ payload, ...rest }) => rest;
+  const cases = [
+    ['a JSON event, with its context', requestEvent('describe'), { client_context: { custom: { tenant: 't1' } } },
+      { type: 'REQUEST', json: true, payload: { order: 7 }, bytesB64: null, status: null, request: true,
+        response: false, streamed: false, size: null, clientContext: { custom: { tenant: 't1' } } }],
+    ['a body that is not JSON', { ...withoutPayload(requestEvent('describe')), payloadBase64: RAW_BYTES.toString('base64') }, {},
+      { json: false, payload: null, bytesB64: RAW_BYTES.toString('base64') }],
+    ['an /error response', responseEvent('describe', { status: 'error', errorType: 'Function.Unhandled', payload: { errorMessage: 'boom' } }), {},
+      { type: 'RESPONSE', status: 'error', errorType: 'Function.Unhandled', payload: { errorMessage: 'boom' }, request: false, response: true }],
+    ['a JSON null response', responseEvent('describe', { payload: null }), {}, { json: true, payload: null, bytesB64: null }],
+  ];
+  for (const [what, event, context, expected] of cases) {
+    const reply = await child.request('r1', event, context);
+    assert.equal('errors' in reply, false, what);
+    const seen = reply.result.payload;
+    assert.equal(seen.id, 'r1', what);
+    assert.equal(seen.ctxId, 'r1', what);
+    assert.equal(seen.headers['Test-Decision'], 'describe', what);
+    for (const [k, v] of Object.entries(expected)) assert.deepEqual(seen[k], v, `${what}: ${k}`);
+  }
+  // A streamed response: no payload, its size and prelude, and nothing left to decide.
+  const streamed = streamedResponse('none', { status: 'error', errorType: 'Function.Stream', prelude: { statusCode: 201 } });
+  assert.deepEqual((await child.request('r1', streamed)).result, null);
+  const replaced = await child.request('r1', { ...streamed, headers: { 'Test-Decision': 'replace' } });
+  assert.equal(replaced.errortype, 'ProxyDecisionError');
+  assert.match(replaced.result.errorMessage, /streamed response r1 was already forwarded/);
+  assert.equal((await child.close()).code, 0);
+});
+
+test('ProxyEvent: a streamed response has no payload; bad base64 is a clear error', () => {
+  const event = new er.ProxyEvent({
+    eventType: 'RESPONSE', requestId: 'r9', status: 'success', streamed: true, bytes: 209715200,
+    prelude: { statusCode: 200 }, headers: { A: '1', B: 2 },
+  });
+  assert.equal(event.streamed, true);
+  assert.equal(event.bytes, 209715200);
+  assert.deepEqual(event.prelude, { statusCode: 200 });
+  assert.equal(event.payload, null);
+  assert.equal(event.payloadBytes, null);
+  assert.equal(event.isJson, false);
+  assert.deepEqual(event.headers, { A: '1' });
+  assert.throws(() => new er.ProxyEvent({ eventType: 'REQUEST', requestId: 'r', payloadBase64: '%%%' }), /not base64/);
+});
+
+test('proxy hooks: with only onEvent, a REQUEST arrives as the raw event', async () => {
+  const child = new Child(`
+const { Extension } = require(SDK);
+const ext = new Extension();
+ext.onEvent((event) => ({ raw: event }));
+ext.run();
+`);
+  assert.deepEqual(await child.start(), { ok: true, handles: [] });
+  const event = requestEvent('none');
+  assert.deepEqual((await child.request('r1', event)).result, { raw: event });
+  assert.equal((await child.close()).code, 0);
+});

@@ -1,0 +1,1 @@
+../../sdk/python/extension_runner.py

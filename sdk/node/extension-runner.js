@@ -305,6 +305,12 @@ class InvocationTracker {
  * A hook asked for a decision the proxy cannot carry out (respond to a RESPONSE, a `Runner.` or
  * empty error type, a decision on a streamed response, ...).
  */
+/**
+ * The error type of the reply for a REQUEST / RESPONSE hook that threw: the host counts it as a
+ * failed hook (EXTENSION_RUNNER_PROXY_FAIL decides), not as a rejection.
+ */
+const HOOK_FAILED_ERROR_TYPE = 'Runner.HookFailed';
+
 class ProxyDecisionError extends Error {}
 
 /** What a REQUEST/RESPONSE hook decided: the reply's `result`, `errortype` and `errors`. */
@@ -612,8 +618,14 @@ class Extension {
       out = `{"result":${text},"errortype":${JSON.stringify(fields.errortype || '')},"invokeid":${JSON.stringify(id)}${errors}}\n`;
     } catch (e) {
       console.error(e);
+      // A hook that threw has failed, it did not decide: the host applies
+      // EXTENSION_RUNNER_PROXY_FAIL instead of failing the invocation with the exception.
+      const hook = isObject(request.event) && ['REQUEST', 'RESPONSE'].includes(request.event.eventType);
       out = JSON.stringify({
-        result: { errorMessage: errorMessage(e) }, errortype: errorName(e), invokeid: id, errors: true,
+        result: { errorMessage: hook ? `${errorName(e)}: ${errorMessage(e)}` : errorMessage(e) },
+        errortype: hook ? HOOK_FAILED_ERROR_TYPE : errorName(e),
+        invokeid: id,
+        errors: true,
       }) + '\n';
     }
     try {
@@ -736,6 +748,7 @@ module.exports = {
   Invocation,
   InvocationTracker,
   ProxyEvent,
+  HOOK_FAILED_ERROR_TYPE,
   ProxyDecision,
   ProxyDecisionError,
   groupByRequestId,

@@ -50,6 +50,7 @@ __all__ = [
     "Invocation",
     "InvocationTracker",
     "ProxyEvent",
+    "HOOK_FAILED_ERROR_TYPE",
     "ProxyDecision",
     "ProxyDecisionError",
     "group_by_request_id",
@@ -427,6 +428,16 @@ class InvocationTracker:
 # --------------------------------------------------------------------------------------------
 
 
+HOOK_FAILED_ERROR_TYPE = "Runner.HookFailed"
+"""The error type of the reply for a REQUEST / RESPONSE hook that raised: the host counts it as
+a failed hook (EXTENSION_RUNNER_PROXY_FAIL decides), not as a rejection."""
+
+
+def _is_hook_request(request):
+    event = request.get("event") if isinstance(request, dict) else None
+    return isinstance(event, dict) and event.get("eventType") in ("REQUEST", "RESPONSE")
+
+
 class ProxyDecisionError(ValueError):
     """A hook asked for a decision the proxy cannot carry out (respond to a RESPONSE, a
     ``Runner.`` or empty error type, a decision on a streamed response, ...)."""
@@ -768,9 +779,18 @@ class Extension:
             reply.update(fields)
         except Exception as e:
             traceback.print_exc()
-            reply.update(
-                result={"errorMessage": str(e)}, errortype=type(e).__name__, errors=True
-            )
+            if _is_hook_request(request):
+                # A hook that raised has failed, it did not decide: the host applies
+                # EXTENSION_RUNNER_PROXY_FAIL instead of failing the invocation with the exception.
+                reply.update(
+                    result={"errorMessage": "%s: %s" % (type(e).__name__, e)},
+                    errortype=HOOK_FAILED_ERROR_TYPE,
+                    errors=True,
+                )
+            else:
+                reply.update(
+                    result={"errorMessage": str(e)}, errortype=type(e).__name__, errors=True
+                )
         return reply
 
     def _dispatch(self, request, ctx):

@@ -406,16 +406,21 @@ TEST_CASE("proxy host: SHUTDOWN while a hook holds an invocation ends everything
   (void)!std::system(("rm -rf '" + dir + "'").c_str());
 }
 
-TEST_CASE("proxy host: the SDK example guard masks responses and rejects events, through wrap") {
+TEST_CASE("proxy host: SDK hooks through wrap: the guard example, and a hook that raises") {
   // examples/redactor/guard.py as the child: its validator rejects an event without "tenant"
   // (the runtime never sees it and gets the next one), its redactor masks "ssn" in the response
-  // (runtime.py answers {"echo": <event>}).
+  // (runtime.py answers {"echo": <event>}). A hook that raises has failed: the fail policy
+  // decides, the exception never becomes the function's error.
   struct Case {
     std::string what;
     std::deque<std::pair<std::string, std::string>> events;
     std::string runtime_got;                                    // in the runtime's output
     std::vector<std::pair<std::string, std::string>> platform;  // each POST: path end, body part
+    std::string child = "examples/redactor/guard.py";
+    std::string fail = "closed";
+    std::string hooks_failed = " 0 failed";
   };
+  const std::string raising = "tests/data/proxy-child/raising_hook.py";
   const std::vector<Case> cases = {
       {"a response field is masked",
        {{"r1", R"({"tenant":"t1","ssn":"123-45-6789"})"}},
@@ -427,6 +432,20 @@ TEST_CASE("proxy host: the SDK example guard masks responses and rejects events,
        {{"r1/error",
          R"({"errorType":"Validation.MissingField","errorMessage":"the event has no \"tenant\" field"})"},
         {"r2/response", R"({"echo":{"tenant":"t2","ssn":"***"}})"}}},
+      {"a hook that raises fails open: the original response goes through",
+       {{"r1", R"({"ssn":"1"})"}},
+       "event r1",
+       {{"r1/response", R"({"echo": {"ssn": "1"}})"}},  // the runtime's own bytes
+       raising,
+       "open",
+       "1 failed (1 open, 0 closed)"},
+      {"a hook that raises fails closed: Extension.ProxyHookFailed",
+       {{"r1", R"({"ssn":"1"})"}},
+       "event r1",
+       {{"r1/error", R"("errorType":"Extension.ProxyHookFailed")"}},
+       raising,
+       "closed",
+       "1 failed (0 open, 1 closed)"},
   };
   for (const auto& c : cases) {
     INFO(c.what);
@@ -443,10 +462,11 @@ TEST_CASE("proxy host: the SDK example guard masks responses and rejects events,
         {"TMPDIR", dir},
         {"AWS_LAMBDA_EXEC_WRAPPER", "/opt/proxy-ext/wrapper"},
         {"EXTENSION_RUNNER_COMMAND",
-         "exec python3 " + std::string(ER_SOURCE_DIR) + "/examples/redactor/guard.py"},
+         "exec python3 " + std::string(ER_SOURCE_DIR) + "/" + c.child},
         {"EXTENSION_RUNNER_PROXY", "intercept"},
-        // Fail closed: a hook that did not run can never look like a forwarded original.
-        {"EXTENSION_RUNNER_PROXY_FAIL", "closed"},
+        // The guard fails closed: a hook that did not run can never look like a forwarded
+        // original.
+        {"EXTENSION_RUNNER_PROXY_FAIL", c.fail},
         {"EXTENSION_RUNNER_PROXY_HOOK_TIMEOUT_MS", "10000"},
     };
     test_support::RunResult host;
@@ -461,9 +481,11 @@ TEST_CASE("proxy host: the SDK example guard masks responses and rejects events,
     INFO("host: " << host.err);
     CHECK(runtime.status.success());
     CHECK_THAT(runtime.out, Catch::Contains(c.runtime_got));
-    CHECK_THAT(runtime.out, !Catch::Contains("event r1 {\"ssn\""));
+    if (c.child == "examples/redactor/guard.py") {
+      CHECK_THAT(runtime.out, !Catch::Contains("event r1 {\"ssn\""));
+    }
     CHECK(host.status.success());
-    CHECK_THAT(host.err, Catch::Contains(" 0 failed"));
+    CHECK_THAT(host.err, Catch::Contains(c.hooks_failed));
     std::vector<std::pair<std::string, std::string>> posts;
     {
       std::lock_guard<std::mutex> lock(side.mutex);
@@ -472,7 +494,7 @@ TEST_CASE("proxy host: the SDK example guard masks responses and rejects events,
     REQUIRE(posts.size() == c.platform.size());
     for (size_t i = 0; i < posts.size(); ++i) {
       CHECK_THAT(posts[i].first, Catch::EndsWith(c.platform[i].first));
-      CHECK(posts[i].second == c.platform[i].second);
+      CHECK_THAT(posts[i].second, Catch::Contains(c.platform[i].second));
     }
     (void)!std::system(("rm -rf '" + dir + "'").c_str());
   }

@@ -627,6 +627,7 @@ const decisions = {
   replace_undefined: (e) => e.replace(undefined),
   return_object: () => ({ payload: 1 }),
   replace_bigint: (e) => e.replace({ n: 1n }),
+  throw_key_error: () => { throw new Error('no tenant field'); },
 };
 const decide = (event, ctx) => decisions[event.headers['Test-Decision']](event, ctx);
 ext.onRequest(decide);
@@ -687,7 +688,7 @@ test('proxy hooks: each decision is the reply the host reads', async () => {
   assert.equal((await child.close()).code, 0);
 });
 
-test('proxy hooks: misuse is an error reply naming the mistake, and the child keeps serving', async () => {
+test('proxy hooks: misuse and exceptions are a failed hook naming the mistake, and the child keeps serving', async () => {
   const child = await hookChild();
   const cases = [
     ['respond', responseEvent, 'ProxyDecisionError', 'REQUEST events only'],
@@ -704,12 +705,17 @@ test('proxy hooks: misuse is an error reply naming the mistake, and the child ke
     ['reject', streamedResponse, 'ProxyDecisionError', 'already forwarded'],
     ['return_object', requestEvent, 'TypeError', 'returned Object'],
     ['replace_bigint', responseEvent, 'TypeError', 'BigInt'],
+    ['throw_key_error', requestEvent, 'Error', 'no tenant field'],
+    ['throw_key_error', responseEvent, 'Error', 'no tenant field'],
   ];
   for (const [decision, make, errortype, message] of cases) {
     const reply = await child.request('r1', make(decision));
     const what = `${decision} on ${make.name}`;
+    // Thrown in a hook: a failed hook for the host (its fail policy), never a rejection
+    // named after the exception.
     assert.equal(reply.errors, true, what);
-    assert.equal(reply.errortype, errortype, what);
+    assert.equal(reply.errortype, 'Runner.HookFailed', what);
+    assert.ok(reply.result.errorMessage.startsWith(`${errortype}: `), `${what}: ${reply.result.errorMessage}`);
     assert.ok(reply.result.errorMessage.includes(message), `${what}: ${reply.result.errorMessage}`);
   }
   assert.deepEqual(await child.request('r1', requestEvent('none')), { result: null, errortype: '', invokeid: 'r1' });
@@ -742,7 +748,8 @@ test('proxy hooks: what the hook sees (JSON, bytes, /error, JSON null, streamed)
   const streamed = streamedResponse('none', { status: 'error', errorType: 'Function.Stream', prelude: { statusCode: 201 } });
   assert.deepEqual((await child.request('r1', streamed)).result, null);
   const replaced = await child.request('r1', { ...streamed, headers: { 'Test-Decision': 'replace' } });
-  assert.equal(replaced.errortype, 'ProxyDecisionError');
+  assert.equal(replaced.errortype, 'Runner.HookFailed');
+  assert.match(replaced.result.errorMessage, /^ProxyDecisionError: /);
   assert.match(replaced.result.errorMessage, /streamed response r1 was already forwarded/);
   assert.equal((await child.close()).code, 0);
 });

@@ -69,6 +69,8 @@ HOOKS = """
             return {"payload": 1}
         if d == "replace_unserialisable":
             return event.replace({1, 2})
+        if d == "raise_key_error":
+            return event.payload["tenant"]
         raise KeyError(d)
 
     ext.on_request(decide)
@@ -165,7 +167,7 @@ class ProxyHookTest(unittest.TestCase):
                 if "errors" not in expected:
                     self.assertNotIn("errors", reply)
 
-    def test_misuse_is_an_error_reply_naming_the_mistake(self):
+    def test_misuse_and_exceptions_are_a_failed_hook_naming_the_mistake(self):
         cases = [
             ("respond", response_event, "ProxyDecisionError", "REQUEST events only"),
             ("respond_bytes", response_event, "ProxyDecisionError", "REQUEST events only"),
@@ -180,12 +182,17 @@ class ProxyHookTest(unittest.TestCase):
             ("reject", streamed_response, "ProxyDecisionError", "already forwarded"),
             ("return_dict", request_event, "TypeError", "returned dict"),
             ("replace_unserialisable", response_event, "TypeError", "not JSON serializable"),
+            ("raise_key_error", request_event, "KeyError", "'tenant'"),
+            ("raise_key_error", response_event, "KeyError", "'tenant'"),
         ]
         for decision, make, errortype, message in cases:
             with self.subTest(decision=decision, event=make.__name__):
                 reply = self.ask(make(decision))
+                # Raised in a hook: a failed hook for the host (its fail policy), never a
+                # rejection named after the exception.
                 self.assertIs(reply.get("errors"), True)
-                self.assertEqual(reply["errortype"], errortype)
+                self.assertEqual(reply["errortype"], "Runner.HookFailed")
+                self.assertIn(errortype + ": ", reply["result"]["errorMessage"])
                 self.assertIn(message, reply["result"]["errorMessage"])
         # One request at a time, one reply each: the child still serves after every mistake.
         self.assertEqual(self.ask(request_event("none"))["result"], None)
@@ -242,7 +249,8 @@ class ProxyHookTest(unittest.TestCase):
         event["errorType"] = "Function.Stream"
         self.assertEqual(self.ask(event)["result"], None)
         reply = self.ask(dict(event, headers={"Test-Decision": "replace"}))
-        self.assertEqual(reply["errortype"], "ProxyDecisionError")
+        self.assertEqual(reply["errortype"], "Runner.HookFailed")
+        self.assertIn("ProxyDecisionError: ", reply["result"]["errorMessage"])
         self.assertIn("streamed response r1 was already forwarded", reply["result"]["errorMessage"])
 
 

@@ -112,7 +112,7 @@ ext.run();
 `;
 
 // The startup response names the event types ECHO_ALL has handlers for (`handles`).
-const READY_ALL = { ok: true, handles: ['INVOKE', 'SHUTDOWN', 'TELEMETRY'] };
+const READY_ALL = { ok: true, handles: ['INVOKE', 'MESSAGES', 'SHUTDOWN', 'TELEMETRY'] };
 
 test('handshake: ok, then a clean exit at EOF', async () => {
   const child = new Child(ECHO_ALL);

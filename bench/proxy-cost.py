@@ -401,8 +401,28 @@ def measure_peak(binary, mode, child, big):
         fake.stop()
 
 
+def combine(runs):
+    """The repeats of one measurement: medians, with each added figure's min and max."""
+    out = {}
+    for key in runs[0]:
+        values = [run[key] for run in runs]
+        if isinstance(values[0], dict):
+            out[key] = combine(values)
+        elif isinstance(values[0], (int, float)) and values[0] is not None:
+            out[key] = statistics.median(values)
+            if key.startswith("added_"):
+                out[key + "_range"] = [min(values), max(values)]
+        else:
+            out[key] = values[0]
+    return out
+
+
 def measure_mode(binary, mode, child, a):
-    r = measure_latency(binary, mode, child, a)
+    runs = [measure_latency(binary, mode, child, a) for _ in range(a.repeats)]
+    r = combine([{k: v for k, v in run.items() if k not in ("hook_ms", "host_warnings")} for run in runs])
+    hooks = [run["hook_ms"] for run in runs if run["hook_ms"] is not None]
+    r["hook_ms"] = statistics.median(hooks) if hooks else None
+    r["host_warnings"] = [w for run in runs for w in run.get("host_warnings", [])][:5]
     r["rss_idle_kb"], r["rss_6mib_kb"] = measure_peak(binary, mode, child,
                                                      lambda c: timed_response(c, 6 * MIB))
     r["rss_idle2_kb"], r["rss_stream_kb"] = measure_peak(binary, mode, child,
@@ -412,6 +432,10 @@ def measure_mode(binary, mode, child, a):
 
 def measure_measurer(a):
     """A/A: two direct connections, alternated like the real pairs."""
+    return combine([measure_measurer_once(a) for _ in range(a.repeats)])
+
+
+def measure_measurer_once(a):
     fake = Fake()
     try:
         one, two = connect(fake.address), connect(fake.address)
@@ -433,12 +457,13 @@ def main():
     p.add_argument("--samples", type=int, default=2000, help="invocations per path, 1 KiB")
     p.add_argument("--big-samples", type=int, default=200, help="invocations per path, 1 MiB")
     p.add_argument("--six-samples", type=int, default=20, help="6 MiB responses per path")
+    p.add_argument("--repeats", type=int, default=3, help="runs of each latency measurement")
     p.add_argument("--out")
     a = p.parse_args()
     child = null_child()
     results = {"machine": "%s, %d cores, %s" % (cpu_model(), os.cpu_count(), os.uname().release),
                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "load": os.getloadavg(), "measurer": measure_measurer(a)}
+               "load": os.getloadavg(), "repeats": a.repeats, "measurer": measure_measurer(a)}
     for mode in ("observe", "intercept"):
         results[mode] = measure_mode(a.binary, mode, child, a)
     print_table(results)
@@ -458,21 +483,28 @@ def cpu_model():
     return "unknown CPU"
 
 
+def spread(x, key):
+    low, high = x[key + "_range"]
+    return "%+.3f (%+.3f to %+.3f)" % (x[key], low, high)
+
+
 def print_table(r):
     m = r["measurer"]
-    print("proxy-cost: %s, %s, load %.2f %.2f %.2f" % (r["machine"], r["date"], *r["load"]))
+    print("proxy-cost: %s, %s, load %.2f %.2f %.2f; median of %d runs (min to max)"
+          % (r["machine"], r["date"], *r["load"], r["repeats"]))
     print("| runtime's /next + /response, added by the proxy | p50 (ms) | p99 (ms) | direct p50 / p99 (ms) |")
     print("|---|---|---|---|")
     for size, label in (("1024", "1 KiB"), ("1048576", "1 MiB")):
         x = m[size]
-        print("| measurer A/A (two direct connections), %s | %+.3f | %+.3f | %.3f / %.3f |"
-              % (label, x["added_p50_ms"], x["added_p99_ms"], x["direct_p50_ms"], x["direct_p99_ms"]))
+        print("| measurer A/A (two direct connections), %s | %s | %s | %.3f / %.3f |"
+              % (label, spread(x, "added_p50_ms"), spread(x, "added_p99_ms"), x["direct_p50_ms"],
+                 x["direct_p99_ms"]))
     for mode in ("observe", "intercept"):
         for size, label in (("1024", "1 KiB"), ("1048576", "1 MiB")):
             x = r[mode][size]
-            print("| %s, null child, %s | %+.3f | %+.3f | %.3f / %.3f |"
-                  % (mode, label, x["added_p50_ms"], x["added_p99_ms"], x["direct_p50_ms"],
-                     x["direct_p99_ms"]))
+            print("| %s, null child, %s | %s | %s | %.3f / %.3f |"
+                  % (mode, label, spread(x, "added_p50_ms"), spread(x, "added_p99_ms"),
+                     x["direct_p50_ms"], x["direct_p99_ms"]))
     print()
     print("| | observe | intercept |\n|---|---|---|")
     o, i = r["observe"], r["intercept"]

@@ -135,10 +135,10 @@ class FakeApi:
     def serve(self, conn):
         while True:
             try:
-                start, headers, body = conn.read_message(keep=False)
+                start, _, _ = conn.read_message(keep=False)
             except (EOFError, OSError):
                 return
-            method, target = start.split(" ")[:2]
+            target = start.split(" ")[1]
             if target.endswith("/extension/register"):
                 answer(conn, 200, b'{"functionName":"bench","functionVersion":"$LATEST",'
                        b'"handler":"app.handler"}', "Lambda-Extension-Identifier: bench-id\r\n")

@@ -156,7 +156,7 @@ ECHO_ALL = """
 
 
 # The startup response names the event types ECHO_ALL has handlers for ("handles").
-READY_ALL = {"ok": True, "handles": ["INVOKE", "SHUTDOWN", "TELEMETRY"]}
+READY_ALL = {"ok": True, "handles": ["INVOKE", "MESSAGES", "SHUTDOWN", "TELEMETRY"]}
 
 
 class HandshakeTest(unittest.TestCase):

@@ -46,9 +46,10 @@ class DiscardingHandler final : public EventHandler {
  * lifecycle goes on (with `lose_child`, without the child; else `lost_without_child` says what
  * is lost). Returns the exit code to end with, or nullopt to go on.
  */
-std::optional<int> on_part_failure(const Config& config, ExtensionsClient& client, Phase phase,
-                                   const Error& error, Extension& extension, bool lose_child,
-                                   const char* lost_without_child = "telemetry or messages are not delivered") {
+std::optional<int> on_part_failure(
+    const Config& config, ExtensionsClient& client, Phase phase, const Error& error,
+    Extension& extension, bool lose_child,
+    const char* lost_without_child = "telemetry or messages are not delivered") {
   if (config.on_failure == FailurePolicy::Report) return report_failure(client, phase, error);
   auto& absorbed = extension.absorbed;
   if (absorbed.failures++ == 0) {

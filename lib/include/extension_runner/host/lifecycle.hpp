@@ -59,7 +59,7 @@ struct Extension {
   std::optional<TelemetryDelivery> telemetry;  ///< Unset: no subscription.
   /** The Runtime API proxy (EXTENSION_RUNNER_PROXY on); started before `/register`. */
   std::unique_ptr<ProxyService> proxy;
-  std::optional<TelemetryDelivery> messages;   ///< Unset: no messages endpoint.
+  std::optional<TelemetryDelivery> messages;  ///< Unset: no messages endpoint.
   /**
    * Started before `/register` (docs/messages.md). After `events`, so destroyed before the
    * child its sink talks to.

@@ -19,8 +19,8 @@
 #include "extension_runner/core/log.hpp"
 #include "extension_runner/core/result.hpp"
 #include "extension_runner/lambda/platform.hpp"
-#include "extension_runner/proxy/options.hpp"
 #include "extension_runner/messages/options.hpp"
+#include "extension_runner/proxy/options.hpp"
 #include "extension_runner/runner/options.hpp"
 #include "extension_runner/telemetry/options.hpp"
 

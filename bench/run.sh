@@ -15,3 +15,5 @@ python3 bench/bench.py --out-dir "$out" --dev "$dev" --static "$static" \
   --repeats "${REPEATS:-5}" --invokes "${INVOKES:-300}" --rounds "${ROUNDS:-21}"
 # The messages endpoint (docs/messages.md): accept latency, SDK send, messages/s, peak RSS.
 python3 bench/messages-cost.py --binary "$dev" --out "$out/messages-cost.json"
+# The Runtime API proxy (docs/proxy.md, "Cost"): added latency per invocation, forwarding, peak RSS.
+python3 bench/proxy-cost.py --binary "$dev" --out "$out/proxy-cost.json"

@@ -781,3 +781,61 @@ ext.run();
   assert.deepEqual((await child.request('r1', event)).result, { raw: event });
   assert.equal((await child.close()).code, 0);
 });
+
+test('send: a kept-open connection the endpoint closed is replaced once, unseen by the function', async () => {
+  // The endpoint drops its first connection at the second request, unanswered: what a
+  // connection closed while idle looks like when the close crosses the next request.
+  const http = require('node:http');
+  const perSocket = new Map();
+  const server = http.createServer((req, res) => {
+    const n = (perSocket.get(req.socket) || 0) + 1;
+    perSocket.set(req.socket, n);
+    if (n === 2 && perSocket.size === 1) { req.socket.destroy(); return; }
+    req.resume();
+    req.on('end', () => { res.writeHead(202, { 'Content-Length': '0' }); res.end(); });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const saved = process.env[er.MESSAGES_URL_ENV];
+  process.env[er.MESSAGES_URL_ENV] = `http://127.0.0.1:${server.address().port}/v1/messages`;
+  const stderr = capturingStderr();
+  try {
+    assert.equal(await er.send({ n: 1 }), true);
+    assert.equal(await er.send({ n: 2 }), true);  // reused, dropped, retried on a new connection
+    assert.equal(await er.send({ n: 3 }), true);  // that new connection, kept
+  } finally {
+    stderr.restore();
+    if (saved === undefined) delete process.env[er.MESSAGES_URL_ENV];
+    else process.env[er.MESSAGES_URL_ENV] = saved;
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+  assert.deepEqual([...perSocket.values()], [2, 2]);
+  assert.deepEqual(stderr.lines, []);
+});
+
+test('send: the kept-open connection never keeps the function process alive', { timeout: 30000 }, async () => {
+  // An endpoint that keeps every connection open for as long as the test runs.
+  const net = require('node:net');
+  const sockets = [];
+  const server = net.createServer((socket) => {
+    sockets.push(socket);
+    socket.on('data', () => socket.write('HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n'));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const child = spawn(process.execPath, ['-e',
+      `require(${JSON.stringify(SDK)}).send({ n: 1 }).then((ok) => console.log(ok));`], {
+      env: { ...process.env, [er.MESSAGES_URL_ENV]: `http://127.0.0.1:${server.address().port}/v1/messages` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    assert.equal(code, 0);
+    assert.equal(out.trim(), 'true');
+    assert.equal(sockets.length, 1);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((r) => server.close(r));
+  }
+});

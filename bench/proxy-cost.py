@@ -1,0 +1,527 @@
+#!/usr/bin/env python3
+"""What the Runtime API proxy adds to each invocation (docs/proxy.md, "Cost").
+
+Usage: bench/proxy-cost.py [--binary BIN] [--samples N] [--big-samples N] [--out FILE]
+
+One fake Lambda API (this script with --serve, its own process: the Extensions API for the host,
+the Runtime API for the runtime) and one runtime client (this process, raw HTTP/1.1 on kept-alive
+sockets) that talks to the fake twice over: directly, and through the proxy of `BIN` running in
+Lambda mode (EXTENSION_RUNNER_PROXY=observe | intercept, the C null child of bench/floor as the
+child: its hooks answer null at once). The client alternates the two paths invocation by
+invocation, so drift on this shared machine hits both alike. Per invocation it times the
+runtime's two round trips, GET /next (the event) + POST /response (a body of the same size):
+  added    p50 / p99 of (through the proxy) minus the same of (direct), 1 KiB and 1 MiB bodies;
+  a/a      the same difference between two *direct* connections: what the measurer itself
+           cannot tell apart (Python's jitter), measured before anything else;
+  6 MiB    the time to forward a 6 MiB buffered /response (median), direct and proxied;
+  rss      the host's peak RSS (VmHWM, reset through /proc/PID/clear_refs before each) while it
+           forwards a 6 MiB response, and a 100 MiB streamed (chunked) response.
+Prints a Markdown table; --out writes JSON. Never asserted by a test.
+"""
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NAME = "bench-proxy"
+RUNTIME = "/2018-06-01/runtime/invocation/"
+KIB = 1024
+MIB = 1024 * 1024
+
+
+# --- HTTP/1.1 on a raw socket: just what both sides need -----------------------------------------
+
+class Conn:
+    """One kept-alive HTTP/1.1 connection (either side), reading by Content-Length or chunks."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def _fill(self):
+        data = self.sock.recv(1 << 20)
+        if not data:
+            raise EOFError("connection closed")
+        self.buf += data
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exactly(self, n, keep=True):
+        """n bytes of the stream, received straight into one buffer (never re-copied as they
+        arrive); with keep False only counted (a 100 MiB stream)."""
+        have = min(n, len(self.buf))
+        head, self.buf = self.buf[:have], self.buf[have:]
+        if have == n:
+            return head if keep else b""
+        out = bytearray(n if keep else 1 << 20)
+        view, at = memoryview(out), 0
+        if keep:
+            out[:have], at = head, have
+        left = n - have
+        while left > 0:
+            got = self.sock.recv_into(view[at:] if keep else view, min(left, len(out)))
+            if not got:
+                raise EOFError("connection closed")
+            left -= got
+            if keep:
+                at += got
+        return out if keep else b""
+
+    def read_message(self, keep=True):
+        """(start line, {lower-case name: value}, body or its length)."""
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            total, parts = 0, []
+            while True:
+                size = int(self._line().split(b";")[0], 16)
+                if size == 0:
+                    while self._line():  # trailer fields, then the empty line
+                        pass
+                    break
+                data = self._exactly(size, keep)
+                if keep:
+                    parts.append(data)
+                total += size
+                self._exactly(2)
+            return lines[0], headers, b"".join(parts) if keep else total
+        length = int(headers.get("content-length", "0"))
+        body = self._exactly(length, keep)
+        return lines[0], headers, body if keep else length
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+
+def answer(conn, status, body=b"", extra=""):
+    reason = {200: "OK", 202: "Accepted", 404: "Not Found"}.get(status, "X")
+    conn.send(("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n"
+               % (status, reason, len(body), extra)).encode() + body)
+
+
+# --- the fake Lambda API (--serve) -------------------------------------------------------------
+
+def payload(size):
+    """A JSON object of exactly `size` bytes."""
+    return b'{"pad":"' + b"x" * (size - 10) + b'"}'
+
+
+class FakeApi:
+    def __init__(self):
+        self.event_size = KIB
+        self.count = 0
+        self.lock = threading.Lock()
+        self.shutdown = threading.Event()
+
+    def serve(self, conn):
+        while True:
+            try:
+                start, _, _ = conn.read_message(keep=False)
+            except (EOFError, OSError):
+                return
+            target = start.split(" ")[1]
+            if target.endswith("/extension/register"):
+                answer(conn, 200, b'{"functionName":"bench","functionVersion":"$LATEST",'
+                       b'"handler":"app.handler"}', "Lambda-Extension-Identifier: bench-id\r\n")
+            elif target.endswith("/extension/event/next"):
+                self.shutdown.wait()
+                answer(conn, 200, json.dumps({"eventType": "SHUTDOWN", "shutdownReason": "spindown",
+                                              "deadlineMs": int(time.time() * 1000) + 2000}).encode())
+            elif target.startswith(RUNTIME + "next"):
+                with self.lock:
+                    self.count += 1
+                    rid = "bench-%d" % self.count
+                    size = self.event_size
+                answer(conn, 200, payload(size),
+                       "Lambda-Runtime-Aws-Request-Id: %s\r\nLambda-Runtime-Deadline-Ms: %d\r\n"
+                       "Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:"
+                       "function:bench\r\nLambda-Runtime-Trace-Id: Root=1-bench\r\n"
+                       % (rid, int(time.time() * 1000) + 600000))
+            elif target.startswith(RUNTIME) or "/error" in target:
+                answer(conn, 202, b'{"status":"OK"}')
+            elif target.startswith("/bench/event-size/"):
+                self.event_size = int(target.rsplit("/", 1)[1])
+                answer(conn, 200)
+            elif target == "/bench/shutdown":
+                self.shutdown.set()
+                answer(conn, 200)
+            else:
+                answer(conn, 404)
+
+
+def serve_fake():
+    api = FakeApi()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    print(listener.getsockname()[1], flush=True)
+    while True:
+        sock, _ = listener.accept()
+        threading.Thread(target=api.serve, args=(Conn(sock),), daemon=True).start()
+
+
+# --- the runtime client and the host ------------------------------------------------------------
+
+def connect(address):
+    host, port = address.rsplit(":", 1)
+    return Conn(socket.create_connection((host, int(port))))
+
+
+def control(api, target):
+    c = connect(api)
+    c.send(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n" % target).encode())
+    c.read_message()
+    c.sock.close()
+
+
+def invocation(conn, size=None):
+    """One invocation as the runtime sees it: /next, then /response of `size` bytes (default:
+    the event's own size). Seconds."""
+    started = time.perf_counter()
+    conn.send(b"GET " + RUNTIME.encode() + b"next HTTP/1.1\r\nHost: x\r\n\r\n")
+    _, headers, event = conn.read_message()
+    body = event if size is None else payload(size)
+    conn.send(("POST %s%s/response HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               "Content-Length: %d\r\n\r\n" % (RUNTIME, headers["lambda-runtime-aws-request-id"],
+                                               len(body))).encode() + body)
+    status, _, _ = conn.read_message()
+    if " 202" not in status:
+        raise SystemExit("proxy-cost: /response answered %s" % status)
+    return time.perf_counter() - started
+
+
+def timed_response(conn, size):
+    """/next (small event), then the seconds a /response of `size` bytes takes to be answered."""
+    conn.send(b"GET " + RUNTIME.encode() + b"next HTTP/1.1\r\nHost: x\r\n\r\n")
+    _, headers, _ = conn.read_message()
+    body = payload(size)
+    started = time.perf_counter()
+    conn.send(("POST %s%s/response HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               "Content-Length: %d\r\n\r\n" % (RUNTIME, headers["lambda-runtime-aws-request-id"],
+                                               len(body))).encode() + body)
+    status, _, _ = conn.read_message()
+    if " 202" not in status:
+        raise SystemExit("proxy-cost: /response answered %s" % status)
+    return time.perf_counter() - started
+
+
+def streamed_response(conn, total, piece=64 * KIB):
+    conn.send(b"GET " + RUNTIME.encode() + b"next HTTP/1.1\r\nHost: x\r\n\r\n")
+    _, headers, _ = conn.read_message()
+    started = time.perf_counter()
+    conn.send(("POST %s%s/response HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+               "Lambda-Runtime-Function-Response-Mode: streaming\r\nTransfer-Encoding: chunked\r\n"
+               "\r\n" % (RUNTIME, headers["lambda-runtime-aws-request-id"])).encode())
+    chunk = ("%x\r\n" % piece).encode() + b"y" * piece + b"\r\n"
+    for _ in range(total // piece):
+        conn.send(chunk)
+    conn.send(b"0\r\n\r\n")
+    status, _, _ = conn.read_message()
+    if " 202" not in status:
+        raise SystemExit("proxy-cost: streamed /response answered %s" % status)
+    return time.perf_counter() - started
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * q))]
+
+
+def paired(a, b, rounds, warmup=20, **kw):
+    """Alternates invocations on connections a and b; ms lists for each (after warm-up)."""
+    ta, tb = [], []
+    for i in range(warmup + rounds):
+        first, second = (a, b) if i % 2 == 0 else (b, a)
+        x = invocation(first, **kw)
+        y = invocation(second, **kw)
+        if i >= warmup:
+            ta.append((x if first is a else y) * 1000)
+            tb.append((y if first is a else x) * 1000)
+    return ta, tb
+
+
+def added(direct, proxied):
+    return {"direct_p50_ms": percentile(direct, 0.5), "direct_p99_ms": percentile(direct, 0.99),
+            "proxied_p50_ms": percentile(proxied, 0.5), "proxied_p99_ms": percentile(proxied, 0.99),
+            "added_p50_ms": percentile(proxied, 0.5) - percentile(direct, 0.5),
+            "added_p99_ms": percentile(proxied, 0.99) - percentile(direct, 0.99),
+            "samples": len(direct)}
+
+
+def vm_hwm_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def reset_hwm(pid):
+    """Peak RSS back to the current RSS (Linux >= 4.0), so each measurement has its own peak."""
+    with open("/proc/%d/clear_refs" % pid, "w") as f:
+        f.write("5")
+
+
+def null_child():
+    out = os.path.join(ROOT, "build", "bench", "null_child")
+    src = os.path.join(ROOT, "bench", "floor", "null_child.c")
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        subprocess.run([os.environ.get("CC", "cc"), "-O2", "-static", "-Wall", "-Wextra", "-Werror",
+                        "-o", out, src], check=True)
+    return out
+
+
+class Fake:
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve"],
+                                     stdout=subprocess.PIPE, text=True)
+        self.address = "127.0.0.1:%s" % self.proc.stdout.readline().strip()
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Host:
+    """The binary in Lambda mode with the proxy on and the null child; its proxy's address."""
+
+    def __init__(self, binary, api, mode, child):
+        self.tmp = tempfile.mkdtemp(prefix="proxy-cost-")
+        self.times = os.path.join(self.tmp, "child-times")
+        env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=api, EXTENSION_RUNNER_PROXY=mode,
+                   EXTENSION_RUNNER_NAME=NAME, EXTENSION_RUNNER_COMMAND="exec " + child,
+                   AWS_LAMBDA_EXEC_WRAPPER="/opt/%s/wrapper" % NAME, TMPDIR=self.tmp,
+                   AWS_LAMBDA_LOG_LEVEL="WARN", NULL_CHILD_TIMES=self.times)
+        for k in ("EXTENSION_RUNNER_CONFIG", "EXTENSION_RUNNER_TELEMETRY", "EXTENSION_RUNNER_MESSAGES"):
+            env.pop(k, None)
+        self.api = api
+        self.log = open(os.path.join(self.tmp, "host.log"), "w+")
+        self.proc = subprocess.Popen([binary], env=env, stdout=self.log, stderr=self.log)
+        path = os.path.join(self.tmp, "extension-runner-%s.proxy" % NAME)
+        deadline = time.time() + 30
+        while not os.path.exists(path):
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise SystemExit("proxy-cost: no proxy address from the host: %s" % self.read_log())
+            time.sleep(0.01)
+        with open(path) as f:
+            self.address = f.read().strip()
+
+    def read_log(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def hook_ms(self):
+        """The null child's own time per request (receipt → reply), ms, median."""
+        try:
+            with open(self.times) as f:
+                spans = [(int(r[2]) - int(r[1])) / 1e6 for r in (line.split() for line in f) if r[0] == "?"]
+        except OSError:
+            return None
+        return statistics.median(spans) if spans else None
+
+    def stop(self):
+        control(self.api, "/bench/shutdown")
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        log = self.read_log()
+        hook = self.hook_ms()
+        self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return log, hook
+
+
+def measure_latency(binary, mode, child, a):
+    fake = Fake()
+    host = Host(binary, fake.address, mode, child)
+    r = {}
+    try:
+        direct, proxied = connect(fake.address), connect(host.address)
+        for size, rounds in ((KIB, a.samples), (MIB, a.big_samples)):
+            control(fake.address, "/bench/event-size/%d" % size)
+            r["%d" % size] = added(*paired(direct, proxied, rounds, warmup=min(20, rounds // 5)))
+        control(fake.address, "/bench/event-size/%d" % KIB)
+        six_d, six_p = [], []
+        for _ in range(a.six_samples):
+            six_d.append(timed_response(direct, 6 * MIB) * 1000)
+            six_p.append(timed_response(proxied, 6 * MIB) * 1000)
+        r["6mib_direct_ms"], r["6mib_proxied_ms"] = statistics.median(six_d), statistics.median(six_p)
+        r["stream_100mib_direct_s"] = streamed_response(direct, 100 * MIB)
+        r["stream_100mib_s"] = streamed_response(proxied, 100 * MIB)
+    finally:
+        log, hook = host.stop()
+        fake.stop()
+    r["hook_ms"] = hook
+    warnings = [line for line in log.splitlines() if " WARN " in line or " ERROR " in line]
+    if warnings:
+        r["host_warnings"] = warnings[:5]
+    return r
+
+
+def measure_peak(binary, mode, child, big):
+    """The host's VmHWM after 20 small invocations, then after `big` (one more invocation),
+    in a fresh host. An observe copy is made after the answer: its share is waited for."""
+    fake = Fake()
+    host = Host(binary, fake.address, mode, child)
+    try:
+        conn = connect(host.address)
+        for _ in range(20):
+            invocation(conn)
+        time.sleep(0.5)
+        reset_hwm(host.proc.pid)
+        before = vm_hwm_kb(host.proc.pid)
+        big(conn)
+        time.sleep(1.0)
+        return before, vm_hwm_kb(host.proc.pid)
+    finally:
+        host.stop()
+        fake.stop()
+
+
+def combine(runs):
+    """The repeats of one measurement: medians, with each added figure's min and max."""
+    out = {}
+    for key in runs[0]:
+        values = [run[key] for run in runs]
+        if isinstance(values[0], dict):
+            out[key] = combine(values)
+        elif isinstance(values[0], (int, float)) and values[0] is not None:
+            out[key] = statistics.median(values)
+            if key.startswith("added_"):
+                out[key + "_range"] = [min(values), max(values)]
+        else:
+            out[key] = values[0]
+    return out
+
+
+def measure_mode(binary, mode, child, a):
+    runs = [measure_latency(binary, mode, child, a) for _ in range(a.repeats)]
+    r = combine([{k: v for k, v in run.items() if k not in ("hook_ms", "host_warnings")} for run in runs])
+    hooks = [run["hook_ms"] for run in runs if run["hook_ms"] is not None]
+    r["hook_ms"] = statistics.median(hooks) if hooks else None
+    r["host_warnings"] = [w for run in runs for w in run.get("host_warnings", [])][:5]
+    r["rss_idle_kb"], r["rss_6mib_kb"] = measure_peak(binary, mode, child,
+                                                     lambda c: timed_response(c, 6 * MIB))
+    r["rss_idle2_kb"], r["rss_stream_kb"] = measure_peak(binary, mode, child,
+                                                        lambda c: streamed_response(c, 100 * MIB))
+    return r
+
+
+def measure_measurer(a):
+    """A/A: two direct connections, alternated like the real pairs."""
+    return combine([measure_measurer_once(a) for _ in range(a.repeats)])
+
+
+def measure_measurer_once(a):
+    fake = Fake()
+    try:
+        one, two = connect(fake.address), connect(fake.address)
+        r = {}
+        for size, rounds in ((KIB, a.samples), (MIB, a.big_samples)):
+            control(fake.address, "/bench/event-size/%d" % size)
+            r["%d" % size] = added(*paired(one, two, rounds, warmup=min(20, rounds // 5)))
+        return r
+    finally:
+        fake.stop()
+
+
+def main():
+    if "--serve" in sys.argv:
+        serve_fake()
+        return
+    p = argparse.ArgumentParser()
+    p.add_argument("--binary", default=os.path.join(ROOT, "build", "bin", "extension-runner"))
+    p.add_argument("--samples", type=int, default=2000, help="invocations per path, 1 KiB")
+    p.add_argument("--big-samples", type=int, default=200, help="invocations per path, 1 MiB")
+    p.add_argument("--six-samples", type=int, default=20, help="6 MiB responses per path")
+    p.add_argument("--repeats", type=int, default=3, help="runs of each latency measurement")
+    p.add_argument("--out")
+    a = p.parse_args()
+    child = null_child()
+    results = {"machine": "%s, %d cores, %s" % (cpu_model(), os.cpu_count(), os.uname().release),
+               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "load": os.getloadavg(), "repeats": a.repeats, "measurer": measure_measurer(a)}
+    for mode in ("observe", "intercept"):
+        results[mode] = measure_mode(a.binary, mode, child, a)
+    print_table(results)
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def spread(x, key):
+    low, high = x[key + "_range"]
+    return "%+.3f (%+.3f to %+.3f)" % (x[key], low, high)
+
+
+def print_table(r):
+    m = r["measurer"]
+    print("proxy-cost: %s, %s, load %.2f %.2f %.2f; median of %d runs (min to max)"
+          % (r["machine"], r["date"], *r["load"], r["repeats"]))
+    print("| runtime's /next + /response, added by the proxy | p50 (ms) | p99 (ms) | direct p50 / p99 (ms) |")
+    print("|---|---|---|---|")
+    for size, label in (("1024", "1 KiB"), ("1048576", "1 MiB")):
+        x = m[size]
+        print("| measurer A/A (two direct connections), %s | %s | %s | %.3f / %.3f |"
+              % (label, spread(x, "added_p50_ms"), spread(x, "added_p99_ms"), x["direct_p50_ms"],
+                 x["direct_p99_ms"]))
+    for mode in ("observe", "intercept"):
+        for size, label in (("1024", "1 KiB"), ("1048576", "1 MiB")):
+            x = r[mode][size]
+            print("| %s, null child, %s | %s | %s | %.3f / %.3f |"
+                  % (mode, label, spread(x, "added_p50_ms"), spread(x, "added_p99_ms"),
+                     x["direct_p50_ms"], x["direct_p99_ms"]))
+    print()
+    print("| | observe | intercept |\n|---|---|---|")
+    o, i = r["observe"], r["intercept"]
+    print("| null hook's own time in the child, median (ms) | %s | %s |"
+          % tuple("%.4f" % x["hook_ms"] if x["hook_ms"] is not None else "—" for x in (o, i)))
+    print("| 6 MiB /response answered, direct → proxied, median (ms) | %.2f → %.2f | %.2f → %.2f |"
+          % (o["6mib_direct_ms"], o["6mib_proxied_ms"], i["6mib_direct_ms"], i["6mib_proxied_ms"]))
+    print("| host peak RSS: idle → 6 MiB response (MiB) | %.1f → %.1f | %.1f → %.1f |"
+          % (o["rss_idle_kb"] / 1024, o["rss_6mib_kb"] / 1024, i["rss_idle_kb"] / 1024, i["rss_6mib_kb"] / 1024))
+    print("| host peak RSS: idle → 100 MiB streamed response (MiB) | %.1f → %.1f | %.1f → %.1f |"
+          % (o["rss_idle2_kb"] / 1024, o["rss_stream_kb"] / 1024, i["rss_idle2_kb"] / 1024, i["rss_stream_kb"] / 1024))
+    print("| 100 MiB stream, direct → proxied (s) | %.2f → %.2f | %.2f → %.2f |"
+          % (o["stream_100mib_direct_s"], o["stream_100mib_s"], i["stream_100mib_direct_s"], i["stream_100mib_s"]))
+    for mode in ("observe", "intercept"):
+        for w in r[mode].get("host_warnings", []):
+            print("host (%s): %s" % (mode, w))
+
+
+if __name__ == "__main__":
+    main()

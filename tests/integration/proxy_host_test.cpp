@@ -253,6 +253,47 @@ void add_runtime_routes(Emulator& api, RuntimeSide& side) {
                     });
 }
 
+/** The environment of an extension named proxy-ext with the proxy on, whose child runs `child`. */
+std::map<std::string, std::string> proxy_env(const Emulator& api, const std::string& dir,
+                                             const std::string& child, const std::string& proxy,
+                                             const std::string& fail, const std::string& timeout) {
+  return {
+      {"AWS_LAMBDA_RUNTIME_API", api.runtime_api()},
+      {"EXTENSION_RUNNER_NAME", "proxy-ext"},
+      {"TMPDIR", dir},
+      {"AWS_LAMBDA_EXEC_WRAPPER", "/opt/proxy-ext/wrapper"},
+      {"EXTENSION_RUNNER_COMMAND", "exec python3 " + std::string(ER_SOURCE_DIR) + "/" + child},
+      {"EXTENSION_RUNNER_PROXY", proxy},
+      {"EXTENSION_RUNNER_PROXY_FAIL", fail},
+      {"EXTENSION_RUNNER_PROXY_HOOK_TIMEOUT_MS", timeout},
+  };
+}
+
+struct WrappedRun {
+  test_support::RunResult host;
+  test_support::RunResult runtime;
+};
+
+/**
+ * The host, then tests/data/proxy-child/runtime.py through `wrap` once the host waits in /next
+ * (its child started, the address file written), then SHUTDOWN: the observe copies reach the
+ * child after the response, and SHUTDOWN drains them.
+ */
+WrappedRun run_wrapped_runtime(Emulator& api, const std::map<std::string, std::string>& env) {
+  WrappedRun run;
+  std::thread host_thread([&] { run.host = run_binary({}, env, 30000); });
+  const bool waiting = api.wait_for_idle_next(std::chrono::seconds(20));
+  if (waiting) {
+    run.runtime = run_binary({"wrap", "--", "python3",
+                              std::string(ER_SOURCE_DIR) + "/tests/data/proxy-child/runtime.py"},
+                             env, 20000, {});
+  }
+  api.push_shutdown("spindown", wall_clock_ms() + 3000);
+  host_thread.join();
+  REQUIRE(waiting);
+  return run;
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
   std::stringstream text;
@@ -301,31 +342,13 @@ TEST_CASE("proxy host: a runtime started through wrap goes through the proxy to 
     char tmpl[] = "/tmp/er-proxy-e2e-XXXXXX";
     const std::string dir = ::mkdtemp(tmpl);
     const std::string log = dir + "/child.log";
-    std::map<std::string, std::string> env = {
-        {"AWS_LAMBDA_RUNTIME_API", api.runtime_api()},
-        {"EXTENSION_RUNNER_NAME", "proxy-ext"},
-        {"TMPDIR", dir},
-        {"AWS_LAMBDA_EXEC_WRAPPER", "/opt/proxy-ext/wrapper"},
-        {"EXTENSION_RUNNER_COMMAND",
-         "exec python3 " + std::string(ER_SOURCE_DIR) + "/tests/data/proxy-child/child.py"},
-        {"EXTENSION_RUNNER_PROXY", c.proxy},
-        {"EXTENSION_RUNNER_PROXY_FAIL", c.fail},
-        // Short only where the hook is to time out: a crashed child's restart must fit the
-        // next event's hook on a loaded machine.
-        {"EXTENSION_RUNNER_PROXY_HOOK_TIMEOUT_MS", c.child_mode == "slow" ? "300" : "10000"},
-        {"PROXY_CHILD_MODE", c.child_mode},
-        {"PROXY_CHILD_LOG", log},
-    };
-    test_support::RunResult host;
-    std::thread host_thread([&] { host = run_binary({}, env, 30000); });
-    // The extension waits in /next once the child started and the address file was written.
-    REQUIRE(api.wait_for_idle_next(std::chrono::seconds(20)));
-    auto runtime = run_binary({"wrap", "--", "python3",
-                               std::string(ER_SOURCE_DIR) + "/tests/data/proxy-child/runtime.py"},
-                              env, 20000, {});
-    // The observe copies reach the child after the response: SHUTDOWN drains them.
-    api.push_shutdown("spindown", wall_clock_ms() + 3000);
-    host_thread.join();
+    // Short only where the hook is to time out: a crashed child's restart must fit the next
+    // event's hook on a loaded machine.
+    auto env = proxy_env(api, dir, "tests/data/proxy-child/child.py", c.proxy, c.fail,
+                         c.child_mode == "slow" ? "300" : "10000");
+    env["PROXY_CHILD_MODE"] = c.child_mode;
+    env["PROXY_CHILD_LOG"] = log;
+    auto [host, runtime] = run_wrapped_runtime(api, env);
     INFO("runtime: " << runtime.out << runtime.err);
     INFO("host: " << host.err);
     CHECK_THAT(runtime.out, !Catch::Contains("runtime api=" + api.runtime_api()));
@@ -456,27 +479,9 @@ TEST_CASE("proxy host: SDK hooks through wrap: the guard example, and a hook tha
     REQUIRE(api.start().ok());
     char tmpl[] = "/tmp/er-proxy-sdk-XXXXXX";
     const std::string dir = ::mkdtemp(tmpl);
-    const std::map<std::string, std::string> env = {
-        {"AWS_LAMBDA_RUNTIME_API", api.runtime_api()},
-        {"EXTENSION_RUNNER_NAME", "proxy-ext"},
-        {"TMPDIR", dir},
-        {"AWS_LAMBDA_EXEC_WRAPPER", "/opt/proxy-ext/wrapper"},
-        {"EXTENSION_RUNNER_COMMAND",
-         "exec python3 " + std::string(ER_SOURCE_DIR) + "/" + c.child},
-        {"EXTENSION_RUNNER_PROXY", "intercept"},
-        // The guard fails closed: a hook that did not run can never look like a forwarded
-        // original.
-        {"EXTENSION_RUNNER_PROXY_FAIL", c.fail},
-        {"EXTENSION_RUNNER_PROXY_HOOK_TIMEOUT_MS", "10000"},
-    };
-    test_support::RunResult host;
-    std::thread host_thread([&] { host = run_binary({}, env, 30000); });
-    REQUIRE(api.wait_for_idle_next(std::chrono::seconds(20)));
-    auto runtime = run_binary({"wrap", "--", "python3",
-                               std::string(ER_SOURCE_DIR) + "/tests/data/proxy-child/runtime.py"},
-                              env, 20000, {});
-    api.push_shutdown("spindown", wall_clock_ms() + 3000);
-    host_thread.join();
+    // The guard fails closed: a hook that did not run can never look like a forwarded original.
+    const auto [host, runtime] =
+        run_wrapped_runtime(api, proxy_env(api, dir, c.child, "intercept", c.fail, "10000"));
     INFO("runtime: " << runtime.out << runtime.err);
     INFO("host: " << host.err);
     CHECK(runtime.status.success());

@@ -129,10 +129,12 @@ Result<size_t> RuntimeConnection::read_length(char* out, size_t capacity) {
 Result<size_t> RuntimeConnection::read_chunked(char* out, size_t capacity) {
   while (true) {
     const ChunkStep step = decoder_.step(buffered(), capacity);
+    // The data is a view into buffer_: copied before consume() may clear it (clear() writes a
+    // NUL over its first byte).
+    if (step.status == ChunkStatus::Data) std::memcpy(out, step.data.data(), step.data.size());
     consume(step.consumed);
     switch (step.status) {
       case ChunkStatus::Data:
-        std::memcpy(out, step.data.data(), step.data.size());
         return step.data.size();
       case ChunkStatus::Done:
         body_ended_ = true;

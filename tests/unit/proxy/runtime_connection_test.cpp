@@ -31,15 +31,11 @@ TEST_CASE("proxy runtime connection: chunk data that fills a fresh buffer is rea
   // Each piece is written only once the connection has read the one before, so a chunk's data
   // arrives alone at the start of an emptied buffer: the case where the buffer is cleared by the
   // same step that hands the data out.
-  const std::vector<std::string> pieces = {
+  const std::string head =
       "POST /2018-06-01/runtime/invocation/r1/response HTTP/1.1\r\nHost: x\r\n"
-      "Transfer-Encoding: chunked\r\n\r\n",
-      "5\r\n",
-      "hello",
-      "\r\n",
-      "6\r\n",
-      " world",
-      "\r\n0\r\n\r\n"};
+      "Transfer-Encoding: chunked\r\n\r\n";
+  const std::vector<std::string> pieces = {head,    "5\r\n",  "hello",        "\r\n",
+                                           "6\r\n", " world", "\r\n0\r\n\r\n"};
   int fds[2];
   REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
   Fd writer(fds[1]);

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "extension_runner/lambda/events.hpp"
@@ -39,6 +40,51 @@ TEST_CASE("json: text that is not exactly one JSON value is rejected, whatever i
     CHECK(parsed.error().kind == ErrorKind::ProtocolError);
     CHECK_THAT(parsed.error().message, Catch::Contains(c.reason));
   }
+}
+
+TEST_CASE("json: check_json accepts and rejects exactly what parse_json does, with its message") {
+  const std::vector<std::pair<const char*, std::string>> cases = {
+      {"an object", R"({"a":[1,-2.5e3,true,false,null],"b":{"c":"d"}})"},
+      {"escapes and surrogate pairs", R"(["\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"])"},
+      {"a lone high surrogate", R"(["\ud83d"])"},
+      {"a bad escape", R"(["\x"])"},
+      {"a raw control byte in a string", "[\"a\x01\"]"},
+      {"raw UTF-8 and invalid bytes are passed (not validated)", "[\"\xc3\xa9\xff\"]"},
+      {"an unterminated string", R"(["abc)"},
+      {"NUL inside a string", std::string("[\"a\0b\"]", 7)},
+      {"NUL after the value", std::string("{\"a\":1}\0x", 9)},
+      {"two values", "1 2"},
+      {"trailing comma", "[1,]"},
+      {"empty text", ""},
+      {"only whitespace", " \n\t "},
+      {"a BOM", "\xEF\xBB\xBF{}"},
+      {"numbers at the edges of int64, uint64 and double",
+       "[-9223372036854775808,18446744073709551615,18446744073709551616,1.7976931348623157e308]"},
+      {"a number too big for a double", "[1.8e308]"},
+      {"a number too small for a double", "1e-400"},
+      {"a number missing its fraction", "[1.]"},
+      {"a leading zero", "[01]"},
+      {"nesting at the limit", nested(kMaxJsonDepth)},
+      {"nesting beyond the limit", nested(kMaxJsonDepth + 1)},
+      {"a long string", "\"" + std::string(1 << 20, 'x') + "\""},
+  };
+  for (const auto& [what, text] : cases) {
+    INFO(what);
+    const auto parsed = parse_json(text);
+    const auto checked = check_json(text);
+    REQUIRE(checked.ok() == parsed.ok());
+    if (!parsed.ok()) {
+      CHECK(checked.error().kind == parsed.error().kind);
+      CHECK(checked.error().message == parsed.error().message);
+    }
+  }
+}
+
+TEST_CASE("json: check_json leaves the text as it was") {
+  const std::string original = R"(["a\nb\u00e9",12.5,{"k\"":"v"}])";
+  const std::string text = original;
+  REQUIRE(check_json(text).ok());
+  CHECK(text == original);
 }
 
 TEST_CASE("json: nesting up to the limit is accepted and serialises back") {

@@ -44,8 +44,8 @@ Error json_error(const std::string& why, size_t offset) {
 }
 }  // namespace
 
-Result<void> checked_result(Failure failure, const rapidjson::ParseResult& result,
-                            size_t consumed, size_t size) {
+Result<void> checked_result(Failure failure, const rapidjson::ParseResult& result, size_t consumed,
+                            size_t size) {
   switch (failure) {
     case Failure::TooDeep:
       return json_error("nested deeper than " + std::to_string(kMaxJsonDepth) + " levels",

@@ -1,10 +1,10 @@
 #include "extension_runner/runner/protocol.hpp"
 
-#include "extension_runner/core/json.hpp"
-
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
+
+#include "extension_runner/core/json.hpp"
 
 using namespace extension_runner;
 

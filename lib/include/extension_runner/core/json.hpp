@@ -45,8 +45,8 @@ struct Number {
   double d = 0;
 };
 bool convert_number(const char* text, size_t size, Number& out);
-Result<void> checked_result(Failure failure, const rapidjson::ParseResult& result,
-                            size_t consumed, size_t size);
+Result<void> checked_result(Failure failure, const rapidjson::ParseResult& result, size_t consumed,
+                            size_t size);
 
 // Forwards RapidJSON's SAX events to `Handler` with two repairs (see parse_json): it refuses to
 // open a level beyond kMaxJsonDepth, and numbers arrive as text and are converted here.

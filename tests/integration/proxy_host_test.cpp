@@ -461,8 +461,7 @@ TEST_CASE("proxy host: SDK hooks through wrap: the guard example, and a hook tha
         {"EXTENSION_RUNNER_NAME", "proxy-ext"},
         {"TMPDIR", dir},
         {"AWS_LAMBDA_EXEC_WRAPPER", "/opt/proxy-ext/wrapper"},
-        {"EXTENSION_RUNNER_COMMAND",
-         "exec python3 " + std::string(ER_SOURCE_DIR) + "/" + c.child},
+        {"EXTENSION_RUNNER_COMMAND", "exec python3 " + std::string(ER_SOURCE_DIR) + "/" + c.child},
         {"EXTENSION_RUNNER_PROXY", "intercept"},
         // The guard fails closed: a hook that did not run can never look like a forwarded
         // original.

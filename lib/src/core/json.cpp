@@ -11,9 +11,7 @@
 #include <cmath>
 #include <cstring>
 
-namespace extension_runner {
-
-namespace json_detail {
+namespace extension_runner::json_detail {
 
 // Numbers arrive as text (kParseNumbersAsStringsFlag) and are converted with std::from_chars,
 // which rounds correctly. RapidJSON 1.1.0's default conversion is off by an ulp for long
@@ -98,14 +96,13 @@ class UncopiedText {
   size_t written_ = 0;
 };
 
-}  // namespace json_detail
-}  // namespace extension_runner
+}  // namespace extension_runner::json_detail
 
 // The reader then copies the stream (three pointers) while reading a token and finds where an
 // in-situ number began by asking the original, which a copy leaves unmoved until the token ends.
 template <>
 struct rapidjson::StreamTraits<extension_runner::json_detail::UncopiedText> {
-  enum { copyOptimization = 1 };
+  enum { copyOptimization = 1 };  // NOLINT(readability-identifier-naming): RapidJSON's name
 };
 
 namespace extension_runner {

@@ -190,10 +190,10 @@ TEST_CASE("json: check_json agrees with parse_json on generated and mutated text
 }
 
 TEST_CASE("json: check_json leaves the text as it was") {
-  const std::string original = R"(["a\nb\u00e9",12.5,{"k\"":"v"}])";
-  std::string text = original;  // writable, as the in-situ reader would want it
+  constexpr const char* kOriginal = R"(["a\nb\u00e9",12.5,{"k\"":"v"}])";
+  std::string text = kOriginal;  // writable, as the in-situ reader would want it
   REQUIRE(check_json(text).ok());
-  CHECK(text == original);
+  CHECK(text == kOriginal);
 }
 
 TEST_CASE("json: nesting up to the limit is accepted and serialises back") {

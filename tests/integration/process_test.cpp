@@ -1,5 +1,6 @@
 #include "extension_runner/runner/process.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <csignal>
+#include <cstdio>
 #include <string>
 
 using namespace extension_runner;
@@ -35,6 +37,27 @@ TEST_CASE("process: a child's output and exit code are captured") {
   auto status = child->wait();
   CHECK_FALSE(status.signaled);
   CHECK(status.code == 3);
+}
+
+TEST_CASE("process: the request pipe holds a 1 MiB line where the system allows it") {
+  SpawnOptions o;
+  o.argv = shell_argv("cat > /dev/null");
+  auto child = ChildProcess::spawn(o);
+  REQUIRE(child.ok());
+  const int size = ::fcntl(child->stdin_fd().get(), F_GETPIPE_SZ);
+  int max_size = 0;
+  if (std::FILE* f = std::fopen("/proc/sys/fs/pipe-max-size", "r")) {
+    if (std::fscanf(f, "%d", &max_size) != 1) max_size = 0;
+    std::fclose(f);
+  }
+  INFO("pipe-max-size " << max_size);
+  if (max_size >= (1 << 20)) {
+    CHECK(size >= (1 << 20));
+  } else {
+    CHECK(size > 0);  // a lower ceiling keeps the default, and spawning still works
+  }
+  child->stdin_fd().reset();
+  CHECK(child->wait().code == 0);
 }
 
 TEST_CASE("process: share_fd reaches the child as fd 3, stdio and other fds as before") {

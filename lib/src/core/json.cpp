@@ -9,10 +9,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 
-namespace extension_runner {
-
-namespace json_detail {
+namespace extension_runner::json_detail {
 
 // Numbers arrive as text (kParseNumbersAsStringsFlag) and are converted with std::from_chars,
 // which rounds correctly. RapidJSON 1.1.0's default conversion is off by an ulp for long
@@ -43,8 +42,8 @@ Error json_error(const std::string& why, size_t offset) {
 }
 }  // namespace
 
-Result<void> checked_result(Failure failure, const rapidjson::ParseResult& result,
-                            const rapidjson::MemoryStream& stream) {
+Result<void> checked_result(Failure failure, const rapidjson::ParseResult& result, size_t consumed,
+                            size_t size) {
   switch (failure) {
     case Failure::TooDeep:
       return json_error("nested deeper than " + std::to_string(kMaxJsonDepth) + " levels",
@@ -58,13 +57,55 @@ Result<void> checked_result(Failure failure, const rapidjson::ParseResult& resul
     return json_error(rapidjson::GetParseError_En(result.Code()), result.Offset());
   }
   // The reader takes a NUL byte for the end of the text; anything after it would be ignored.
-  if (stream.Tell() != stream.size_) {
-    return json_error("NUL byte (text continues after the JSON value)", stream.Tell());
+  if (consumed != size) {
+    return json_error("NUL byte (text continues after the JSON value)", consumed);
   }
   return {};
 }
 
-}  // namespace json_detail
+/**
+ * A read-only text that RapidJSON parses as if in situ: a string or number is handed to the
+ * handler where it lies instead of being copied into the reader's stack first. The writes an
+ * in-situ parse makes (unescaping over the text) are dropped, so the text is never changed;
+ * strings reach the handler still escaped, which a handler that only validates never reads.
+ * Peek and Take give NUL at the end, as MemoryStream does, so the end reads the same.
+ */
+class UncopiedText {
+ public:
+  using Ch = char;
+  explicit UncopiedText(std::string_view text)
+      : begin_(text.data()), at_(text.data()), end_(text.data() + text.size()) {}
+  // NOLINTBEGIN(readability-identifier-naming): RapidJSON's stream concept names these.
+  Ch Peek() const { return at_ == end_ ? '\0' : *at_; }
+  Ch Take() { return at_ == end_ ? '\0' : *at_++; }
+  size_t Tell() const { return static_cast<size_t>(at_ - begin_); }
+  // The reader only reads through this pointer (the handler gets it as `const Ch*`).
+  Ch* PutBegin() {
+    written_ = 0;
+    return const_cast<Ch*>(at_);  // NOLINT(cppcoreguidelines-pro-type-const-cast)
+  }
+  void Put(Ch /*dropped*/) { ++written_; }
+  size_t PutEnd(Ch* /*begin*/) const { return written_; }
+  void Flush() {}
+  // NOLINTEND(readability-identifier-naming)
+
+ private:
+  const Ch* begin_;
+  const Ch* at_;
+  const Ch* end_;
+  size_t written_ = 0;
+};
+
+}  // namespace extension_runner::json_detail
+
+// The reader then copies the stream (three pointers) while reading a token and finds where an
+// in-situ number began by asking the original, which a copy leaves unmoved until the token ends.
+template <>
+struct rapidjson::StreamTraits<extension_runner::json_detail::UncopiedText> {
+  enum { copyOptimization = 1 };  // NOLINT(readability-identifier-naming): RapidJSON's name
+};
+
+namespace extension_runner {
 
 Result<rapidjson::Document> parse_json(std::string_view text) {
   // A bare MemoryStream: Document::Parse(ptr, len) wraps it in an EncodedInputStream that
@@ -79,6 +120,186 @@ Result<rapidjson::Document> parse_json(std::string_view text) {
   doc.Populate(generate);
   if (!parsed) return parsed.error();
   return doc;
+}
+
+namespace {
+
+// A fast, conservative recogniser for the common shape of a payload: it says "valid" only for
+// text in a subset of JSON that parse_json surely accepts (no \u escape, no number with an
+// exponent or over 20 characters, no NUL, nesting within kMaxJsonDepth), and "not sure" for
+// everything else, which then goes through the reader. Its point is the strings: eight bytes
+// at a time, where the reader takes a payload's string byte by byte.
+class QuickJson {
+ public:
+  explicit QuickJson(std::string_view text) : at_(text.data()), end_(text.data() + text.size()) {}
+
+  bool surely_valid() {
+    skip_space();
+    if (!value(0)) return false;
+    skip_space();
+    return at_ == end_;
+  }
+
+ private:
+  static constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  static constexpr uint64_t kHighs = 0x8080808080808080ULL;
+
+  // Whether any byte of `w` is zero, or below `n` (n <= 128): exact for the word as a whole.
+  static bool any_zero(uint64_t w) { return ((w - kOnes) & ~w & kHighs) != 0; }
+  static bool any_below(uint64_t w, uint64_t n) { return ((w - kOnes * n) & ~w & kHighs) != 0; }
+  static bool plain_word(const char* p) {
+    uint64_t w = 0;
+    std::memcpy(&w, p, sizeof w);
+    return !any_below(w, 0x20) && !any_zero(w ^ (kOnes * '"')) && !any_zero(w ^ (kOnes * '\\'));
+  }
+
+  bool at(char c) const { return at_ != end_ && *at_ == c; }
+  bool eat(char c) {
+    if (!at(c)) return false;
+    ++at_;
+    return true;
+  }
+  void skip_space() {
+    while (at_ != end_ && (*at_ == ' ' || *at_ == '\n' || *at_ == '\r' || *at_ == '\t')) ++at_;
+  }
+  bool literal(std::string_view word) {
+    if (static_cast<size_t>(end_ - at_) < word.size() ||
+        std::string_view(at_, word.size()) != word) {
+      return false;
+    }
+    at_ += word.size();
+    return true;
+  }
+
+  bool value(int depth) {
+    if (at_ == end_) return false;
+    switch (*at_) {
+      case '{':
+        return depth < kMaxJsonDepth && object(depth + 1);
+      case '[':
+        return depth < kMaxJsonDepth && array(depth + 1);
+      case '"':
+        return string();
+      case 't':
+        return literal("true");
+      case 'f':
+        return literal("false");
+      case 'n':
+        return literal("null");
+      default:
+        return number();
+    }
+  }
+
+  bool object(int depth) {
+    ++at_;
+    skip_space();
+    if (eat('}')) return true;
+    for (;;) {
+      if (!at('"') || !string()) return false;
+      skip_space();
+      if (!eat(':')) return false;
+      skip_space();
+      if (!value(depth)) return false;
+      skip_space();
+      if (eat('}')) return true;
+      if (!eat(',')) return false;
+      skip_space();
+    }
+  }
+
+  bool array(int depth) {
+    ++at_;
+    skip_space();
+    if (eat(']')) return true;
+    for (;;) {
+      if (!value(depth)) return false;
+      skip_space();
+      if (eat(']')) return true;
+      if (!eat(',')) return false;
+      skip_space();
+    }
+  }
+
+  bool string() {
+    ++at_;
+    for (;;) {
+      while (end_ - at_ >= 8 && plain_word(at_)) at_ += 8;
+      if (at_ == end_) return false;
+      const auto c = static_cast<unsigned char>(*at_++);
+      if (c == '"') return true;
+      if (c < 0x20) return false;
+      if (c == '\\') {
+        if (at_ == end_) return false;
+        switch (*at_++) {
+          case '"':
+          case '\\':
+          case '/':
+          case 'b':
+          case 'f':
+          case 'n':
+          case 'r':
+          case 't':
+            break;
+          default:
+            return false;  // \u (surrogates) and anything else: the reader decides
+        }
+      }
+    }
+  }
+
+  static bool digit(char c) { return c >= '0' && c <= '9'; }
+
+  bool number() {
+    const char* begin = at_;
+    eat('-');
+    if (eat('0')) {
+      if (at_ != end_ && digit(*at_)) return false;
+    } else {
+      if (at_ == end_ || !digit(*at_)) return false;
+      while (at_ != end_ && digit(*at_)) ++at_;
+    }
+    if (eat('.')) {
+      if (at_ == end_ || !digit(*at_)) return false;
+      while (at_ != end_ && digit(*at_)) ++at_;
+    }
+    // Exponents and long numbers can leave a double's range: the reader decides.
+    if (at('e') || at('E')) return false;
+    return at_ - begin <= 20;
+  }
+
+  const char* at_;
+  const char* end_;
+};
+
+}  // namespace
+
+Result<void> check_json(std::string_view text) {
+  if (QuickJson(text).surely_valid()) return {};
+  // Numbers are still converted (parse_json rejects one out of a double's range).
+  struct Validator {
+    // NOLINTBEGIN(readability-identifier-naming): RapidJSON's SAX handler interface.
+    bool Null() { return true; }
+    bool Bool(bool) { return true; }
+    bool Int64(int64_t) { return true; }
+    bool Uint64(uint64_t) { return true; }
+    bool Double(double) { return true; }
+    bool String(const char*, rapidjson::SizeType, bool) { return true; }
+    bool Key(const char*, rapidjson::SizeType, bool) { return true; }
+    bool StartObject() { return true; }
+    bool EndObject(rapidjson::SizeType) { return true; }
+    bool StartArray() { return true; }
+    bool EndArray(rapidjson::SizeType) { return true; }
+    // NOLINTEND(readability-identifier-naming)
+  };
+  json_detail::UncopiedText stream(text);
+  Validator validator;
+  json_detail::CheckedHandler<Validator> checked(validator);
+  rapidjson::Reader reader;
+  const rapidjson::ParseResult result =
+      reader.Parse<rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag>(stream,
+                                                                                        checked);
+  return json_detail::checked_result(checked.failure(), result, stream.Tell(), text.size());
 }
 
 std::string to_json(const rapidjson::Value& value) {

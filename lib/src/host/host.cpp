@@ -34,7 +34,7 @@ const char* host_mode_name(HostMode mode) {
 }
 
 Extension make_extension(const Config& config, HostMode mode, ReplyObserver observer) {
-  apply_memory_policy(config.telemetry);
+  apply_memory_policy(config.telemetry, config.proxy);
   Extension extension;
   const bool telemetry_on = config.telemetry.mode != TelemetryMode::Off;
   if (config.runner.command.empty()) {

@@ -1,6 +1,5 @@
 #include "extension_runner/proxy/invocation_events.hpp"
 
-#include <rapidjson/memorystream.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -15,23 +14,6 @@ namespace extension_runner {
 namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-// NOLINTBEGIN(readability-identifier-naming): RapidJSON's SAX handler interface names these.
-/** Accepts every SAX event: parse_json_events with it only validates. */
-struct Validator {
-  bool Null() { return true; }
-  bool Bool(bool) { return true; }
-  bool Int64(int64_t) { return true; }
-  bool Uint64(uint64_t) { return true; }
-  bool Double(double) { return true; }
-  bool String(const char*, rapidjson::SizeType, bool) { return true; }
-  bool Key(const char*, rapidjson::SizeType, bool) { return true; }
-  bool StartObject() { return true; }
-  bool EndObject(rapidjson::SizeType) { return true; }
-  bool StartArray() { return true; }
-  bool EndArray(rapidjson::SizeType) { return true; }
-};
-// NOLINTEND(readability-identifier-naming)
 
 void write_string(Writer& w, std::string_view s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
@@ -103,11 +85,7 @@ std::optional<std::string> client_context_from(const std::string* header) {
 
 }  // namespace
 
-bool is_json_text(std::string_view body) {
-  rapidjson::MemoryStream stream(body.data(), body.size());
-  Validator validator;
-  return parse_json_events(stream, validator).ok();
-}
+bool is_json_text(std::string_view body) { return check_json(body).ok(); }
 
 HookContext context_from_headers(const HeaderList& headers) {
   HookContext context;

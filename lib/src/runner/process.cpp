@@ -24,9 +24,25 @@ extern char** environ;
 namespace extension_runner {
 namespace {
 
+// Linux's default unprivileged ceiling (/proc/sys/fs/pipe-max-size).
+constexpr int kRequestPipeBytes = 1 << 20;
+
+// A request line can carry a 1 MiB (or larger) payload: through the default 64 KiB pipe it is
+// sixteen write-wake-read rounds between host and child, each a context switch. The kernel
+// holds pages only for bytes not yet read, so a wider pipe costs no memory while it is empty.
+// Best effort: where the limit is lower, or the user's pipe pages are spent, the default stays.
+void widen_request_pipe(int fd) {
+#ifdef F_SETPIPE_SZ
+  (void)::fcntl(fd, F_SETPIPE_SZ, kRequestPipeBytes);
+#else
+  (void)fd;
+#endif
+}
+
 // Process groups of live children, for a signal handler to end them: lock-free slots
 // (0 = free) because a handler may not take a lock.
 constexpr size_t kGroupSlots = 64;
+
 std::atomic<pid_t> g_groups[kGroupSlots];
 
 void remember_group(pid_t pgid) {
@@ -159,6 +175,7 @@ Result<ChildProcess> ChildProcess::spawn(const SpawnOptions& options) {
     auto p = make_pipe();
     if (!p) return p.error();
     in = std::move(*p);
+    widen_request_pipe(in.write.get());
   } else {
     in.read = Fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   }

@@ -3,6 +3,9 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <string>
+#include <string_view>
+
 #include "extension_runner/core/json.hpp"
 
 namespace extension_runner {
@@ -178,16 +181,25 @@ Result<std::string> encode_invoke_request(const InvokeRequest& request) {
   w.StartObject();
   write_key(w, "context");
   if (auto r = write_context(w, request.context); !r) return r.error();
-  write_key(w, "event");
-  if (request.event_compact) {
-    w.RawValue(request.event_json.data(), request.event_json.size(), rapidjson::kObjectType);
-  } else if (auto r = write_raw(w, request.event_json, "event"); !r) {
-    return r.error();
+  if (!request.event_compact) {
+    write_key(w, "event");
+    if (auto r = write_raw(w, request.event_json, "event"); !r) return r.error();
+    write_key(w, "deadline");
+    w.Int64(request.deadline_ms);
+    w.EndObject();
+    return text_of(buffer);
   }
-  write_key(w, "deadline");
-  w.Int64(request.deadline_ms);
-  w.EndObject();
-  return text_of(buffer);
+  // A compact event can be a hook's 1 MiB (or 8 MiB) payload: one string sized once, the event
+  // appended with one memcpy, and room for the newline the sender adds, so nothing reallocates.
+  static constexpr std::string_view kEvent = ",\"event\":";
+  const std::string deadline = ",\"deadline\":" + std::to_string(request.deadline_ms) + "}";
+  std::string line;
+  line.reserve(buffer.GetSize() + kEvent.size() + request.event_json.size() + deadline.size() + 1);
+  line.append(buffer.GetString(), buffer.GetSize());
+  line.append(kEvent);
+  line.append(request.event_json);
+  line.append(deadline);
+  return line;
 }
 
 Result<std::string> encode_invoke_reply(const InvokeReply& reply) {

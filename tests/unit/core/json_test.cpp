@@ -3,7 +3,10 @@
 #include "extension_runner/core/json.hpp"
 
 #include <catch2/catch.hpp>
+#include <cstdint>
+#include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "extension_runner/lambda/events.hpp"
@@ -39,6 +42,158 @@ TEST_CASE("json: text that is not exactly one JSON value is rejected, whatever i
     CHECK(parsed.error().kind == ErrorKind::ProtocolError);
     CHECK_THAT(parsed.error().message, Catch::Contains(c.reason));
   }
+}
+
+TEST_CASE("json: check_json accepts and rejects exactly what parse_json does, with its message") {
+  const std::vector<std::pair<const char*, std::string>> cases = {
+      {"an object", R"({"a":[1,-2.5e3,true,false,null],"b":{"c":"d"}})"},
+      {"escapes and surrogate pairs", R"(["\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"])"},
+      {"a lone high surrogate", R"(["\ud83d"])"},
+      {"a bad escape", R"(["\x"])"},
+      {"a raw control byte in a string", "[\"a\x01\"]"},
+      {"raw UTF-8 and invalid bytes are passed (not validated)", "[\"\xc3\xa9\xff\"]"},
+      {"an unterminated string", R"(["abc)"},
+      {"NUL inside a string", std::string("[\"a\0b\"]", 7)},
+      {"NUL after the value", std::string("{\"a\":1}\0x", 9)},
+      {"two values", "1 2"},
+      {"trailing comma", "[1,]"},
+      {"empty text", ""},
+      {"only whitespace", " \n\t "},
+      {"a BOM", "\xEF\xBB\xBF{}"},
+      {"numbers at the edges of int64, uint64 and double",
+       "[-9223372036854775808,18446744073709551615,18446744073709551616,1.7976931348623157e308]"},
+      {"a number too big for a double", "[1.8e308]"},
+      {"a number too small for a double", "1e-400"},
+      {"a number missing its fraction", "[1.]"},
+      {"a leading zero", "[01]"},
+      {"nesting at the limit", nested(kMaxJsonDepth)},
+      {"nesting beyond the limit", nested(kMaxJsonDepth + 1)},
+      {"a long string", "\"" + std::string(1 << 20, 'x') + "\""},
+  };
+  for (const auto& [what, text] : cases) {
+    INFO(what);
+    const auto parsed = parse_json(text);
+    const auto checked = check_json(text);
+    REQUIRE(checked.ok() == parsed.ok());
+    if (!parsed.ok()) {
+      CHECK(checked.error().kind == parsed.error().kind);
+      CHECK(checked.error().message == parsed.error().message);
+    }
+  }
+}
+
+namespace {
+// A random JSON-like text: valid documents from a small grammar, and their one-byte mutations.
+class JsonishGenerator {
+ public:
+  explicit JsonishGenerator(uint32_t seed) : random_(seed) {}
+
+  std::string next() {
+    std::string text = value(0);
+    if (pick(2) == 0) mutate(text);
+    return text;
+  }
+
+ private:
+  size_t pick(size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(random_); }
+
+  std::string value(int depth) {
+    static const std::vector<std::string> kScalars = {
+        "0",     "-0",   "12", "1.5", "-0.25", "18446744073709551616",     "1e5",   "2E-3", "true",
+        "false", "null", "01", "1.",  "-",     "123456789012345678901234", "1e400", "0e999"};
+    switch (depth < 3 ? pick(4) : 3) {
+      case 0: {
+        std::string out = "[";
+        for (size_t i = 0, n = pick(4); i < n; ++i)
+          out += (i ? "," : "") + space() + value(depth + 1);
+        return out + space() + "]";
+      }
+      case 1: {
+        std::string out = "{";
+        for (size_t i = 0, n = pick(4); i < n; ++i) {
+          out += (i ? "," : "") + space() + string() + ":" + space() + value(depth + 1);
+        }
+        return out + "}";
+      }
+      case 2:
+        return string();
+      default:
+        return kScalars[pick(kScalars.size())];
+    }
+  }
+
+  std::string space() {
+    static const std::vector<std::string> kSpaces = {"", "", " ", "\n\t", "\r "};
+    return kSpaces[pick(kSpaces.size())];
+  }
+
+  std::string string() {
+    static const std::vector<std::string> kPieces = {"abcdefgh",
+                                                     "x",
+                                                     "\xc3\xa9",
+                                                     "\xff",
+                                                     "\\n",
+                                                     "\\\"",
+                                                     "\\/",
+                                                     "\\u00e9",
+                                                     "\\ud83d",
+                                                     "\\ude00",
+                                                     "\\q",
+                                                     "\x01",
+                                                     std::string(1, '\0'),
+                                                     "12345678",
+                                                     "\\",
+                                                     "\t"};
+    std::string out = "\"";
+    for (size_t i = 0, n = pick(6); i < n; ++i) out += kPieces[pick(kPieces.size())];
+    return out + "\"";
+  }
+
+  void mutate(std::string& text) {
+    static const std::string kBytes = std::string("{}[]\":,\\ -.0e1tnu\x01\xff") + '\0';
+    const size_t at = pick(text.size() + 1);
+    const char byte = kBytes[pick(kBytes.size())];
+    switch (pick(3)) {
+      case 0:
+        text.insert(at, 1, byte);
+        break;
+      case 1:
+        if (at < text.size()) text.erase(at, 1);
+        break;
+      default:
+        if (at < text.size()) text[at] = byte;
+    }
+  }
+
+  std::mt19937 random_;
+};
+}  // namespace
+
+TEST_CASE("json: check_json agrees with parse_json on generated and mutated texts") {
+  JsonishGenerator generator(20261204);
+  size_t valid = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const std::string text = generator.next();
+    INFO(text);
+    const auto parsed = parse_json(text);
+    const auto checked = check_json(text);
+    REQUIRE(checked.ok() == parsed.ok());
+    if (parsed.ok()) {
+      ++valid;
+    } else {
+      REQUIRE(checked.error().message == parsed.error().message);
+    }
+  }
+  // Both outcomes are exercised in quantity, or the comparison says little.
+  CHECK(valid > 2000);
+  CHECK(valid < 18000);
+}
+
+TEST_CASE("json: check_json leaves the text as it was") {
+  constexpr const char* kOriginal = R"(["a\nb\u00e9",12.5,{"k\"":"v"}])";
+  std::string text = kOriginal;  // writable, as the in-situ reader would want it
+  REQUIRE(check_json(text).ok());
+  CHECK(text == kOriginal);
 }
 
 TEST_CASE("json: nesting up to the limit is accepted and serialises back") {

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "extension_runner/core/json.hpp"
+
 using namespace extension_runner;
 
 TEST_CASE("protocol: StartupRequest encodes every field with the seed's names") {
@@ -90,6 +92,35 @@ TEST_CASE("protocol: InvokeRequest encodes context, event and deadline") {
     REQUIRE(encoded.ok());
     CHECK(*encoded == c.expected);
     CHECK(encoded->find('\n') == std::string::npos);
+  }
+}
+
+TEST_CASE("protocol: a compact event's line has room for its newline") {
+  struct Case {
+    const char* what;
+    int64_t deadline_ms;
+    std::string event;
+  };
+  const std::vector<Case> cases = {
+      {"small event", 5, R"({"eventType":"REQUEST"})"},
+      {"negative deadline", -1, "null"},
+      {"1 MiB payload", 1700000000123, "\"" + std::string(1 << 20, 'x') + "\""},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    InvokeRequest request;
+    request.context.aws_request_id = "req";
+    request.event_json = c.event;
+    request.event_compact = true;
+    request.deadline_ms = c.deadline_ms;
+    auto encoded = encode_invoke_request(request);
+    REQUIRE(encoded.ok());
+    const std::string tail = ",\"deadline\":" + std::to_string(c.deadline_ms) + "}";
+    CHECK(encoded->find(",\"event\":" + c.event + tail) != std::string::npos);
+    CHECK(encoded->size() >= tail.size());
+    CHECK(encoded->compare(encoded->size() - tail.size(), tail.size(), tail) == 0);
+    CHECK(encoded->capacity() > encoded->size());
+    CHECK(parse_json(*encoded).ok());
   }
 }
 

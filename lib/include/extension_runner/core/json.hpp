@@ -45,8 +45,8 @@ struct Number {
   double d = 0;
 };
 bool convert_number(const char* text, size_t size, Number& out);
-Result<void> checked_result(Failure failure, const rapidjson::ParseResult& result,
-                            const rapidjson::MemoryStream& stream);
+Result<void> checked_result(Failure failure, const rapidjson::ParseResult& result, size_t consumed,
+                            size_t size);
 
 // Forwards RapidJSON's SAX events to `Handler` with two repairs (see parse_json): it refuses to
 // open a level beyond kMaxJsonDepth, and numbers arrive as text and are converted here.
@@ -128,8 +128,16 @@ Result<void> parse_json_events(rapidjson::MemoryStream& stream, Handler& handler
   json_detail::CheckedHandler<Handler> checked(handler);
   const rapidjson::ParseResult result =
       reader.Parse<rapidjson::kParseNumbersAsStringsFlag>(stream, checked);
-  return json_detail::checked_result(checked.failure(), result, stream);
+  return json_detail::checked_result(checked.failure(), result, stream.Tell(), stream.size_);
 }
+
+/**
+ * Is `text` what parse_json accepts? The same checks and the same ProtocolError messages, but
+ * no Document is built and no string or number is copied out of `text` (RapidJSON's reader
+ * otherwise copies every string byte into its stack): for validating a large payload that is
+ * then passed on as it is.
+ */
+Result<void> check_json(std::string_view text);
 
 /** Compact JSON text of a value. */
 std::string to_json(const rapidjson::Value& value);

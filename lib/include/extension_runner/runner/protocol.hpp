@@ -113,7 +113,9 @@ std::string encode_startup_request(const StartupRequest& request);
 /**
  * `{"context":{"aws_request_id":…,"client_context":<json>|null,"identity":{…}|null,
  * "invoked_function_arn":…},"event":<json>,"deadline":<ms>}`.
- * InvalidInput when `event_json` or `client_context_json` is not valid JSON.
+ * InvalidInput when `event_json` or `client_context_json` is not valid JSON. An
+ * `event_compact` event is copied as it is, once, into a string whose capacity also holds the
+ * line's newline (appending it does not reallocate).
  */
 Result<std::string> encode_invoke_request(const InvokeRequest& request);
 

@@ -501,7 +501,7 @@ std::optional<std::string> read_proxy_address(const std::string& path) {
 
 /** The first `{"eventType":"…"` of a runner-protocol event: REQUEST, RESPONSE, INVOKE, … */
 bool has_event_type(const std::string& event_json, const char* type) {
-  return event_json.rfind(std::string(R"({"eventType":")") + type + "\"", 0) == 0;
+  return event_json.rfind("{\"eventType\":\"" + std::string(type) + "\"", 0) == 0;
 }
 
 /** When the child answered each invocation's REQUEST / RESPONSE hook (or took its copy). */

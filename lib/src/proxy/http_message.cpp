@@ -163,6 +163,62 @@ HeadParse parse_request_head(std::string_view bytes, size_t max_bytes) {
   return result;
 }
 
+namespace {
+
+ResponseHeadParse malformed_response(std::string reason) {
+  ResponseHeadParse p;
+  p.status = HeadStatus::Malformed;
+  p.reason = std::move(reason);
+  return p;
+}
+
+bool parse_status_line(std::string_view line, ResponseHead& head) {
+  if (line.size() < 12 || line[8] != ' ' || (line.size() > 12 && line[12] != ' ')) return false;
+  head.version = std::string(line.substr(0, 8));
+  if (head.version != "HTTP/1.1" && head.version != "HTTP/1.0") return false;
+  const auto code = parse_decimal(line.substr(9, 3));
+  if (!code || *code < 100) return false;
+  head.status = static_cast<int>(*code);
+  return true;
+}
+
+}  // namespace
+
+ResponseHeadParse parse_response_head(std::string_view bytes, size_t max_bytes) {
+  size_t pos = 0;
+  ResponseHeadParse result;
+  auto line = next_line(bytes, pos);
+  while (line && !line->empty()) {
+    if (result.head.status == 0) {
+      if (!parse_status_line(*line, result.head))
+        return malformed_response("an invalid status line");
+    } else if ((line->front() == ' ' || line->front() == '\t') && !result.head.headers.empty()) {
+      result.head.headers.back().second += ' ';
+      result.head.headers.back().second += trim_ows(*line);
+    } else if (auto field = parse_field_line(*line)) {
+      result.head.headers.push_back(std::move(*field));
+    } else {
+      return malformed_response("a header field without a colon, or with an invalid name");
+    }
+    line = next_line(bytes, pos);
+  }
+  if (line && result.head.status == 0) return malformed_response("no status line");
+  if (!line || pos > max_bytes) {
+    result.status =
+        !line && bytes.size() <= max_bytes ? HeadStatus::NeedMore : HeadStatus::TooLarge;
+    return result;
+  }
+  result.status = HeadStatus::Complete;
+  result.consumed = pos;
+  return result;
+}
+
+bool keeps_alive(const ResponseHead& head) {
+  if (header_has_token(head.headers, "Connection", "close")) return false;
+  if (head.version == "HTTP/1.1") return true;
+  return header_has_token(head.headers, "Connection", "keep-alive");
+}
+
 Result<BodyFraming> request_body_framing(const HeaderList& headers) {
   const auto length = content_length(headers);
   if (!length.ok()) return length.error();

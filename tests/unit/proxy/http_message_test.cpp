@@ -67,6 +67,59 @@ TEST_CASE("proxy http: request heads", "[proxy]") {
   }
 }
 
+TEST_CASE("proxy http: response heads from the Runtime API", "[proxy]") {
+  struct Case {
+    std::string bytes;
+    HeadStatus status;
+    size_t consumed;
+    int code;
+    std::string version;
+    HeaderList headers;
+  };
+  const std::string ok = "HTTP/1.1 200 OK\r\n";
+  const std::vector<Case> cases = {
+      {ok + "Content-Length: 2\r\nLambda-Runtime-Aws-Request-Id: r1\r\n\r\n{}",
+       HeadStatus::Complete,
+       ok.size() + 56,
+       200,
+       "HTTP/1.1",
+       {{"Content-Length", "2"}, {"Lambda-Runtime-Aws-Request-Id", "r1"}}},
+      // No reason phrase, bare LF, HTTP/1.0.
+      {"HTTP/1.0 202\nA:1\n\n", HeadStatus::Complete, 18, 202, "HTTP/1.0", {{"A", "1"}}},
+      {"HTTP/1.1 100 Continue\r\n\r\n", HeadStatus::Complete, 25, 100, "HTTP/1.1", {}},
+      // Obsolete line folding becomes one space (RFC 9112 section 5.2).
+      {ok + "A: x\r\n \ty\r\n\r\n",
+       HeadStatus::Complete,
+       ok.size() + 13,
+       200,
+       "HTTP/1.1",
+       {{"A", "x y"}}},
+      {ok + "A: 1\r\n", HeadStatus::NeedMore, 0, 0, "", {}},
+      {"HTTP/1.1 20", HeadStatus::NeedMore, 0, 0, "", {}},
+      {"", HeadStatus::NeedMore, 0, 0, "", {}},
+      {"\r\n", HeadStatus::Malformed, 0, 0, "", {}},
+      {"HTTP/2 200 OK\r\n\r\n", HeadStatus::Malformed, 0, 0, "", {}},
+      {"HTTP/1.1 2x0 OK\r\n\r\n", HeadStatus::Malformed, 0, 0, "", {}},
+      {"HTTP/1.1 099 Low\r\n\r\n", HeadStatus::Malformed, 0, 0, "", {}},
+      {"HTTP/1.1 2000 OK\r\n\r\n", HeadStatus::Malformed, 0, 0, "", {}},
+      {"SSH-2.0-OpenSSH_9.2\r\n\r\n", HeadStatus::Malformed, 0, 0, "", {}},
+      {ok + "NoColon\r\n\r\n", HeadStatus::Malformed, 0, 0, "", {}},
+      {ok + "A: " + std::string(200, 'x') + "\r\n\r\n", HeadStatus::TooLarge, 0, 0, "", {}},
+      {ok + "A: " + std::string(200, 'x'), HeadStatus::TooLarge, 0, 0, "", {}},
+  };
+  for (const auto& c : cases) {
+    INFO(c.bytes);
+    const ResponseHeadParse parse = parse_response_head(c.bytes, 128);
+    REQUIRE(parse.status == c.status);
+    if (c.status == HeadStatus::Malformed) CHECK_FALSE(parse.reason.empty());
+    if (c.status != HeadStatus::Complete) continue;
+    CHECK(parse.consumed == c.consumed);
+    CHECK(parse.head.status == c.code);
+    CHECK(parse.head.version == c.version);
+    CHECK(parse.head.headers == c.headers);
+  }
+}
+
 TEST_CASE("proxy http: request body framing, smuggling shapes refused", "[proxy]") {
   using Kind = BodyFraming::Kind;
   struct Case {
@@ -124,6 +177,10 @@ TEST_CASE("proxy http: response framing, keep-alive, continue, heads", "[proxy]"
     head.version = a.version;
     head.headers = a.headers;
     CHECK(keeps_alive(head) == a.keep);
+    ResponseHead answer;
+    answer.version = a.version;
+    answer.headers = a.headers;
+    CHECK(keeps_alive(answer) == a.keep);
   }
   RequestHead expect;
   expect.headers = {{"expect", "100-Continue"}};

@@ -77,6 +77,31 @@ struct HeadParse {
  */
 HeadParse parse_request_head(std::string_view bytes, size_t max_bytes);
 
+/** A status line plus its header fields, as the proxy reads them from the Runtime API. */
+struct ResponseHead {
+  int status = 0;
+  std::string version;  ///< `HTTP/1.1` or `HTTP/1.0`.
+  HeaderList headers;
+};
+
+struct ResponseHeadParse {
+  HeadStatus status = HeadStatus::NeedMore;
+  size_t consumed = 0;
+  ResponseHead head;
+  std::string reason;
+};
+
+/**
+ * Parses the response head at the start of `bytes`: status line, fields, empty line. Accepts
+ * bare LF line ends, and replaces obsolete line folding by a space as a user agent must
+ * (RFC 9112 §5.2); Malformed for a status line that is not `HTTP/1.x NNN[ reason]` or a field
+ * without a colon; TooLarge past `max_bytes`.
+ */
+ResponseHeadParse parse_response_head(std::string_view bytes, size_t max_bytes);
+
+/** HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0 only with keep-alive. */
+bool keeps_alive(const ResponseHead& head);
+
 /** How a message body is delimited (RFC 9112 §6.3). */
 struct BodyFraming {
   enum class Kind { None, Length, Chunked };

@@ -1,18 +1,24 @@
 #pragma once
 /**
  * @file upstream.hpp
- * The proxy's client towards the real Runtime API, on libcurl: request bodies are pulled as
- * they are sent (CURLOPT_READFUNCTION; chunked when the runtime sent chunked, with its trailer
- * fields through CURLOPT_TRAILERFUNCTION), and the answer is pushed to a sink as it arrives.
- * So a streamed response goes through chunk by chunk and nothing is held whole unless the
- * caller chooses to. libcurl over cpp-httplib's client here because 0.11.4 cannot send trailers.
+ * The proxy's client towards the real Runtime API: HTTP/1.1 on one kept-alive loopback socket,
+ * read and written with the message code the proxy already uses on the runtime's side
+ * (http_message.hpp, chunked.hpp). Request bodies are pulled from a source as they are sent
+ * (chunked when the runtime sent chunked, its trailer fields after the last chunk), and the
+ * answer is pushed to a sink as it arrives: a streamed response goes through chunk by chunk and
+ * nothing is held whole unless the caller chooses to. Blocking calls on the caller's thread, so
+ * an exchange costs one send and one receive in the common case; libcurl's multi loop spent
+ * five more system calls per request on this path (docs/proxy.md, "Cost").
  */
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "extension_runner/core/fd.hpp"
 #include "extension_runner/core/result.hpp"
 #include "extension_runner/proxy/http_message.hpp"
 #include "extension_runner/proxy/options.hpp"
@@ -54,8 +60,8 @@ struct UpstreamRequest {
 };
 
 /**
- * One libcurl handle, reusing its connection across requests; one thread at a time uses it,
- * except cancel().
+ * One connection to the Runtime API, kept open across requests (reopened when the platform
+ * closed it); one thread at a time uses it, except cancel().
  */
 class UpstreamClient {
  public:
@@ -66,9 +72,14 @@ class UpstreamClient {
 
   /**
    * Sends `request` and hands the answer to `sink` as it arrives; no limit on the total time
-   * (`/next` blocks across sandbox freezes [EXT]). Any HTTP status is an answer. Error
-   * ApiUnreachable when the exchange failed (message: `GET http://…/next: connection refused
-   * (CURLcode 7)`), possibly after the sink got the head; Cancelled after cancel().
+   * (`/next` blocks across sandbox freezes [EXT]). Any HTTP status is an answer; interim 1xx
+   * answers are skipped. A kept connection the platform closed while idle is replaced: a
+   * request without a streamed body is sent once more on a fresh connection when the old one
+   * failed before any answer byte. Errors: ApiUnreachable when the exchange failed (message:
+   * `GET http://127.0.0.1:9001/2018-06-01/runtime/invocation/next: connection refused
+   * (errno 111)`), possibly after the sink got the head; Io when the sink refused the answer;
+   * the source's own error when a body with a Content-Length broke off (a chunked one is ended
+   * with the source's trailers instead, and the exchange goes on); Cancelled after cancel().
    */
   Result<void> exchange(const UpstreamRequest& request, ResponseSink& sink);
 
@@ -78,18 +89,21 @@ class UpstreamClient {
   const HostPort& upstream() const { return upstream_; }
 
  private:
-  struct Transfer;
-  struct Curl;
+  class Exchange;
+  class Buffer;
+  Result<void> connect(const UpstreamRequest& request);
+  void disconnect();
+  /** An idle kept connection that is readable was closed by the platform (or is out of step). */
+  bool idle_connection_closed() const;
+  Error unreachable(const UpstreamRequest& request, const std::string& words) const;
+
   HostPort upstream_;
   int64_t connect_timeout_ms_;
-  std::unique_ptr<Curl> curl_;
+  Fd socket_;
+  std::unique_ptr<Buffer> buffer_;  ///< Received and not yet used; empty between exchanges.
+  std::mutex mutex_;                ///< live_fd_, between the exchange's thread and cancel().
+  int live_fd_ = -1;
+  std::atomic<bool> cancelled_{false};
 };
-
-/**
- * Words for a failed transfer from its CURLcode and socket errno ("connection refused", "the
- * connection closed in the middle of the answer", …). Never libcurl's own strings: a static
- * libcurl may have them compiled out.
- */
-std::string describe_upstream_failure(int curl_code, int os_errno);
 
 }  // namespace extension_runner

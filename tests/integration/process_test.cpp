@@ -7,9 +7,13 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <thread>
 
 using namespace extension_runner;
 
@@ -21,6 +25,14 @@ std::string read_all(int fd) {
   while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
   return out;
 }
+
+std::string read_file_text(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 }  // namespace
 
 TEST_CASE("process: a child's output and exit code are captured") {
@@ -131,6 +143,14 @@ TEST_CASE("process: GroupPeakRss sums the group's members and forgets those that
   while (::read(child->stdout_fd().get(), &c, 1) == 1 && c != '\n') line.push_back(c);
   const auto grandchild = static_cast<pid_t>(std::stoi(line));
   const pid_t group = child->pid();
+  // `$!` is known once the shell forked, before the copy executes `sleep`; that exec starts a
+  // new (smaller) peak, which would break the brackets below: wait for it.
+  const std::string comm_path = "/proc/" + std::to_string(grandchild) + "/comm";
+  const auto patience = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (read_file_text(comm_path) != "sleep\n") {
+    REQUIRE(std::chrono::steady_clock::now() < patience);
+    std::this_thread::yield();
+  }
   std::vector<pid_t> members;
   const long scanned = group_peak_rss_kb(group, members);
   CHECK(scanned > 0);

@@ -12,7 +12,7 @@ namespace extension_runner {
 /** With the proxy on: blocks up to this size come from the heap, not a mapping of their own. */
 inline constexpr int kProxyMmapThreshold = 8 * 1024 * 1024;
 /** With the proxy on: freed memory at the heap's top kept mapped (for reuse) up to this size. */
-inline constexpr int kProxyTrimThreshold = 16 * 1024 * 1024;
+inline constexpr int kProxyTrimThreshold = 32 * 1024 * 1024;
 
 /**
  * glibc mallopt, process-wide. With telemetry or the proxy on: one malloc arena. With the proxy

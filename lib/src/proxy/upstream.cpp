@@ -111,7 +111,7 @@ class UpstreamClient::Buffer {
     if (capacity_ - end_ < kPiece) {
       const size_t grown = std::max(capacity_ * 2, end_ + kPiece);
       auto bigger = std::make_unique<char[]>(grown);
-      std::memcpy(bigger.get(), data_.get(), end_);
+      if (end_ > 0) std::memcpy(bigger.get(), data_.get(), end_);  // data_ is null at first
       data_ = std::move(bigger);
       capacity_ = grown;
     }

@@ -492,6 +492,7 @@ test('package.json: CommonJS, no dependencies, Node >= 18, main is the one file'
 });
 
 // The function side's send(): resolves true when queued, else false with one stderr line.
+const kPatientMs = 10000;
 async function withEndpoint(answer, fn) {
   const http = require('node:http');
   const seen = { bodies: [], ids: [], sockets: new Set() };
@@ -536,8 +537,10 @@ test('send: accepted messages resolve true on one kept-alive connection', async 
   await withEndpoint(202, async (seen) => {
     const stderr = capturingStderr();
     try {
-      assert.equal(await er.send({ n: 1 }), true);
-      assert.equal(await er.sendMany(['a', 2], { requestId: 'req-9' }), true);
+      // A budget far above the 50 ms default: these cases are about acceptance, and a loaded
+      // machine (CI runs the suite under sanitizers, two tests at a time) can be slow.
+      assert.equal(await er.send({ n: 1 }, { timeoutMs: kPatientMs }), true);
+      assert.equal(await er.sendMany(['a', 2], { requestId: 'req-9', timeoutMs: kPatientMs }), true);
     } finally {
       stderr.restore();
     }
@@ -799,9 +802,10 @@ test('send: a kept-open connection the endpoint closed is replaced once, unseen 
   process.env[er.MESSAGES_URL_ENV] = `http://127.0.0.1:${server.address().port}/v1/messages`;
   const stderr = capturingStderr();
   try {
-    assert.equal(await er.send({ n: 1 }), true);
-    assert.equal(await er.send({ n: 2 }), true);  // reused, dropped, retried on a new connection
-    assert.equal(await er.send({ n: 3 }), true);  // that new connection, kept
+    const patient = { timeoutMs: kPatientMs };
+    assert.equal(await er.send({ n: 1 }, patient), true);
+    assert.equal(await er.send({ n: 2 }, patient), true);  // reused, dropped, retried anew
+    assert.equal(await er.send({ n: 3 }, patient), true);  // that new connection, kept
   } finally {
     stderr.restore();
     if (saved === undefined) delete process.env[er.MESSAGES_URL_ENV];

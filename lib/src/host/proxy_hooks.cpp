@@ -19,16 +19,16 @@ bool is_runner_error(const std::string& errortype) { return errortype.rfind("Run
 
 }  // namespace
 
-InvokeRequest hook_request(const HookCall& call) {
+InvokeRequest hook_request(HookCall call) {
   InvokeRequest request;
-  request.context.aws_request_id = call.context.aws_request_id;
-  request.context.client_context_json = call.context.client_context_json;
+  request.context.aws_request_id = std::move(call.context.aws_request_id);
+  request.context.client_context_json = std::move(call.context.client_context_json);
   if (call.context.identity) {
-    request.context.identity = Identity{call.context.identity->cognito_identity_id,
-                                        call.context.identity->cognito_identity_pool_id};
+    request.context.identity = Identity{std::move(call.context.identity->cognito_identity_id),
+                                        std::move(call.context.identity->cognito_identity_pool_id)};
   }
-  request.context.invoked_function_arn = call.context.invoked_function_arn;
-  request.event_json = call.event_json;
+  request.context.invoked_function_arn = std::move(call.context.invoked_function_arn);
+  request.event_json = std::move(call.event_json);
   // The proxy builds the event itself, compact and on one line (proxy/hooks.hpp).
   request.event_compact = true;
   request.deadline_ms = call.deadline_ms;
@@ -62,12 +62,14 @@ Result<HookReply> ProxyHooks::on_response(const HookCall& call) { return decide(
 
 // Inline on the observe queue's thread when the main child is idle: one thread hand-off less
 // per copy. After cancel() copies queue as before, so that stop() is never kept waiting by one.
-void ProxyHooks::observe(const HookCall& call) {
-  InvokeRequest request = hook_request(call);
+void ProxyHooks::observe(HookCall call) {
+  const int64_t deadline_ms = call.deadline_ms;
+  const std::string id = call.context.aws_request_id;
+  InvokeRequest request = hook_request(std::move(call));
   const Ticket ticket =
       cancelled_ ? main_.submit(std::move(request)) : main_.run_or_submit(std::move(request));
-  if (!await_answer(ticket, call.deadline_ms)) {
-    log_debug("observe copy for " + call.context.aws_request_id + " not answered by its deadline");
+  if (!await_answer(ticket, deadline_ms)) {
+    log_debug("observe copy for " + id + " not answered by its deadline");
   }
 }
 

@@ -35,8 +35,11 @@ namespace extension_runner {
  */
 inline constexpr int64_t kHookGraceMs = 500;
 
-/** The runner-protocol request for a hook call: the fields copied across, nothing added. */
-InvokeRequest hook_request(const HookCall& call);
+/**
+ * The runner-protocol request for a hook call: its fields moved across (pass an rvalue to spare
+ * copying the event), with `measure_memory` off, since hook_outcome drops the billing.
+ */
+InvokeRequest hook_request(HookCall call);
 
 /**
  * The hook's outcome from the child's reply: the reply's deciding fields, or an Error
@@ -67,7 +70,7 @@ class ProxyHooks : public InvocationHooks {
    * The copy on the main child's ordinary lane (FIFO with telemetry), on this thread when the
    * child is idle (after cancel(): always queued); the answer is ignored.
    */
-  void observe(const HookCall& call) override;
+  void observe(HookCall call) override;
 
   /** Extra hook children alive now (started, not yet dropped or stopped). */
   size_t extra_children() const;

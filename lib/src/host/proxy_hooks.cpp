@@ -105,13 +105,12 @@ std::optional<Result<InvokeReply>> ProxyHooks::await_answer(const Ticket& ticket
 
 // The flag first, then the lent lanes' inline runs: a run that starts after this finds the flag
 // (run_or_submit's `abandoned`). Under mutex_, so a lent extra child cannot be dropped meanwhile.
-// The main child is interrupted only while a hook holds its lane; in intercept mode nothing else
-// runs on it inline then (the lifecycle's INVOKE runs on the thread now calling this).
+// Only hook runs carry &cancelled_: an observe copy or an INVOKE running inline is left alone.
 void ProxyHooks::cancel() {
   cancelled_ = true;
   std::lock_guard<std::mutex> lock(mutex_);
-  if (main_hooks_ > 0) main_.cancel_inline();
-  for (Dispatcher* extra : lent_extras_) extra->cancel_inline();
+  if (main_hooks_ > 0) main_.cancel_inline(&cancelled_);
+  for (Dispatcher* extra : lent_extras_) extra->cancel_inline(&cancelled_);
 }
 
 // The main child when no other hook holds it and it is idle; else an idle extra child; else a

@@ -142,6 +142,7 @@ Ticket Dispatcher::run_or_submit(InvokeRequest request, Order order,
     busy_ = true;
     running_ = invoker_.get();
     running_inline_ = true;
+    running_flag_ = abandoned;
   }
   // A completed ticket without a promise: setting one costs a futex wake (its call_once) even
   // when nobody waits.
@@ -152,6 +153,7 @@ Ticket Dispatcher::run_or_submit(InvokeRequest request, Order order,
     busy_ = false;
     running_ = nullptr;
     running_inline_ = false;
+    running_flag_ = nullptr;
     queued = !queue_.empty();
   }
   idle_cv_.notify_all();  // no system call while nobody waits in wait_idle()
@@ -161,9 +163,12 @@ Ticket Dispatcher::run_or_submit(InvokeRequest request, Order order,
   return ticket;
 }
 
-void Dispatcher::cancel_inline() {
+void Dispatcher::cancel_inline(const std::atomic<bool>* abandoned) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (running_inline_ && running_ != nullptr) running_->cancel();
+  if (running_inline_ && running_ != nullptr && abandoned != nullptr &&
+      running_flag_ == abandoned) {
+    running_->cancel();
+  }
 }
 
 bool Dispatcher::wait_idle(std::chrono::steady_clock::time_point deadline) {

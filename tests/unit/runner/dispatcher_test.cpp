@@ -348,45 +348,55 @@ TEST_CASE("dispatcher: run_or_submit with Order::Priority queues on the priority
   CHECK(r.ids == std::vector<std::string>{"running", "hook", "telemetry"});
 }
 
-TEST_CASE(
-    "dispatcher: cancel_inline interrupts a request on the caller's thread, not the worker's") {
-  SECTION("inline: cancelled, and the dispatcher keeps serving (not a fatal error)") {
+TEST_CASE("dispatcher: cancel_inline interrupts only the inline request given its flag") {
+  std::atomic<bool> flag{false};
+  std::atomic<bool> other_flag{false};
+  SECTION("inline with that flag: cancelled, and not a fatal error") {
     Record r;
     Dispatcher d;
     REQUIRE(d.start(fake(&r, /*ready=*/true)).ok());
     std::optional<Result<InvokeReply>> outcome;
-    std::thread caller(
-        [&] { outcome = d.run_or_submit(req("inline", "\"block\"")).wait_until(kLong()); });
+    std::thread caller([&] {
+      outcome = d.run_or_submit(req("inline", "\"block\""), Dispatcher::Order::Fifo, &flag)
+                    .wait_until(kLong());
+    });
     {
       std::unique_lock<std::mutex> lock(r.mutex);
       REQUIRE(r.cv.wait_until(lock, kLong(), [&] { return r.blocking; }));
     }
-    d.cancel_inline();
+    d.cancel_inline(&flag);
     caller.join();
     REQUIRE(outcome);
     REQUIRE_FALSE(outcome->ok());
     CHECK(outcome->error().kind == ErrorKind::Cancelled);
     CHECK_FALSE(d.fatal_error().has_value());
   }
-  SECTION("on the worker: left alone") {
-    Record r;
-    Dispatcher d;
-    REQUIRE(d.start(fake(&r, /*ready=*/false)).ok());
-    Ticket queued = d.submit(req("worker", "\"block\""));
-    {
-      std::unique_lock<std::mutex> lock(r.mutex);
-      REQUIRE(r.cv.wait_until(lock, kLong(), [&] { return r.blocking; }));
+  // Left alone: an inline request without that flag, and one on the worker.
+  for (const bool ready : {true, false}) {
+    SECTION(ready ? "inline with another flag: left alone" : "on the worker: left alone") {
+      Record r;
+      Dispatcher d;
+      REQUIRE(d.start(fake(&r, ready)).ok());
+      std::optional<Result<InvokeReply>> outcome;
+      std::thread caller([&] {
+        outcome = d.run_or_submit(req("other", "\"block\""), Dispatcher::Order::Fifo, &other_flag)
+                      .wait_until(kLong());
+      });
+      {
+        std::unique_lock<std::mutex> lock(r.mutex);
+        REQUIRE(r.cv.wait_until(lock, kLong(), [&] { return r.blocking; }));
+      }
+      d.cancel_inline(&flag);
+      {
+        std::lock_guard<std::mutex> lock(r.mutex);
+        CHECK_FALSE(r.cancelled);
+        r.release = true;
+        r.cv.notify_all();
+      }
+      caller.join();
+      REQUIRE(outcome);
+      CHECK(outcome->ok());
     }
-    d.cancel_inline();
-    {
-      std::lock_guard<std::mutex> lock(r.mutex);
-      CHECK_FALSE(r.cancelled);
-      r.release = true;
-      r.cv.notify_all();
-    }
-    auto reply = queued.wait_until(kLong());
-    REQUIRE(reply);
-    CHECK(reply->ok());
   }
 }
 

@@ -108,11 +108,12 @@ class Dispatcher {
                        const std::atomic<bool>* abandoned = nullptr);
 
   /**
-   * Interrupts a request running on a caller's thread in run_or_submit() right now, if any
-   * (Invoker::cancel: it returns promptly with Error{Cancelled}, and the invoker, sticky, serves
-   * nothing more); a request on the worker is left alone. From any thread.
+   * Interrupts the request running on a caller's thread in run_or_submit() right now if it was
+   * given this `abandoned` flag (Invoker::cancel: it returns promptly with Error{Cancelled}, and
+   * the invoker, sticky, serves nothing more); any other request, inline or on the worker, is
+   * left alone. From any thread.
    */
-  void cancel_inline();
+  void cancel_inline(const std::atomic<bool>* abandoned);
 
   /** Waits until nothing is queued or running; false if `deadline` came first. */
   bool wait_idle(std::chrono::steady_clock::time_point deadline);
@@ -158,7 +159,8 @@ class Dispatcher {
   std::unique_ptr<Invoker> invoker_;  ///< Created, used and destroyed on the worker thread.
   Invoker* running_ = nullptr;        ///< invoker_ while a request runs, for cancel().
   bool running_inline_ = false;       ///< The running request runs in run_or_submit().
-  ReplyObserver observer_;            ///< Set before the worker starts, then only read by it.
+  const std::atomic<bool>* running_flag_ = nullptr;  ///< Its `abandoned` flag.
+  ReplyObserver observer_;  ///< Set before the worker starts, then only read by it.
   std::thread worker_;
 };
 

@@ -178,3 +178,25 @@ TEST_CASE("process: GroupPeakRss sums the group's members and forgets those that
   CHECK(after >= shell_before);
   CHECK(after <= shell_later);
 }
+
+TEST_CASE("process: a child spawned from a thread with SIGPIPE blocked starts with an empty mask") {
+  // write_line_until leaves SIGPIPE blocked on its threads (line_writer.hpp); their children
+  // must not inherit that.
+  std::string mask_line;
+  std::thread spawner([&] {
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+    SpawnOptions o;
+    o.argv = shell_argv("grep '^SigBlk:' /proc/self/status");
+    auto child = ChildProcess::spawn(o);
+    REQUIRE(child.ok());
+    child->stdin_fd().reset();
+    mask_line = read_all(child->stdout_fd().get());
+    CHECK(child->wait().code == 0);
+  });
+  spawner.join();
+  REQUIRE(mask_line.rfind("SigBlk:", 0) == 0);
+  CHECK(mask_line.find_first_not_of("0\t\n ", 7) == std::string::npos);
+}

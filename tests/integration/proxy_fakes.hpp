@@ -468,7 +468,7 @@ class RecordingHooks : public extension_runner::InvocationHooks {
     note(responses_, call);
     return on_response_answer(call);
   }
-  void observe(const extension_runner::HookCall& call) override { note(observed_, call); }
+  void observe(extension_runner::HookCall call) override { note(observed_, std::move(call)); }
 
   /** Waits until `n` observe copies arrived; returns them. */
   std::vector<extension_runner::HookCall> wait_observed(size_t n) {
@@ -486,10 +486,9 @@ class RecordingHooks : public extension_runner::InvocationHooks {
   }
 
  private:
-  void note(std::vector<extension_runner::HookCall>& calls,
-            const extension_runner::HookCall& call) {
+  void note(std::vector<extension_runner::HookCall>& calls, extension_runner::HookCall call) {
     std::lock_guard<std::mutex> lock(mutex_);
-    calls.push_back(call);
+    calls.push_back(std::move(call));
     cv_.notify_all();
   }
   std::mutex mutex_;

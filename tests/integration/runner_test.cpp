@@ -187,6 +187,22 @@ struct LogCapture {
 
 }  // namespace
 
+TEST_CASE("runner: a request with measure_memory off gets used_mb 0, the next one measures") {
+  TempDir dir;
+  ChildInvoker invoker(probe_options(dir));
+  REQUIRE(invoker.start().ok());
+  InvokeRequest unmeasured = request("hook-1", R"({"eventType":"REQUEST"})");
+  unmeasured.measure_memory = false;
+  auto reply = invoker.invoke(unmeasured);
+  REQUIRE(reply.ok());
+  CHECK(reply->invokeid == "hook-1");
+  CHECK(reply->billing.used_mb == 0);
+  CHECK(reply->billing.duration_ms > 0);  // the rest of the billing is still measured
+  auto measured = invoker.invoke(request("req-2", R"({"eventType":"INVOKE"})"));
+  REQUIRE(measured.ok());
+  CHECK(measured->billing.used_mb > 0);
+}
+
 TEST_CASE("runner: normal startup and a request round trip with host billing") {
   TempDir dir;
   ChildInvoker invoker(probe_options(dir));

@@ -1,5 +1,6 @@
 #include "extension_runner/host/proxy_hooks.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -18,19 +19,21 @@ bool is_runner_error(const std::string& errortype) { return errortype.rfind("Run
 
 }  // namespace
 
-InvokeRequest hook_request(const HookCall& call) {
+InvokeRequest hook_request(HookCall call) {
   InvokeRequest request;
-  request.context.aws_request_id = call.context.aws_request_id;
-  request.context.client_context_json = call.context.client_context_json;
+  request.context.aws_request_id = std::move(call.context.aws_request_id);
+  request.context.client_context_json = std::move(call.context.client_context_json);
   if (call.context.identity) {
-    request.context.identity = Identity{call.context.identity->cognito_identity_id,
-                                        call.context.identity->cognito_identity_pool_id};
+    request.context.identity = Identity{std::move(call.context.identity->cognito_identity_id),
+                                        std::move(call.context.identity->cognito_identity_pool_id)};
   }
-  request.context.invoked_function_arn = call.context.invoked_function_arn;
-  request.event_json = call.event_json;
+  request.context.invoked_function_arn = std::move(call.context.invoked_function_arn);
+  request.event_json = std::move(call.event_json);
   // The proxy builds the event itself, compact and on one line (proxy/hooks.hpp).
   request.event_compact = true;
   request.deadline_ms = call.deadline_ms;
+  // The reply's billing is dropped (hook_outcome): no /proc reads for it.
+  request.measure_memory = false;
   return request;
 }
 
@@ -57,20 +60,29 @@ Result<HookReply> ProxyHooks::on_request(const HookCall& call) { return decide(c
 
 Result<HookReply> ProxyHooks::on_response(const HookCall& call) { return decide(call); }
 
-void ProxyHooks::observe(const HookCall& call) {
-  const Ticket ticket = main_.submit(hook_request(call));
-  if (!await_answer(ticket, call.deadline_ms)) {
-    log_debug("observe copy for " + call.context.aws_request_id + " not answered by its deadline");
+// Inline on the observe queue's thread when the main child is idle: one thread hand-off less
+// per copy. After cancel() copies queue as before, so that stop() is never kept waiting by one.
+void ProxyHooks::observe(HookCall call) {
+  const int64_t deadline_ms = call.deadline_ms;
+  const std::string id = call.context.aws_request_id;
+  InvokeRequest request = hook_request(std::move(call));
+  const Ticket ticket =
+      cancelled_ ? main_.submit(std::move(request)) : main_.run_or_submit(std::move(request));
+  if (!await_answer(ticket, deadline_ms)) {
+    log_debug("observe copy for " + id + " not answered by its deadline");
   }
 }
 
+// Inline on the calling (connection) thread when the lane's child is idle, sparing the two
+// cross-thread wake-ups of a queued request; cancel() interrupts such a run (cancel_inline).
 Result<HookReply> ProxyHooks::decide(const HookCall& call) {
   if (cancelled_) return make_error(ErrorKind::Cancelled, "the extension is shutting down");
   Lane lane = borrow_lane();
-  const Ticket ticket = lane.dispatcher->submit_priority(hook_request(call));
+  const Ticket ticket =
+      lane.dispatcher->run_or_submit(hook_request(call), Dispatcher::Order::Priority, &cancelled_);
   auto reply = await_answer(ticket, call.deadline_ms);
   return_lane(std::move(lane));
-  if (!reply) {
+  if (!reply || (cancelled_ && !*reply && reply->error().kind == ErrorKind::Cancelled)) {
     return make_error(ErrorKind::Cancelled,
                       cancelled_ ? "the extension is shutting down"
                                  : "the hook gave no answer by the invocation's deadline");
@@ -91,7 +103,15 @@ std::optional<Result<InvokeReply>> ProxyHooks::await_answer(const Ticket& ticket
   }
 }
 
-void ProxyHooks::cancel() { cancelled_ = true; }
+// The flag first, then the lent lanes' inline runs: a run that starts after this finds the flag
+// (run_or_submit's `abandoned`). Under mutex_, so a lent extra child cannot be dropped meanwhile.
+// Only hook runs carry &cancelled_: an observe copy or an INVOKE running inline is left alone.
+void ProxyHooks::cancel() {
+  cancelled_ = true;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (main_hooks_ > 0) main_.cancel_inline(&cancelled_);
+  for (Dispatcher* extra : lent_extras_) extra->cancel_inline(&cancelled_);
+}
 
 // The main child when no other hook holds it and it is idle; else an idle extra child; else a
 // new one while under the bound; else the main child's priority lane after all (queued).
@@ -108,6 +128,7 @@ ProxyHooks::Lane ProxyHooks::borrow_lane() {
       lane.extra = std::move(idle_extras_.back());
       idle_extras_.pop_back();
       lane.dispatcher = lane.extra.get();
+      lent_extras_.push_back(lane.dispatcher);
       return lane;
     }
     if (extras_started_ >= max_extra_) {
@@ -129,6 +150,8 @@ ProxyHooks::Lane ProxyHooks::borrow_lane() {
   Lane lane;
   lane.dispatcher = extra.get();
   lane.extra = std::move(extra);
+  std::lock_guard<std::mutex> lock(mutex_);
+  lent_extras_.push_back(lane.dispatcher);
   return lane;
 }
 
@@ -140,6 +163,7 @@ void ProxyHooks::return_lane(Lane lane) {
       --main_hooks_;
       return;
     }
+    lent_extras_.erase(std::find(lent_extras_.begin(), lent_extras_.end(), lane.dispatcher));
     if (!stopped_ && !lane.extra->fatal_error()) {
       idle_extras_.push_back(std::move(lane.extra));
       return;

@@ -351,7 +351,10 @@ bool ChildInvoker::sleep_until(Clock::time_point until) {
   return !inbox_->cv.wait_until(lock, until, [&] { return inbox_->cancelled; });
 }
 
-int64_t ChildInvoker::used_mb() { return (rss_.measure(pid()) + 1023) / 1024; }
+int64_t ChildInvoker::used_mb(const InvokeRequest& request) {
+  if (!request.measure_memory) return 0;
+  return (rss_.measure(pid()) + 1023) / 1024;
+}
 
 Result<InvokeReply> ChildInvoker::crashed(const InvokeRequest& request, double duration_ms) {
   std::string status = "closed its stdout";
@@ -386,7 +389,7 @@ Error ChildInvoker::cancelled_mid_request() {
 InvokeReply ChildInvoker::timed_out(const Attempt& attempt) {
   InvokeReply r = host_reply(attempt.request, kRunnerTimeout,
                              "no reply by the deadline; child runtime killed and restarted");
-  r.billing.used_mb = used_mb();
+  r.billing.used_mb = used_mb(attempt.request);
   r.billing.duration_ms = attempt.ms_since_start(Clock::now());
   end_session();
   log_warn("request " + attempt.request.context.aws_request_id + ": child runtime '" +
@@ -418,7 +421,7 @@ std::optional<Result<InvokeReply>> ChildInvoker::take_reply(const Attempt& attem
                                                             InvokeReply reply, double duration) {
   reply.billing.duration_ms = duration;
   reply.billing.memory = options_.memory_size;
-  reply.billing.used_mb = used_mb();
+  reply.billing.used_mb = used_mb(attempt.request);
   const std::string& id = attempt.request.context.aws_request_id;
   if (reply.invokeid == id) {
     crashes_in_a_row_ = 0;
@@ -534,7 +537,7 @@ std::optional<Result<InvokeReply>> ChildInvoker::await_reply(const Attempt& atte
         log_from(LogLevel::Warn, options_.log_name, "protocol: bad reply: " + m->error);
         InvokeReply r = host_reply(attempt.request, kRunnerProtocolError, m->error);
         r.billing.duration_ms = duration;
-        r.billing.used_mb = used_mb();
+        r.billing.used_mb = used_mb(attempt.request);
         return r;
       }
       case Message::Kind::Startup:

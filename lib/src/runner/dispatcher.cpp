@@ -17,6 +17,8 @@ void log_reply(const InvokeRequest& request, const Result<InvokeReply>& reply) {
     log_warn("request " + request.context.aws_request_id + " failed: " + reply.error().message);
     return;
   }
+  // Built for every request otherwise (hooks included), to be dropped at the usual level.
+  if (!reply->errors && !log_enabled(LogLevel::Debug)) return;
   const std::string summary = "request " + request.context.aws_request_id + " done in " +
                               std::to_string(static_cast<int64_t>(reply->billing.duration_ms)) +
                               " ms, max memory used " + std::to_string(reply->billing.used_mb) +
@@ -33,6 +35,7 @@ void log_reply(const InvokeRequest& request, const Result<InvokeReply>& reply) {
 
 std::optional<Result<InvokeReply>> Ticket::wait_until(
     std::chrono::steady_clock::time_point deadline) const {
+  if (done_) return *done_;
   if (!future_.valid()) return Result<InvokeReply>(make_error(ErrorKind::Cancelled, "no request"));
   if (future_.wait_until(deadline) != std::future_status::ready) return std::nullopt;
   return future_.get();
@@ -123,29 +126,49 @@ Ticket Dispatcher::submit_locked(InvokeRequest request, int64_t budget_ms, bool 
   return ticket;
 }
 
-Ticket Dispatcher::run_or_submit(InvokeRequest request) {
+Ticket Dispatcher::run_or_submit(InvokeRequest request, Order order,
+                                 const std::atomic<bool>* abandoned) {
+  Ticket ticket;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     const bool idle =
         !stopping_ && queue_.empty() && !busy_ && invoker_ && !fatal_ && invoker_->ready();
-    if (!idle) return submit_locked(std::move(request), 0);
+    if (!idle) return submit_locked(std::move(request), 0, order == Order::Priority);
+    if (abandoned != nullptr && *abandoned) {
+      ticket.done_ = std::make_shared<const Result<InvokeReply>>(
+          make_error(ErrorKind::Cancelled, "abandoned before it started"));
+      return ticket;
+    }
     busy_ = true;
     running_ = invoker_.get();
+    running_inline_ = true;
+    running_flag_ = abandoned;
   }
-  Job job;
-  job.request = std::move(request);
-  job.promise = std::make_shared<std::promise<Result<InvokeReply>>>();
-  Ticket ticket;
-  ticket.future_ = job.promise->get_future().share();
-  run_request(job);
+  // A completed ticket without a promise: setting one costs a futex wake (its call_once) even
+  // when nobody waits.
+  ticket.done_ = std::make_shared<const Result<InvokeReply>>(run_request(request, 0));
+  bool queued = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     busy_ = false;
     running_ = nullptr;
+    running_inline_ = false;
+    running_flag_ = nullptr;
+    queued = !queue_.empty();
   }
-  idle_cv_.notify_all();
-  cv_.notify_all();  // the worker holds queued work back while a request runs here
+  idle_cv_.notify_all();  // no system call while nobody waits in wait_idle()
+  // The worker holds queued work back while a request runs here; with nothing queued, waking
+  // it would only cost it (and us) a futex round trip for nothing.
+  if (queued) cv_.notify_all();
   return ticket;
+}
+
+void Dispatcher::cancel_inline(const std::atomic<bool>* abandoned) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (running_inline_ && running_ != nullptr && abandoned != nullptr &&
+      running_flag_ == abandoned) {
+    running_->cancel();
+  }
 }
 
 bool Dispatcher::wait_idle(std::chrono::steady_clock::time_point deadline) {
@@ -212,7 +235,7 @@ void Dispatcher::run() {
     if (job.call) {
       job.call();
     } else {
-      run_request(job);
+      job.promise->set_value(run_request(*job.request, job.budget_ms));
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -225,23 +248,16 @@ void Dispatcher::run() {
   }
 }
 
-void Dispatcher::run_request(Job& job) {
-  InvokeRequest& request = *job.request;
+Result<InvokeReply> Dispatcher::run_request(InvokeRequest& request, int64_t budget_ms) {
   std::optional<Error> fatal;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     fatal = fatal_;
-    if (job.budget_ms > 0) request.deadline_ms = wall_clock_ms() + job.budget_ms;
+    if (budget_ms > 0) request.deadline_ms = wall_clock_ms() + budget_ms;
     if (deadline_cap_) request.deadline_ms = std::min(request.deadline_ms, *deadline_cap_);
   }
-  if (fatal) {
-    job.promise->set_value(*fatal);
-    return;
-  }
-  if (!invoker_) {
-    job.promise->set_value(make_error(ErrorKind::Cancelled, "no invoker started"));
-    return;
-  }
+  if (fatal) return *fatal;
+  if (!invoker_) return make_error(ErrorKind::Cancelled, "no invoker started");
   Result<InvokeReply> reply = invoker_->invoke(request);
   log_reply(request, reply);
   if (observer_) observer_(request, reply);
@@ -249,7 +265,7 @@ void Dispatcher::run_request(Job& job) {
     std::lock_guard<std::mutex> lock(mutex_);
     fatal_ = reply.error();
   }
-  job.promise->set_value(std::move(reply));
+  return reply;
 }
 
 }  // namespace extension_runner

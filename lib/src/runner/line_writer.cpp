@@ -14,39 +14,47 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Blocks SIGPIPE for this thread while it lives; on the way out consumes one raised meanwhile
-// (unless it was blocked before, when it is not ours to take) and restores the mask.
-class SigpipeBlocked {
- public:
-  SigpipeBlocked() {
-    sigemptyset(&pipe_set_);
-    sigaddset(&pipe_set_, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set_, &old_set_);
-  }
-  ~SigpipeBlocked() {
-    if (sigismember(&old_set_, SIGPIPE) == 0) {
-      sigset_t pending;
-      sigpending(&pending);
-      if (sigismember(&pending, SIGPIPE) == 1) {
-        timespec zero{0, 0};
-        sigtimedwait(&pipe_set_, nullptr, &zero);
-      }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_set_, nullptr);
-  }
-  SigpipeBlocked(const SigpipeBlocked&) = delete;
-  SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
-
- private:
-  sigset_t pipe_set_{};
-  sigset_t old_set_{};
+// SIGPIPE stays blocked on a thread once one of its writes blocked it: a per-write block and
+// restore cost two or three system calls on every request line. Whether it was blocked before
+// we first touched the mask decides whether a pending one is ours to consume.
+struct ThreadSigpipe {
+  bool blocked_here = false;  ///< This thread's SIGPIPE is blocked (by us or before us).
+  bool ours = false;          ///< We blocked it: a pending SIGPIPE came from our write.
 };
+
+thread_local ThreadSigpipe tls_sigpipe;
+
+sigset_t sigpipe_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  return set;
+}
+
+void block_sigpipe() {
+  if (tls_sigpipe.blocked_here) return;
+  const sigset_t set = sigpipe_set();
+  sigset_t old;
+  if (pthread_sigmask(SIG_BLOCK, &set, &old) != 0) return;
+  tls_sigpipe.blocked_here = true;
+  tls_sigpipe.ours = sigismember(&old, SIGPIPE) == 0;
+}
+
+// After EPIPE only: the signal our write raised is pending on this thread; take it, so that no
+// later unblocking delivers it. One call, which fails with EAGAIN when nothing is pending.
+void consume_sigpipe() {
+  if (!tls_sigpipe.ours) return;
+  const sigset_t set = sigpipe_set();
+  timespec zero{0, 0};
+  while (sigtimedwait(&set, nullptr, &zero) < 0 && errno == EINTR) {
+  }
+}
 
 }  // namespace
 
 WriteOutcome write_line_until(int fd, const std::string& line, Clock::time_point deadline,
                               int cancel_fd) {
-  SigpipeBlocked blocked;
+  block_sigpipe();
   const char* p = line.data();
   size_t left = line.size();
   while (left > 0) {
@@ -57,7 +65,10 @@ WriteOutcome write_line_until(int fd, const std::string& line, Clock::time_point
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EPIPE) return WriteOutcome::Closed;
+    if (n < 0 && errno == EPIPE) {
+      consume_sigpipe();
+      return WriteOutcome::Closed;
+    }
     if (n < 0 && errno != EAGAIN) return WriteOutcome::Failed;
     const int64_t wait =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();

@@ -20,6 +20,9 @@ struct Children {
   std::vector<std::pair<int, std::string>> runs;  // (child number, request id)
   int blocked = 0;
   bool release = false;
+  bool ready = false;  // Invoker::ready(): the Dispatcher may run requests on the caller
+  std::vector<std::thread::id> threads;  // the thread of each run
+  std::vector<bool> measured;            // each run's InvokeRequest::measure_memory
 };
 
 class ChildFake : public Invoker {
@@ -28,10 +31,13 @@ class ChildFake : public Invoker {
   Result<InvokeReply> invoke(const InvokeRequest& request) override {
     std::unique_lock<std::mutex> lock(c_->mutex);
     c_->runs.emplace_back(number_, request.context.aws_request_id);
+    c_->threads.push_back(std::this_thread::get_id());
+    c_->measured.push_back(request.measure_memory);
     if (request.event_json == "\"block\"") {
       ++c_->blocked;
       c_->cv.notify_all();
       c_->cv.wait(lock, [&] { return c_->release || cancelled_; });
+      if (cancelled_) return make_error(ErrorKind::Cancelled, "invoker cancelled");
     }
     InvokeReply reply;
     reply.invokeid = request.context.aws_request_id;
@@ -39,6 +45,7 @@ class ChildFake : public Invoker {
     return reply;
   }
   void shutdown(int64_t) override {}
+  bool ready() const override { return c_->ready; }
   void cancel() override {
     std::lock_guard<std::mutex> lock(c_->mutex);
     cancelled_ = true;
@@ -120,6 +127,8 @@ TEST_CASE("proxy hooks: the host's Runner.* answers are hook failures, the child
 
 TEST_CASE("proxy hooks: concurrent hooks do not wait on each other (extra children)") {
   Children children;
+  // Queued on the children's workers, or run on the hooks' own threads (ready children).
+  children.ready = GENERATE(false, true);
   int next_number = 0;
   Dispatcher main;
   REQUIRE(main.start(child_factory(&children, &next_number)).ok());
@@ -167,4 +176,53 @@ TEST_CASE("proxy hooks: without extra children a hook answers from the main chil
   CHECK(hooks.extra_children() == 0);
   std::lock_guard<std::mutex> lock(children.mutex);
   CHECK(children.runs == std::vector<std::pair<int, std::string>>{{0, "copy"}, {0, "hook"}});
+}
+
+TEST_CASE("proxy hooks: on an idle, ready child hooks and copies run on the calling thread") {
+  Children children;
+  children.ready = true;
+  int next_number = 0;
+  Dispatcher main;
+  REQUIRE(main.start(child_factory(&children, &next_number)).ok());
+  ProxyHooks hooks(main, child_factory(&children, &next_number), 0);
+  const auto answer = hooks.on_request(call("hook", "{}"));
+  REQUIRE(answer.ok());
+  CHECK(answer->result_json == "\"child-0\"");
+  hooks.observe(call("copy", "{}"));
+  std::lock_guard<std::mutex> lock(children.mutex);
+  CHECK(children.threads ==
+        std::vector<std::thread::id>{std::this_thread::get_id(), std::this_thread::get_id()});
+  // Their billing is discarded: no peak-RSS measurement asked for.
+  CHECK(children.measured == std::vector<bool>{false, false});
+}
+
+TEST_CASE("proxy hooks: cancel() ends a hook held on its caller's thread, and later ones at once") {
+  Children children;
+  children.ready = true;
+  int next_number = 0;
+  Dispatcher main;
+  REQUIRE(main.start(child_factory(&children, &next_number)).ok());
+  ProxyHooks hooks(main, child_factory(&children, &next_number), 0);
+  Result<HookReply> held = make_error(ErrorKind::Io, "not run");
+  std::thread::id held_thread;
+  std::thread caller([&] {
+    held_thread = std::this_thread::get_id();
+    held = hooks.on_request(call("held", "\"block\""));
+  });
+  {
+    std::unique_lock<std::mutex> lock(children.mutex);
+    REQUIRE(children.cv.wait_for(lock, std::chrono::seconds(20),
+                                 [&] { return children.blocked == 1; }));
+  }
+  hooks.cancel();  // the hook's deadline is 20 s away: only cancel() can end it now
+  caller.join();
+  REQUIRE_FALSE(held.ok());
+  CHECK(held.error().kind == ErrorKind::Cancelled);
+  CHECK_THAT(held.error().message, Catch::Contains("shutting down"));
+  const auto later = hooks.on_response(call("later", "{}"));
+  REQUIRE_FALSE(later.ok());
+  CHECK(later.error().kind == ErrorKind::Cancelled);
+  std::lock_guard<std::mutex> lock(children.mutex);
+  REQUIRE(children.threads.size() == 1);
+  CHECK(children.threads[0] == held_thread);  // it ran inline, not on the dispatcher's worker
 }

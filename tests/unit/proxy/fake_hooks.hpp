@@ -24,9 +24,9 @@ class ScriptedHooks : public extension_runner::InvocationHooks {
       const extension_runner::HookCall& call) override {
     return answer(call);
   }
-  void observe(const extension_runner::HookCall& call) override {
+  void observe(extension_runner::HookCall call) override {
     std::unique_lock<std::mutex> lock(mutex_);
-    observed_.push_back(call.event_json);
+    observed_.push_back(std::move(call.event_json));
     ++entered_;
     cv_.notify_all();
     cv_.wait(lock, [this] { return open_; });

@@ -320,3 +320,99 @@ TEST_CASE("dispatcher: a priority request waits for a queued start and is cancel
   REQUIRE_FALSE(late->ok());
   CHECK(late->error().kind == ErrorKind::Cancelled);
 }
+
+TEST_CASE("dispatcher: run_or_submit with Order::Priority queues on the priority lane when busy") {
+  Record r;
+  Dispatcher d;
+  REQUIRE(d.start(fake(&r, /*ready=*/true)).ok());
+  Ticket running = d.submit(req("running", "\"block\""));
+  {
+    std::unique_lock<std::mutex> lock(r.mutex);
+    REQUIRE(r.cv.wait_until(lock, kLong(), [&] { return r.blocking; }));
+  }
+  Ticket telemetry = d.submit(req("telemetry"));
+  // The worker is busy: this returns at once with a queued ticket, which must overtake the
+  // queued ordinary request.
+  Ticket hook = d.run_or_submit(req("hook"), Dispatcher::Order::Priority);
+  {
+    std::lock_guard<std::mutex> lock(r.mutex);
+    r.release = true;
+    r.cv.notify_all();
+  }
+  REQUIRE(running.wait_until(kLong()));
+  REQUIRE(telemetry.wait_until(kLong()));
+  auto reply = hook.wait_until(kLong());
+  REQUIRE(reply);
+  REQUIRE(reply->ok());
+  std::lock_guard<std::mutex> lock(r.mutex);
+  CHECK(r.ids == std::vector<std::string>{"running", "hook", "telemetry"});
+}
+
+TEST_CASE("dispatcher: cancel_inline interrupts only the inline request given its flag") {
+  std::atomic<bool> flag{false};
+  std::atomic<bool> other_flag{false};
+  SECTION("inline with that flag: cancelled, and not a fatal error") {
+    Record r;
+    Dispatcher d;
+    REQUIRE(d.start(fake(&r, /*ready=*/true)).ok());
+    std::optional<Result<InvokeReply>> outcome;
+    std::thread caller([&] {
+      outcome = d.run_or_submit(req("inline", "\"block\""), Dispatcher::Order::Fifo, &flag)
+                    .wait_until(kLong());
+    });
+    {
+      std::unique_lock<std::mutex> lock(r.mutex);
+      REQUIRE(r.cv.wait_until(lock, kLong(), [&] { return r.blocking; }));
+    }
+    d.cancel_inline(&flag);
+    caller.join();
+    REQUIRE(outcome);
+    REQUIRE_FALSE(outcome->ok());
+    CHECK(outcome->error().kind == ErrorKind::Cancelled);
+    CHECK_FALSE(d.fatal_error().has_value());
+  }
+  // Left alone: an inline request without that flag, and one on the worker.
+  for (const bool ready : {true, false}) {
+    SECTION(ready ? "inline with another flag: left alone" : "on the worker: left alone") {
+      Record r;
+      Dispatcher d;
+      REQUIRE(d.start(fake(&r, ready)).ok());
+      std::optional<Result<InvokeReply>> outcome;
+      std::thread caller([&] {
+        outcome = d.run_or_submit(req("other", "\"block\""), Dispatcher::Order::Fifo, &other_flag)
+                      .wait_until(kLong());
+      });
+      {
+        std::unique_lock<std::mutex> lock(r.mutex);
+        REQUIRE(r.cv.wait_until(lock, kLong(), [&] { return r.blocking; }));
+      }
+      d.cancel_inline(&flag);
+      {
+        std::lock_guard<std::mutex> lock(r.mutex);
+        CHECK_FALSE(r.cancelled);
+        r.release = true;
+        r.cv.notify_all();
+      }
+      caller.join();
+      REQUIRE(outcome);
+      CHECK(outcome->ok());
+    }
+  }
+}
+
+TEST_CASE("dispatcher: run_or_submit with an abandoned flag already set does not run it") {
+  Record r;
+  Dispatcher d;
+  REQUIRE(d.start(fake(&r, /*ready=*/true)).ok());
+  std::atomic<bool> abandoned{true};
+  auto reply = d.run_or_submit(req("late"), Dispatcher::Order::Priority, &abandoned)
+                   .wait_until(std::chrono::steady_clock::now());
+  REQUIRE(reply);  // complete at once
+  REQUIRE_FALSE(reply->ok());
+  CHECK(reply->error().kind == ErrorKind::Cancelled);
+  abandoned = false;
+  CHECK(d.run_or_submit(req("wanted"), Dispatcher::Order::Priority, &abandoned)
+            .wait_until(std::chrono::steady_clock::now()));
+  std::lock_guard<std::mutex> lock(r.mutex);
+  CHECK(r.ids == std::vector<std::string>{"wanted"});
+}

@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 #include <string>
+#include <thread>
 
 #include "extension_runner/core/fd.hpp"
 
@@ -64,4 +65,52 @@ TEST_CASE("line writer: each way a write can end") {
     Pipe p = nonblocking_pipe();
     CHECK(write_line_until(p.read.get(), "x\n", soon, cancel->read.get()) == WriteOutcome::Failed);
   }
+}
+
+TEST_CASE("line writer: SIGPIPE stays blocked on the writing thread; EPIPE leaves none pending") {
+  // On a thread of its own: the mask it leaves behind must not leak into other tests.
+  std::thread writer([] {
+    auto cancel = make_pipe();
+    REQUIRE(cancel.ok());
+    const auto soon = Clock::now() + std::chrono::milliseconds(50);
+    sigset_t mask;
+    pthread_sigmask(SIG_SETMASK, nullptr, &mask);
+    REQUIRE(sigismember(&mask, SIGPIPE) == 0);
+    Pipe open_pipe = nonblocking_pipe();
+    CHECK(write_line_until(open_pipe.write.get(), "a\n", soon, cancel->read.get()) ==
+          WriteOutcome::Ok);
+    pthread_sigmask(SIG_SETMASK, nullptr, &mask);
+    CHECK(sigismember(&mask, SIGPIPE) == 1);  // kept blocked: no mask calls per line
+    for (int i = 0; i < 2; ++i) {             // again once blocked: each EPIPE's signal is consumed
+      Pipe closed = nonblocking_pipe();
+      closed.read.reset();
+      CHECK(write_line_until(closed.write.get(), "x\n", soon, cancel->read.get()) ==
+            WriteOutcome::Closed);
+      sigset_t pending;
+      sigpending(&pending);
+      CHECK(sigismember(&pending, SIGPIPE) == 0);
+    }
+  });
+  writer.join();
+}
+
+TEST_CASE("line writer: a SIGPIPE blocked before the first write is not ours to consume") {
+  std::thread writer([] {
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+    auto cancel = make_pipe();
+    REQUIRE(cancel.ok());
+    Pipe closed = nonblocking_pipe();
+    closed.read.reset();
+    CHECK(write_line_until(closed.write.get(), "x\n", Clock::now() + std::chrono::milliseconds(50),
+                           cancel->read.get()) == WriteOutcome::Closed);
+    sigset_t pending;
+    sigpending(&pending);
+    CHECK(sigismember(&pending, SIGPIPE) == 1);  // left for whoever blocked it
+    timespec zero{0, 0};
+    sigtimedwait(&pipe_set, nullptr, &zero);  // this thread's own clean-up
+  });
+  writer.join();
 }

@@ -6,8 +6,10 @@
  * (docs/runner-protocol.md, "Runtime API proxy").
  *
  * Hooks sit on an invocation's path. They take the main child's priority lane
- * (Dispatcher::submit_priority), so queued telemetry batches never delay them. Concurrent hooks
- * (Managed Instances run up to `AWS_LAMBDA_MAX_CONCURRENCY` invocations at once [LMI]) do not
+ * (Dispatcher::submit_priority), so queued telemetry batches never delay them; when the lane's
+ * child is idle the hook runs on the calling thread itself (Dispatcher::run_or_submit), sparing
+ * two cross-thread wake-ups per call. Observe copies run likewise on the observe thread. Concurrent
+ * hooks (Managed Instances run up to `AWS_LAMBDA_MAX_CONCURRENCY` invocations at once [LMI]) do not
  * wait on each other: while the main child is busy, a hook goes to an extra hook child, started
  * on demand (same command, same handshake) up to a bound and kept for later hooks; beyond the
  * bound hooks queue on the main child's priority lane. An extra child that failed for good
@@ -33,8 +35,11 @@ namespace extension_runner {
  */
 inline constexpr int64_t kHookGraceMs = 500;
 
-/** The runner-protocol request for a hook call: the fields copied across, nothing added. */
-InvokeRequest hook_request(const HookCall& call);
+/**
+ * The runner-protocol request for a hook call: its fields moved across (pass an rvalue to spare
+ * copying the event), with `measure_memory` off, since hook_outcome drops the billing.
+ */
+InvokeRequest hook_request(HookCall call);
 
 /**
  * The hook's outcome from the child's reply: the reply's deciding fields, or an Error
@@ -61,8 +66,11 @@ class ProxyHooks : public InvocationHooks {
   Result<HookReply> on_request(const HookCall& call) override;
   /** As on_request, for the RESPONSE event. */
   Result<HookReply> on_response(const HookCall& call) override;
-  /** The copy on the main child's ordinary lane (FIFO with telemetry); the answer is ignored. */
-  void observe(const HookCall& call) override;
+  /**
+   * The copy on the main child's ordinary lane (FIFO with telemetry), on this thread when the
+   * child is idle (after cancel(): always queued); the answer is ignored.
+   */
+  void observe(HookCall call) override;
 
   /** Extra hook children alive now (started, not yet dropped or stopped). */
   size_t extra_children() const;
@@ -70,7 +78,10 @@ class ProxyHooks : public InvocationHooks {
   /**
    * Hook calls waiting for an answer return Error{Cancelled} at once (the proxy then applies its
    * FailPolicy), and so do later ones: at SHUTDOWN a held invocation must not keep the
-   * extension past its deadline.
+   * extension past its deadline. A hook running on its caller's thread is interrupted
+   * (Dispatcher::cancel_inline): the child holding it is ended and its invoker serves no more,
+   * as the SHUTDOWN's Dispatcher::stop would have done later. An observe copy already running
+   * is left to finish (by its deadline).
    */
   void cancel();
 
@@ -100,6 +111,7 @@ class ProxyHooks : public InvocationHooks {
   size_t extras_started_ = 0;
   bool stopped_ = false;
   std::vector<std::unique_ptr<Dispatcher>> idle_extras_;
+  std::vector<Dispatcher*> lent_extras_;  ///< Extra children lent to a hook call now.
 };
 
 }  // namespace extension_runner

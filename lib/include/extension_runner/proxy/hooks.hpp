@@ -78,8 +78,9 @@ class InvocationHooks {
    * Observe mode (and streamed responses in both modes): a copy of what was already forwarded.
    * Runs off the function's path, on the proxy's observe thread; may block, but should be done
    * by `call.deadline_ms`, since copies behind it wait (and are dropped once the queue is full).
+   * Takes the call by value: the event (up to a whole response body) can move on, uncopied.
    */
-  virtual void observe(const HookCall& call) = 0;
+  virtual void observe(HookCall call) = 0;
 };
 
 }  // namespace extension_runner

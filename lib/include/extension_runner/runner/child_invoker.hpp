@@ -63,7 +63,8 @@ struct ChildInvokerOptions {
  *
  * Outcomes of invoke():
  * - the child's reply (billing measured by the host: duration request-write → reply-read,
- *   memory = options.memory_size, used = the child's peak RSS in MB);
+ *   memory = options.memory_size, used = the child's peak RSS in MB, or 0 when the request's
+ *   `measure_memory` is false);
  * - deadline passed → the process group is killed, reply `errors:true`, `Runner.Timeout`;
  *   the child is restarted (same handshake) at the next invoke();
  * - the child exits mid-request → `Runner.Crashed`, restarted with backoff at the next invoke();
@@ -155,8 +156,9 @@ class ChildInvoker : public Invoker {
   /** cancelled_error(), after ending the child that had the request. */
   Error cancelled_mid_request();
   bool sleep_until(Clock::time_point until);
-  /** The child's peak RSS in MB (billing.used). */
-  int64_t used_mb();
+  /** The child's peak RSS in MB (billing.used); 0 without reading /proc when the request
+   * does not ask for it (InvokeRequest::measure_memory). */
+  int64_t used_mb(const InvokeRequest& request);
 
   ChildInvokerOptions options_;
   std::unique_ptr<Session> session_;

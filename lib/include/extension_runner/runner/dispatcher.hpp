@@ -9,6 +9,7 @@
  * The invoker is created, used and destroyed on the worker thread, so a child it spawns is
  * tied (PR_SET_PDEATHSIG) to a thread that lives as long as the dispatcher.
  */
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -36,6 +37,7 @@ class Ticket {
  private:
   friend class Dispatcher;
   std::shared_future<Result<InvokeReply>> future_;
+  std::shared_ptr<const Result<InvokeReply>> done_;  ///< Set instead when run inline.
 };
 
 /**
@@ -85,15 +87,33 @@ class Dispatcher {
    */
   Ticket submit_priority(InvokeRequest request);
 
+  /** Where run_or_submit() queues a request it cannot run at once. */
+  enum class Order {
+    Fifo,      ///< As submit().
+    Priority,  ///< As submit_priority().
+  };
+
   /**
    * The sync fast path: when nothing is queued or running and the invoker is ready()
    * (Invoker::ready: nothing to spawn), runs `request` on the calling thread and returns its
    * completed ticket, sparing the two thread hand-offs of submit() + wait; otherwise exactly
-   * submit(). Either way the outcome, ordering, fatal-error and stop() behaviour are those of
-   * submit(): the worker does not start queued work until the request is done, and stop()
-   * cancels it like a request running on the worker.
+   * submit() (or submit_priority(), for Order::Priority). Either way the outcome, ordering,
+   * fatal-error and stop() behaviour are those of submit(): the worker does not start queued
+   * work until the request is done, and stop() cancels it like a request running on the worker.
+   * When `abandoned` is given and already true as the request would start on the calling
+   * thread, its ticket completes with Error{Cancelled} instead: with cancel_inline() this
+   * closes the race between a caller's cancellation and the request starting.
    */
-  Ticket run_or_submit(InvokeRequest request);
+  Ticket run_or_submit(InvokeRequest request, Order order = Order::Fifo,
+                       const std::atomic<bool>* abandoned = nullptr);
+
+  /**
+   * Interrupts the request running on a caller's thread in run_or_submit() right now if it was
+   * given this `abandoned` flag (Invoker::cancel: it returns promptly with Error{Cancelled}, and
+   * the invoker, sticky, serves nothing more); any other request, inline or on the worker, is
+   * left alone. From any thread.
+   */
+  void cancel_inline(const std::atomic<bool>* abandoned);
 
   /** Waits until nothing is queued or running; false if `deadline` came first. */
   bool wait_idle(std::chrono::steady_clock::time_point deadline);
@@ -123,7 +143,8 @@ class Dispatcher {
   };
 
   void run();
-  void run_request(Job& job);
+  /** Runs `request` on the invoker (its deadline set from `budget_ms` > 0 and the cap). */
+  Result<InvokeReply> run_request(InvokeRequest& request, int64_t budget_ms);
   /** mutex_ held. */
   Ticket submit_locked(InvokeRequest request, int64_t budget_ms, bool priority = false);
 
@@ -137,7 +158,9 @@ class Dispatcher {
   std::optional<int64_t> deadline_cap_;
   std::unique_ptr<Invoker> invoker_;  ///< Created, used and destroyed on the worker thread.
   Invoker* running_ = nullptr;        ///< invoker_ while a request runs, for cancel().
-  ReplyObserver observer_;            ///< Set before the worker starts, then only read by it.
+  bool running_inline_ = false;       ///< The running request runs in run_or_submit().
+  const std::atomic<bool>* running_flag_ = nullptr;  ///< Its `abandoned` flag.
+  ReplyObserver observer_;  ///< Set before the worker starts, then only read by it.
   std::thread worker_;
 };
 

@@ -21,8 +21,13 @@ enum class WriteOutcome {
 /**
  * Writes all of `line` (the caller adds the newline) to `fd`, which must be non-blocking,
  * waiting in poll() for room until `deadline` and returning early when `cancel_fd` becomes
- * readable. SIGPIPE is blocked for the calling thread meanwhile and a pending one consumed, so
- * a child that has gone yields Closed whatever the process's signal setup.
+ * readable. A child that has gone yields Closed whatever the process's signal setup: SIGPIPE
+ * is blocked on the calling thread at its first call and *stays blocked* there (blocking and
+ * restoring it around each write cost system calls on every request line); after an EPIPE the
+ * SIGPIPE that write raised is consumed, unless the thread had SIGPIPE blocked before its
+ * first call (then a pending one is not ours to take). Threads started later from such a
+ * thread inherit the blocked SIGPIPE; children do not: ChildProcess::spawn empties the signal
+ * mask before exec.
  */
 WriteOutcome write_line_until(int fd, const std::string& line,
                               std::chrono::steady_clock::time_point deadline, int cancel_fd);

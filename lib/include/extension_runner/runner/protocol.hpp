@@ -71,6 +71,13 @@ struct InvokeRequest {
    * elsewhere, which is re-serialised compactly onto one line.
    */
   bool event_compact = false;
+  /**
+   * Host-side only, never encoded: whether the invoker measures the child's peak RSS for the
+   * reply's `billing.used_mb` (a few /proc reads and getpgid calls per request). False for
+   * requests whose billing nobody reads (the proxy's hook calls and observe copies): their
+   * reply then carries used_mb 0.
+   */
+  bool measure_memory = true;
 };
 
 /** `billing` of an InvokeReply (seed type `ReqeustBilling`), measured by the host. */

@@ -103,14 +103,19 @@ std::optional<Result<InvokeReply>> ProxyHooks::await_answer(const Ticket& ticket
   }
 }
 
-// The flag first, then the lent lanes' inline runs: a run that starts after this finds the flag
-// (run_or_submit's `abandoned`). Under mutex_, so a lent extra child cannot be dropped meanwhile.
-// Only hook runs carry &cancelled_: an observe copy or an INVOKE running inline is left alone.
-void ProxyHooks::cancel() {
+// The flag first: queued hooks give their lanes back within a wait slice, and a run that starts
+// after this finds the flag (run_or_submit's `abandoned`). Inline runs get the grace, then are
+// interrupted: ending a child that was about to answer would cost it its SHUTDOWN event. Under
+// mutex_, so a lent extra child cannot be dropped meanwhile. Only hook runs carry &cancelled_:
+// an observe copy or an INVOKE running inline is left alone.
+void ProxyHooks::cancel(std::chrono::steady_clock::time_point grace_until) {
   cancelled_ = true;
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::unique_lock<std::mutex> lock(mutex_);
+  const auto none_lent = [&] { return main_hooks_ == 0 && lent_extras_.empty(); };
+  if (lanes_returned_.wait_until(lock, grace_until, none_lent)) return;
   if (main_hooks_ > 0) main_.cancel_inline(&cancelled_);
   for (Dispatcher* extra : lent_extras_) extra->cancel_inline(&cancelled_);
+  lanes_returned_.wait(lock, none_lent);
 }
 
 // The main child when no other hook holds it and it is idle; else an idle extra child; else a
@@ -159,6 +164,7 @@ void ProxyHooks::return_lane(Lane lane) {
   std::unique_ptr<Dispatcher> finished;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    lanes_returned_.notify_all();
     if (!lane.extra) {
       --main_hooks_;
       return;

@@ -137,7 +137,7 @@ void ProxyService::stop(int64_t drain_until_ms) {
   // The address goes first: a runtime started from now on runs without the proxy.
   address_file_.reset();
   // A hook holding an invocation would keep the server's stop waiting up to its deadline.
-  hooks_.cancel();
+  hooks_.cancel(steady_deadline(drain_until_ms));
   server_.stop(std::max<int64_t>(0, ms_until(drain_until_ms)));
   hooks_.stop(0);
   if (started_) log_info(counters_line());

@@ -214,7 +214,8 @@ TEST_CASE("proxy hooks: cancel() ends a hook held on its caller's thread, and la
     REQUIRE(children.cv.wait_for(lock, std::chrono::seconds(20),
                                  [&] { return children.blocked == 1; }));
   }
-  hooks.cancel();  // the hook's deadline is 20 s away: only cancel() can end it now
+  // No grace, and the hook's deadline is 20 s away: only cancel() can end it now.
+  hooks.cancel(std::chrono::steady_clock::now());
   caller.join();
   REQUIRE_FALSE(held.ok());
   CHECK(held.error().kind == ErrorKind::Cancelled);
@@ -225,4 +226,42 @@ TEST_CASE("proxy hooks: cancel() ends a hook held on its caller's thread, and la
   std::lock_guard<std::mutex> lock(children.mutex);
   REQUIRE(children.threads.size() == 1);
   CHECK(children.threads[0] == held_thread);  // it ran inline, not on the dispatcher's worker
+}
+
+TEST_CASE("proxy hooks: a hook answering within cancel()'s grace keeps its answer and its child") {
+  Children children;
+  children.ready = true;
+  int next_number = 0;
+  Dispatcher main;
+  REQUIRE(main.start(child_factory(&children, &next_number)).ok());
+  ProxyHooks hooks(main, child_factory(&children, &next_number), 0);
+  Result<HookReply> held = make_error(ErrorKind::Io, "not run");
+  std::thread caller([&] { held = hooks.on_request(call("held", "\"block\"")); });
+  {
+    std::unique_lock<std::mutex> lock(children.mutex);
+    REQUIRE(children.cv.wait_for(lock, std::chrono::seconds(20),
+                                 [&] { return children.blocked == 1; }));
+  }
+  // A copy queued behind the held hook waits until cancel() sets its flag; only then is the
+  // child let go, so the hook answers while cancel() is already under way.
+  std::thread releaser([&] {
+    hooks.observe(call("probe", "{}"));
+    std::lock_guard<std::mutex> lock(children.mutex);
+    children.release = true;
+    children.cv.notify_all();
+  });
+  hooks.cancel(std::chrono::steady_clock::now() + std::chrono::seconds(20));
+  caller.join();
+  releaser.join();
+  REQUIRE(held.ok());
+  CHECK(held->result_json == "\"child-0\"");
+  // The child was not ended: it still serves requests (the SHUTDOWN event, at the real one).
+  InvokeRequest after;
+  after.context.aws_request_id = "after";
+  after.deadline_ms = wall_clock_ms() + 20000;
+  const auto reply = main.submit(after).wait_until(std::chrono::steady_clock::now() +
+                                                   std::chrono::seconds(20));
+  REQUIRE(reply.has_value());
+  REQUIRE(reply->ok());
+  CHECK((*reply)->result_json == "\"child-0\"");
 }

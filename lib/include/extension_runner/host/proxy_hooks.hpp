@@ -16,6 +16,8 @@
  * (its crash limit) is dropped, and the next concurrent hook starts a fresh one.
  */
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -78,12 +80,14 @@ class ProxyHooks : public InvocationHooks {
   /**
    * Hook calls waiting for an answer return Error{Cancelled} at once (the proxy then applies its
    * FailPolicy), and so do later ones: at SHUTDOWN a held invocation must not keep the
-   * extension past its deadline. A hook running on its caller's thread is interrupted
-   * (Dispatcher::cancel_inline): the child holding it is ended and its invoker serves no more,
-   * as the SHUTDOWN's Dispatcher::stop would have done later. An observe copy already running
-   * is left to finish (by its deadline).
+   * extension past its deadline. A hook running on its caller's thread may finish until
+   * `grace_until` (its answer then stands, and its child lives on to get the SHUTDOWN event);
+   * one still running then is interrupted (Dispatcher::cancel_inline): the child holding it is
+   * ended and its invoker serves no more, as the SHUTDOWN's Dispatcher::stop would have done
+   * later. Returns when no hook runs any more. An observe copy already running is left to finish
+   * (by its deadline).
    */
-  void cancel();
+  void cancel(std::chrono::steady_clock::time_point grace_until);
 
   /** Ends the extra hook children within about `budget_ms`; later hooks use the main child. */
   void stop(int64_t budget_ms);
@@ -106,6 +110,7 @@ class ProxyHooks : public InvocationHooks {
   const size_t max_extra_;
 
   mutable std::mutex mutex_;
+  std::condition_variable lanes_returned_;  ///< A lane came back (return_lane).
   std::atomic<bool> cancelled_{false};
   size_t main_hooks_ = 0;  ///< Hook calls holding the main child's lane.
   size_t extras_started_ = 0;

@@ -66,11 +66,18 @@ void ProxyHooks::observe(HookCall call) {
   const int64_t deadline_ms = call.deadline_ms;
   const std::string id = call.context.aws_request_id;
   InvokeRequest request = hook_request(std::move(call));
-  const Ticket ticket =
-      cancelled_ ? main_.submit(std::move(request)) : main_.run_or_submit(std::move(request));
-  if (!await_answer(ticket, deadline_ms)) {
+  const Ticket ticket = cancelled_ || observe_abandoned_
+                            ? main_.submit(std::move(request))
+                            : main_.run_or_submit(std::move(request), Dispatcher::Order::Fifo,
+                                                  &observe_abandoned_);
+  if (!await_answer(ticket, deadline_ms, true)) {
     log_debug("observe copy for " + id + " not answered by its deadline");
   }
+}
+
+void ProxyHooks::abandon_observe() {
+  observe_abandoned_ = true;
+  main_.cancel_inline(&observe_abandoned_);
 }
 
 // Inline on the calling (connection) thread when the lane's child is idle, sparing the two
@@ -93,13 +100,14 @@ Result<HookReply> ProxyHooks::decide(const HookCall& call) {
 // In slices: a Ticket is a future, which cannot also wake on cancel(); 20 ms is small beside
 // a SHUTDOWN budget and costs nothing while the child answers within the first slice.
 std::optional<Result<InvokeReply>> ProxyHooks::await_answer(const Ticket& ticket,
-                                                            int64_t deadline_ms) {
+                                                            int64_t deadline_ms, bool observing) {
   constexpr auto kSlice = std::chrono::milliseconds(20);
   const auto until = wait_deadline(deadline_ms);
   while (true) {
     const auto now = std::chrono::steady_clock::now();
     if (auto reply = ticket.wait_until(std::min(until, now + kSlice))) return reply;
-    if (cancelled_ || std::chrono::steady_clock::now() >= until) return std::nullopt;
+    if (cancelled_ || (observing && observe_abandoned_)) return std::nullopt;
+    if (std::chrono::steady_clock::now() >= until) return std::nullopt;
   }
 }
 

@@ -32,12 +32,14 @@ void ObserveQueue::drain() {
     ObserveCopy copy = std::move(queue_.front());
     queue_.pop_front();
     queued_bytes_ -= copy.bytes;
-    if (stopping_ && queue_.empty()) cv_.notify_all();  // stop() waits for the queue to empty
+    delivering_ = true;
     lock.unlock();
     hooks_.observe(copy.build());
     copy = {};  // free the body before waiting again
     lock.lock();
+    delivering_ = false;
     ++delivered_;
+    if (stopping_) cv_.notify_all();  // stop() waits for the queue to empty
   }
 }
 
@@ -47,14 +49,16 @@ void ObserveQueue::stop(int64_t budget_ms) {
   stopping_ = true;
   cv_.notify_all();
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(budget_ms);
-  cv_.wait_until(lock, until, [this] { return queue_.empty(); });
-  // Past the budget: what is still queued is dropped at once (its memory freed); the copy the
-  // hooks have is waited for.
+  const bool drained =
+      cv_.wait_until(lock, until, [this] { return queue_.empty() && !delivering_; });
+  // Past the budget: what is still queued is dropped at once (its memory freed), and the copy
+  // the hooks have is abandoned rather than waited for up to its own deadline.
   dropped_ += queue_.size();
   queue_.clear();
   queued_bytes_ = 0;
   lock.unlock();
   cv_.notify_all();
+  if (!drained) hooks_.abandon_observe();
   thread_.join();
 }
 

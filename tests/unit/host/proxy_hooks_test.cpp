@@ -23,6 +23,7 @@ struct Children {
   bool ready = false;  // Invoker::ready(): the Dispatcher may run requests on the caller
   std::vector<std::thread::id> threads;  // the thread of each run
   std::vector<bool> measured;            // each run's InvokeRequest::measure_memory
+  int cancelled = 0;                     // Invoker::cancel() calls
 };
 
 class ChildFake : public Invoker {
@@ -49,6 +50,7 @@ class ChildFake : public Invoker {
   void cancel() override {
     std::lock_guard<std::mutex> lock(c_->mutex);
     cancelled_ = true;
+    ++c_->cancelled;
     c_->cv.notify_all();
   }
 
@@ -264,4 +266,29 @@ TEST_CASE("proxy hooks: a hook answering within cancel()'s grace keeps its answe
   REQUIRE(reply.has_value());
   REQUIRE(reply->ok());
   CHECK((*reply)->result_json == "\"child-0\"");
+}
+
+TEST_CASE("proxy hooks: abandon_observe() ends a copy held on the observe thread") {
+  Children children;
+  children.ready = true;
+  int next_number = 0;
+  Dispatcher main;
+  REQUIRE(main.start(child_factory(&children, &next_number)).ok());
+  ProxyHooks hooks(main, child_factory(&children, &next_number), 0);
+  std::thread::id observe_thread;
+  std::thread observer([&] {
+    observe_thread = std::this_thread::get_id();
+    hooks.observe(call("copy", "\"block\""));  // the child never answers it by itself
+  });
+  {
+    std::unique_lock<std::mutex> lock(children.mutex);
+    REQUIRE(children.cv.wait_for(lock, std::chrono::seconds(20),
+                                 [&] { return children.blocked == 1; }));
+  }
+  hooks.abandon_observe();
+  observer.join();
+  std::lock_guard<std::mutex> lock(children.mutex);
+  CHECK(children.cancelled == 1);
+  REQUIRE(children.threads.size() == 1);
+  CHECK(children.threads[0] == observe_thread);  // inline, so only cancel_inline could end it
 }

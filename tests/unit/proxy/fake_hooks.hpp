@@ -32,6 +32,14 @@ class ScriptedHooks : public extension_runner::InvocationHooks {
     cv_.wait(lock, [this] { return open_; });
   }
 
+  /** The held observe() returns, as the host's does at once; counted. */
+  void abandon_observe() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++abandoned_;
+    open_ = true;
+    cv_.notify_all();
+  }
+
   /** Lets observe() return (it blocks until then). */
   void open_gate() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -46,6 +54,10 @@ class ScriptedHooks : public extension_runner::InvocationHooks {
   std::vector<std::string> observed() {
     std::lock_guard<std::mutex> lock(mutex_);
     return observed_;
+  }
+  size_t abandoned() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return abandoned_;
   }
   size_t asked() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -68,6 +80,7 @@ class ScriptedHooks : public extension_runner::InvocationHooks {
   bool open_ = false;
   size_t entered_ = 0;
   size_t asked_ = 0;
+  size_t abandoned_ = 0;
   std::vector<std::string> observed_;
 };
 

@@ -73,6 +73,12 @@ class ProxyHooks : public InvocationHooks {
    * child is idle (after cancel(): always queued); the answer is ignored.
    */
   void observe(HookCall call) override;
+  /**
+   * Interrupts an observe copy running on the observe thread (Dispatcher::cancel_inline: the
+   * main child is ended and serves no more, as its own deadline would have done later); queued
+   * copies stop waiting for their answer.
+   */
+  void abandon_observe() override;
 
   /** Extra hook children alive now (started, not yet dropped or stopped). */
   size_t extra_children() const;
@@ -84,8 +90,8 @@ class ProxyHooks : public InvocationHooks {
    * `grace_until` (its answer then stands, and its child lives on to get the SHUTDOWN event);
    * one still running then is interrupted (Dispatcher::cancel_inline): the child holding it is
    * ended and its invoker serves no more, as the SHUTDOWN's Dispatcher::stop would have done
-   * later. Returns when no hook runs any more. An observe copy already running is left to finish
-   * (by its deadline).
+   * later. Returns when no hook runs any more. An observe copy already running is left alone
+   * (abandon_observe).
    */
   void cancel(std::chrono::steady_clock::time_point grace_until);
 
@@ -101,7 +107,9 @@ class ProxyHooks : public InvocationHooks {
 
   Result<HookReply> decide(const HookCall& call);
   /** The ticket's answer by `deadline_ms` (+ grace), or nullopt; ends early on cancel(). */
-  std::optional<Result<InvokeReply>> await_answer(const Ticket& ticket, int64_t deadline_ms);
+  /** Waits by `deadline_ms`, less after cancel() (or abandon_observe(), when `observing`). */
+  std::optional<Result<InvokeReply>> await_answer(const Ticket& ticket, int64_t deadline_ms,
+                                                  bool observing = false);
   Lane borrow_lane();
   void return_lane(Lane lane);
 
@@ -112,6 +120,7 @@ class ProxyHooks : public InvocationHooks {
   mutable std::mutex mutex_;
   std::condition_variable lanes_returned_;  ///< A lane came back (return_lane).
   std::atomic<bool> cancelled_{false};
+  std::atomic<bool> observe_abandoned_{false};
   size_t main_hooks_ = 0;  ///< Hook calls holding the main child's lane.
   size_t extras_started_ = 0;
   bool stopped_ = false;

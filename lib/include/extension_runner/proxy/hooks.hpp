@@ -81,6 +81,13 @@ class InvocationHooks {
    * Takes the call by value: the event (up to a whole response body) can move on, uncopied.
    */
   virtual void observe(HookCall call) = 0;
+
+  /**
+   * Makes the observe() call running now, if any, return promptly, and later ones not wait for
+   * an answer: the observe thread must end within a stop's budget (ObserveQueue::stop). From any
+   * thread. By default nothing, for implementations whose observe() never blocks for long.
+   */
+  virtual void abandon_observe() {}
 };
 
 }  // namespace extension_runner

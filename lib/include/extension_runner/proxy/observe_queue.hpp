@@ -38,7 +38,9 @@ class ObserveQueue {
 
   /**
    * Drains what is queued until `budget_ms` is up, drops (and counts) the rest, and joins the
-   * drain thread. A copy being observed when the budget ends is waited for. Idempotent.
+   * drain thread. A copy still being observed when the budget ends is abandoned
+   * (InvocationHooks::abandon_observe), so this returns within the budget plus the time
+   * observe() takes to give up. Idempotent.
    */
   void stop(int64_t budget_ms);
 
@@ -56,6 +58,7 @@ class ObserveQueue {
   std::deque<ObserveCopy> queue_;
   size_t queued_bytes_ = 0;
   bool stopping_ = false;
+  bool delivering_ = false;  ///< hooks_.observe() runs on the drain thread now.
   uint64_t dropped_ = 0;
   uint64_t delivered_ = 0;
   std::thread thread_;

@@ -66,10 +66,10 @@ void ProxyHooks::observe(HookCall call) {
   const int64_t deadline_ms = call.deadline_ms;
   const std::string id = call.context.aws_request_id;
   InvokeRequest request = hook_request(std::move(call));
-  const Ticket ticket = cancelled_ || observe_abandoned_
-                            ? main_.submit(std::move(request))
-                            : main_.run_or_submit(std::move(request), Dispatcher::Order::Fifo,
-                                                  &observe_abandoned_);
+  const Ticket ticket =
+      cancelled_ || observe_abandoned_
+          ? main_.submit(std::move(request))
+          : main_.run_or_submit(std::move(request), Dispatcher::Order::Fifo, &observe_abandoned_);
   if (!await_answer(ticket, deadline_ms, true)) {
     log_debug("observe copy for " + id + " not answered by its deadline");
   }

@@ -261,8 +261,8 @@ TEST_CASE("proxy hooks: a hook answering within cancel()'s grace keeps its answe
   InvokeRequest after;
   after.context.aws_request_id = "after";
   after.deadline_ms = wall_clock_ms() + 20000;
-  const auto reply = main.submit(after).wait_until(std::chrono::steady_clock::now() +
-                                                   std::chrono::seconds(20));
+  const auto reply =
+      main.submit(after).wait_until(std::chrono::steady_clock::now() + std::chrono::seconds(20));
   REQUIRE(reply.has_value());
   REQUIRE(reply->ok());
   CHECK((*reply)->result_json == "\"child-0\"");

@@ -28,7 +28,7 @@ TEST_CASE("proxy observe queue: bounded by items and bytes, drops counted, drain
   queue.stop(60000);
   CHECK(hooks.observed() == std::vector<std::string>{"a", "b", "d"});
   CHECK(queue.delivered() == 3);
-  CHECK(hooks.abandoned() == 0);  // drained within the budget: nothing cut short
+  CHECK(hooks.abandoned() == 0);   // drained within the budget: nothing cut short
   queue.push(copy_of("late", 0));  // after stop: dropped, never blocks
   CHECK(queue.dropped() == 3);
 }

@@ -66,6 +66,27 @@ Dispatcher::InvokerFactory child_factory(Children* c, int* next_number) {
   };
 }
 
+// A main child and the hooks over it, with up to `max_extra` extra children; the children of a
+// `ready` fake let requests run on their caller's thread (Invoker::ready).
+struct HooksOverChildren {
+  explicit HooksOverChildren(bool ready, size_t max_extra = 0) {
+    children.ready = ready;
+    REQUIRE(main.start(child_factory(&children, &next_number)).ok());
+    hooks = std::make_unique<ProxyHooks>(main, child_factory(&children, &next_number), max_extra);
+  }
+  Children children;
+  int next_number = 0;
+  Dispatcher main;
+  std::unique_ptr<ProxyHooks> hooks;
+};
+
+// Until `n` requests wait in a child ("block"), 20 s at most.
+bool wait_blocked(Children& children, int n) {
+  std::unique_lock<std::mutex> lock(children.mutex);
+  return children.cv.wait_for(lock, std::chrono::seconds(20),
+                              [&] { return children.blocked == n; });
+}
+
 HookCall call(const std::string& id, const std::string& event) {
   HookCall c;
   c.context.aws_request_id = id;
@@ -128,21 +149,15 @@ TEST_CASE("proxy hooks: the host's Runner.* answers are hook failures, the child
 }
 
 TEST_CASE("proxy hooks: concurrent hooks do not wait on each other (extra children)") {
-  Children children;
   // Queued on the children's workers, or run on the hooks' own threads (ready children).
-  children.ready = GENERATE(false, true);
-  int next_number = 0;
-  Dispatcher main;
-  REQUIRE(main.start(child_factory(&children, &next_number)).ok());
-  ProxyHooks hooks(main, child_factory(&children, &next_number), 2);
+  HooksOverChildren f(GENERATE(false, true), 2);
+  Children& children = f.children;
+  Dispatcher& main = f.main;
+  ProxyHooks& hooks = *f.hooks;
 
   Result<HookReply> first = make_error(ErrorKind::Cancelled, "not run");
   std::thread blocked([&] { first = hooks.on_request(call("held", "\"block\"")); });
-  {
-    std::unique_lock<std::mutex> lock(children.mutex);
-    REQUIRE(children.cv.wait_for(lock, std::chrono::seconds(20),
-                                 [&] { return children.blocked == 1; }));
-  }
+  REQUIRE(wait_blocked(children, 1));
   // The main child is held by the first hook: the second runs on an extra child meanwhile.
   const auto second = hooks.on_response(call("concurrent", "{}"));
   REQUIRE(second.ok());
@@ -166,11 +181,9 @@ TEST_CASE("proxy hooks: concurrent hooks do not wait on each other (extra childr
 }
 
 TEST_CASE("proxy hooks: without extra children a hook answers from the main child") {
-  Children children;
-  int next_number = 0;
-  Dispatcher main;
-  REQUIRE(main.start(child_factory(&children, &next_number)).ok());
-  ProxyHooks hooks(main, child_factory(&children, &next_number), 0);
+  HooksOverChildren f(false);
+  Children& children = f.children;
+  ProxyHooks& hooks = *f.hooks;
   hooks.observe(call("copy", "{}"));
   const auto answer = hooks.on_request(call("hook", "{}"));
   REQUIRE(answer.ok());
@@ -181,12 +194,9 @@ TEST_CASE("proxy hooks: without extra children a hook answers from the main chil
 }
 
 TEST_CASE("proxy hooks: on an idle, ready child hooks and copies run on the calling thread") {
-  Children children;
-  children.ready = true;
-  int next_number = 0;
-  Dispatcher main;
-  REQUIRE(main.start(child_factory(&children, &next_number)).ok());
-  ProxyHooks hooks(main, child_factory(&children, &next_number), 0);
+  HooksOverChildren f(true);
+  Children& children = f.children;
+  ProxyHooks& hooks = *f.hooks;
   const auto answer = hooks.on_request(call("hook", "{}"));
   REQUIRE(answer.ok());
   CHECK(answer->result_json == "\"child-0\"");
@@ -199,23 +209,16 @@ TEST_CASE("proxy hooks: on an idle, ready child hooks and copies run on the call
 }
 
 TEST_CASE("proxy hooks: cancel() ends a hook held on its caller's thread, and later ones at once") {
-  Children children;
-  children.ready = true;
-  int next_number = 0;
-  Dispatcher main;
-  REQUIRE(main.start(child_factory(&children, &next_number)).ok());
-  ProxyHooks hooks(main, child_factory(&children, &next_number), 0);
+  HooksOverChildren f(true);
+  Children& children = f.children;
+  ProxyHooks& hooks = *f.hooks;
   Result<HookReply> held = make_error(ErrorKind::Io, "not run");
   std::thread::id held_thread;
   std::thread caller([&] {
     held_thread = std::this_thread::get_id();
     held = hooks.on_request(call("held", "\"block\""));
   });
-  {
-    std::unique_lock<std::mutex> lock(children.mutex);
-    REQUIRE(children.cv.wait_for(lock, std::chrono::seconds(20),
-                                 [&] { return children.blocked == 1; }));
-  }
+  REQUIRE(wait_blocked(children, 1));
   // No grace, and the hook's deadline is 20 s away: only cancel() can end it now.
   hooks.cancel(std::chrono::steady_clock::now());
   caller.join();
@@ -231,19 +234,13 @@ TEST_CASE("proxy hooks: cancel() ends a hook held on its caller's thread, and la
 }
 
 TEST_CASE("proxy hooks: a hook answering within cancel()'s grace keeps its answer and its child") {
-  Children children;
-  children.ready = true;
-  int next_number = 0;
-  Dispatcher main;
-  REQUIRE(main.start(child_factory(&children, &next_number)).ok());
-  ProxyHooks hooks(main, child_factory(&children, &next_number), 0);
+  HooksOverChildren f(true);
+  Children& children = f.children;
+  Dispatcher& main = f.main;
+  ProxyHooks& hooks = *f.hooks;
   Result<HookReply> held = make_error(ErrorKind::Io, "not run");
   std::thread caller([&] { held = hooks.on_request(call("held", "\"block\"")); });
-  {
-    std::unique_lock<std::mutex> lock(children.mutex);
-    REQUIRE(children.cv.wait_for(lock, std::chrono::seconds(20),
-                                 [&] { return children.blocked == 1; }));
-  }
+  REQUIRE(wait_blocked(children, 1));
   // A copy queued behind the held hook waits until cancel() sets its flag; only then is the
   // child let go, so the hook answers while cancel() is already under way.
   std::thread releaser([&] {
@@ -269,22 +266,15 @@ TEST_CASE("proxy hooks: a hook answering within cancel()'s grace keeps its answe
 }
 
 TEST_CASE("proxy hooks: abandon_observe() ends a copy held on the observe thread") {
-  Children children;
-  children.ready = true;
-  int next_number = 0;
-  Dispatcher main;
-  REQUIRE(main.start(child_factory(&children, &next_number)).ok());
-  ProxyHooks hooks(main, child_factory(&children, &next_number), 0);
+  HooksOverChildren f(true);
+  Children& children = f.children;
+  ProxyHooks& hooks = *f.hooks;
   std::thread::id observe_thread;
   std::thread observer([&] {
     observe_thread = std::this_thread::get_id();
     hooks.observe(call("copy", "\"block\""));  // the child never answers it by itself
   });
-  {
-    std::unique_lock<std::mutex> lock(children.mutex);
-    REQUIRE(children.cv.wait_for(lock, std::chrono::seconds(20),
-                                 [&] { return children.blocked == 1; }));
-  }
+  REQUIRE(wait_blocked(children, 1));
   hooks.abandon_observe();
   observer.join();
   std::lock_guard<std::mutex> lock(children.mutex);

@@ -73,7 +73,12 @@ TEST_CASE("line writer: SIGPIPE stays blocked on the writing thread; EPIPE leave
     auto cancel = make_pipe();
     REQUIRE(cancel.ok());
     const auto soon = Clock::now() + std::chrono::milliseconds(50);
+    // A thread starts with its creator's mask, and an earlier test in this process may have
+    // written lines on the main thread (which keeps SIGPIPE blocked there): start unblocked.
     sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGPIPE);
+    pthread_sigmask(SIG_UNBLOCK, &mask, nullptr);
     pthread_sigmask(SIG_SETMASK, nullptr, &mask);
     REQUIRE(sigismember(&mask, SIGPIPE) == 0);
     Pipe open_pipe = nonblocking_pipe();

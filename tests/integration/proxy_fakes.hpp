@@ -459,12 +459,12 @@ class RecordingHooks : public extension_runner::InvocationHooks {
   Answer on_response_answer = pass;
 
   extension_runner::Result<extension_runner::HookReply> on_request(
-      const extension_runner::HookCall& call) override {
+      extension_runner::HookCall call) override {
     note(requests_, call);
     return on_request_answer(call);
   }
   extension_runner::Result<extension_runner::HookReply> on_response(
-      const extension_runner::HookCall& call) override {
+      extension_runner::HookCall call) override {
     note(responses_, call);
     return on_response_answer(call);
   }

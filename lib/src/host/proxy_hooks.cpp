@@ -56,9 +56,9 @@ ProxyHooks::ProxyHooks(Dispatcher& main, Dispatcher::InvokerFactory extra_factor
 
 ProxyHooks::~ProxyHooks() { stop(0); }
 
-Result<HookReply> ProxyHooks::on_request(const HookCall& call) { return decide(call); }
+Result<HookReply> ProxyHooks::on_request(HookCall call) { return decide(std::move(call)); }
 
-Result<HookReply> ProxyHooks::on_response(const HookCall& call) { return decide(call); }
+Result<HookReply> ProxyHooks::on_response(HookCall call) { return decide(std::move(call)); }
 
 // Inline on the observe queue's thread when the main child is idle: one thread hand-off less
 // per copy. After cancel() copies queue as before, so that stop() is never kept waiting by one.
@@ -82,12 +82,13 @@ void ProxyHooks::abandon_observe() {
 
 // Inline on the calling (connection) thread when the lane's child is idle, sparing the two
 // cross-thread wake-ups of a queued request; cancel() interrupts such a run (cancel_inline).
-Result<HookReply> ProxyHooks::decide(const HookCall& call) {
+Result<HookReply> ProxyHooks::decide(HookCall call) {
   if (cancelled_) return make_error(ErrorKind::Cancelled, "the extension is shutting down");
+  const int64_t deadline_ms = call.deadline_ms;
   Lane lane = borrow_lane();
-  const Ticket ticket =
-      lane.dispatcher->run_or_submit(hook_request(call), Dispatcher::Order::Priority, &cancelled_);
-  auto reply = await_answer(ticket, call.deadline_ms);
+  const Ticket ticket = lane.dispatcher->run_or_submit(hook_request(std::move(call)),
+                                                       Dispatcher::Order::Priority, &cancelled_);
+  auto reply = await_answer(ticket, deadline_ms);
   return_lane(std::move(lane));
   if (!reply || (cancelled_ && !*reply && reply->error().kind == ErrorKind::Cancelled)) {
     return make_error(ErrorKind::Cancelled,

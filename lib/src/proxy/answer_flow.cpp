@@ -51,7 +51,7 @@ bool RequestHandler::serve_answer(const RequestHead& head, const Route& route) {
     call.context = context_of(record, id);
     call.event_json = response_event_json(facts);
     call.deadline_ms = shared_.hooks.call_deadline(record ? record->deadline_ms : std::nullopt);
-    decision = shared_.hooks.ask(HookPhase::Response, call);
+    decision = shared_.hooks.ask(HookPhase::Response, std::move(call));
   }
   const bool kept = relay(answer_request(head, route, decision, body->bytes));
   if (observing()) observe_answer(context_of(record, id), std::move(facts), std::move(body->bytes));

@@ -17,21 +17,23 @@ int64_t HookPolicy::call_deadline(std::optional<int64_t> invocation_deadline_ms)
   return invocation_deadline_ms ? std::min(budget, *invocation_deadline_ms) : budget;
 }
 
-Decision HookPolicy::ask(HookPhase phase, const HookCall& call) {
+// The call moves into the hook (its event may be a whole payload); the id stays for the log.
+Decision HookPolicy::ask(HookPhase phase, HookCall call) {
+  const std::string id = call.context.aws_request_id;
   if (ms_until(call.deadline_ms) <= 0) {
-    return failed(phase, call, "no time left before the invocation's deadline");
+    return failed(phase, id, "no time left before the invocation's deadline");
   }
   bump(stats_.hook_calls);
-  const auto reply =
-      phase == HookPhase::Request ? hooks_.on_request(call) : hooks_.on_response(call);
+  const auto reply = phase == HookPhase::Request ? hooks_.on_request(std::move(call))
+                                                 : hooks_.on_response(std::move(call));
   if (!reply.ok()) {
-    return failed(phase, call,
+    return failed(phase, id,
                   std::string(error_type(reply.error().kind)) + ": " + reply.error().message);
   }
   Decision decision = decide(reply.value(), phase);
   switch (decision.kind) {
     case Decision::Kind::Invalid:
-      return failed(phase, call, "malformed answer: " + decision.reason);
+      return failed(phase, id, "malformed answer: " + decision.reason);
     case Decision::Kind::Replace:
       bump(stats_.replaced);
       break;
@@ -47,10 +49,11 @@ Decision HookPolicy::ask(HookPhase phase, const HookCall& call) {
   return decision;
 }
 
-Decision HookPolicy::failed(HookPhase phase, const HookCall& call, const std::string& why) {
+Decision HookPolicy::failed(HookPhase phase, const std::string& request_id,
+                            const std::string& why) {
   bump(stats_.hook_failures);
   const std::string what = std::string("proxy: the ") + phase_name(phase) + " hook for " +
-                           call.context.aws_request_id + " failed (" + why + "); ";
+                           request_id + " failed (" + why + "); ";
   if (options_.fail == FailPolicy::Open) {
     bump(stats_.failed_open);
     log_warn(what + "failing open: the original goes through unchanged");

@@ -52,11 +52,12 @@ bool RequestHandler::serve_next(const RequestHead& head, const Route& route) {
     if (held.status() != 200 || id == nullptr) {
       return write_held_answer(connection_, held.status(), held.headers(), held.body()).ok();
     }
-    const HookCall call = register_invocation(held, *id);
+    HookCall call = register_invocation(held, *id);
+    const HookContext context = call.context;
     const Decision decision =
-        intercepting() ? shared_.hooks.ask(HookPhase::Request, call) : Decision{};
+        intercepting() ? shared_.hooks.ask(HookPhase::Request, std::move(call)) : Decision{};
     if (decision.kind == Decision::Kind::Forward || decision.kind == Decision::Kind::Replace) {
-      return deliver_event(held, call, decision);
+      return deliver_event(held, context, decision);
     }
     // The hook settled the invocation itself: the runtime waits for the next one.
     (void)shared_.invocations.take(*id);
@@ -80,7 +81,7 @@ HookCall RequestHandler::register_invocation(const HoldingSink& held,
   return call;
 }
 
-bool RequestHandler::deliver_event(HoldingSink& held, const HookCall& call,
+bool RequestHandler::deliver_event(HoldingSink& held, const HookContext& context,
                                    const Decision& decision) {
   Result<void> written =
       decision.kind == Decision::Kind::Replace
@@ -91,7 +92,7 @@ bool RequestHandler::deliver_event(HoldingSink& held, const HookCall& call,
                 decision.body)
           : write_held_answer(connection_, held.status(), held.headers(), held.body());
   if (!written.ok()) {
-    log_warn("proxy: the runtime went away before it got event " + call.context.aws_request_id);
+    log_warn("proxy: the runtime went away before it got event " + context.aws_request_id);
     return runtime_failed(written.error());
   }
   bump(shared_.stats.invocations);
@@ -100,8 +101,7 @@ bool RequestHandler::deliver_event(HoldingSink& held, const HookCall& call,
     const int64_t timeout_ms = shared_.options.hook_timeout_ms;
     const size_t bytes = held.body().size();
     shared_.observe.push(ObserveCopy{
-        [context = call.context, body = std::move(held.body()), headers = held.headers(),
-         timeout_ms]() {
+        [context, body = std::move(held.body()), headers = held.headers(), timeout_ms]() {
           return HookCall{context, request_event_json(context.aws_request_id, body, headers),
                           wall_clock_ms() + timeout_ms};
         },

@@ -17,11 +17,11 @@ class ScriptedHooks : public extension_runner::InvocationHooks {
   explicit ScriptedHooks(Answer answer = {}) : answer_(std::move(answer)) {}
 
   extension_runner::Result<extension_runner::HookReply> on_request(
-      const extension_runner::HookCall& call) override {
+      extension_runner::HookCall call) override {
     return answer(call);
   }
   extension_runner::Result<extension_runner::HookReply> on_response(
-      const extension_runner::HookCall& call) override {
+      extension_runner::HookCall call) override {
     return answer(call);
   }
   void observe(extension_runner::HookCall call) override {

@@ -65,9 +65,9 @@ class ProxyHooks : public InvocationHooks {
   ProxyHooks& operator=(const ProxyHooks&) = delete;
 
   /** The child's answer to the REQUEST event by the call's deadline (+ kHookGraceMs). */
-  Result<HookReply> on_request(const HookCall& call) override;
+  Result<HookReply> on_request(HookCall call) override;
   /** As on_request, for the RESPONSE event. */
-  Result<HookReply> on_response(const HookCall& call) override;
+  Result<HookReply> on_response(HookCall call) override;
   /**
    * The copy on the main child's ordinary lane (FIFO with telemetry), on this thread when the
    * child is idle (after cancel(): always queued); the answer is ignored.
@@ -105,7 +105,7 @@ class ProxyHooks : public InvocationHooks {
     std::unique_ptr<Dispatcher> extra;
   };
 
-  Result<HookReply> decide(const HookCall& call);
+  Result<HookReply> decide(HookCall call);
   /** The ticket's answer by `deadline_ms` (+ grace), or nullopt; ends early on cancel(). */
   /** Waits by `deadline_ms`, less after cancel() (or abandon_observe(), when `observing`). */
   std::optional<Result<InvokeReply>> await_answer(const Ticket& ticket, int64_t deadline_ms,

@@ -28,10 +28,10 @@ class HookPolicy {
    * one WARN names the request id and why, the counters count it, and the result is Forward
    * (FailPolicy::Open) or Fail with kHookFailedErrorType (FailPolicy::Closed).
    */
-  Decision ask(HookPhase phase, const HookCall& call);
+  Decision ask(HookPhase phase, HookCall call);
 
  private:
-  Decision failed(HookPhase phase, const HookCall& call, const std::string& why);
+  Decision failed(HookPhase phase, const std::string& request_id, const std::string& why);
 
   InvocationHooks& hooks_;
   const ProxyOptions& options_;

@@ -67,12 +67,13 @@ class InvocationHooks {
    * deadline, the child crashed, a protocol error, cancelled), and the proxy applies its
    * FailPolicy. A reply the host made up itself for a timeout or a crash (`Runner.Timeout`,
    * `Runner.Crashed`, `Runner.ProtocolError`) must come back as such an Error too: `errors: true`
-   * in a HookReply means the extension chose to fail the invocation.
+   * in a HookReply means the extension chose to fail the invocation. Takes the call by value,
+   * as observe() does: the event (up to a whole payload) moves on into the request, uncopied.
    */
-  virtual Result<HookReply> on_request(const HookCall& call) = 0;
+  virtual Result<HookReply> on_request(HookCall call) = 0;
 
   /** Intercept mode, before the platform gets a buffered response: as on_request. */
-  virtual Result<HookReply> on_response(const HookCall& call) = 0;
+  virtual Result<HookReply> on_response(HookCall call) = 0;
 
   /**
    * Observe mode (and streamed responses in both modes): a copy of what was already forwarded.

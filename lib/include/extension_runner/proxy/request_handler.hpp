@@ -52,7 +52,7 @@ class RequestHandler {
   // next_flow.cpp
   bool serve_next(const RequestHead& head, const Route& route);
   HookCall register_invocation(const HoldingSink& held, const std::string& request_id);
-  bool deliver_event(HoldingSink& held, const HookCall& call, const Decision& decision);
+  bool deliver_event(HoldingSink& held, const HookContext& context, const Decision& decision);
   Result<void> settle_for_runtime(const Route& route, const std::string& request_id,
                                   const Decision& decision);
 

@@ -19,10 +19,12 @@ void log_reply(const InvokeRequest& request, const Result<InvokeReply>& reply) {
   }
   // Built for every request otherwise (hooks included), to be dropped at the usual level.
   if (!reply->errors && !log_enabled(LogLevel::Debug)) return;
-  const std::string summary = "request " + request.context.aws_request_id + " done in " +
-                              std::to_string(static_cast<int64_t>(reply->billing.duration_ms)) +
-                              " ms, max memory used " + std::to_string(reply->billing.used_mb) +
-                              " MB";
+  std::string summary = "request " + request.context.aws_request_id + " done in " +
+                        std::to_string(static_cast<int64_t>(reply->billing.duration_ms)) + " ms";
+  // Not measured for hooks and observe copies: a 0 would read as a figure.
+  if (request.measure_memory) {
+    summary += ", max memory used " + std::to_string(reply->billing.used_mb) + " MB";
+  }
   if (reply->errors) {
     log_warn(summary + " with error " + reply->errortype + ": " +
              clip(reply->result_json, kMaxQuotedResult));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "extension_runner/core/clock.hpp"
+#include "extension_runner/core/log.hpp"
 
 using namespace extension_runner;
 using namespace std::chrono_literals;
@@ -46,6 +47,11 @@ class FakeInvoker : public Invoker {
     }
     InvokeReply reply;
     reply.invokeid = request.context.aws_request_id;
+    if (request.event_json == "\"refuse\"") {  // the child's own error answer
+      reply.errors = true;
+      reply.errortype = "Validation.Refused";
+      reply.billing.used_mb = 7;
+    }
     return reply;
   }
   void shutdown(int64_t budget_ms) override {
@@ -415,4 +421,32 @@ TEST_CASE("dispatcher: run_or_submit with an abandoned flag already set does not
             .wait_until(std::chrono::steady_clock::now()));
   std::lock_guard<std::mutex> lock(r.mutex);
   CHECK(r.ids == std::vector<std::string>{"wanted"});
+}
+
+TEST_CASE("dispatcher: an error reply's warning gives the memory only when it was measured") {
+  struct Case {
+    bool measure_memory;
+    bool says_memory;
+  };
+  for (const Case& c : {Case{true, true}, Case{false, false}}) {
+    Record record;
+    Dispatcher d;
+    REQUIRE(d.start(fake(&record)).ok());
+    std::vector<std::string> lines;
+    set_log_sink([&](const std::string& line) { lines.push_back(line); });
+    InvokeRequest request;
+    request.context.aws_request_id = "r1";
+    request.event_json = "\"refuse\"";
+    request.measure_memory = c.measure_memory;
+    const auto reply =
+        d.submit(request).wait_until(std::chrono::steady_clock::now() + std::chrono::seconds(20));
+    set_log_sink(nullptr);
+    REQUIRE(reply.has_value());
+    REQUIRE(lines.size() == 1);
+    INFO(lines[0]);
+    CHECK_THAT(lines[0], Catch::Contains("request r1 done in") &&
+                             Catch::Contains("with error Validation.Refused"));
+    CHECK((lines[0].find("max memory used 7 MB") != std::string::npos) == c.says_memory);
+    CHECK((lines[0].find("memory") != std::string::npos) == c.says_memory);
+  }
 }

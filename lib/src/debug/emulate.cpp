@@ -499,9 +499,13 @@ std::optional<std::string> read_proxy_address(const std::string& path) {
   return std::nullopt;
 }
 
-/** The first `{"eventType":"…"` of a runner-protocol event: REQUEST, RESPONSE, INVOKE, … */
+/**
+ * Whether a runner-protocol event's first key is eventType with value `type` (REQUEST, RESPONSE,
+ * INVOKE, …). The events are built by this host, so the key follows the object's opening brace.
+ */
 bool has_event_type(const std::string& event_json, const char* type) {
-  return event_json.rfind("{\"eventType\":\"" + std::string(type) + "\"", 0) == 0;
+  const std::string key = "\"eventType\":\"" + std::string(type) + "\"";
+  return !event_json.empty() && event_json.compare(1, key.size(), key) == 0;
 }
 
 /** When the child answered each invocation's REQUEST / RESPONSE hook (or took its copy). */

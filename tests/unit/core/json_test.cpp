@@ -189,6 +189,38 @@ TEST_CASE("json: check_json agrees with parse_json on generated and mutated text
   CHECK(valid < 18000);
 }
 
+TEST_CASE("json: check_json finds a string's special byte wherever it falls in a scanned block") {
+  // The string scan takes 8 and 16 bytes at a time: every byte that ends or breaks a plain run,
+  // at every offset across several blocks, in strings of every length around the block sizes.
+  const std::vector<std::pair<const char*, std::string>> specials = {
+      {"a quote (ends the string early)", "\""},
+      {"an escaped quote", "\\\""},
+      {"a backslash escape", "\\n"},
+      {"a bad escape", "\\x"},
+      {"a control byte", "\x1f"},
+      {"a tab", "\t"},
+      {"NUL", std::string(1, '\0')},
+      {"a DEL byte (plain)", "\x7f"},
+      {"a byte above 0x7f (plain)", "\xe9"}};
+  size_t valid = 0;
+  size_t invalid = 0;
+  for (const auto& [what, special] : specials) {
+    for (size_t length = 0; length <= 48; ++length) {
+      for (size_t at = 0; at <= length; ++at) {
+        const std::string text =
+            "[\"" + std::string(at, 'a') + special + std::string(length - at, 'b') + "\",1]";
+        INFO(what << " at " << at << " of " << length);
+        const auto parsed = parse_json(text);
+        const auto checked = check_json(text);
+        REQUIRE(checked.ok() == parsed.ok());
+        ++(parsed.ok() ? valid : invalid);
+      }
+    }
+  }
+  CHECK(valid > 1000);
+  CHECK(invalid > 1000);
+}
+
 TEST_CASE("json: check_json leaves the text as it was") {
   constexpr const char* kOriginal = R"(["a\nb\u00e9",12.5,{"k\"":"v"}])";
   std::string text = kOriginal;  // writable, as the in-situ reader would want it

@@ -108,7 +108,7 @@ struct ChildInvoker::Session {
 /** One sending of a request to the child: what is sent, by when, and since when. */
 struct ChildInvoker::Attempt {
   const InvokeRequest& request;
-  std::string line;  ///< The encoded request with its newline.
+  EncodedRequest line;  ///< The encoded request with its newline.
   Clock::time_point deadline;
   /** The request before this one: a late second reply to it is dropped, not a mismatch. */
   const std::string& previous_id;
@@ -467,13 +467,13 @@ std::optional<Result<InvokeReply>> ChildInvoker::send_once(const InvokeRequest& 
     // Killing a healthy child for a request that was stale before it was sent helps no one.
     return host_reply(request, kRunnerTimeout, "deadline passed before the request was sent");
   }
-  auto line = encode_invoke_request(request);
+  auto line = encode_invoke_request_parts(request);
   if (!line) return host_reply(request, kRunnerInvalidRequest, line.error().message);
-  line->push_back('\n');
   discard_unrequested();
   const Attempt attempt{request, std::move(*line), deadline, previous_id, may_resend, Clock::now()};
-  switch (write_line_until(session_->process.stdin_fd().get(), attempt.line, deadline,
-                           cancel_pipe_.read.get())) {
+  switch (write_parts_until(session_->process.stdin_fd().get(),
+                            {attempt.line.head, attempt.line.event, attempt.line.tail}, deadline,
+                            cancel_pipe_.read.get())) {
     case WriteOutcome::Ok:
       break;
     case WriteOutcome::TimedOut:

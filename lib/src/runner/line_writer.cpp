@@ -3,10 +3,12 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdint>
 
 namespace extension_runner {
@@ -52,16 +54,29 @@ void consume_sigpipe() {
 
 }  // namespace
 
-WriteOutcome write_line_until(int fd, const std::string& line, Clock::time_point deadline,
-                              int cancel_fd) {
+WriteOutcome write_parts_until(int fd, std::vector<std::string_view> parts,
+                               Clock::time_point deadline, int cancel_fd) {
   block_sigpipe();
-  const char* p = line.data();
-  size_t left = line.size();
-  while (left > 0) {
-    const ssize_t n = ::write(fd, p, left);
+  std::vector<iovec> pending;
+  pending.reserve(parts.size());
+  for (const auto part : parts) {
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): writev only reads iov_base.
+    if (!part.empty()) pending.push_back({const_cast<char*>(part.data()), part.size()});
+  }
+  size_t first = 0;  // the first piece not yet fully written
+  while (first < pending.size()) {
+    const int count = static_cast<int>(std::min<size_t>(pending.size() - first, IOV_MAX));
+    const ssize_t n = ::writev(fd, pending.data() + first, count);
     if (n > 0) {
-      p += n;
-      left -= static_cast<size_t>(n);
+      auto written = static_cast<size_t>(n);
+      while (first < pending.size() && written >= pending[first].iov_len) {
+        written -= pending[first].iov_len;
+        ++first;
+      }
+      if (written > 0) {
+        pending[first].iov_base = static_cast<char*>(pending[first].iov_base) + written;
+        pending[first].iov_len -= written;
+      }
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -80,6 +95,11 @@ WriteOutcome write_line_until(int fd, const std::string& line, Clock::time_point
     if ((fds[1].revents & POLLIN) != 0) return WriteOutcome::Cancelled;
   }
   return WriteOutcome::Ok;
+}
+
+WriteOutcome write_line_until(int fd, const std::string& line, Clock::time_point deadline,
+                              int cancel_fd) {
+  return write_parts_until(fd, {line}, deadline, cancel_fd);
 }
 
 }  // namespace extension_runner

@@ -175,30 +175,38 @@ std::string encode_startup_request(const StartupRequest& request) {
   return text_of(buffer);
 }
 
-Result<std::string> encode_invoke_request(const InvokeRequest& request) {
+Result<EncodedRequest> encode_invoke_request_parts(const InvokeRequest& request) {
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
   w.StartObject();
   write_key(w, "context");
   if (auto r = write_context(w, request.context); !r) return r.error();
+  EncodedRequest out;
   if (!request.event_compact) {
     write_key(w, "event");
     if (auto r = write_raw(w, request.event_json, "event"); !r) return r.error();
     write_key(w, "deadline");
     w.Int64(request.deadline_ms);
     w.EndObject();
-    return text_of(buffer);
+    out.head = text_of(buffer);
+    out.tail = "\n";
+    return out;
   }
-  // A compact event can be a hook's 1 MiB (or 8 MiB) payload: one string sized once, the event
-  // appended with one memcpy, and room for the newline the sender adds, so nothing reallocates.
-  static constexpr std::string_view kEvent = ",\"event\":";
-  const std::string deadline = ",\"deadline\":" + std::to_string(request.deadline_ms) + "}";
+  out.head.reserve(buffer.GetSize() + 16);
+  out.head.append(buffer.GetString(), buffer.GetSize());
+  out.head.append(",\"event\":");
+  out.event = request.event_json;
+  out.tail = ",\"deadline\":" + std::to_string(request.deadline_ms) + "}\n";
+  return out;
+}
+
+Result<std::string> encode_invoke_request(const InvokeRequest& request) {
+  auto parts = encode_invoke_request_parts(request);
+  if (!parts) return parts.error();
   std::string line;
-  line.reserve(buffer.GetSize() + kEvent.size() + request.event_json.size() + deadline.size() + 1);
-  line.append(buffer.GetString(), buffer.GetSize());
-  line.append(kEvent);
-  line.append(request.event_json);
-  line.append(deadline);
+  line.reserve(parts->size());
+  line.append(parts->head).append(parts->event).append(parts->tail);
+  line.pop_back();  // the newline
   return line;
 }
 

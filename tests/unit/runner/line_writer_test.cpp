@@ -67,6 +67,33 @@ TEST_CASE("line writer: each way a write can end") {
   }
 }
 
+TEST_CASE("line writer: a line in pieces arrives whole and in order, across partial writes") {
+  auto cancel = make_pipe();
+  REQUIRE(cancel.ok());
+  Pipe p = nonblocking_pipe();
+  // A middle piece several times a pipe's capacity: writev stops part-way through pieces, and
+  // the writer must resume exactly where it stopped.
+  const std::string head = "{\"head\":1,";
+  const std::string middle(size_t{300} * 1024 + 7, 'm');
+  const std::string tail = "\"tail\":2}\n";
+  const std::string expected = head + middle + tail;
+  std::string received;
+  std::thread reader([&] {
+    while (received.size() < expected.size()) {
+      const std::string got = read_some(p.read, 4096);
+      if (got.empty()) break;
+      received += got;
+    }
+  });
+  const auto far = Clock::now() + std::chrono::seconds(60);
+  CHECK(write_parts_until(p.write.get(), {head, "", middle, tail}, far, cancel->read.get()) ==
+        WriteOutcome::Ok);
+  p.write.reset();  // the reader ends at EOF even if the write stopped short
+  reader.join();
+  CHECK(received.size() == expected.size());
+  CHECK(received == expected);
+}
+
 TEST_CASE("line writer: SIGPIPE stays blocked on the writing thread; EPIPE leaves none pending") {
   // On a thread of its own: the mask it leaves behind must not leak into other tests.
   std::thread writer([] {

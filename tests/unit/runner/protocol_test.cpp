@@ -121,7 +121,26 @@ TEST_CASE("protocol: a compact event's line has room for its newline") {
     CHECK(encoded->compare(encoded->size() - tail.size(), tail.size(), tail) == 0);
     CHECK(encoded->capacity() > encoded->size());
     CHECK(parse_json(*encoded).ok());
+    // In pieces, the event is the request's own bytes, not a copy; joined, the same line.
+    auto parts = encode_invoke_request_parts(request);
+    REQUIRE(parts.ok());
+    CHECK(parts->event.data() == request.event_json.data());
+    CHECK(parts->event.size() == request.event_json.size());
+    CHECK(parts->head + std::string(parts->event) + parts->tail == *encoded + "\n");
   }
+}
+
+TEST_CASE("protocol: a request whose event is re-encoded comes whole in head and tail") {
+  InvokeRequest request;
+  request.context.aws_request_id = "req";
+  request.event_json = "{ \"a\" : [1, 2] }";  // not compact: written through the encoder
+  request.deadline_ms = 7;
+  auto parts = encode_invoke_request_parts(request);
+  REQUIRE(parts.ok());
+  CHECK(parts->event.empty());
+  CHECK(parts->tail == "\n");
+  CHECK(parts->head.find(R"("event":{"a":[1,2]},"deadline":7})") != std::string::npos);
+  CHECK(parts->size() == parts->head.size() + 1);
 }
 
 TEST_CASE("protocol: encoders reject raw payloads that are not JSON") {

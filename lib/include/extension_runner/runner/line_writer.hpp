@@ -6,6 +6,8 @@
  */
 #include <chrono>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace extension_runner {
 
@@ -31,5 +33,13 @@ enum class WriteOutcome {
  */
 WriteOutcome write_line_until(int fd, const std::string& line,
                               std::chrono::steady_clock::time_point deadline, int cancel_fd);
+
+/**
+ * write_line_until() for a line given in pieces, written in order with writev (a hook's event
+ * goes out from where it lies, between the request's head and tail, uncopied). Empty pieces
+ * are skipped; the outcomes are write_line_until()'s.
+ */
+WriteOutcome write_parts_until(int fd, std::vector<std::string_view> parts,
+                               std::chrono::steady_clock::time_point deadline, int cancel_fd);
 
 }  // namespace extension_runner

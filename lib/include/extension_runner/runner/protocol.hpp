@@ -118,12 +118,29 @@ inline constexpr int kProtocolVersion = 1;
 std::string encode_startup_request(const StartupRequest& request);
 
 /**
- * `{"context":{"aws_request_id":…,"client_context":<json>|null,"identity":{…}|null,
- * "invoked_function_arn":…},"event":<json>,"deadline":<ms>}`.
- * InvalidInput when `event_json` or `client_context_json` is not valid JSON. An
- * `event_compact` event is copied as it is, once, into a string whose capacity also holds the
- * line's newline (appending it does not reallocate).
+ * A request line in the three pieces written with one writev: the text before the event, the
+ * event itself (a view of the request's `event_json`, which must outlive this value) and the
+ * text after it, newline included. Head and tail alone hold the whole line when the event was
+ * re-encoded (`event` is then empty).
  */
+struct EncodedRequest {
+  std::string head;
+  std::string_view event;
+  std::string tail;
+
+  size_t size() const { return head.size() + event.size() + tail.size(); }
+};
+
+/**
+ * `{"context":{"aws_request_id":…,"client_context":<json>|null,"identity":{…}|null,
+ * "invoked_function_arn":…},"event":<json>,"deadline":<ms>}` and its newline, in pieces.
+ * InvalidInput when `event_json` or `client_context_json` is not valid JSON. An
+ * `event_compact` event is not copied at all (a hook's event may be a 1 MiB or 6 MiB payload):
+ * it stays where it is, as the middle piece.
+ */
+Result<EncodedRequest> encode_invoke_request_parts(const InvokeRequest& request);
+
+/** encode_invoke_request_parts() joined, without the newline: one line of text. */
 Result<std::string> encode_invoke_request(const InvokeRequest& request);
 
 /**

@@ -357,6 +357,13 @@ TEST_CASE("proxy host: a runtime started through wrap goes through the proxy to 
       CHECK_THAT(runtime.out, Catch::Contains(c.runtime_got));
     }
     CHECK(host.status.success());
+    if (c.what == "intercept, hook passes") {
+      // The counters line bills the hooks the child answered, as the host timed them.
+      const auto at = host.err.find(" ms billed (");
+      REQUIRE(at != std::string::npos);
+      const auto from = host.err.rfind(' ', at - 1) + 1;
+      CHECK(std::stod(host.err.substr(from, at - from)) > 0);
+    }
     std::vector<std::pair<std::string, std::string>> posts;
     {
       std::lock_guard<std::mutex> lock(side.mutex);

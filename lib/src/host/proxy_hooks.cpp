@@ -47,6 +47,7 @@ Result<HookReply> hook_outcome(const Result<InvokeReply>& reply) {
   out.result_json = reply->result_json;
   out.errortype = reply->errortype;
   out.errors = reply->errors;
+  out.billed_ms = reply->billing.duration_ms;
   return out;
 }
 

@@ -1,12 +1,18 @@
 #include "extension_runner/proxy/hook_policy.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "extension_runner/core/clock.hpp"
 #include "extension_runner/core/log.hpp"
 
 namespace extension_runner {
 namespace {
+// A reply's billed time as whole microseconds for the counters; a negative or NaN one as 0.
+uint64_t billed_us(double billed_ms) {
+  return billed_ms > 0 ? static_cast<uint64_t>(std::llround(billed_ms * 1000.0)) : 0;
+}
+
 const char* phase_name(HookPhase phase) {
   return phase == HookPhase::Request ? "REQUEST" : "RESPONSE";
 }
@@ -30,6 +36,8 @@ Decision HookPolicy::ask(HookPhase phase, HookCall call) {
     return failed(phase, id,
                   std::string(error_type(reply.error().kind)) + ": " + reply.error().message);
   }
+  bump(stats_.hook_answers);
+  stats_.hook_billed_us.fetch_add(billed_us(reply->billed_ms), std::memory_order_relaxed);
   Decision decision = decide(reply.value(), phase);
   switch (decision.kind) {
     case Decision::Kind::Invalid:

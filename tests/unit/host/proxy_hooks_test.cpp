@@ -126,6 +126,7 @@ TEST_CASE("proxy hooks: the host's Runner.* answers are hook failures, the child
     r.result_json = R"({"ok":1})";
     r.errortype = std::move(errortype);
     r.errors = errors;
+    r.billing.duration_ms = 0.375;
     return Result<InvokeReply>(r);
   };
   const std::vector<Case> cases = {
@@ -144,6 +145,7 @@ TEST_CASE("proxy hooks: the host's Runner.* answers are hook failures, the child
       CHECK(outcome->errortype == c.errortype);
       CHECK(outcome->result_json == R"({"ok":1})");
       CHECK(outcome->errors == !c.errortype.empty());
+      CHECK(outcome->billed_ms == 0.375);  // the reply's billing.duration, as the host measured
     }
   }
 }

@@ -73,6 +73,35 @@ TEST_CASE("proxy hook policy: failures fail open or closed, with one WARN and th
   }
 }
 
+TEST_CASE("proxy hook policy: the child's answers add their billed time; failures add none",
+          "[proxy]") {
+  std::vector<Result<HookReply>> replies = {
+      HookReply{"null", "", false, 0.25},
+      make_error(ErrorKind::Cancelled, "no reply within 1000 ms"),
+      HookReply{"[1]", "", false, 0.5},  // malformed, but the child did answer
+      HookReply{R"({"payload":2})", "", false, 0.0015},
+  };
+  size_t next = 0;
+  ScriptedHooks hooks([&](const HookCall&) { return replies.at(next++); });
+  ProxyOptions options;
+  ProxyStats stats;
+  HookPolicy policy(hooks, options, stats);
+  set_log_sink([](const std::string&) {});
+  for (size_t i = 0; i < replies.size(); ++i) {
+    HookCall call;
+    call.context.aws_request_id = "req-" + std::to_string(i);
+    call.deadline_ms = policy.call_deadline(std::nullopt);
+    (void)policy.ask(HookPhase::Response, call);
+  }
+  set_log_sink(nullptr);
+  const ProxyCounters n = stats.snapshot();
+  CHECK(n.hook_calls == 4);
+  CHECK(n.hook_answers == 3);
+  CHECK(n.hook_failures == 2);
+  CHECK(n.hook_billed_us == 752);  // 250 + 500 + 1.5 rounded
+  CHECK_THAT(describe_counters(n), Catch::Contains("0.75 ms billed (0.250 ms an answer)"));
+}
+
 TEST_CASE("proxy hook policy: a call's deadline is the budget, capped by the invocation's",
           "[proxy]") {
   ScriptedHooks hooks;
@@ -92,13 +121,16 @@ TEST_CASE("proxy counters: the summary line", "[proxy]") {
   c.invocations = 12;
   c.requests = 25;
   c.hook_calls = 24;
+  c.hook_answers = 23;
+  c.hook_billed_us = 610;
   c.hook_failures = 1;
   c.failed_open = 1;
   c.replaced = 2;
   c.rejected = 1;
   c.observe_dropped = 3;
   CHECK(describe_counters(c) ==
-        "proxy: 12 invocations, 25 requests; hooks 24 calls, 1 failed (1 open, 0 closed); "
-        "decisions 2 replaced, 0 answered, 1 rejected; 0 unseen; observe 3 dropped; 0 upstream "
+        "proxy: 12 invocations, 25 requests; hooks 24 calls, 1 failed (1 open, 0 closed), 0.61 ms "
+        "billed (0.026 ms an answer); decisions 2 replaced, 0 answered, 1 rejected; 0 unseen; "
+        "observe 3 dropped; 0 upstream "
         "errors, 0 runtime disconnects");
 }

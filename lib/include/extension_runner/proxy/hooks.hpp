@@ -41,11 +41,16 @@ struct HookCall {
   int64_t deadline_ms = 0;
 };
 
-/** The deciding fields of an InvokeReply: `result`, `errortype`, `errors`. */
+/** The deciding fields of an InvokeReply (`result`, `errortype`, `errors`), and its time. */
 struct HookReply {
   std::string result_json = "null";  ///< Any JSON, as compact text.
   std::string errortype;
   bool errors = false;
+  /**
+   * The hook's own time as the runner protocol bills it (`billing.duration`): from the request's
+   * first byte written to the reply read, measured by the host; 0 when unknown (a test fake).
+   */
+  double billed_ms = 0;
 };
 
 /**

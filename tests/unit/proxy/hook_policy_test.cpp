@@ -131,6 +131,5 @@ TEST_CASE("proxy counters: the summary line", "[proxy]") {
   CHECK(describe_counters(c) ==
         "proxy: 12 invocations, 25 requests; hooks 24 calls, 1 failed (1 open, 0 closed), 0.61 ms "
         "billed (0.026 ms an answer); decisions 2 replaced, 0 answered, 1 rejected; 0 unseen; "
-        "observe 3 dropped; 0 upstream "
-        "errors, 0 runtime disconnects");
+        "observe 3 dropped; 0 upstream errors, 0 runtime disconnects");
 }

@@ -71,10 +71,13 @@ static void handle(const char* line, size_t n, long long receipt, int first) {
   }
   char kind = '?';
   long records = 0;
-  /* The event follows the context; its eventType names the kind. */
-  if (memmem(line, n, "\"eventType\":\"INVOKE\"", 20)) kind = 'I';
-  else if (memmem(line, n, "\"eventType\":\"SHUTDOWN\"", 22)) kind = 'S';
-  else if (memmem(line, n, "\"eventType\":\"TELEMETRY\"", 23)) {
+  /* The event follows the context (a few KiB at most: a client context is at most 3.5 KB) and
+   * its eventType comes first, so only the line's head is searched: a null hook given a 1 MiB
+   * payload must not scan it three times over. */
+  const size_t head = n < 8192 ? n : 8192;
+  if (memmem(line, head, "\"eventType\":\"INVOKE\"", 20)) kind = 'I';
+  else if (memmem(line, head, "\"eventType\":\"SHUTDOWN\"", 22)) kind = 'S';
+  else if (memmem(line, head, "\"eventType\":\"TELEMETRY\"", 23)) {
     kind = 'T';
     records = count(line, n, "\"type\":");
   }

@@ -54,7 +54,7 @@ void consume_sigpipe() {
 
 }  // namespace
 
-WriteOutcome write_parts_until(int fd, std::vector<std::string_view> parts,
+WriteOutcome write_parts_until(int fd, const std::vector<std::string_view>& parts,
                                Clock::time_point deadline, int cancel_fd) {
   block_sigpipe();
   std::vector<iovec> pending;

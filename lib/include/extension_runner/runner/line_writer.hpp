@@ -39,7 +39,7 @@ WriteOutcome write_line_until(int fd, const std::string& line,
  * goes out from where it lies, between the request's head and tail, uncopied). Empty pieces
  * are skipped; the outcomes are write_line_until()'s.
  */
-WriteOutcome write_parts_until(int fd, std::vector<std::string_view> parts,
+WriteOutcome write_parts_until(int fd, const std::vector<std::string_view>& parts,
                                std::chrono::steady_clock::time_point deadline, int cancel_fd);
 
 }  // namespace extension_runner

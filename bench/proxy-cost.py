@@ -326,13 +326,14 @@ class Fake:
 class Host:
     """The binary in Lambda mode with the proxy on and the null child; its proxy's address."""
 
-    def __init__(self, binary, api, mode, child):
+    def __init__(self, binary, api, mode, child, handles=None):
         self.tmp = tempfile.mkdtemp(prefix="proxy-cost-")
         self.times = os.path.join(self.tmp, "child-times")
         env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=api, EXTENSION_RUNNER_PROXY=mode,
                    EXTENSION_RUNNER_NAME=NAME, EXTENSION_RUNNER_COMMAND="exec " + child,
                    AWS_LAMBDA_EXEC_WRAPPER="/opt/%s/wrapper" % NAME, TMPDIR=self.tmp,
-                   AWS_LAMBDA_LOG_LEVEL="INFO", NULL_CHILD_TIMES=self.times)
+                   AWS_LAMBDA_LOG_LEVEL="INFO", NULL_CHILD_TIMES=self.times,
+                   NULL_CHILD_HANDLES=json.dumps(handles) if handles is not None else "")
         for k in ("EXTENSION_RUNNER_CONFIG", "EXTENSION_RUNNER_TELEMETRY", "EXTENSION_RUNNER_MESSAGES"):
             env.pop(k, None)
         self.api = api
@@ -390,21 +391,26 @@ def billed_per_invocation(log):
 def measure_latency(binary, mode, child, a):
     """Each body size in a host of its own, so that its counters line bills that size alone."""
     r, hooks, warnings = {}, [], []
-    for size, rounds in ((KIB, a.samples), (MIB, a.big_samples)):
+    runs = [("1024", KIB, a.samples, None), ("1048576", MIB, a.big_samples, None)]
+    if mode == "intercept":
+        # A child with a RESPONSE handler only (a redactor): its REQUEST hook is never asked.
+        runs.append(("1024_response_only", KIB, a.samples, ["RESPONSE"]))
+    for key, size, rounds, handles in runs:
         fake = Fake()
-        host = Host(binary, fake.address, mode, child)
+        host = Host(binary, fake.address, mode, child, handles)
         try:
             direct, proxied = connect(fake.address), connect(host.address)
             control(fake.address, "/bench/event-size/%d" % size)
-            r["%d" % size] = added(*paired(direct, proxied, rounds, warmup=min(20, rounds // 5)))
+            r[key] = added(*paired(direct, proxied, rounds, warmup=min(20, rounds // 5)))
         finally:
             log, hook = host.stop()
             fake.stop()
         billed = billed_per_invocation(log)
-        r["%d" % size]["billed_ms"] = billed
+        r[key]["billed_ms"] = billed
         if billed is not None:
-            r["%d" % size]["added_beyond_billed_p50_ms"] = r["%d" % size]["added_p50_ms"] - billed
-        hooks.append(hook)
+            r[key]["added_beyond_billed_p50_ms"] = r[key]["added_p50_ms"] - billed
+        if handles is None:
+            hooks.append(hook)
         warnings += [line for line in log.splitlines() if " WARN " in line or " ERROR " in line]
     fake = Fake()
     host = Host(binary, fake.address, mode, child)
@@ -557,6 +563,10 @@ def print_table(r):
             print("| %s, null child, %s | %s | %s | %.3f / %.3f |"
                   % (mode, label, spread(x, "added_p50_ms"), spread(x, "added_p99_ms"),
                      x["direct_p50_ms"], x["direct_p99_ms"]))
+    x = r["intercept"]["1024_response_only"]
+    print("| intercept, a child with a RESPONSE hook only, 1 KiB | %s | %s | %.3f / %.3f |"
+          % (spread(x, "added_p50_ms"), spread(x, "added_p99_ms"), x["direct_p50_ms"],
+             x["direct_p99_ms"]))
     print()
     print("| intercept, null hook | hooks' billed time per invocation, mean (ms) "
           "| added p50 beyond the hooks' billed time (ms) |\n|---|---|---|")

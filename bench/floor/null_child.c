@@ -1,6 +1,7 @@
 /* null child: a runner-protocol child (docs/runner-protocol.md) that does nothing.
  *
- * Answers the startup request with {"ok":true} and every request at once with a null result.
+ * Answers the startup request with {"ok":true} (plus "handles": $NULL_CHILD_HANDLES, a JSON
+ * array, when set) and every request at once with a null result.
  * For each request it records CLOCK_MONOTONIC when the line was complete (receipt) and just
  * before writing the reply, so the bench can split an invoke into the host's share and the
  * child's. TELEMETRY requests are counted by their records ("type" keys). The times are kept
@@ -55,7 +56,18 @@ static long count(const char* p, size_t n, const char* needle) {
 static void handle(const char* line, size_t n, long long receipt, int first) {
   char reply[512];
   if (first) {
-    write_all("{\"ok\":true}\n", 12);
+    const char* handles = getenv("NULL_CHILD_HANDLES");
+    if (handles && *handles) {
+      char ready[512];
+      int len = snprintf(ready, sizeof ready, "{\"ok\":true,\"handles\":%s}\n", handles);
+      if (len <= 0 || (size_t)len >= sizeof ready) {
+        fputs("null_child: NULL_CHILD_HANDLES is too long\n", stderr);
+        exit(2);
+      }
+      write_all(ready, (size_t)len);
+    } else {
+      write_all("{\"ok\":true}\n", 12);
+    }
     return;
   }
   struct entry* e = n_entries < MAX_REQUESTS ? &entries[n_entries++] : NULL;

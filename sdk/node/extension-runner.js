@@ -657,8 +657,9 @@ class Extension {
       }
     }
     // `handles` (optional in the protocol): lets the host warn about a handler it will never
-    // call, e.g. onTelemetry with telemetry off.
-    const handles = [...this.handlers.keys()].filter((k) => /^[A-Z]+$/.test(k)).sort();
+    // call, e.g. onTelemetry with telemetry off, and skip the proxy hooks this extension has
+    // no handler for ('*': the catch-all takes every event).
+    const handles = [...this.handlers.keys()].filter((k) => /^([A-Z]+|\*)$/.test(k)).sort();
     this.send({ ok: true, handles });
   }
 

@@ -745,8 +745,9 @@ class Extension:
                 self._streams.send({"ok": False, "error": "%s: %s" % (type(e).__name__, e)})
                 return 1
         # `handles` (optional in the protocol): lets the host warn about a handler it will never
-        # call, e.g. on_telemetry with telemetry off.
-        handles = sorted(k for k in self._handlers if k.isalpha() and k.isupper())
+        # call, e.g. on_telemetry with telemetry off, and skip the proxy hooks this extension has
+        # no handler for ("*": the catch-all takes every event).
+        handles = sorted(k for k in self._handlers if k == "*" or (k.isalpha() and k.isupper()))
         self._streams.send({"ok": True, "handles": handles})
 
         for line in stdin:

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <condition_variable>
@@ -469,6 +470,14 @@ class RecordingHooks : public extension_runner::InvocationHooks {
     return on_response_answer(call);
   }
   void observe(extension_runner::HookCall call) override { note(observed_, std::move(call)); }
+  bool takes(extension_runner::HookPhase phase) const override {
+    return phase == extension_runner::HookPhase::Request ? takes_request.load()
+                                                         : takes_response.load();
+  }
+
+  /** What takes() answers: the extension logic has a REQUEST / RESPONSE handler. */
+  std::atomic<bool> takes_request{true};
+  std::atomic<bool> takes_response{true};
 
   /** Waits until `n` observe copies arrived; returns them. */
   std::vector<extension_runner::HookCall> wait_observed(size_t n) {

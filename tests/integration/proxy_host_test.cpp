@@ -309,6 +309,7 @@ TEST_CASE("proxy host: a runtime started through wrap goes through the proxy to 
     std::string runtime_got;    // in the runtime's output
     std::string platform_path;  // the first POST the platform got ends with
     std::string platform_body;  // ... and holds
+    std::string handles = {};   // the child's startup `handles`; empty: it does not say
   };
   const std::vector<Case> cases = {
       {"observe", "observe", "open", "replace", "event r1 {\"apply\":true}", "r1/response",
@@ -331,6 +332,9 @@ TEST_CASE("proxy host: a runtime started through wrap goes through the proxy to 
        "Extension.ProxyHookFailed"},
       {"fail closed, crash", "intercept", "closed", "crash", "event r2 {\"order\":2}", "r1/error",
        "Extension.ProxyHookFailed"},
+      // It would replace the event, were its REQUEST hook asked; it said it has none.
+      {"intercept, the child handles RESPONSE only", "intercept", "open", "replace",
+       "event r1 {\"apply\":true}", "r1/response", R"({"echo": {"apply": true}})", "RESPONSE"},
   };
   for (const auto& c : cases) {
     INFO(c.what);
@@ -347,6 +351,7 @@ TEST_CASE("proxy host: a runtime started through wrap goes through the proxy to 
     auto env = proxy_env(api, dir, "tests/data/proxy-child/child.py", c.proxy, c.fail,
                          c.child_mode == "slow" ? "300" : "10000");
     env["PROXY_CHILD_MODE"] = c.child_mode;
+    if (!c.handles.empty()) env["PROXY_CHILD_HANDLES"] = c.handles;
     env["PROXY_CHILD_LOG"] = log;
     auto [host, runtime] = run_wrapped_runtime(api, env);
     INFO("runtime: " << runtime.out << runtime.err);
@@ -373,7 +378,10 @@ TEST_CASE("proxy host: a runtime started through wrap goes through the proxy to 
     CHECK_THAT(posts[0].first, Catch::EndsWith(c.platform_path));
     CHECK_THAT(posts[0].second, Catch::Contains(c.platform_body));
     const std::string child_log = read_file(log);
-    if (c.child_mode != "crash") {
+    if (!c.handles.empty()) {
+      CHECK_THAT(child_log, !Catch::Contains(R"("eventType": "REQUEST")"));
+      CHECK_THAT(child_log, Catch::Contains(R"("eventType": "RESPONSE")"));
+    } else if (c.child_mode != "crash") {
       CHECK_THAT(child_log, Catch::Contains(R"("eventType": "REQUEST")"));
       CHECK_THAT(child_log, Catch::Contains(R"("requestId": "r1")"));
     }

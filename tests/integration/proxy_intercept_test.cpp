@@ -104,6 +104,55 @@ TEST_CASE("proxy: intercept carries out each decision of the REQUEST and RESPONS
   }
 }
 
+TEST_CASE("proxy: a phase the hooks do not take is neither asked nor copied", "[proxy]") {
+  struct Case {
+    const char* what;
+    ProxyMode mode;
+    bool takes_request, takes_response;
+  };
+  const std::vector<Case> cases = {
+      {"intercept, RESPONSE only", ProxyMode::Intercept, false, true},
+      {"intercept, REQUEST only", ProxyMode::Intercept, true, false},
+      {"intercept, neither", ProxyMode::Intercept, false, false},
+      {"observe, RESPONSE only", ProxyMode::Observe, false, true},
+      {"observe, REQUEST only", ProxyMode::Observe, true, false},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    FakeRuntimeApi api;
+    RecordingHooks hooks;
+    hooks.takes_request = c.takes_request;
+    hooks.takes_response = c.takes_response;
+    // Were a hook asked, its answer would show: the event and the response are replaced.
+    hooks.on_request_answer = [](const HookCall&) { return reply(R"({"payload":"hooked"})"); };
+    hooks.on_response_answer = [](const HookCall&) { return reply(R"({"payload":"hooked"})"); };
+    RunningProxy proxy(api.address(), c.mode, hooks);
+    api.push_event(lambda_event("id-1", R"({"n":1})"));
+    RawClient runtime(proxy.address);
+    runtime.send(http_request("GET", kNext));
+    const RawMessage event = runtime.read_message();
+    const bool intercept = c.mode == ProxyMode::Intercept;
+    CHECK(event.body == (intercept && c.takes_request ? R"("hooked")" : R"({"n":1})"));
+    runtime.send(http_request("POST", response_path("id-1"), {{"Content-Type", "application/json"}},
+                              R"({"out":1})"));
+    CHECK(runtime.read_message().start_line == "HTTP/1.1 202 Accepted");
+    CHECK(api.wait_requests(1).at(0).body ==
+          (intercept && c.takes_response ? R"("hooked")" : R"({"out":1})"));
+    proxy.server.stop(5000);  // the observe queue is drained: every copy made has arrived
+    CHECK(hooks.requests().size() == (intercept && c.takes_request ? 1u : 0u));
+    CHECK(hooks.responses().size() == (intercept && c.takes_response ? 1u : 0u));
+    std::vector<std::string> copied;
+    for (const auto& copy : hooks.wait_observed(0)) {
+      copied.push_back(json_string(*parse_json(copy.event_json), "eventType").value_or(""));
+    }
+    std::vector<std::string> expected;
+    if (!intercept && c.takes_request) expected.emplace_back("REQUEST");
+    if (!intercept && c.takes_response) expected.emplace_back("RESPONSE");
+    CHECK(copied == expected);
+    CHECK(proxy.server.counters().hook_calls == hooks.requests().size() + hooks.responses().size());
+  }
+}
+
 TEST_CASE("proxy: a crashed, slow or garbage hook fails open or closed", "[proxy]") {
   struct Hook {
     const char* what;

@@ -52,8 +52,13 @@ Result<HookReply> hook_outcome(const Result<InvokeReply>& reply) {
 }
 
 ProxyHooks::ProxyHooks(Dispatcher& main, Dispatcher::InvokerFactory extra_factory,
-                       size_t max_extra_children)
-    : main_(main), extra_factory_(std::move(extra_factory)), max_extra_(max_extra_children) {}
+                       size_t max_extra_children, TakesPhase takes)
+    : main_(main),
+      extra_factory_(std::move(extra_factory)),
+      max_extra_(max_extra_children),
+      takes_(std::move(takes)) {}
+
+bool ProxyHooks::takes(HookPhase phase) const { return !takes_ || takes_(phase); }
 
 ProxyHooks::~ProxyHooks() { stop(0); }
 

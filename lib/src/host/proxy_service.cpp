@@ -45,6 +45,21 @@ Result<std::unique_ptr<Invoker>> ChildFactorySlot::make() const {
   return factory();
 }
 
+void ChildFactorySlot::note_started(const StartupResponse& response) {
+  const auto& handles = response.handles;
+  const auto lists = [&](const char* type) {
+    return std::find(handles.begin(), handles.end(), type) != handles.end();
+  };
+  const bool says = response.says_handles;
+  takes_request_.store(!says || lists("REQUEST") || lists("*"), std::memory_order_relaxed);
+  takes_response_.store(!says || lists("RESPONSE") || lists("*"), std::memory_order_relaxed);
+}
+
+bool ChildFactorySlot::takes(HookPhase phase) const {
+  return (phase == HookPhase::Request ? takes_request_ : takes_response_)
+      .load(std::memory_order_relaxed);
+}
+
 std::string proxy_address_path(const std::string& name, const EnvLookup& env) {
   std::string folder = env("TMPDIR").value_or("");
   if (folder.empty()) folder = "/tmp";
@@ -111,7 +126,8 @@ ProxyService::ProxyService(const Config& config, std::shared_ptr<Dispatcher> dis
                            const std::shared_ptr<ChildFactorySlot>& slot, size_t extra_children)
     : dispatcher_(std::move(dispatcher)),
       hooks_(
-          *dispatcher_, [slot] { return slot->make(); }, extra_children),
+          *dispatcher_, [slot] { return slot->make(); }, extra_children,
+          [slot](HookPhase phase) { return slot->takes(phase); }),
       server_(options_for(config), hooks_) {}
 
 ProxyService::~ProxyService() { stop(0); }

@@ -46,7 +46,7 @@ bool RequestHandler::serve_answer(const RequestHead& head, const Route& route) {
   facts.body = body->bytes;
   facts.headers = head.headers;
   Decision decision;
-  if (intercepting()) {
+  if (intercepting(HookPhase::Response)) {
     HookCall call;
     call.context = context_of(record, id);
     call.event_json = response_event_json(facts);
@@ -54,7 +54,8 @@ bool RequestHandler::serve_answer(const RequestHead& head, const Route& route) {
     decision = shared_.hooks.ask(HookPhase::Response, std::move(call));
   }
   const bool kept = relay(answer_request(head, route, decision, body->bytes));
-  if (observing()) observe_answer(context_of(record, id), std::move(facts), std::move(body->bytes));
+  if (observing(HookPhase::Response))
+    observe_answer(context_of(record, id), std::move(facts), std::move(body->bytes));
   return kept;
 }
 
@@ -113,7 +114,7 @@ bool RequestHandler::serve_stream(const RequestHead& head, const Route& route,
     facts.error = true;
     facts.error_type = *error;
   }
-  if (shared_.options.mode != ProxyMode::Off)
+  if (shared_.options.mode != ProxyMode::Off && shared_.hooks.takes(HookPhase::Response))
     observe_answer(context_of(record, route.request_id), std::move(facts), {});
   return kept;
 }

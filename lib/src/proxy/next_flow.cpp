@@ -52,10 +52,12 @@ bool RequestHandler::serve_next(const RequestHead& head, const Route& route) {
     if (held.status() != 200 || id == nullptr) {
       return write_held_answer(connection_, held.status(), held.headers(), held.body()).ok();
     }
-    HookCall call = register_invocation(held, *id);
+    // Decided once: the event is built only for a hook that is then asked.
+    const bool hooked = intercepting(HookPhase::Request);
+    HookCall call = register_invocation(held, *id, hooked);
     const HookContext context = call.context;
     const Decision decision =
-        intercepting() ? shared_.hooks.ask(HookPhase::Request, std::move(call)) : Decision{};
+        hooked ? shared_.hooks.ask(HookPhase::Request, std::move(call)) : Decision{};
     if (decision.kind == Decision::Kind::Forward || decision.kind == Decision::Kind::Replace) {
       return deliver_event(held, context, decision);
     }
@@ -67,8 +69,8 @@ bool RequestHandler::serve_next(const RequestHead& head, const Route& route) {
   }
 }
 
-HookCall RequestHandler::register_invocation(const HoldingSink& held,
-                                             const std::string& request_id) {
+HookCall RequestHandler::register_invocation(const HoldingSink& held, const std::string& request_id,
+                                             bool with_event) {
   InvocationRecord record;
   record.context = context_from_headers(held.headers());
   record.context.aws_request_id = request_id;
@@ -76,7 +78,7 @@ HookCall RequestHandler::register_invocation(const HoldingSink& held,
   HookCall call;
   call.context = record.context;
   call.deadline_ms = shared_.hooks.call_deadline(record.deadline_ms);
-  if (intercepting()) call.event_json = request_event_json(request_id, held.body(), held.headers());
+  if (with_event) call.event_json = request_event_json(request_id, held.body(), held.headers());
   shared_.invocations.add(request_id, std::move(record), wall_clock_ms());
   return call;
 }
@@ -96,7 +98,7 @@ bool RequestHandler::deliver_event(HoldingSink& held, const HookContext& context
     return runtime_failed(written.error());
   }
   bump(shared_.stats.invocations);
-  if (observing()) {
+  if (observing(HookPhase::Request)) {
     // The body moves into the copy; its event is built on the observe thread.
     const int64_t timeout_ms = shared_.options.hook_timeout_ms;
     const size_t bytes = held.body().size();

@@ -94,8 +94,12 @@ bool RequestHandler::runtime_failed(const Error& error, bool answer_started) {
   return false;
 }
 
-bool RequestHandler::observing() const { return shared_.options.mode == ProxyMode::Observe; }
-bool RequestHandler::intercepting() const { return shared_.options.mode == ProxyMode::Intercept; }
+bool RequestHandler::observing(HookPhase phase) const {
+  return shared_.options.mode == ProxyMode::Observe && shared_.hooks.takes(phase);
+}
+bool RequestHandler::intercepting(HookPhase phase) const {
+  return shared_.options.mode == ProxyMode::Intercept && shared_.hooks.takes(phase);
+}
 
 HeaderList substitute_headers(const HeaderList& original, const std::string& content_type,
                               const std::string* error_type) {

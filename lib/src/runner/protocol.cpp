@@ -250,6 +250,7 @@ Result<StartupResponse> decode_startup_response(std::string_view line) {
   }
   if (const auto* h = json_member(*doc, "handles"); h != nullptr && !h->IsNull()) {
     if (!h->IsArray()) return make_error(ErrorKind::ProtocolError, "'handles' is not an array");
+    response.says_handles = true;
     for (const auto& type : h->GetArray()) {
       if (!type.IsString())
         return make_error(ErrorKind::ProtocolError, "'handles' holds a non-string");

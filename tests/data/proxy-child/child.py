@@ -2,7 +2,8 @@
 event it gets (one JSON line each, to $PROXY_CHILD_LOG) and answers the proxy's REQUEST hook
 as $PROXY_CHILD_MODE says (null, replace, respond, reject, crash, slow, garbage) for an event
 whose payload has "apply": true, and with null for any other. In slow mode it first writes a
-line to the FIFO $PROXY_CHILD_SIGNAL, if set: the hook is now holding the invocation."""
+line to the FIFO $PROXY_CHILD_SIGNAL, if set: the hook is now holding the invocation.
+$PROXY_CHILD_HANDLES, if set, is the startup response's `handles` (comma-separated)."""
 import json
 import os
 import sys
@@ -43,7 +44,11 @@ def request_hook(request_id):
 
 
 sys.stdin.readline()
-sys.stdout.write('{"ok":true}\n')
+handles = os.environ.get("PROXY_CHILD_HANDLES")
+ready = {"ok": True}
+if handles is not None:
+    ready["handles"] = [h for h in handles.split(",") if h]
+sys.stdout.write(json.dumps(ready) + "\n")
 sys.stdout.flush()
 for line in sys.stdin:
     request = json.loads(line)

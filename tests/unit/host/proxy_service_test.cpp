@@ -1,11 +1,15 @@
 // The proxy's host side that needs no server: where the address goes, when to warn, how many
-// extra hook children, the address file, and the proxy's share of the SHUTDOWN budget.
+// extra hook children, which hooks the child takes, the address file, and the proxy's share of
+// the SHUTDOWN budget.
 #include "extension_runner/host/proxy_service.hpp"
 
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "extension_runner/host/shutdown_budget.hpp"
 #include "test_env.hpp"
@@ -60,6 +64,41 @@ TEST_CASE("proxy service: extra hook children follow Managed Instances' concurre
     INFO(c.max_concurrency.value_or("(unset)"));
     CHECK(extra_hook_children(c.platform, c.max_concurrency) == c.extras);
   }
+}
+
+TEST_CASE("proxy service: the hooks asked follow what the child said it handles") {
+  struct Case {
+    const char* what;
+    std::optional<std::string> startup;  // the child's startup response; nullopt: none yet
+    bool request, response;
+  };
+  const std::vector<Case> cases = {
+      {"no child has started yet", std::nullopt, true, true},
+      {"a child that does not say", R"({"ok":true})", true, true},
+      {"handles null: does not say", R"({"ok":true,"handles":null})", true, true},
+      {"both hooks", R"({"ok":true,"handles":["REQUEST","RESPONSE"]})", true, true},
+      {"RESPONSE only (a redactor)", R"({"ok":true,"handles":["RESPONSE"]})", false, true},
+      {"REQUEST only (a validator)", R"({"ok":true,"handles":["INVOKE","REQUEST"]})", true, false},
+      {"a catch-all takes every event", R"({"ok":true,"handles":["*"]})", true, true},
+      {"neither", R"({"ok":true,"handles":["TELEMETRY"]})", false, false},
+      {"nothing at all", R"({"ok":true,"handles":[]})", false, false},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    ChildFactorySlot slot;
+    if (c.startup) {
+      auto response = decode_startup_response(*c.startup);
+      REQUIRE(response.ok());
+      slot.note_started(*response);
+    }
+    CHECK(slot.takes(HookPhase::Request) == c.request);
+    CHECK(slot.takes(HookPhase::Response) == c.response);
+  }
+  // A restarted child's answer replaces the earlier one.
+  ChildFactorySlot slot;
+  slot.note_started(*decode_startup_response(R"({"ok":true,"handles":["RESPONSE"]})"));
+  slot.note_started(*decode_startup_response(R"({"ok":true})"));
+  CHECK(slot.takes(HookPhase::Request));
 }
 
 TEST_CASE("proxy service: the address file is whole when it appears and gone when released") {

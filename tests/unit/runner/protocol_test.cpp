@@ -221,14 +221,16 @@ TEST_CASE("protocol: StartupResponse decodes ok, error and handles") {
     bool ok;
     std::string error;
     std::vector<std::string> handles;
+    bool says_handles;
   };
   const std::vector<Case> cases = {
-      {R"({"ok":true})", true, "", {}},
-      {R"({"ok":false,"error":"cannot import app"})", false, "cannot import app", {}},
-      {R"({"ok":false,"error":null,"other":1})", false, "", {}},
-      {R"({"ok":true,"handles":["INVOKE","TELEMETRY"]})", true, "", {"INVOKE", "TELEMETRY"}},
-      {R"({"ok":true,"handles":[]})", true, "", {}},
-      {R"({"ok":true,"handles":null})", true, "", {}},
+      {R"({"ok":true})", true, "", {}, false},
+      {R"({"ok":false,"error":"cannot import app"})", false, "cannot import app", {}, false},
+      {R"({"ok":false,"error":null,"other":1})", false, "", {}, false},
+      {R"({"ok":true,"handles":["INVOKE","TELEMETRY"]})", true, "", {"INVOKE", "TELEMETRY"}, true},
+      {R"({"ok":true,"handles":["*"]})", true, "", {"*"}, true},
+      {R"({"ok":true,"handles":[]})", true, "", {}, true},
+      {R"({"ok":true,"handles":null})", true, "", {}, false},
   };
   for (const auto& c : cases) {
     INFO(c.line);
@@ -237,6 +239,7 @@ TEST_CASE("protocol: StartupResponse decodes ok, error and handles") {
     CHECK(r->ok == c.ok);
     CHECK(r->error == c.error);
     CHECK(r->handles == c.handles);
+    CHECK(r->says_handles == c.says_handles);
   }
 }
 

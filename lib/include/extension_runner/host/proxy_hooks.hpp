@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -53,12 +54,16 @@ Result<HookReply> hook_outcome(const Result<InvokeReply>& reply);
 
 class ProxyHooks : public InvocationHooks {
  public:
+  /** Whether the child takes a phase's events (InvocationHooks::takes). */
+  using TakesPhase = std::function<bool(HookPhase)>;
+
   /**
    * `main` is the child's dispatcher (it outlives this object); `extra_factory` makes the
    * invoker of an extra hook child; at most `max_extra_children` of them (0: every hook uses
-   * the main child).
+   * the main child); `takes` answers takes() (null: every phase).
    */
-  ProxyHooks(Dispatcher& main, Dispatcher::InvokerFactory extra_factory, size_t max_extra_children);
+  ProxyHooks(Dispatcher& main, Dispatcher::InvokerFactory extra_factory, size_t max_extra_children,
+             TakesPhase takes = nullptr);
   /** stop(0) if not stopped yet. */
   ~ProxyHooks() override;
   ProxyHooks(const ProxyHooks&) = delete;
@@ -79,6 +84,8 @@ class ProxyHooks : public InvocationHooks {
    * copies stop waiting for their answer.
    */
   void abandon_observe() override;
+  /** What the child said it handles, through the constructor's `takes`. */
+  bool takes(HookPhase phase) const override;
 
   /** Extra hook children alive now (started, not yet dropped or stopped). */
   size_t extra_children() const;
@@ -106,8 +113,10 @@ class ProxyHooks : public InvocationHooks {
   };
 
   Result<HookReply> decide(HookCall call);
-  /** The ticket's answer by `deadline_ms` (+ grace), or nullopt; ends early on cancel(). */
-  /** Waits by `deadline_ms`, less after cancel() (or abandon_observe(), when `observing`). */
+  /**
+   * The ticket's answer by `deadline_ms` (+ grace), or nullopt; ends early after cancel() (or
+   * abandon_observe(), when `observing`).
+   */
   std::optional<Result<InvokeReply>> await_answer(const Ticket& ticket, int64_t deadline_ms,
                                                   bool observing = false);
   Lane borrow_lane();
@@ -116,6 +125,7 @@ class ProxyHooks : public InvocationHooks {
   Dispatcher& main_;
   Dispatcher::InvokerFactory extra_factory_;
   const size_t max_extra_;
+  const TakesPhase takes_;
 
   mutable std::mutex mutex_;
   std::condition_variable lanes_returned_;  ///< A lane came back (return_lane).

@@ -7,6 +7,7 @@
  * the budget. The extension's own Extensions / Telemetry API calls keep using the real
  * AWS_LAMBDA_RUNTIME_API.
  */
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -17,14 +18,16 @@
 #include "extension_runner/host/proxy_hooks.hpp"
 #include "extension_runner/host/settings.hpp"
 #include "extension_runner/proxy/server.hpp"
+#include "extension_runner/runner/protocol.hpp"
 
 namespace extension_runner {
 
 /**
- * The child's invoker factory, once the child handler's init() made it (it needs the Register
- * answer): the proxy's extra hook children are started with it (proxy_hooks.hpp);
- * child_handler.hpp fills it.
- * Thread-safe: set on the lifecycle thread, used on runtime connection threads.
+ * The child as the proxy needs it: its invoker factory, once the child handler's init() made it
+ * (it needs the Register answer), to start the extra hook children with (proxy_hooks.hpp); and
+ * the event types it said it handles, so hooks it has no handler for are not asked.
+ * child_handler.hpp fills it. Thread-safe: filled on the lifecycle thread (and on whichever
+ * thread (re)starts a child), read on runtime connection threads.
  */
 class ChildFactorySlot {
  public:
@@ -33,9 +36,20 @@ class ChildFactorySlot {
   /** A new invoker from the kept factory; ChildStartupFailed before set(). */
   Result<std::unique_ptr<Invoker>> make() const;
 
+  /** Keeps what a child's startup response says it handles (each start; the latest counts). */
+  void note_started(const StartupResponse& response);
+  /**
+   * Whether the child takes REQUEST (or RESPONSE) events: true until a child answered its
+   * startup, and when its answer has no `handles` (a child that does not say); otherwise only
+   * when `handles` lists that type or `*` (a catch-all handler); docs/runner-protocol.md.
+   */
+  bool takes(HookPhase phase) const;
+
  private:
   mutable std::mutex mutex_;
   Dispatcher::InvokerFactory factory_;
+  std::atomic<bool> takes_request_{true};
+  std::atomic<bool> takes_response_{true};
 };
 
 /** Most extra hook children on Managed Instances, whatever the concurrency says. */

@@ -11,9 +11,6 @@
 
 namespace extension_runner {
 
-/** Which hook answered: what the runtime is about to get, or what the platform is. */
-enum class HookPhase { Request, Response };
-
 struct Decision {
   enum class Kind {
     Forward,  ///< `result: null`: pass the original on unchanged.

@@ -30,6 +30,9 @@ class HookPolicy {
    */
   Decision ask(HookPhase phase, HookCall call);
 
+  /** InvocationHooks::takes(): whether `phase` has a hook (and a copy) at all. */
+  bool takes(HookPhase phase) const { return hooks_.takes(phase); }
+
  private:
   Decision failed(HookPhase phase, const std::string& request_id, const std::string& why);
 

@@ -15,6 +15,9 @@
 
 namespace extension_runner {
 
+/** Which hook: what the runtime is about to get (REQUEST), or what the platform is (RESPONSE). */
+enum class HookPhase { Request, Response };
+
 /** `context.identity` of an InvokeRequest, from `Lambda-Runtime-Cognito-Identity`. */
 struct CognitoIdentity {
   std::string cognito_identity_id;
@@ -94,6 +97,14 @@ class InvocationHooks {
    * thread. By default nothing, for implementations whose observe() never blocks for long.
    */
   virtual void abandon_observe() {}
+
+  /**
+   * Whether the extension logic takes `phase`'s events at all. When it does not, the proxy
+   * neither asks that hook nor makes that copy: the original goes on as a `null` answer would
+   * have let it, at no cost (docs/runner-protocol.md, `handles`). Asked once per invocation and
+   * phase, from any thread, so it must be cheap. By default every phase is taken.
+   */
+  virtual bool takes(HookPhase /*phase*/) const { return true; }
 };
 
 }  // namespace extension_runner

@@ -51,7 +51,9 @@ class RequestHandler {
  private:
   // next_flow.cpp
   bool serve_next(const RequestHead& head, const Route& route);
-  HookCall register_invocation(const HoldingSink& held, const std::string& request_id);
+  /** The invocation's record kept, and its REQUEST call (with the event when `with_event`). */
+  HookCall register_invocation(const HoldingSink& held, const std::string& request_id,
+                               bool with_event);
   bool deliver_event(HoldingSink& held, const HookContext& context, const Decision& decision);
   Result<void> settle_for_runtime(const Route& route, const std::string& request_id,
                                   const Decision& decision);
@@ -71,8 +73,10 @@ class RequestHandler {
   bool upstream_failed(const Error& error, bool answer_started);
   /** Reports the runtime's side failing; a broken request gets a 400 if nothing was answered. */
   bool runtime_failed(const Error& error, bool answer_started = false);
-  bool observing() const;
-  bool intercepting() const;
+  /** Observe mode, and the hooks take `phase` (a copy is made). */
+  bool observing(HookPhase phase) const;
+  /** Intercept mode, and the hooks take `phase` (the hook is asked). */
+  bool intercepting(HookPhase phase) const;
 
   ProxyShared shared_;
   RuntimeConnection& connection_;

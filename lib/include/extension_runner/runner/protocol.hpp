@@ -57,6 +57,11 @@ struct StartupResponse {
    * run (docs/runner-protocol.md).
    */
   std::vector<std::string> handles;
+  /**
+   * `handles` was sent (an array, even empty): the child said what it handles, and with the
+   * proxy on the host asks no REQUEST / RESPONSE hook it lacks a handler for (`*`: all).
+   */
+  bool says_handles = false;
 };
 
 /** Host → child: `{"context","event","deadline"}`; deadline in ms since the Unix epoch. */

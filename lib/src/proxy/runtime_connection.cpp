@@ -30,27 +30,20 @@ RuntimeConnection::RuntimeConnection(Fd socket) : socket_(std::move(socket)) {}
 void RuntimeConnection::shutdown() { ::shutdown(socket_.get(), SHUT_RDWR); }
 
 Result<size_t> RuntimeConnection::fill() {
-  if (start_ > 0 && start_ == buffer_.size()) {
-    buffer_.clear();
-    start_ = 0;
-  }
-  const size_t old = buffer_.size();
-  buffer_.resize(old + kReadSize);
+  if (start_ > 0 && start_ == end_) start_ = end_ = 0;
+  if (buffer_.size() - end_ < kReadSize) buffer_.resize(end_ + kReadSize);
   ssize_t n;
   do {
-    n = ::recv(socket_.get(), buffer_.data() + old, kReadSize, 0);
+    n = ::recv(socket_.get(), buffer_.data() + end_, buffer_.size() - end_, 0);
   } while (n < 0 && errno == EINTR);
-  buffer_.resize(old + static_cast<size_t>(std::max<ssize_t>(n, 0)));
   if (n < 0) return io_error("reading from the runtime");
+  end_ += static_cast<size_t>(n);
   return static_cast<size_t>(n);
 }
 
 void RuntimeConnection::consume(size_t n) {
   start_ += n;
-  if (start_ == buffer_.size()) {
-    buffer_.clear();
-    start_ = 0;
-  }
+  if (start_ == end_) start_ = end_ = 0;
 }
 
 Result<std::optional<RequestHead>> RuntimeConnection::read_head() {
@@ -58,7 +51,10 @@ Result<std::optional<RequestHead>> RuntimeConnection::read_head() {
     auto drained = discard_body();
     if (!drained.ok()) return drained.error();
   }
-  if (buffer_.capacity() > 4 * kReadSize && start_ == buffer_.size()) std::string().swap(buffer_);
+  if (buffer_.size() > 4 * kReadSize && start_ == end_) {
+    std::string().swap(buffer_);
+    start_ = end_ = 0;
+  }
   while (true) {
     auto parse = parse_request_head(buffered(), kMaxHeadBytes);
     switch (parse.status) {
@@ -129,8 +125,8 @@ Result<size_t> RuntimeConnection::read_length(char* out, size_t capacity) {
 Result<size_t> RuntimeConnection::read_chunked(char* out, size_t capacity) {
   while (true) {
     const ChunkStep step = decoder_.step(buffered(), capacity);
-    // The data is a view into buffer_: copied before consume() may clear it (clear() writes a
-    // NUL over its first byte).
+    // The data is a view into buffer_: copied before consume(), after which fill() may
+    // overwrite it.
     if (step.status == ChunkStatus::Data) std::memcpy(out, step.data.data(), step.data.size());
     consume(step.consumed);
     switch (step.status) {

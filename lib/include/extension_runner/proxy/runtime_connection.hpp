@@ -90,12 +90,19 @@ class RuntimeConnection {
   Result<size_t> fill();  ///< Appends what the socket has to buffer_; 0 at EOF.
   Result<size_t> read_chunked(char* out, size_t capacity);
   Result<size_t> read_length(char* out, size_t capacity);
-  std::string_view buffered() const { return std::string_view(buffer_).substr(start_); }
+  std::string_view buffered() const {
+    return std::string_view(buffer_.data() + start_, end_ - start_);
+  }
   void consume(size_t n);
 
   Fd socket_;
-  std::string buffer_;  ///< Bytes read but not yet used, from start_.
+  /**
+   * Bytes read but not yet used: [start_, end_). Its size is room already made (zeroed once,
+   * then reused): growing a string to receive into zero-fills it, 64 KiB per read.
+   */
+  std::string buffer_;
   size_t start_ = 0;
+  size_t end_ = 0;
   BodyFraming framing_;
   uint64_t length_left_ = 0;
   ChunkedDecoder decoder_;

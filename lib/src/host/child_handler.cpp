@@ -77,11 +77,15 @@ class ChildHandler : public EventHandler {
         RegisteredFunction{r.body_json, r.function_name, r.function_version, r.handler,
                            r.account_id.value_or("")});
     auto options = child_invoker_options(config_.runner, std::move(startup));
-    options.on_started = [warn = unreachable_handler_warning(config_),
-                          slot = slot_](const StartupResponse& response) {
-      warn(response);
-      if (slot) slot->note_started(response);  // the proxy skips hooks the child has none for
-    };
+    // The slot keeps the factory, which keeps these options: a weak reference, or neither is
+    // ever freed.
+    options.on_started =
+        [warn = unreachable_handler_warning(config_),
+         slot = std::weak_ptr<ChildFactorySlot>(slot_)](const StartupResponse& response) {
+          warn(response);
+          // The proxy skips the hooks the child has no handler for.
+          if (auto kept = slot.lock()) kept->note_started(response);
+        };
     auto factory = [options]() -> Result<std::unique_ptr<Invoker>> {
       auto invoker = std::make_unique<ChildInvoker>(options);
       if (auto started = invoker->start(); !started) return started.error();

@@ -80,9 +80,10 @@ class ChildHandler : public EventHandler {
     // The slot keeps the factory, which keeps these options: a weak reference, or neither is
     // ever freed.
     options.on_started =
-        [warn = unreachable_handler_warning(config_),
+        [warn = unreachable_handler_warning(config_), takes_invoke = takes_invoke_,
          slot = std::weak_ptr<ChildFactorySlot>(slot_)](const StartupResponse& response) {
           warn(response);
+          takes_invoke->store(response.takes("INVOKE"), std::memory_order_relaxed);
           // The proxy skips the hooks the child has no handler for.
           if (auto kept = slot.lock()) kept->note_started(response);
         };
@@ -106,6 +107,8 @@ class ChildHandler : public EventHandler {
       return *fatal;
     }
     last_arn_ = event.invoked_function_arn;
+    // A child that said it has no INVOKE handler is not woken for one.
+    if (!takes_invoke_->load(std::memory_order_relaxed)) return {};
     InvokeRequest request;
     request.context.aws_request_id = event.request_id;
     request.context.invoked_function_arn = event.invoked_function_arn;
@@ -165,6 +168,8 @@ class ChildHandler : public EventHandler {
   bool startup_failure_reported_ = false;   ///< An on_invoke already returned the fatal error.
   std::shared_ptr<Dispatcher> dispatcher_;  ///< Shared with the telemetry sink, if any.
   std::shared_ptr<ChildFactorySlot> slot_;  ///< Null without the proxy.
+  /** The child's startup answer said it takes INVOKE (or said nothing); set on each start. */
+  std::shared_ptr<std::atomic<bool>> takes_invoke_ = std::make_shared<std::atomic<bool>>(true);
 };
 
 }  // namespace

@@ -46,13 +46,8 @@ Result<std::unique_ptr<Invoker>> ChildFactorySlot::make() const {
 }
 
 void ChildFactorySlot::note_started(const StartupResponse& response) {
-  const auto& handles = response.handles;
-  const auto lists = [&](const char* type) {
-    return std::find(handles.begin(), handles.end(), type) != handles.end();
-  };
-  const bool says = response.says_handles;
-  takes_request_.store(!says || lists("REQUEST") || lists("*"), std::memory_order_relaxed);
-  takes_response_.store(!says || lists("RESPONSE") || lists("*"), std::memory_order_relaxed);
+  takes_request_.store(response.takes("REQUEST"), std::memory_order_relaxed);
+  takes_response_.store(response.takes("RESPONSE"), std::memory_order_relaxed);
 }
 
 bool ChildFactorySlot::takes(HookPhase phase) const {

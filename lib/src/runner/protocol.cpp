@@ -3,6 +3,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 
@@ -235,6 +236,13 @@ Result<std::string> encode_invoke_reply(const InvokeReply& reply) {
   w.EndObject();
   w.EndObject();
   return text_of(buffer);
+}
+
+bool StartupResponse::takes(const std::string& type) const {
+  const auto lists = [this](const char* name) {
+    return std::find(handles.begin(), handles.end(), name) != handles.end();
+  };
+  return !says_handles || lists(type.c_str()) || lists("*");
 }
 
 Result<StartupResponse> decode_startup_response(std::string_view line) {

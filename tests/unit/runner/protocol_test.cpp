@@ -243,6 +243,30 @@ TEST_CASE("protocol: StartupResponse decodes ok, error and handles") {
   }
 }
 
+TEST_CASE(
+    "protocol: StartupResponse::takes an event type it lists, a catch-all, or any when silent") {
+  struct Case {
+    const char* line;
+    bool invoke, request, telemetry;
+  };
+  const std::vector<Case> cases = {
+      {R"({"ok":true})", true, true, true},
+      {R"({"ok":true,"handles":null})", true, true, true},
+      {R"({"ok":true,"handles":[]})", false, false, false},
+      {R"({"ok":true,"handles":["REQUEST","RESPONSE"]})", false, true, false},
+      {R"({"ok":true,"handles":["INVOKE","TELEMETRY"]})", true, false, true},
+      {R"({"ok":true,"handles":["*"]})", true, true, true},
+  };
+  for (const auto& c : cases) {
+    INFO(c.line);
+    auto r = decode_startup_response(c.line);
+    REQUIRE(r.ok());
+    CHECK(r->takes("INVOKE") == c.invoke);
+    CHECK(r->takes("REQUEST") == c.request);
+    CHECK(r->takes("TELEMETRY") == c.telemetry);
+  }
+}
+
 TEST_CASE("protocol: ProxyRequest and Context decode every field") {
   auto p = decode_proxy_request(
       R"({"context":{"aws_request_id":"r","client_context":{"client":{"app_title":"t"},)"

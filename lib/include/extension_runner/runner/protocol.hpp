@@ -58,10 +58,17 @@ struct StartupResponse {
    */
   std::vector<std::string> handles;
   /**
-   * `handles` was sent (an array, even empty): the child said what it handles, and with the
-   * proxy on the host asks no REQUEST / RESPONSE hook it lacks a handler for (`*`: all).
+   * `handles` was sent (an array, even empty): the child said what it handles, and the host
+   * sends it no INVOKE event and (proxy on) asks no REQUEST / RESPONSE hook it lacks a handler
+   * for (`*`: all).
    */
   bool says_handles = false;
+
+  /**
+   * Whether the child takes events of `type` ("INVOKE", "REQUEST", …): when it did not say
+   * (no `handles`), or `handles` lists `type` or `*` (docs/runner-protocol.md).
+   */
+  bool takes(const std::string& type) const;
 };
 
 /** Host → child: `{"context","event","deadline"}`; deadline in ms since the Unix epoch. */

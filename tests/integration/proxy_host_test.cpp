@@ -390,6 +390,69 @@ TEST_CASE("proxy host: a runtime started through wrap goes through the proxy to 
   }
 }
 
+TEST_CASE(
+    "proxy host: on Lambda the extension asks for its next event once the invocation's copies "
+    "reached the child") {
+  struct Case {
+    std::string what;
+    std::string handles;  // the child's startup `handles`; empty: it does not say
+    bool gets_invoke;     // the child is sent the INVOKE event
+  };
+  const std::vector<Case> cases = {
+      {"a child that does not say what it handles", "", true},
+      {"a child with REQUEST and RESPONSE handlers only", "REQUEST,RESPONSE", false},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    RuntimeSide side;
+    side.events = {{"r1", R"({"order":1})"}};
+    Emulator api;
+    add_runtime_routes(api, side);
+    REQUIRE(api.start().ok());
+    char tmpl[] = "/tmp/er-proxy-gate-XXXXXX";
+    const std::string dir = ::mkdtemp(tmpl);
+    const std::string log = dir + "/child.log";
+    auto env = proxy_env(api, dir, "tests/data/proxy-child/child.py", "observe", "open", "10000");
+    env["PROXY_CHILD_MODE"] = "slow-copy";  // 300 ms over the RESPONSE copy
+    env["PROXY_CHILD_LOG"] = log;
+    if (!c.handles.empty()) env["PROXY_CHILD_HANDLES"] = c.handles;
+    env["RUNTIME_KEEP_ALIVE"] = "1";  // its connection stays open: no end seen before /response
+    test_support::RunResult host, runtime;
+    std::thread host_thread([&] { host = run_binary({}, env, 30000); });
+    REQUIRE(api.wait_for_idle_next(std::chrono::seconds(20)));
+    std::thread runtime_thread([&] {
+      runtime = run_binary({"wrap", "--", "python3",
+                            std::string(ER_SOURCE_DIR) + "/tests/data/proxy-child/runtime.py"},
+                           env, 20000, {});
+    });
+    {
+      // As on Lambda: the runtime already asked (through the proxy) when the invocation starts.
+      std::unique_lock<std::mutex> lock(side.mutex);
+      REQUIRE(
+          side.taken.wait_for(lock, std::chrono::seconds(20), [&] { return side.events.empty(); }));
+    }
+    api.push_invoke("r1", wall_clock_ms() + 20000);
+    runtime_thread.join();
+    // Back in /next after the INVOKE: by then the slow RESPONSE copy was answered.
+    const bool back = api.wait_for_idle_next(std::chrono::seconds(20));
+    const std::string child_log = read_file(log);
+    api.push_shutdown("spindown", wall_clock_ms() + 3000);
+    host_thread.join();
+    INFO("runtime: " << runtime.out << runtime.err);
+    INFO("host: " << host.err);
+    INFO("child log: " << child_log);
+    REQUIRE(back);
+    CHECK(runtime.status.success());
+    CHECK(host.status.success());
+    CHECK_THAT(child_log, Catch::Contains(R"("eventType": "REQUEST")"));
+    CHECK_THAT(child_log, Catch::Contains(R"({"done": "RESPONSE"})"));
+    CHECK(child_log.find(R"("eventType": "REQUEST")") <
+          child_log.find(R"("eventType": "RESPONSE")"));
+    CHECK((child_log.find(R"("eventType": "INVOKE")") != std::string::npos) == c.gets_invoke);
+    (void)!std::system(("rm -rf '" + dir + "'").c_str());
+  }
+}
+
 TEST_CASE("proxy host: SHUTDOWN while a hook holds an invocation ends everything in time") {
   RuntimeSide side;
   side.events = {{"r1", R"({"apply":true})"}};

@@ -114,6 +114,8 @@ Result<void> handle_invoke(const InvokeEvent& event, Extension& extension) {
             " ms left)");
   if (extension.messages_forwarder) extension.messages_forwarder->before_invoke(event);
   auto handled = extension.events->on_invoke(event);
+  // The invocation's observe copies reach the child before the environment freezes.
+  if (extension.proxy) extension.proxy->after_invoke(event);
   // Even after a failed invoke the function's telemetry belongs to this invocation.
   if (extension.forwarder) extension.forwarder->after_invoke(event, received);
   // After the telemetry wait: its runtimeDone means the function has posted all it will.

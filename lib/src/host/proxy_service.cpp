@@ -154,6 +154,13 @@ void ProxyService::stop(int64_t drain_until_ms) {
   if (started_) log_info(counters_line());
 }
 
+void ProxyService::after_invoke(const InvokeEvent& event) {
+  if (!started_ || stopped_) return;
+  if (!server_.await_invocation(event.request_id, steady_deadline(event.deadline_ms))) {
+    log_debug("proxy: not waiting for invocation " + event.request_id + "'s copies");
+  }
+}
+
 std::string ProxyService::counters_line() const { return describe_counters(server_.counters()); }
 
 }  // namespace extension_runner

@@ -129,7 +129,7 @@ void RequestHandler::observe_answer(const HookContext& context, ResponseFacts fa
         facts.body = body;
         return HookCall{context, response_event_json(facts), wall_clock_ms() + timeout_ms};
       },
-      bytes});
+      bytes, context.aws_request_id, HookPhase::Response});
 }
 
 }  // namespace extension_runner

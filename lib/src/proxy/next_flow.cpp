@@ -43,6 +43,9 @@ bool RequestHandler::serve_next(const RequestHead& head, const Route& route) {
       bump(shared_.stats.invocations);
       log_warn("proxy: an event over " + std::to_string(shared_.options.body_limit_bytes) +
                " bytes went to the runtime without the hooks");
+      if (const std::string* id = find_header(held.headers(), runtime_header::kRequestId)) {
+        handed_out(*id);
+      }
       if (auto finished = held.relay().finish(); !finished.ok()) {
         return runtime_failed(finished.error(), true);
       }
@@ -63,9 +66,9 @@ bool RequestHandler::serve_next(const RequestHead& head, const Route& route) {
     }
     // The hook settled the invocation itself: the runtime waits for the next one.
     (void)shared_.invocations.take(*id);
-    if (auto settled = settle_for_runtime(route, *id, decision); !settled.ok()) {
-      return upstream_failed(settled.error(), false);
-    }
+    auto settled = settle_for_runtime(route, *id, decision);
+    end_invocation(*id);
+    if (!settled.ok()) return upstream_failed(settled.error(), false);
   }
 }
 
@@ -85,6 +88,7 @@ HookCall RequestHandler::register_invocation(const HoldingSink& held, const std:
 
 bool RequestHandler::deliver_event(HoldingSink& held, const HookContext& context,
                                    const Decision& decision) {
+  handed_out(context.aws_request_id);
   Result<void> written =
       decision.kind == Decision::Kind::Replace
           ? write_held_answer(
@@ -107,7 +111,7 @@ bool RequestHandler::deliver_event(HoldingSink& held, const HookContext& context
           return HookCall{context, request_event_json(context.aws_request_id, body, headers),
                           wall_clock_ms() + timeout_ms};
         },
-        bytes});
+        bytes, context.aws_request_id, HookPhase::Request});
   }
   return true;
 }

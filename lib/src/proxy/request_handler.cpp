@@ -24,12 +24,30 @@ bool RequestHandler::serve(const RequestHead& head) {
     case RouteKind::Response:
     case RouteKind::Error:
       keep = serve_answer(head, route);
+      // Whatever came of it, the runtime is done with this invocation; its copies are queued.
+      end_invocation(route.request_id);
       break;
     case RouteKind::PassThrough:
       keep = pass_through(head, {});
       break;
   }
   return keep && keeps_alive(head) && connection_.body_ended();
+}
+
+void RequestHandler::end_invocation(const std::string& request_id) {
+  shared_.observe.settle(request_id);
+  if (request_id == unanswered_) unanswered_.clear();
+}
+
+// A runtime asks again once it is done with the invocation it had here, answered or not.
+void RequestHandler::handed_out(const std::string& request_id) {
+  if (!unanswered_.empty() && unanswered_ != request_id) end_invocation(unanswered_);
+  unanswered_ = request_id;
+}
+
+void RequestHandler::connection_ended() {
+  // A runtime that died has closed every connection: its invocation ended unanswered.
+  if (!unanswered_.empty()) end_invocation(unanswered_);
 }
 
 bool RequestHandler::pass_through(const RequestHead& head, std::string prefix) {

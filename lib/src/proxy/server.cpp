@@ -180,6 +180,7 @@ void ProxyServer::State::serve(ProxyConnection& connection) {
     }
     if (!head.value() || !handler.serve(*head.value())) break;
   }
+  handler.connection_ended();
   // The runtime sees the end now; the descriptor itself goes when the thread is reaped.
   connection.runtime.shutdown();
   connection.finished = true;
@@ -250,6 +251,14 @@ void ProxyServer::stop(int64_t drain_budget_ms) {
   s.listener.reset();
   s.shut_all();
   s.observe->stop(drain_budget_ms);
+}
+
+bool ProxyServer::await_invocation(const std::string& request_id,
+                                   std::chrono::steady_clock::time_point until) {
+  State& s = *state_;
+  // A runtime that uses the proxy asks it for its first event before any invocation starts.
+  if (!s.observe || s.stats.requests.load(std::memory_order_relaxed) == 0) return false;
+  return s.observe->await(request_id, until);
 }
 
 ProxyCounters ProxyServer::counters() const {

@@ -2,7 +2,8 @@
 event it gets (one JSON line each, to $PROXY_CHILD_LOG) and answers the proxy's REQUEST hook
 as $PROXY_CHILD_MODE says (null, replace, respond, reject, crash, slow, garbage) for an event
 whose payload has "apply": true, and with null for any other. In slow mode it first writes a
-line to the FIFO $PROXY_CHILD_SIGNAL, if set: the hook is now holding the invocation.
+line to the FIFO $PROXY_CHILD_SIGNAL, if set: the hook is now holding the invocation. In
+slow-copy mode it takes 300 ms over each RESPONSE event, then logs {"done": "RESPONSE"}.
 $PROXY_CHILD_HANDLES, if set, is the startup response's `handles` (comma-separated)."""
 import json
 import os
@@ -59,5 +60,10 @@ for line in sys.stdin:
     payload = event.get("payload") if isinstance(event, dict) else None
     if event.get("eventType") == "REQUEST" and isinstance(payload, dict) and payload.get("apply"):
         request_hook(request_id)
+    elif event.get("eventType") == "RESPONSE" and mode == "slow-copy":
+        time.sleep(0.3)
+        with open(log_path, "a") as log:
+            log.write(json.dumps({"done": "RESPONSE"}) + "\n")
+        reply(request_id)
     else:
         reply(request_id)

@@ -17,6 +17,7 @@
 #include "extension_runner/core/result.hpp"
 #include "extension_runner/host/proxy_hooks.hpp"
 #include "extension_runner/host/settings.hpp"
+#include "extension_runner/lambda/events.hpp"
 #include "extension_runner/proxy/server.hpp"
 #include "extension_runner/runner/protocol.hpp"
 
@@ -117,6 +118,13 @@ class ProxyService {
    * the extra hook children, removes the address file and logs the counters line. Idempotent.
    */
   void stop(int64_t drain_until_ms);
+
+  /**
+   * After an INVOKE, before the next `/next`: waits until the invocation has ended through the
+   * proxy and its observe copies reached the child, by the invocation's deadline at the latest
+   * (ProxyServer::await_invocation). Off the function's path: its response is out by then.
+   */
+  void after_invoke(const InvokeEvent& event);
 
   /** The counters line (describe_counters). */
   std::string counters_line() const;

@@ -47,6 +47,11 @@ class RequestHandler {
 
   /** Serves `head` (read from the connection). False when the connection must close now. */
   bool serve(const RequestHead& head);
+  /**
+   * The connection is closed: an invocation handed out on it and not answered on it has ended
+   * for the observe queue (ObserveQueue::settle), as far as the proxy can tell.
+   */
+  void connection_ended();
 
  private:
   // next_flow.cpp
@@ -67,6 +72,10 @@ class RequestHandler {
   void observe_answer(const HookContext& context, ResponseFacts facts, std::string body);
 
   // request_handler.cpp
+  /** `request_id` is over for the observe queue (ObserveQueue::settle). */
+  void end_invocation(const std::string& request_id);
+  /** `request_id`'s event goes to the runtime on this connection (which it then answers). */
+  void handed_out(const std::string& request_id);
   bool pass_through(const RequestHead& head, std::string prefix);
   /** Sends `request` and relays the answer; `source`: the runtime's body it streams, if any. */
   bool relay(const UpstreamRequest& request, const RuntimeBodySource* source = nullptr);
@@ -82,6 +91,7 @@ class RequestHandler {
   RuntimeConnection& connection_;
   UpstreamClient& upstream_;
   bool http11_ = true;
+  std::string unanswered_;  ///< The invocation last handed out here, until it is answered.
 };
 
 /**

@@ -13,8 +13,10 @@
  * response, up to ProxyOptions::body_limit_bytes) is kept once, plus what the hooks make of it;
  * a streamed body costs one 64 KiB buffer per direction, however long it runs.
  */
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "extension_runner/core/result.hpp"
 #include "extension_runner/proxy/hooks.hpp"
@@ -50,6 +52,17 @@ class ProxyServer {
    * (counts) the rest. Idempotent; the counters stay readable.
    */
   void stop(int64_t drain_budget_ms = 0);
+
+  /**
+   * Waits until invocation `request_id` has ended through the proxy (answered, settled by a
+   * hook, or its runtime's connection closed) and its observe copies are delivered
+   * (ObserveQueue::await), or until `until`: on Lambda the host calls it before asking for the
+   * next event, so the copies reach the child before the environment freezes [EXT]. Returns
+   * false at once while no runtime has sent the proxy a request (one that does not use the
+   * proxy leaves nothing to wait for; one that does asks for its first event before any
+   * invocation starts), and when stopping.
+   */
+  bool await_invocation(const std::string& request_id, std::chrono::steady_clock::time_point until);
 
   /** The counters so far, observe drops included; for the summary line (describe_counters). */
   ProxyCounters counters() const;

@@ -35,10 +35,16 @@ void ObserveQueue::push(ObserveCopy copy) {
   if (wake) cv_.notify_one();
 }
 
+void ObserveQueue::begin(const std::string& request_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  begun_.insert(request_id);
+}
+
 void ObserveQueue::settle(const std::string& request_id) {
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    begun_.erase(request_id);
     wake = release(request_id, Clock::now());
     if (std::find(ended_.begin(), ended_.end(), request_id) == ended_.end()) {
       ended_.push_back(request_id);
@@ -51,14 +57,17 @@ void ObserveQueue::settle(const std::string& request_id) {
 
 bool ObserveQueue::await(const std::string& request_id, Clock::time_point until) {
   std::unique_lock<std::mutex> lock(mutex_);
+  const auto known_by = Clock::now() + kUnknownGrace;
   while (!ended_and_delivered(request_id)) {
     if (stopping_) return false;
-    auto wake_at = until;
+    const auto now = Clock::now();
+    if (now >= until) return false;
+    const bool known = begun_.count(request_id) > 0 || pending_.count(request_id) > 0;
+    if (!known && now >= known_by) return false;
+    auto wake_at = known ? until : std::min(until, known_by);
     for (const Entry& entry : queue_) {
       if (entry.copy.request_id == request_id) wake_at = std::min(wake_at, entry.release_at);
     }
-    const auto now = Clock::now();
-    if (now >= until) return false;
     if (wake_at <= now) {
       // Its hold is over: due now, but the drain thread keeps no timer to notice.
       cv_.notify_one();
@@ -135,6 +144,7 @@ void ObserveQueue::stop(int64_t budget_ms) {
   dropped_ += queue_.size();
   queue_.clear();
   pending_.clear();
+  begun_.clear();
   queued_bytes_ = 0;
   lock.unlock();
   cv_.notify_all();

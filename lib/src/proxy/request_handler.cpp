@@ -43,6 +43,7 @@ void RequestHandler::end_invocation(const std::string& request_id) {
 void RequestHandler::handed_out(const std::string& request_id) {
   if (!unanswered_.empty() && unanswered_ != request_id) end_invocation(unanswered_);
   unanswered_ = request_id;
+  shared_.observe.begin(request_id);
 }
 
 void RequestHandler::connection_ended() {

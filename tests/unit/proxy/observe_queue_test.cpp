@@ -114,6 +114,15 @@ TEST_CASE("proxy observe queue: await() returns once the invocation ended and it
     CHECK_FALSE(queue.await("x", in_ms(20)));
     hooks.wait_observed(1);  // the copy itself went as usual
   }
+  SECTION("begun, then ended: waited for") {
+    queue.begin("x");
+    queue.settle("x");
+    CHECK(queue.await("x", in_ms(60000)));
+  }
+  SECTION("never begun here (its runtime does not use the proxy): given up after a grace") {
+    // Were the grace ignored, this would wait ten minutes, past the test's timeout.
+    CHECK_FALSE(queue.await("elsewhere", in_ms(600000)));
+  }
   SECTION("stopping") {
     queue.stop(0);
     CHECK_FALSE(queue.await("x", in_ms(60000)));

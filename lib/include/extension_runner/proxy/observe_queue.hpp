@@ -24,6 +24,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "extension_runner/proxy/hooks.hpp"
 
@@ -64,6 +65,9 @@ class ObserveQueue {
    */
   void push(ObserveCopy copy);
 
+  /** `request_id`'s event goes to the runtime now: await() for it waits for its end. */
+  void begin(const std::string& request_id);
+
   /**
    * `request_id`'s invocation ended (answered, settled by a hook, or its runtime's connection
    * closed): its held REQUEST copy goes now, and await() for it returns once its copies are
@@ -74,8 +78,9 @@ class ObserveQueue {
   /**
    * Waits until `request_id` has ended (settle) and none of its copies is queued or being
    * delivered; releases its held REQUEST copy when the hold is over meanwhile. False when
-   * `until` came first or the queue stops. Remembers only the most recent ended invocations
-   * (kRememberedEnds), enough for the one invocation at a time of Lambda.
+   * `until` came first, when the queue stops, and when the invocation is still unknown after
+   * kUnknownGrace: it never began here (its runtime does not use the proxy), or it ended longer
+   * ago than the most recent kRememberedEnds, more than the one invocation at a time of Lambda.
    */
   bool await(const std::string& request_id, Clock::time_point until);
 
@@ -91,6 +96,12 @@ class ObserveQueue {
   uint64_t delivered() const;
 
   static constexpr size_t kRememberedEnds = 64;
+  /**
+   * How long await() waits for an invocation to begin here: Lambda hands the event to the
+   * runtime and the INVOKE to the extension at once [EXT], and the proxy may see its event a
+   * little after the host sees the INVOKE.
+   */
+  static constexpr std::chrono::milliseconds kUnknownGrace{100};
 
  private:
   struct Entry {
@@ -119,7 +130,8 @@ class ObserveQueue {
   size_t queued_bytes_ = 0;
   /** Copies per invocation queued or being delivered. */
   std::unordered_map<std::string, size_t> pending_;
-  std::deque<std::string> ended_;  ///< The latest kRememberedEnds settled invocations.
+  std::unordered_set<std::string> begun_;  ///< Invocations begun and not yet ended.
+  std::deque<std::string> ended_;           ///< The latest kRememberedEnds ended invocations.
   bool stopping_ = false;
   bool delivering_ = false;  ///< hooks_.observe() runs on the drain thread now.
   uint64_t dropped_ = 0;

@@ -131,7 +131,7 @@ class ObserveQueue {
   /** Copies per invocation queued or being delivered. */
   std::unordered_map<std::string, size_t> pending_;
   std::unordered_set<std::string> begun_;  ///< Invocations begun and not yet ended.
-  std::deque<std::string> ended_;           ///< The latest kRememberedEnds ended invocations.
+  std::deque<std::string> ended_;          ///< The latest kRememberedEnds ended invocations.
   bool stopping_ = false;
   bool delivering_ = false;  ///< hooks_.observe() runs on the drain thread now.
   uint64_t dropped_ = 0;

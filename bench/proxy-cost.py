@@ -7,10 +7,16 @@ One fake Lambda API (this script with --serve, its own process: the Extensions A
 the Runtime API for the runtime) and one runtime client (this process, raw HTTP/1.1 on kept-alive
 sockets) that talks to the fake twice over: directly, and through the proxy of `BIN` running in
 Lambda mode (EXTENSION_RUNNER_PROXY=observe | intercept, the C null child of bench/floor as the
-child: its hooks answer null at once). The client alternates the two paths invocation by
-invocation, so drift on this shared machine hits both alike. Per invocation it times the
-runtime's two round trips, GET /next (the event) + POST /response (a body of the same size):
-  added    p50 / p99 of (through the proxy) minus the same of (direct), 1 KiB and 1 MiB bodies;
+child, with REQUEST and RESPONSE handlers: its hooks answer null at once). The client alternates
+the two paths invocation by invocation, so drift on this shared machine hits both alike. Per
+invocation it times the runtime's two round trips, GET /next (the event) + POST /response (a
+body of the same size):
+  added    p50 / p99 of (through the proxy) minus the same of (direct), 1 KiB and 1 MiB bodies,
+           with the extension registered as on Managed Instances (it only ever gets SHUTDOWN):
+           the proxy alone; then at 1 KiB as on Lambda, back to back (an INVOKE per invocation,
+           each waiting until the extension asked for the next one: FakeApi);
+  cpu      the host's and the child's CPU time per invocation (/proc, 10 ms ticks);
+  post     as on Lambda, the time from each /response to the extension's next /next (billed);
   a/a      the same difference between two *direct* connections: what the measurer itself
            cannot tell apart (Python's jitter), measured before anything else;
   6 MiB    the time to forward a 6 MiB buffered /response (median), direct and proxied;
@@ -52,6 +58,7 @@ class Conn:
         # faults, milliseconds here, which both paths would pay and blur what the proxy adds.
         self.body = bytearray()
         self.scratch = bytearray(1 << 20)
+        self.mark = b""  # extra header lines for each request (connect)
 
     def _fill(self):
         data = self.sock.recv(64 * KIB)
@@ -147,46 +154,103 @@ def payload(size):
 
 
 class FakeApi:
+    """The Runtime API and the Extensions API of one environment. By default the extension only
+    ever gets SHUTDOWN, as on Managed Instances: what the proxy adds to the runtime's path,
+    alone. With INVOKE events on, each event the runtime gets through the proxy is an INVOKE for
+    the extension too, as on Lambda [EXT], and the time from the invocation's /response to the
+    extension's next /next is its post-response time, billed on Lambda. With the freeze gate on
+    as well, the next such event waits until the extension is back in its /next, as Lambda
+    starts an invocation only once the runtime and every extension asked for it: back-to-back
+    invocations then pay the post-response time too. A runtime connection that sends
+    `X-Bench-Direct` is the direct path: never gated, never an INVOKE."""
+
     def __init__(self):
         self.event_size = KIB
         self.count = 0
-        self.lock = threading.Lock()
-        self.shutdown = threading.Event()
+        self.cv = threading.Condition()
+        self.invokes_on = False
+        self.gate = False
+        self.shutdown = False
+        self.invokes = []               # request ids for the extension's /next
+        self.extension_waiting = False  # in /next with nothing to do: its invocation is over
+        self.handed = None              # the request id of the INVOKE the extension works on
+        self.answered_at = {}           # request id -> its /response, perf_counter
+        self.post_response = []         # seconds from a /response to the extension's /next
 
     def serve(self, conn):
         while True:
             try:
-                start, _, _ = conn.read_message(keep=False)
+                start, headers, _ = conn.read_message(keep=False)
             except (EOFError, OSError):
                 return
             target = start.split(" ")[1]
+            direct = "x-bench-direct" in headers
             if target.endswith("/extension/register"):
                 answer(conn, 200, b'{"functionName":"bench","functionVersion":"$LATEST",'
                        b'"handler":"app.handler"}', "Lambda-Extension-Identifier: bench-id\r\n")
             elif target.endswith("/extension/event/next"):
-                self.shutdown.wait()
-                answer(conn, 200, json.dumps({"eventType": "SHUTDOWN", "shutdownReason": "spindown",
-                                              "deadlineMs": int(time.time() * 1000) + 2000}).encode())
+                answer(conn, 200, self.extension_next())
             elif target.startswith(RUNTIME + "next"):
-                with self.lock:
-                    self.count += 1
-                    rid = "bench-%d" % self.count
-                    size = self.event_size
+                rid, size = self.runtime_next(direct)
                 answer(conn, 200, payload(size),
                        "Lambda-Runtime-Aws-Request-Id: %s\r\nLambda-Runtime-Deadline-Ms: %d\r\n"
                        "Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:"
                        "function:bench\r\nLambda-Runtime-Trace-Id: Root=1-bench\r\n"
                        % (rid, int(time.time() * 1000) + 600000))
             elif target.startswith(RUNTIME) or "/error" in target:
+                if not direct:
+                    with self.cv:
+                        self.answered_at[target[len(RUNTIME):].split("/")[0]] = time.perf_counter()
                 answer(conn, 202, b'{"status":"OK"}')
             elif target.startswith("/bench/event-size/"):
                 self.event_size = int(target.rsplit("/", 1)[1])
                 answer(conn, 200)
+            elif target.startswith("/bench/model/"):  # /bench/model/<invokes>/<gate>
+                self.invokes_on, self.gate = (x == "1" for x in target.split("/")[3:5])
+                answer(conn, 200)
+            elif target == "/bench/post-response":
+                with self.cv:
+                    spans, self.post_response = self.post_response, []
+                answer(conn, 200, json.dumps(spans).encode())
             elif target == "/bench/shutdown":
-                self.shutdown.set()
+                with self.cv:
+                    self.shutdown = True
+                    self.cv.notify_all()
                 answer(conn, 200)
             else:
                 answer(conn, 404)
+
+    def runtime_next(self, direct):
+        with self.cv:
+            self.count += 1
+            rid = "bench-%d" % self.count
+            if direct or not self.invokes_on:
+                return rid, self.event_size
+            if self.gate:
+                self.cv.wait_for(lambda: self.extension_waiting or self.shutdown)
+            self.extension_waiting = False
+            self.invokes.append(rid)
+            self.cv.notify_all()
+            return rid, self.event_size
+
+    def extension_next(self):
+        with self.cv:
+            if self.handed is not None:
+                # Back before the response (it did not wait for it): no post-response time.
+                answered = self.answered_at.pop(self.handed, None)
+                self.post_response.append(0.0 if answered is None else time.perf_counter() - answered)
+                self.handed = None
+            self.extension_waiting = True
+            self.cv.notify_all()
+            self.cv.wait_for(lambda: self.invokes or self.shutdown)
+            if not self.invokes:
+                return json.dumps({"eventType": "SHUTDOWN", "shutdownReason": "spindown",
+                                   "deadlineMs": int(time.time() * 1000) + 2000}).encode()
+            self.handed = self.invokes.pop(0)
+        return json.dumps({"eventType": "INVOKE", "requestId": self.handed,
+                           "deadlineMs": int(time.time() * 1000) + 600000,
+                           "invokedFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:bench",
+                           "tracing": {"type": "X-Amzn-Trace-Id", "value": "Root=1-bench"}}).encode()
 
 
 def serve_fake():
@@ -202,27 +266,32 @@ def serve_fake():
 
 # --- the runtime client and the host ------------------------------------------------------------
 
-def connect(address):
+def connect(address, direct=False):
+    """A runtime's connection; `direct` ones (to the fake itself) say so in each request."""
     host, port = address.rsplit(":", 1)
-    return Conn(socket.create_connection((host, int(port))))
+    conn = Conn(socket.create_connection((host, int(port))))
+    conn.mark = b"X-Bench-Direct: 1\r\n" if direct else b""
+    return conn
 
 
 def control(api, target):
+    """A request to the fake's /bench/ controls; its answer's body."""
     c = connect(api)
     c.send(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n" % target).encode())
-    c.read_message()
+    _, _, body = c.read_message()
     c.sock.close()
+    return bytes(body)
 
 
 def invocation(conn, size=None):
     """One invocation as the runtime sees it: /next, then /response of `size` bytes (default:
     the event's own size). Seconds."""
     started = time.perf_counter()
-    conn.send(b"GET " + RUNTIME.encode() + b"next HTTP/1.1\r\nHost: x\r\n\r\n")
+    conn.send(b"GET " + RUNTIME.encode() + b"next HTTP/1.1\r\nHost: x\r\n" + conn.mark + b"\r\n")
     _, headers, event = conn.read_message()
     body = event if size is None else payload(size)
-    conn.send(("POST %s%s/response HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-               "Content-Length: %d\r\n\r\n" % (RUNTIME, headers["lambda-runtime-aws-request-id"],
+    conn.send(("POST %s%s/response HTTP/1.1\r\n%sHost: x\r\nContent-Type: application/json\r\n"
+               "Content-Length: %d\r\n\r\n" % (RUNTIME, headers["lambda-runtime-aws-request-id"], conn.mark.decode(),
                                                len(body))).encode(), body)
     status, _, _ = conn.read_message()
     if " 202" not in status:
@@ -232,12 +301,12 @@ def invocation(conn, size=None):
 
 def timed_response(conn, size):
     """/next (small event), then the seconds a /response of `size` bytes takes to be answered."""
-    conn.send(b"GET " + RUNTIME.encode() + b"next HTTP/1.1\r\nHost: x\r\n\r\n")
+    conn.send(b"GET " + RUNTIME.encode() + b"next HTTP/1.1\r\nHost: x\r\n" + conn.mark + b"\r\n")
     _, headers, _ = conn.read_message()
     body = payload(size)
     started = time.perf_counter()
-    conn.send(("POST %s%s/response HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-               "Content-Length: %d\r\n\r\n" % (RUNTIME, headers["lambda-runtime-aws-request-id"],
+    conn.send(("POST %s%s/response HTTP/1.1\r\n%sHost: x\r\nContent-Type: application/json\r\n"
+               "Content-Length: %d\r\n\r\n" % (RUNTIME, headers["lambda-runtime-aws-request-id"], conn.mark.decode(),
                                                len(body))).encode(), body)
     status, _, _ = conn.read_message()
     if " 202" not in status:
@@ -246,12 +315,12 @@ def timed_response(conn, size):
 
 
 def streamed_response(conn, total, piece=64 * KIB):
-    conn.send(b"GET " + RUNTIME.encode() + b"next HTTP/1.1\r\nHost: x\r\n\r\n")
+    conn.send(b"GET " + RUNTIME.encode() + b"next HTTP/1.1\r\nHost: x\r\n" + conn.mark + b"\r\n")
     _, headers, _ = conn.read_message()
     started = time.perf_counter()
-    conn.send(("POST %s%s/response HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+    conn.send(("POST %s%s/response HTTP/1.1\r\n%sHost: x\r\nContent-Type: application/octet-stream\r\n"
                "Lambda-Runtime-Function-Response-Mode: streaming\r\nTransfer-Encoding: chunked\r\n"
-               "\r\n" % (RUNTIME, headers["lambda-runtime-aws-request-id"])).encode())
+               "\r\n" % (RUNTIME, headers["lambda-runtime-aws-request-id"], conn.mark.decode())).encode())
     chunk = ("%x\r\n" % piece).encode() + b"y" * piece + b"\r\n"
     for _ in range(total // piece):
         conn.send(chunk)
@@ -294,6 +363,42 @@ def vm_hwm_kb(pid):
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     return 0
+
+
+class CpuMeter:
+    """The host's and its children's CPU time (user + system) from now on, from /proc."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.children = self._children()
+        self.start = self._times()
+
+    def _children(self):
+        found = []
+        for task in os.listdir("/proc/%d/task" % self.pid):
+            try:
+                with open("/proc/%d/task/%s/children" % (self.pid, task)) as f:
+                    found += [int(x) for x in f.read().split()]
+            except OSError:
+                pass
+        return found
+
+    def _times(self):
+        def seconds(pid):
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                return 0.0
+            return (int(fields[11]) + int(fields[12])) / self.TICK
+        return seconds(self.pid), sum(seconds(c) for c in self.children)
+
+    def per(self, invocations):
+        """(host µs, children µs) per invocation since the start."""
+        now = self._times()
+        return tuple((b - a) / invocations * 1e6 for a, b in zip(self.start, now))
 
 
 def reset_hwm(pid):
@@ -388,34 +493,50 @@ def billed_per_invocation(log):
     return float(found.group(2)) / int(found.group(1))
 
 
+# The child of a proxy extension: both hooks, no INVOKE handler (so it is not sent INVOKEs).
+BOTH_HOOKS = ["REQUEST", "RESPONSE"]
+
+
 def measure_latency(binary, mode, child, a):
     """Each body size in a host of its own, so that its counters line bills that size alone."""
     r, hooks, warnings = {}, [], []
-    runs = [("1024", KIB, a.samples, None), ("1048576", MIB, a.big_samples, None)]
+    # (key, body size, invocations, the child's handlers, the fake's model: INVOKEs, gate)
+    runs = [("1024", KIB, a.samples, BOTH_HOOKS, (0, 0)),
+            ("1048576", MIB, a.big_samples, BOTH_HOOKS, (0, 0)),
+            # As on Lambda, back to back: an INVOKE per invocation, and each waits until the
+            # extension asked for the next one; the extension's post-response time.
+            ("1024_lambda", KIB, a.samples, BOTH_HOOKS, (1, 1))]
     if mode == "intercept":
         # A child with a RESPONSE handler only (a redactor): its REQUEST hook is never asked.
-        runs.append(("1024_response_only", KIB, a.samples, ["RESPONSE"]))
-    for key, size, rounds, handles in runs:
+        runs.append(("1024_response_only", KIB, a.samples, ["RESPONSE"], (0, 0)))
+    for key, size, rounds, handles, model in runs:
         fake = Fake()
         host = Host(binary, fake.address, mode, child, handles)
         try:
-            direct, proxied = connect(fake.address), connect(host.address)
+            direct, proxied = connect(fake.address, direct=True), connect(host.address)
             control(fake.address, "/bench/event-size/%d" % size)
+            control(fake.address, "/bench/model/%d/%d" % model)
+            cpu = CpuMeter(host.proc.pid)
             r[key] = added(*paired(direct, proxied, rounds, warmup=min(20, rounds // 5)))
+            r[key]["host_cpu_us"], r[key]["child_cpu_us"] = cpu.per(rounds + min(20, rounds // 5))
+            spans = sorted(json.loads(control(fake.address, "/bench/post-response")))
         finally:
             log, hook = host.stop()
             fake.stop()
+        if spans:
+            r[key]["post_response_p50_ms"] = percentile(spans, 0.5) * 1000
+            r[key]["post_response_p99_ms"] = percentile(spans, 0.99) * 1000
         billed = billed_per_invocation(log)
         r[key]["billed_ms"] = billed
         if billed is not None:
             r[key]["added_beyond_billed_p50_ms"] = r[key]["added_p50_ms"] - billed
-        if handles is None:
+        if key in ("1024", "1048576"):
             hooks.append(hook)
         warnings += [line for line in log.splitlines() if " WARN " in line or " ERROR " in line]
     fake = Fake()
-    host = Host(binary, fake.address, mode, child)
+    host = Host(binary, fake.address, mode, child, BOTH_HOOKS)
     try:
-        direct, proxied = connect(fake.address), connect(host.address)
+        direct, proxied = connect(fake.address, direct=True), connect(host.address)
         control(fake.address, "/bench/event-size/%d" % KIB)
         six_d, six_p = [], []
         for _ in range(3):  # a fresh host's heap grows to hold 6 MiB: not part of the figure
@@ -441,7 +562,7 @@ def measure_peak(binary, mode, child, big):
     """The host's VmHWM after 20 small invocations, then after `big` (one more invocation),
     in a fresh host. An observe copy is made after the answer: its share is waited for."""
     fake = Fake()
-    host = Host(binary, fake.address, mode, child)
+    host = Host(binary, fake.address, mode, child, BOTH_HOOKS)
     try:
         conn = connect(host.address)
         for _ in range(20):
@@ -460,8 +581,8 @@ def measure_peak(binary, mode, child, big):
 def combine(runs):
     """The repeats of one measurement: medians, with each added figure's min and max."""
     out = {}
-    for key in runs[0]:
-        values = [run[key] for run in runs]
+    for key in dict.fromkeys(k for run in runs for k in run):  # a figure some runs lack: of the rest
+        values = [run[key] for run in runs if key in run]
         if isinstance(values[0], dict):
             out[key] = combine(values)
         elif isinstance(values[0], (int, float)) and values[0] is not None:
@@ -496,7 +617,7 @@ def measure_measurer(a):
 def measure_measurer_once(a):
     fake = Fake()
     try:
-        one, two = connect(fake.address), connect(fake.address)
+        one, two = connect(fake.address, direct=True), connect(fake.address, direct=True)
         r = {}
         for size, rounds in ((KIB, a.samples), (MIB, a.big_samples)):
             control(fake.address, "/bench/event-size/%d" % size)
@@ -567,6 +688,22 @@ def print_table(r):
     print("| intercept, a child with a RESPONSE hook only, 1 KiB | %s | %s | %.3f / %.3f |"
           % (spread(x, "added_p50_ms"), spread(x, "added_p99_ms"), x["direct_p50_ms"],
              x["direct_p99_ms"]))
+    for mode in ("observe", "intercept"):
+        x = r[mode]["1024_lambda"]
+        print("| %s, as on Lambda back to back (an INVOKE each; each waits for the extension), "
+              "1 KiB | %s | %s | %.3f / %.3f |"
+              % (mode, spread(x, "added_p50_ms"), spread(x, "added_p99_ms"), x["direct_p50_ms"],
+                 x["direct_p99_ms"]))
+    print()
+    print("| 1 KiB, per invocation | observe | intercept |\n|---|---|---|")
+    o, i = r["observe"], r["intercept"]
+    for key, label in (("1024", "host CPU (µs), SHUTDOWN only"), ("1024_lambda", "host CPU (µs), as on Lambda")):
+        print("| %s | %.0f | %.0f |" % (label, o[key]["host_cpu_us"], i[key]["host_cpu_us"]))
+    print("| the child's CPU (µs) | %.0f | %.0f |" % (o["1024"]["child_cpu_us"], i["1024"]["child_cpu_us"]))
+    print("| post-response time as on Lambda: the response to the extension's /next, p50 / p99 (ms) "
+          "| %.3f / %.3f | %.3f / %.3f |"
+          % (o["1024_lambda"]["post_response_p50_ms"], o["1024_lambda"]["post_response_p99_ms"],
+             i["1024_lambda"]["post_response_p50_ms"], i["1024_lambda"]["post_response_p99_ms"]))
     print()
     print("| intercept, null hook | hooks' billed time per invocation, mean (ms) "
           "| added p50 beyond the hooks' billed time (ms) |\n|---|---|---|")

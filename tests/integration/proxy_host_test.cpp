@@ -253,6 +253,25 @@ void add_runtime_routes(Emulator& api, RuntimeSide& side) {
                     });
 }
 
+/** A started fake platform whose Runtime API hands out `events`, and a folder removed at the end.
+ */
+struct FakeFunction {
+  using Events = std::deque<std::pair<std::string, std::string>>;  ///< Request id, body.
+  RuntimeSide side;
+  Emulator api;  ///< After `side`, whose routes it serves: stopped first.
+  std::string dir;
+  explicit FakeFunction(Events events) {
+    side.events = std::move(events);
+    add_runtime_routes(api, side);
+    REQUIRE(api.start().ok());
+    char tmpl[] = "/tmp/er-proxy-host-XXXXXX";
+    dir = ::mkdtemp(tmpl);
+  }
+  ~FakeFunction() { (void)!std::system(("rm -rf '" + dir + "'").c_str()); }
+  FakeFunction(const FakeFunction&) = delete;
+  FakeFunction& operator=(const FakeFunction&) = delete;
+};
+
 /** The environment of an extension named proxy-ext with the proxy on, whose child runs `child`. */
 std::map<std::string, std::string> proxy_env(const Emulator& api, const std::string& dir,
                                              const std::string& child, const std::string& proxy,
@@ -338,13 +357,10 @@ TEST_CASE("proxy host: a runtime started through wrap goes through the proxy to 
   };
   for (const auto& c : cases) {
     INFO(c.what);
-    RuntimeSide side;
-    side.events = {{"r1", R"({"apply":true})"}, {"r2", R"({"order":2})"}};
-    Emulator api;
-    add_runtime_routes(api, side);
-    REQUIRE(api.start().ok());
-    char tmpl[] = "/tmp/er-proxy-e2e-XXXXXX";
-    const std::string dir = ::mkdtemp(tmpl);
+    FakeFunction fn(FakeFunction::Events{{"r1", R"({"apply":true})"}, {"r2", R"({"order":2})"}});
+    RuntimeSide& side = fn.side;
+    Emulator& api = fn.api;
+    const std::string& dir = fn.dir;
     const std::string log = dir + "/child.log";
     // Short only where the hook is to time out: a crashed child's restart must fit the next
     // event's hook on a loaded machine.
@@ -386,7 +402,6 @@ TEST_CASE("proxy host: a runtime started through wrap goes through the proxy to 
       CHECK_THAT(child_log, Catch::Contains(R"("requestId": "r1")"));
     }
     if (c.proxy == "observe") CHECK_THAT(child_log, Catch::Contains(R"("eventType": "RESPONSE")"));
-    (void)!std::system(("rm -rf '" + dir + "'").c_str());
   }
 }
 
@@ -404,13 +419,10 @@ TEST_CASE(
   };
   for (const auto& c : cases) {
     INFO(c.what);
-    RuntimeSide side;
-    side.events = {{"r1", R"({"order":1})"}};
-    Emulator api;
-    add_runtime_routes(api, side);
-    REQUIRE(api.start().ok());
-    char tmpl[] = "/tmp/er-proxy-gate-XXXXXX";
-    const std::string dir = ::mkdtemp(tmpl);
+    FakeFunction fn(FakeFunction::Events{{"r1", R"({"order":1})"}});
+    RuntimeSide& side = fn.side;
+    Emulator& api = fn.api;
+    const std::string& dir = fn.dir;
     const std::string log = dir + "/child.log";
     auto env = proxy_env(api, dir, "tests/data/proxy-child/child.py", "observe", "open", "10000");
     env["PROXY_CHILD_MODE"] = "slow-copy";  // 300 ms over the RESPONSE copy
@@ -449,18 +461,13 @@ TEST_CASE(
     CHECK(child_log.find(R"("eventType": "REQUEST")") <
           child_log.find(R"("eventType": "RESPONSE")"));
     CHECK((child_log.find(R"("eventType": "INVOKE")") != std::string::npos) == c.gets_invoke);
-    (void)!std::system(("rm -rf '" + dir + "'").c_str());
   }
 }
 
 TEST_CASE("proxy host: SHUTDOWN while a hook holds an invocation ends everything in time") {
-  RuntimeSide side;
-  side.events = {{"r1", R"({"apply":true})"}};
-  Emulator api;
-  add_runtime_routes(api, side);
-  REQUIRE(api.start().ok());
-  char tmpl[] = "/tmp/er-proxy-held-XXXXXX";
-  const std::string dir = ::mkdtemp(tmpl);
+  FakeFunction fn(FakeFunction::Events{{"r1", R"({"apply":true})"}});
+  Emulator& api = fn.api;
+  const std::string& dir = fn.dir;
   std::map<std::string, std::string> env = {
       {"AWS_LAMBDA_RUNTIME_API", api.runtime_api()},
       {"EXTENSION_RUNNER_NAME", "proxy-ext"},
@@ -504,7 +511,6 @@ TEST_CASE("proxy host: SHUTDOWN while a hook holds an invocation ends everything
   CHECK_THAT(host.err, Catch::Contains("shutting down"));
   CHECK_FALSE(runtime.timed_out);
   CHECK(::access((dir + "/extension-runner-proxy-ext.proxy").c_str(), F_OK) != 0);
-  (void)!std::system(("rm -rf '" + dir + "'").c_str());
 }
 
 TEST_CASE("proxy host: SDK hooks through wrap: the guard example, and a hook that raises") {
@@ -550,13 +556,10 @@ TEST_CASE("proxy host: SDK hooks through wrap: the guard example, and a hook tha
   };
   for (const auto& c : cases) {
     INFO(c.what);
-    RuntimeSide side;
-    side.events = c.events;
-    Emulator api;
-    add_runtime_routes(api, side);
-    REQUIRE(api.start().ok());
-    char tmpl[] = "/tmp/er-proxy-sdk-XXXXXX";
-    const std::string dir = ::mkdtemp(tmpl);
+    FakeFunction fn(c.events);
+    RuntimeSide& side = fn.side;
+    Emulator& api = fn.api;
+    const std::string& dir = fn.dir;
     // The guard fails closed: a hook that did not run can never look like a forwarded original.
     const auto [host, runtime] =
         run_wrapped_runtime(api, proxy_env(api, dir, c.child, "intercept", c.fail, "10000"));
@@ -579,7 +582,6 @@ TEST_CASE("proxy host: SDK hooks through wrap: the guard example, and a hook tha
       CHECK_THAT(posts[i].first, Catch::EndsWith(c.platform[i].first));
       CHECK_THAT(posts[i].second, Catch::Contains(c.platform[i].second));
     }
-    (void)!std::system(("rm -rf '" + dir + "'").c_str());
   }
 }
 

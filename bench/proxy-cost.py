@@ -198,7 +198,7 @@ class FakeApi:
                        "function:bench\r\nLambda-Runtime-Trace-Id: Root=1-bench\r\n"
                        % (rid, int(time.time() * 1000) + 600000))
             elif target.startswith(RUNTIME) or "/error" in target:
-                if not direct:
+                if not direct and self.invokes_on:
                     with self.cv:
                         self.answered_at[target[len(RUNTIME):].split("/")[0]] = time.perf_counter()
                 answer(conn, 202, b'{"status":"OK"}')

@@ -336,17 +336,22 @@ def percentile(values, q):
     return values[min(len(values) - 1, int(len(values) * q))]
 
 
+def interleaved(conns, rounds, warmup=20, **kw):
+    """An invocation on each connection per round, the order rotated round by round so that
+    none is always first; a ms list per connection (after warm-up)."""
+    times = [[] for _ in conns]
+    for i in range(warmup + rounds):
+        for k in range(len(conns)):
+            j = (i + k) % len(conns)
+            t = invocation(conns[j], **kw)
+            if i >= warmup:
+                times[j].append(t * 1000)
+    return times
+
+
 def paired(a, b, rounds, warmup=20, **kw):
     """Alternates invocations on connections a and b; ms lists for each (after warm-up)."""
-    ta, tb = [], []
-    for i in range(warmup + rounds):
-        first, second = (a, b) if i % 2 == 0 else (b, a)
-        x = invocation(first, **kw)
-        y = invocation(second, **kw)
-        if i >= warmup:
-            ta.append((x if first is a else y) * 1000)
-            tb.append((y if first is a else x) * 1000)
-    return ta, tb
+    return interleaved([a, b], rounds, warmup, **kw)
 
 
 def added(direct, proxied):
@@ -407,14 +412,19 @@ def reset_hwm(pid):
         f.write("5")
 
 
-def null_child():
-    out = os.path.join(ROOT, "build", "bench", "null_child")
-    src = os.path.join(ROOT, "bench", "floor", "null_child.c")
+def built(name):
+    """bench/floor/NAME.c, compiled (static, -O2) into build/bench/NAME when older than its source."""
+    out = os.path.join(ROOT, "build", "bench", name)
+    src = os.path.join(ROOT, "bench", "floor", name + ".c")
     if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
         os.makedirs(os.path.dirname(out), exist_ok=True)
         subprocess.run([os.environ.get("CC", "cc"), "-O2", "-static", "-Wall", "-Wextra", "-Werror",
                         "-o", out, src], check=True)
     return out
+
+
+def null_child():
+    return built("null_child")
 
 
 class Fake:
@@ -426,6 +436,27 @@ class Fake:
     def stop(self):
         self.proc.kill()
         self.proc.wait()
+
+
+class Floor:
+    """bench/floor/proxy_floor.c in front of the fake: the least a proxy adds here. `hooks`: none,
+    both or response (a pipe round trip to its echo child per hook)."""
+
+    def __init__(self, api, hooks):
+        self.proc = subprocess.Popen([built("proxy_floor"), api.rsplit(":", 1)[1], hooks],
+                                     stdout=subprocess.PIPE, text=True)
+        self.address = "127.0.0.1:%s" % self.proc.stdout.readline().strip()
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def floor_hooks(mode, handles):
+    """The floor's hooks for what the proxy's child takes: observe asks none on the path."""
+    if mode != "intercept":
+        return "none"
+    return "both" if "REQUEST" in handles else "response"
 
 
 class Host:
@@ -512,16 +543,29 @@ def measure_latency(binary, mode, child, a):
     for key, size, rounds, handles, model in runs:
         fake = Fake()
         host = Host(binary, fake.address, mode, child, handles)
+        # The floor in the same rounds, where the proxy alone is measured (no INVOKEs): its
+        # connection is marked direct, which the fake only reads to leave it ungated.
+        floor = Floor(fake.address, floor_hooks(mode, handles)) if model == (0, 0) else None
         try:
-            direct, proxied = connect(fake.address, direct=True), connect(host.address)
+            conns = [connect(fake.address, direct=True), connect(host.address)]
+            if floor:
+                conns.append(connect(floor.address, direct=True))
             control(fake.address, "/bench/event-size/%d" % size)
             control(fake.address, "/bench/model/%d/%d" % model)
             cpu = CpuMeter(host.proc.pid)
-            r[key] = added(*paired(direct, proxied, rounds, warmup=min(20, rounds // 5)))
+            times = interleaved(conns, rounds, warmup=min(20, rounds // 5))
+            r[key] = added(times[0], times[1])
             r[key]["host_cpu_us"], r[key]["child_cpu_us"] = cpu.per(rounds + min(20, rounds // 5))
+            if floor:
+                at_floor = added(times[0], times[2])
+                r[key]["added_floor_p50_ms"] = at_floor["added_p50_ms"]
+                r[key]["added_floor_p99_ms"] = at_floor["added_p99_ms"]
+                r[key]["added_beyond_floor_p50_ms"] = r[key]["added_p50_ms"] - at_floor["added_p50_ms"]
             spans = sorted(json.loads(control(fake.address, "/bench/post-response")))
         finally:
             log, hook = host.stop()
+            if floor:
+                floor.stop()
             fake.stop()
         if spans:
             r[key]["post_response_p50_ms"] = percentile(spans, 0.5) * 1000
@@ -694,6 +738,18 @@ def print_table(r):
               "1 KiB | %s | %s | %.3f / %.3f |"
               % (mode, spread(x, "added_p50_ms"), spread(x, "added_p99_ms"), x["direct_p50_ms"],
                  x["direct_p99_ms"]))
+    print()
+    print("| the floor (bench/floor/proxy_floor.c), in the same rounds | the floor adds, p50 (ms) "
+          "| p99 (ms) | the proxy beyond the floor, p50 (ms) |\n|---|---|---|---|")
+    for mode, key, label in (("observe", "1024", "observe's path: forwarding only, 1 KiB"),
+                             ("observe", "1048576", "observe's path: forwarding only, 1 MiB"),
+                             ("intercept", "1024", "intercept's path: two hooks, 1 KiB"),
+                             ("intercept", "1048576", "intercept's path: two hooks, 1 MiB"),
+                             ("intercept", "1024_response_only", "a RESPONSE hook only, 1 KiB")):
+        x = r[mode][key]
+        print("| %s | %s | %s | %s |" % (label, spread(x, "added_floor_p50_ms"),
+                                         spread(x, "added_floor_p99_ms"),
+                                         spread(x, "added_beyond_floor_p50_ms")))
     print()
     print("| 1 KiB, per invocation | observe | intercept |\n|---|---|---|")
     o, i = r["observe"], r["intercept"]

@@ -86,6 +86,8 @@ Decision body_decision(const rapidjson::Value& result, HookPhase phase) {
 }  // namespace
 
 Decision decide(const HookReply& reply, HookPhase phase) {
+  // The commonest answer by far (a hook lets most invocations through) needs no parse.
+  if (!reply.errors && reply.result_json == "null") return Decision{};
   auto result = parse_json(reply.result_json);
   if (!result.ok()) return invalid("result is not JSON: " + result.error().message);
   if (reply.errors) {

@@ -512,9 +512,12 @@ std::optional<Result<InvokeReply>> ChildInvoker::restart(const InvokeRequest& re
 }
 
 void ChildInvoker::discard_unrequested() {
-  // What the child wrote since its last reply was not asked for. An EOF stays meaningful
-  // (the reader keeps returning it): the child is gone and this request will find out.
-  while (auto stale = read_message(Clock::now())) {
+  // What came with the child's last reply was not asked for. Only what is buffered: a poll
+  // here would cost every request a system call, and whatever the child writes later is
+  // matched by id after the request (a second reply to the previous one is dropped, any other
+  // restarts the child). An EOF stays meaningful (the reader keeps returning it): the child is
+  // gone and this request will find out.
+  while (auto stale = read_message(Clock::time_point::min())) {
     if (stale->kind == Message::Kind::Eof) break;
     log_from(LogLevel::Warn, options_.log_name, "protocol: discarding an unrequested message");
   }

@@ -83,6 +83,7 @@ ReadLine LineReader::next(std::chrono::steady_clock::time_point deadline) {
 
 ReadLine LineReader::fill(std::chrono::steady_clock::time_point deadline) {
   using Clock = std::chrono::steady_clock;
+  if (deadline == Clock::time_point::min()) return ReadLine{ReadLine::Kind::TimedOut, "", 0};
   pollfd fds[2] = {{fd_, POLLIN, 0}, {cancel_fd_, POLLIN, 0}};
   const nfds_t count = cancel_fd_ >= 0 ? 2 : 1;
   bool first = true;

@@ -285,7 +285,10 @@ Result<InvokeReply> decode_invoke_reply(const rapidjson::Value& object) {
   if (auto r = read_string(*doc, "invokeid", reply.invokeid); !r) return r.error();
   if (auto r = read_string(*doc, "errortype", reply.errortype); !r) return r.error();
   if (auto r = read_bool(*doc, "errors", reply.errors); !r) return r.error();
-  if (const auto* result = json_member(*doc, "result")) reply.result_json = to_json(*result);
+  // A null result keeps the default text: no writer for the commonest answer.
+  if (const auto* result = json_member(*doc, "result"); result != nullptr && !result->IsNull()) {
+    reply.result_json = to_json(*result);
+  }
   if (const auto* b = json_member(*doc, "billing"); b != nullptr && !b->IsNull()) {
     if (!b->IsObject()) return wrong_type("billing", "an object");
     if (const auto* d = json_member(*b, "duration")) {

@@ -41,7 +41,8 @@ class LineReader {
   /**
    * As next(), but returns TimedOut once `deadline` passes without an outcome; bytes of a
    * partial line stay buffered for the next call. A past deadline still returns what the
-   * buffer and one non-blocking read yield.
+   * buffer and one non-blocking read yield; `time_point::min()` returns what the buffer alone
+   * holds, with no system call.
    */
   ReadLine next(std::chrono::steady_clock::time_point deadline);
 

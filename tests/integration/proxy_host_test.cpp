@@ -294,22 +294,58 @@ struct WrappedRun {
 };
 
 /**
- * The host, then tests/data/proxy-child/runtime.py through `wrap` once the host waits in /next
- * (its child started, the address file written), then SHUTDOWN: the observe copies reach the
- * child after the response, and SHUTDOWN drains them.
+ * The host on a thread, then, once it waits in /next (its child started, the address file
+ * written), tests/data/proxy-child/runtime.py through `wrap` on another. Joins both when it
+ * goes, so a failed REQUIRE cannot leave a thread running; each run has its own time limit.
+ */
+class WrappedFunction {
+ public:
+  WrappedFunction(Emulator& api, const std::map<std::string, std::string>& env,
+                  int runtime_timeout_ms) {
+    host_thread_ = std::thread([this, env] { run_.host = run_binary({}, env, 30000); });
+    host_waiting_ = api.wait_for_idle_next(std::chrono::seconds(20));
+    if (!host_waiting_) return;
+    runtime_thread_ = std::thread([this, env, runtime_timeout_ms] {
+      run_.runtime = run_binary({"wrap", "--", "python3",
+                                 std::string(ER_SOURCE_DIR) + "/tests/data/proxy-child/runtime.py"},
+                                env, runtime_timeout_ms, {});
+    });
+  }
+  ~WrappedFunction() {
+    join_runtime();
+    join_host();
+  }
+  WrappedFunction(const WrappedFunction&) = delete;
+  WrappedFunction& operator=(const WrappedFunction&) = delete;
+
+  /** Whether the host reached its /next, so that the runtime was started. */
+  bool host_waiting() const { return host_waiting_; }
+  const WrappedRun& join_runtime() {
+    if (runtime_thread_.joinable()) runtime_thread_.join();
+    return run_;
+  }
+  const WrappedRun& join_host() {
+    if (host_thread_.joinable()) host_thread_.join();
+    return run_;
+  }
+
+ private:
+  WrappedRun run_;
+  bool host_waiting_ = false;
+  std::thread host_thread_;
+  std::thread runtime_thread_;
+};
+
+/**
+ * A WrappedFunction run to its end, then SHUTDOWN: the observe copies reach the child after the
+ * response, and SHUTDOWN drains them.
  */
 WrappedRun run_wrapped_runtime(Emulator& api, const std::map<std::string, std::string>& env) {
-  WrappedRun run;
-  std::thread host_thread([&] { run.host = run_binary({}, env, 30000); });
-  const bool waiting = api.wait_for_idle_next(std::chrono::seconds(20));
-  if (waiting) {
-    run.runtime = run_binary({"wrap", "--", "python3",
-                              std::string(ER_SOURCE_DIR) + "/tests/data/proxy-child/runtime.py"},
-                             env, 20000, {});
-  }
+  WrappedFunction fn(api, env, 20000);
+  fn.join_runtime();
   api.push_shutdown("spindown", wall_clock_ms() + 3000);
-  host_thread.join();
-  REQUIRE(waiting);
+  WrappedRun run = fn.join_host();
+  REQUIRE(fn.host_waiting());
   return run;
 }
 
@@ -429,14 +465,8 @@ TEST_CASE(
     env["PROXY_CHILD_LOG"] = log;
     if (!c.handles.empty()) env["PROXY_CHILD_HANDLES"] = c.handles;
     env["RUNTIME_KEEP_ALIVE"] = "1";  // its connection stays open: no end seen before /response
-    test_support::RunResult host, runtime;
-    std::thread host_thread([&] { host = run_binary({}, env, 30000); });
-    REQUIRE(api.wait_for_idle_next(std::chrono::seconds(20)));
-    std::thread runtime_thread([&] {
-      runtime = run_binary({"wrap", "--", "python3",
-                            std::string(ER_SOURCE_DIR) + "/tests/data/proxy-child/runtime.py"},
-                           env, 20000, {});
-    });
+    WrappedFunction running(api, env, 20000);
+    REQUIRE(running.host_waiting());
     {
       // As on Lambda: the runtime already asked (through the proxy) when the invocation starts.
       std::unique_lock<std::mutex> lock(side.mutex);
@@ -444,12 +474,12 @@ TEST_CASE(
           side.taken.wait_for(lock, std::chrono::seconds(20), [&] { return side.events.empty(); }));
     }
     api.push_invoke("r1", wall_clock_ms() + 20000);
-    runtime_thread.join();
+    running.join_runtime();
     // Back in /next after the INVOKE: by then the slow RESPONSE copy was answered.
     const bool back = api.wait_for_idle_next(std::chrono::seconds(20));
     const std::string child_log = read_file(log);
     api.push_shutdown("spindown", wall_clock_ms() + 3000);
-    host_thread.join();
+    const auto& [host, runtime] = running.join_host();
     INFO("runtime: " << runtime.out << runtime.err);
     INFO("host: " << host.err);
     INFO("child log: " << child_log);
@@ -483,14 +513,8 @@ TEST_CASE("proxy host: SHUTDOWN while a hook holds an invocation ends everything
   };
   const std::string fifo = dir + "/held";
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
-  test_support::RunResult host, runtime;
-  std::thread host_thread([&] { host = run_binary({}, env, 30000); });
-  REQUIRE(api.wait_for_idle_next(std::chrono::seconds(20)));
-  std::thread runtime_thread([&] {
-    runtime = run_binary({"wrap", "--", "python3",
-                          std::string(ER_SOURCE_DIR) + "/tests/data/proxy-child/runtime.py"},
-                         env, 30000, {});
-  });
+  WrappedFunction running(api, env, 30000);
+  REQUIRE(running.host_waiting());
   // The child writes to the FIFO once its hook holds the invocation.
   {
     Fd held(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
@@ -499,8 +523,8 @@ TEST_CASE("proxy host: SHUTDOWN while a hook holds an invocation ends everything
     REQUIRE(::poll(&p, 1, 20000) == 1);
   }
   api.push_shutdown("spindown", wall_clock_ms() + 2000);
-  host_thread.join();
-  runtime_thread.join();
+  running.join_host();
+  const auto& [host, runtime] = running.join_runtime();
   INFO("host: " << host.err);
   INFO("runtime: " << runtime.out << runtime.err);
   CHECK_FALSE(host.timed_out);

@@ -64,7 +64,7 @@ constexpr milliseconds kSyncGrace{500};
 class ChildHandler : public EventHandler {
  public:
   ChildHandler(Config config, std::string mode, std::shared_ptr<Dispatcher> dispatcher,
-               std::shared_ptr<ChildFactorySlot> slot)
+               std::shared_ptr<ChildSlot> slot)
       : config_(std::move(config)),
         mode_(std::move(mode)),
         dispatcher_(std::move(dispatcher)),
@@ -79,14 +79,13 @@ class ChildHandler : public EventHandler {
     auto options = child_invoker_options(config_.runner, std::move(startup));
     // The slot keeps the factory, which keeps these options: a weak reference, or neither is
     // ever freed.
-    options.on_started =
-        [warn = unreachable_handler_warning(config_), takes_invoke = takes_invoke_,
-         slot = std::weak_ptr<ChildFactorySlot>(slot_)](const StartupResponse& response) {
-          warn(response);
-          takes_invoke->store(response.takes("INVOKE"), std::memory_order_relaxed);
-          // The proxy skips the hooks the child has no handler for.
-          if (auto kept = slot.lock()) kept->note_started(response);
-        };
+    options.on_started = [warn = unreachable_handler_warning(config_), takes_invoke = takes_invoke_,
+                          slot = std::weak_ptr<ChildSlot>(slot_)](const StartupResponse& response) {
+      warn(response);
+      takes_invoke->store(response.takes("INVOKE"), std::memory_order_relaxed);
+      // The proxy skips the hooks the child has no handler for.
+      if (auto kept = slot.lock()) kept->note_started(response);
+    };
     auto factory = [options]() -> Result<std::unique_ptr<Invoker>> {
       auto invoker = std::make_unique<ChildInvoker>(options);
       if (auto started = invoker->start(); !started) return started.error();
@@ -167,7 +166,7 @@ class ChildHandler : public EventHandler {
   std::string last_arn_;
   bool startup_failure_reported_ = false;   ///< An on_invoke already returned the fatal error.
   std::shared_ptr<Dispatcher> dispatcher_;  ///< Shared with the telemetry sink, if any.
-  std::shared_ptr<ChildFactorySlot> slot_;  ///< Null without the proxy.
+  std::shared_ptr<ChildSlot> slot_;         ///< Null without the proxy.
   /** The child's startup answer said it takes INVOKE (or said nothing); set on each start. */
   std::shared_ptr<std::atomic<bool>> takes_invoke_ = std::make_shared<std::atomic<bool>>(true);
 };
@@ -181,7 +180,7 @@ std::unique_ptr<EventHandler> make_child_handler(const Config& config, const std
 
 std::unique_ptr<EventHandler> make_child_handler(const Config& config, const std::string& mode,
                                                  std::shared_ptr<Dispatcher> dispatcher,
-                                                 std::shared_ptr<ChildFactorySlot> slot) {
+                                                 std::shared_ptr<ChildSlot> slot) {
   return std::make_unique<ChildHandler>(config, mode, std::move(dispatcher), std::move(slot));
 }
 

@@ -47,7 +47,7 @@ Extension make_extension(const Config& config, HostMode mode, ReplyObserver obse
   }
   auto dispatcher = std::make_shared<Dispatcher>(std::move(observer));
   if (config.proxy.mode != ProxyMode::Off) {
-    auto slot = std::make_shared<ChildFactorySlot>();
+    auto slot = std::make_shared<ChildSlot>();
     extension.events = make_child_handler(config, host_mode_name(mode), dispatcher, slot);
     const auto extras =
         extra_hook_children(config.platform, process_env()("AWS_LAMBDA_MAX_CONCURRENCY"));

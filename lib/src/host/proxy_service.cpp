@@ -30,12 +30,12 @@ bool ends_with(const std::string& text, const std::string& suffix) {
 
 }  // namespace
 
-void ChildFactorySlot::set(Dispatcher::InvokerFactory factory) {
+void ChildSlot::set(Dispatcher::InvokerFactory factory) {
   std::lock_guard<std::mutex> lock(mutex_);
   factory_ = std::move(factory);
 }
 
-Result<std::unique_ptr<Invoker>> ChildFactorySlot::make() const {
+Result<std::unique_ptr<Invoker>> ChildSlot::make() const {
   Dispatcher::InvokerFactory factory;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -45,12 +45,12 @@ Result<std::unique_ptr<Invoker>> ChildFactorySlot::make() const {
   return factory();
 }
 
-void ChildFactorySlot::note_started(const StartupResponse& response) {
+void ChildSlot::note_started(const StartupResponse& response) {
   takes_request_.store(response.takes("REQUEST"), std::memory_order_relaxed);
   takes_response_.store(response.takes("RESPONSE"), std::memory_order_relaxed);
 }
 
-bool ChildFactorySlot::takes(HookPhase phase) const {
+bool ChildSlot::takes(HookPhase phase) const {
   return (phase == HookPhase::Request ? takes_request_ : takes_response_)
       .load(std::memory_order_relaxed);
 }
@@ -118,7 +118,7 @@ AddressFile::~AddressFile() {
 }
 
 ProxyService::ProxyService(const Config& config, std::shared_ptr<Dispatcher> dispatcher,
-                           const std::shared_ptr<ChildFactorySlot>& slot, size_t extra_children)
+                           const std::shared_ptr<ChildSlot>& slot, size_t extra_children)
     : dispatcher_(std::move(dispatcher)),
       hooks_(
           *dispatcher_, [slot] { return slot->make(); }, extra_children,

@@ -114,8 +114,7 @@ bool RequestHandler::serve_stream(const RequestHead& head, const Route& route,
     facts.error = true;
     facts.error_type = *error;
   }
-  if (shared_.options.mode != ProxyMode::Off && shared_.hooks.takes(HookPhase::Response))
-    observe_answer(context_of(record, route.request_id), std::move(facts), {});
+  if (copying_streams()) observe_answer(context_of(record, route.request_id), std::move(facts), {});
   return kept;
 }
 

@@ -119,6 +119,9 @@ bool RequestHandler::observing(HookPhase phase) const {
 bool RequestHandler::intercepting(HookPhase phase) const {
   return shared_.options.mode == ProxyMode::Intercept && shared_.hooks.takes(phase);
 }
+bool RequestHandler::copying_streams() const {
+  return shared_.options.mode != ProxyMode::Off && shared_.hooks.takes(HookPhase::Response);
+}
 
 HeaderList substitute_headers(const HeaderList& original, const std::string& content_type,
                               const std::string* error_type) {

@@ -85,7 +85,7 @@ TEST_CASE("proxy service: the hooks asked follow what the child said it handles"
   };
   for (const auto& c : cases) {
     INFO(c.what);
-    ChildFactorySlot slot;
+    ChildSlot slot;
     if (c.startup) {
       auto response = decode_startup_response(*c.startup);
       REQUIRE(response.ok());
@@ -95,7 +95,7 @@ TEST_CASE("proxy service: the hooks asked follow what the child said it handles"
     CHECK(slot.takes(HookPhase::Response) == c.response);
   }
   // A restarted child's answer replaces the earlier one.
-  ChildFactorySlot slot;
+  ChildSlot slot;
   slot.note_started(*decode_startup_response(R"({"ok":true,"handles":["RESPONSE"]})"));
   slot.note_started(*decode_startup_response(R"({"ok":true})"));
   CHECK(slot.takes(HookPhase::Request));

@@ -26,6 +26,15 @@ constexpr std::chrono::milliseconds kLongHold{60000};
 ObserveQueue::Clock::time_point in_ms(int ms) {
   return ObserveQueue::Clock::now() + std::chrono::milliseconds(ms);
 }
+
+/** A queue whose hooks answer every copy at once, holding REQUEST copies for `hold`. */
+struct OpenQueue {
+  explicit OpenQueue(std::chrono::milliseconds hold = kLongHold) : queue(hooks, 8, 1000, hold) {
+    hooks.open_gate();
+  }
+  ScriptedHooks hooks;
+  ObserveQueue queue;
+};
 }  // namespace
 
 TEST_CASE("proxy observe queue: bounded by items and bytes, drops counted, drained in order",
@@ -64,9 +73,9 @@ TEST_CASE("proxy observe queue: stop's budget bounds the drain", "[proxy]") {
 }
 
 TEST_CASE("proxy observe queue: a REQUEST copy waits for its invocation's end", "[proxy]") {
-  ScriptedHooks hooks;
-  hooks.open_gate();
-  ObserveQueue queue(hooks, 8, 1000, kLongHold);
+  OpenQueue open;
+  ScriptedHooks& hooks = open.hooks;
+  ObserveQueue& queue = open.queue;
 
   SECTION("another invocation's copy overtakes it; settle() lets it go") {
     queue.push(request_copy("x"));
@@ -93,9 +102,9 @@ TEST_CASE("proxy observe queue: a REQUEST copy waits for its invocation's end", 
 
 TEST_CASE("proxy observe queue: await() returns once the invocation ended and its copies are out",
           "[proxy]") {
-  ScriptedHooks hooks;
-  hooks.open_gate();
-  ObserveQueue queue(hooks, 8, 1000, kLongHold);
+  OpenQueue open;
+  ScriptedHooks& hooks = open.hooks;
+  ObserveQueue& queue = open.queue;
 
   SECTION("ended, both copies delivered") {
     queue.push(request_copy("x"));
@@ -135,9 +144,9 @@ TEST_CASE("proxy observe queue: await() returns once the invocation ended and it
 }
 
 TEST_CASE("proxy observe queue: await() lets a REQUEST copy go when its hold is over", "[proxy]") {
-  ScriptedHooks hooks;
-  hooks.open_gate();
-  ObserveQueue queue(hooks, 8, 1000, std::chrono::milliseconds(1));
+  OpenQueue open(std::chrono::milliseconds(1));
+  ScriptedHooks& hooks = open.hooks;
+  ObserveQueue& queue = open.queue;
   queue.push(request_copy("x"));
   // The invocation runs on past the hold: the copy goes while the host waits for its end.
   CHECK_FALSE(queue.await("x", in_ms(200)));

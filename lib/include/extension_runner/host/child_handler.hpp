@@ -23,11 +23,11 @@ namespace extension_runner {
 std::unique_ptr<EventHandler> make_child_handler(const Config& config, const std::string& mode,
                                                  std::shared_ptr<Dispatcher> dispatcher);
 
-class ChildFactorySlot;  // proxy_service.hpp
+class ChildSlot;  // proxy_service.hpp
 
 /** As make_child_handler(), also handing its factory to `slot` at init. */
 std::unique_ptr<EventHandler> make_child_handler(const Config& config, const std::string& mode,
                                                  std::shared_ptr<Dispatcher> dispatcher,
-                                                 std::shared_ptr<ChildFactorySlot> slot);
+                                                 std::shared_ptr<ChildSlot> slot);
 
 }  // namespace extension_runner

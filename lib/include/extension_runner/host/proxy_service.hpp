@@ -30,7 +30,7 @@ namespace extension_runner {
  * child_handler.hpp fills it. Thread-safe: filled on the lifecycle thread (and on whichever
  * thread (re)starts a child), read on runtime connection threads.
  */
-class ChildFactorySlot {
+class ChildSlot {
  public:
   /** Keeps `factory` for make(). */
   void set(Dispatcher::InvokerFactory factory);
@@ -101,7 +101,7 @@ class ProxyService {
    * child behind `dispatcher` (extra hook children made with `slot`, at most `extra_children`).
    */
   ProxyService(const Config& config, std::shared_ptr<Dispatcher> dispatcher,
-               const std::shared_ptr<ChildFactorySlot>& slot, size_t extra_children);
+               const std::shared_ptr<ChildSlot>& slot, size_t extra_children);
   ~ProxyService();
   ProxyService(const ProxyService&) = delete;
   ProxyService& operator=(const ProxyService&) = delete;

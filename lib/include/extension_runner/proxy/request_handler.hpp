@@ -86,6 +86,8 @@ class RequestHandler {
   bool observing(HookPhase phase) const;
   /** Intercept mode, and the hooks take `phase` (the hook is asked). */
   bool intercepting(HookPhase phase) const;
+  /** Either mode, and the hooks take RESPONSE: a streamed response is never held, only copied. */
+  bool copying_streams() const;
 
   ProxyShared shared_;
   RuntimeConnection& connection_;

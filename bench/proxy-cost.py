@@ -15,6 +15,10 @@ body of the same size):
            with the extension registered as on Managed Instances (it only ever gets SHUTDOWN):
            the proxy alone; then at 1 KiB as on Lambda, back to back (an INVOKE per invocation,
            each waiting until the extension asked for the next one: FakeApi);
+  floor    the same `added` for bench/floor/proxy_floor.c in front of the same fake (a minimal
+           blocking C forwarder; its hooks, as many as the proxy asks, a pipe round trip each to
+           an echo child), paired with the direct path right after the proxy: the least a proxy
+           adds on this machine, and what the proxy adds beyond it;
   cpu      the host's and the child's CPU time per invocation (/proc, 10 ms ticks);
   post     as on Lambda, the time from each /response to the extension's next /next (billed);
   a/a      the same difference between two *direct* connections: what the measurer itself
@@ -336,22 +340,17 @@ def percentile(values, q):
     return values[min(len(values) - 1, int(len(values) * q))]
 
 
-def interleaved(conns, rounds, warmup=20, **kw):
-    """An invocation on each connection per round, the order rotated round by round so that
-    none is always first; a ms list per connection (after warm-up)."""
-    times = [[] for _ in conns]
-    for i in range(warmup + rounds):
-        for k in range(len(conns)):
-            j = (i + k) % len(conns)
-            t = invocation(conns[j], **kw)
-            if i >= warmup:
-                times[j].append(t * 1000)
-    return times
-
-
 def paired(a, b, rounds, warmup=20, **kw):
     """Alternates invocations on connections a and b; ms lists for each (after warm-up)."""
-    return interleaved([a, b], rounds, warmup, **kw)
+    ta, tb = [], []
+    for i in range(warmup + rounds):
+        first, second = (a, b) if i % 2 == 0 else (b, a)
+        x = invocation(first, **kw)
+        y = invocation(second, **kw)
+        if i >= warmup:
+            ta.append((x if first is a else y) * 1000)
+            tb.append((y if first is a else x) * 1000)
+    return ta, tb
 
 
 def added(direct, proxied):
@@ -543,21 +542,21 @@ def measure_latency(binary, mode, child, a):
     for key, size, rounds, handles, model in runs:
         fake = Fake()
         host = Host(binary, fake.address, mode, child, handles)
-        # The floor in the same rounds, where the proxy alone is measured (no INVOKEs): its
-        # connection is marked direct, which the fake only reads to leave it ungated.
+        # The floor where the proxy alone is measured (no INVOKEs), paired with the direct path
+        # the same way right after the proxy: a third path in the same rounds would slow both
+        # (at 1 MiB, +1.4 ms became +1.9: their copies share the caches). Its connection is
+        # marked direct, which the fake only reads to leave it ungated.
         floor = Floor(fake.address, floor_hooks(mode, handles)) if model == (0, 0) else None
         try:
-            conns = [connect(fake.address, direct=True), connect(host.address)]
-            if floor:
-                conns.append(connect(floor.address, direct=True))
+            direct, proxied = connect(fake.address, direct=True), connect(host.address)
             control(fake.address, "/bench/event-size/%d" % size)
             control(fake.address, "/bench/model/%d/%d" % model)
             cpu = CpuMeter(host.proc.pid)
-            times = interleaved(conns, rounds, warmup=min(20, rounds // 5))
-            r[key] = added(times[0], times[1])
+            r[key] = added(*paired(direct, proxied, rounds, warmup=min(20, rounds // 5)))
             r[key]["host_cpu_us"], r[key]["child_cpu_us"] = cpu.per(rounds + min(20, rounds // 5))
             if floor:
-                at_floor = added(times[0], times[2])
+                at_floor = added(*paired(direct, connect(floor.address, direct=True), rounds,
+                                         warmup=min(20, rounds // 5)))
                 r[key]["added_floor_p50_ms"] = at_floor["added_p50_ms"]
                 r[key]["added_floor_p99_ms"] = at_floor["added_p99_ms"]
                 r[key]["added_beyond_floor_p50_ms"] = r[key]["added_p50_ms"] - at_floor["added_p50_ms"]

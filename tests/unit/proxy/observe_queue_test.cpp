@@ -35,6 +35,10 @@ struct OpenQueue {
   ScriptedHooks hooks;
   ObserveQueue queue;
 };
+/** As OpenQueue, with a hold over in a millisecond. */
+struct ShortHoldQueue : OpenQueue {
+  ShortHoldQueue() : OpenQueue(std::chrono::milliseconds(1)) {}
+};
 }  // namespace
 
 TEST_CASE("proxy observe queue: bounded by items and bytes, drops counted, drained in order",
@@ -72,11 +76,8 @@ TEST_CASE("proxy observe queue: stop's budget bounds the drain", "[proxy]") {
   CHECK(hooks.abandoned() == 1);
 }
 
-TEST_CASE("proxy observe queue: a REQUEST copy waits for its invocation's end", "[proxy]") {
-  OpenQueue open;
-  ScriptedHooks& hooks = open.hooks;
-  ObserveQueue& queue = open.queue;
-
+TEST_CASE_METHOD(OpenQueue, "proxy observe queue: a REQUEST copy waits for its invocation's end",
+                 "[proxy]") {
   SECTION("another invocation's copy overtakes it; settle() lets it go") {
     queue.push(request_copy("x"));
     queue.push(response_copy("y"));
@@ -100,12 +101,10 @@ TEST_CASE("proxy observe queue: a REQUEST copy waits for its invocation's end", 
   }
 }
 
-TEST_CASE("proxy observe queue: await() returns once the invocation ended and its copies are out",
-          "[proxy]") {
-  OpenQueue open;
-  ScriptedHooks& hooks = open.hooks;
-  ObserveQueue& queue = open.queue;
-
+TEST_CASE_METHOD(OpenQueue,
+                 "proxy observe queue: await() returns once the invocation ended and its copies "
+                 "are out",
+                 "[proxy]") {
   SECTION("ended, both copies delivered") {
     queue.push(request_copy("x"));
     queue.push(response_copy("x"));
@@ -143,10 +142,9 @@ TEST_CASE("proxy observe queue: await() returns once the invocation ended and it
   }
 }
 
-TEST_CASE("proxy observe queue: await() lets a REQUEST copy go when its hold is over", "[proxy]") {
-  OpenQueue open(std::chrono::milliseconds(1));
-  ScriptedHooks& hooks = open.hooks;
-  ObserveQueue& queue = open.queue;
+TEST_CASE_METHOD(ShortHoldQueue,
+                 "proxy observe queue: await() lets a REQUEST copy go when its hold is over",
+                 "[proxy]") {
   queue.push(request_copy("x"));
   // The invocation runs on past the hold: the copy goes while the host waits for its end.
   CHECK_FALSE(queue.await("x", in_ms(200)));

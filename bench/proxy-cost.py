@@ -17,8 +17,8 @@ body of the same size):
            each waiting until the extension asked for the next one: FakeApi);
   floor    the same `added` for bench/floor/proxy_floor.c in front of the same fake (a minimal
            blocking C forwarder; its hooks, as many as the proxy asks, a pipe round trip each to
-           an echo child), paired with the direct path right after the proxy: the least a proxy
-           adds on this machine, and what the proxy adds beyond it;
+           an echo child), paired with the direct path in blocks that alternate with the proxy's:
+           the least a proxy adds on this machine, and what the proxy adds beyond it;
   cpu      the host's and the child's CPU time per invocation (/proc, 10 ms ticks);
   post     as on Lambda, the time from each /response to the extension's next /next (billed);
   a/a      the same difference between two *direct* connections: what the measurer itself
@@ -523,6 +523,9 @@ def billed_per_invocation(log):
     return float(found.group(2)) / int(found.group(1))
 
 
+# Blocks of pairs, the proxy's and the floor's in turn, per measurement with a floor.
+FLOOR_BLOCKS = 4
+
 # The child of a proxy extension: both hooks, no INVOKE handler (so it is not sent INVOKEs).
 BOTH_HOOKS = ["REQUEST", "RESPONSE"]
 
@@ -542,21 +545,33 @@ def measure_latency(binary, mode, child, a):
     for key, size, rounds, handles, model in runs:
         fake = Fake()
         host = Host(binary, fake.address, mode, child, handles)
-        # The floor where the proxy alone is measured (no INVOKEs), paired with the direct path
-        # the same way right after the proxy: a third path in the same rounds would slow both
-        # (at 1 MiB, +1.4 ms became +1.9: their copies share the caches). Its connection is
-        # marked direct, which the fake only reads to leave it ungated.
+        # The floor where the proxy alone is measured (no INVOKEs). Its pairs with the direct
+        # path alternate with the proxy's in blocks (FLOOR_BLOCKS), so the machine's drift falls
+        # on both: a third path in the same rounds would slow both (at 1 MiB, +1.4 ms became
+        # +1.9: their copies share the caches), and one block after the other drifted apart.
+        # Its connection is marked direct, which the fake only reads to leave it ungated.
         floor = Floor(fake.address, floor_hooks(mode, handles)) if model == (0, 0) else None
         try:
             direct, proxied = connect(fake.address, direct=True), connect(host.address)
+            floored = connect(floor.address, direct=True) if floor else None
             control(fake.address, "/bench/event-size/%d" % size)
             control(fake.address, "/bench/model/%d/%d" % model)
             cpu = CpuMeter(host.proc.pid)
-            r[key] = added(*paired(direct, proxied, rounds, warmup=min(20, rounds // 5)))
-            r[key]["host_cpu_us"], r[key]["child_cpu_us"] = cpu.per(rounds + min(20, rounds // 5))
+            blocks = FLOOR_BLOCKS if floor else 1
+            block = max(1, rounds // blocks)
+            warmup = min(20, block // 5)
+            ours, theirs = ([], []), ([], [])
+            for _ in range(blocks):
+                for pair, conn in ((ours, proxied), (theirs, floored)):
+                    if conn is not None:
+                        d, x = paired(direct, conn, block, warmup=warmup)
+                        pair[0].extend(d)
+                        pair[1].extend(x)
+            r[key] = added(*ours)
+            # The host idles through the floor's blocks: its CPU is the proxy's invocations'.
+            r[key]["host_cpu_us"], r[key]["child_cpu_us"] = cpu.per(blocks * (block + warmup))
             if floor:
-                at_floor = added(*paired(direct, connect(floor.address, direct=True), rounds,
-                                         warmup=min(20, rounds // 5)))
+                at_floor = added(*theirs)
                 r[key]["added_floor_p50_ms"] = at_floor["added_p50_ms"]
                 r[key]["added_floor_p99_ms"] = at_floor["added_p99_ms"]
                 r[key]["added_beyond_floor_p50_ms"] = r[key]["added_p50_ms"] - at_floor["added_p50_ms"]
@@ -738,7 +753,7 @@ def print_table(r):
               % (mode, spread(x, "added_p50_ms"), spread(x, "added_p99_ms"), x["direct_p50_ms"],
                  x["direct_p99_ms"]))
     print()
-    print("| the floor (bench/floor/proxy_floor.c), in the same rounds | the floor adds, p50 (ms) "
+    print("| the floor (bench/floor/proxy_floor.c), in blocks alternating with the proxy's | the floor adds, p50 (ms) "
           "| p99 (ms) | the proxy beyond the floor, p50 (ms) |\n|---|---|---|---|")
     for mode, key, label in (("observe", "1024", "observe's path: forwarding only, 1 KiB"),
                              ("observe", "1048576", "observe's path: forwarding only, 1 MiB"),

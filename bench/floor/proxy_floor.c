@@ -8,12 +8,13 @@
  * line, then Content-Length bytes; no other framing), sent upstream as it came, and the answer,
  * read the same way, sent back as it came. No header is parsed beyond Content-Length, nothing is
  * allocated per request, every call blocks. A "hook" is one round trip through two pipes to a
- * forked child written the same way: the body goes to it behind an 8-byte length, it reads all
- * of it and answers a line at once. With HOOKS=both the event goes to the child before the
- * runtime gets it (GET answers) and the response before the Runtime API does (POST bodies); with
- * HOOKS=response only the latter. That is what intercept mode's two hooks cost at the very
- * least, and with HOOKS=none what observe mode's forwarding does (docs/proxy.md, "Cost").
- * Plain C; bench/proxy-cost.py builds it and measures it in the same pairing as the proxy. */
+ * forked child written the same way: the body goes to it behind an 8-byte length in one
+ * `writev`, it reads all of it and answers a line at once. With HOOKS=both the event goes to the
+ * child before the runtime gets it (GET answers) and the response before the Runtime API does (POST
+ * bodies); with HOOKS=response only the latter. That is what intercept mode's two hooks cost at the
+ * very least, and with HOOKS=none what observe mode's forwarding does (docs/proxy.md, "Cost").
+ * Plain C; bench/proxy-cost.py builds it and pairs it with the direct path as it pairs the proxy.
+ */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define MAX_MESSAGE (8 << 20)
@@ -35,16 +37,6 @@ static int to_child = -1, from_child = -1;
 static void die(const char* what) {
   perror(what);
   exit(1);
-}
-
-static int read_full(int fd, char* p, size_t n) {
-  while (n > 0) {
-    ssize_t r = read(fd, p, n);
-    if (r <= 0) return -1;
-    p += r;
-    n -= (size_t)r;
-  }
-  return 0;
 }
 
 static int send_full(int fd, const char* p, size_t n) {
@@ -82,14 +74,20 @@ static int read_message(int fd, size_t* length, size_t* body_at) {
   return 0;
 }
 
-/* The child: reads each length-prefixed message whole and answers a line at once. */
+/* The child: reads each length-prefixed message whole, in as few reads as the pipe allows, and
+ * answers a line at once. */
 static void serve_hooks(int in, int out) {
-  static char body[MAX_MESSAGE];
+  static char body[MAX_MESSAGE + sizeof(uint64_t)];
+  static const char reply[] = "{\"result\":null}\n";
   for (;;) {
-    uint64_t n;
-    if (read_full(in, (char*)&n, sizeof n) != 0 || n > MAX_MESSAGE) _exit(0);
-    if (read_full(in, body, (size_t)n) != 0) _exit(0);
-    static const char reply[] = "{\"result\":null}\n";
+    size_t have = 0;
+    uint64_t n = 0;
+    do {
+      ssize_t r = read(in, body + have, sizeof body - have);
+      if (r <= 0) _exit(0);
+      have += (size_t)r;
+      if (have >= sizeof n) memcpy(&n, body, sizeof n);
+    } while (have < sizeof n || have < sizeof n + n);
     if (write(out, reply, sizeof reply - 1) != (ssize_t)(sizeof reply - 1)) _exit(0);
   }
 }
@@ -111,13 +109,23 @@ static void start_child(void) {
   from_child = up[0];
 }
 
+/* One write of the length and the body (a 1 MiB one fills the pipe and waits), one read back. */
 static void hook(const char* body, size_t n) {
   uint64_t length = n;
-  char reply[64];
-  if (write(to_child, &length, sizeof length) != sizeof length ||
-      (n > 0 && write(to_child, body, n) != (ssize_t)n)) {
-    die("hook write");
+  struct iovec parts[2] = {{&length, sizeof length}, {(void*)body, n}};
+  size_t left = sizeof length + n;
+  while (left > 0) {
+    ssize_t w = writev(to_child, parts, 2);
+    if (w <= 0) die("hook write");
+    left -= (size_t)w;
+    for (int i = 0; i < 2; ++i) {
+      size_t used = (size_t)w < parts[i].iov_len ? (size_t)w : parts[i].iov_len;
+      parts[i].iov_base = (char*)parts[i].iov_base + used;
+      parts[i].iov_len -= used;
+      w -= (ssize_t)used;
+    }
   }
+  char reply[64];
   size_t got = 0;
   do {
     ssize_t r = read(from_child, reply + got, sizeof reply - got);

@@ -75,6 +75,11 @@ for line in sys.stdin:
         time.sleep(60)
     if do == "twice":
         send({"result": result, "errortype": "", "invokeid": rid})
+    if do == "stray":  # its reply, and in the same write one nobody asked for
+        proto.write(json.dumps({"result": result, "errortype": "", "invokeid": rid}) + "\n" +
+                    json.dumps({"result": None, "errortype": "", "invokeid": "stray"}) + "\n")
+        proto.flush()
+        continue
     if do == "exit0":
         send({"result": result, "errortype": "", "invokeid": rid}); sys.exit(0)
     if do == "print":
@@ -485,6 +490,23 @@ TEST_CASE("runner: a second reply to the same request is dropped, the next reque
   }
   CHECK(invoker.pid() == pid);
   CHECK(invoker.starts() == 1);
+}
+
+TEST_CASE("runner: a reply nobody asked for that came with the last one is discarded") {
+  TempDir dir;
+  LogCapture logs;
+  ChildInvoker invoker(probe_options(dir));
+  REQUIRE(invoker.start().ok());
+  auto r = invoker.invoke(request("req-s1", R"({"do":"stray"})"));
+  REQUIRE(r.ok());
+  CHECK_FALSE(r->errors);
+  // Taken for the next request's reply, its id would not match: a protocol error, a restart.
+  auto next = invoker.invoke(request("req-s2", "{}"));
+  REQUIRE(next.ok());
+  CHECK_FALSE(next->errors);
+  CHECK(next->invokeid == "req-s2");
+  CHECK(invoker.starts() == 1);
+  CHECK(logs.has("discarding an unrequested message"));
 }
 
 TEST_CASE("runner: a child that exits 0 after every request is restarted, no request fails") {

@@ -144,3 +144,22 @@ TEST_CASE("line reader: next(deadline) times out, keeps a partial line, then com
   p.write.reset();
   CHECK(reader.next(past).kind == Kind::Eof);
 }
+
+TEST_CASE("line reader: next(time_point::min()) returns only what is buffered, reading nothing") {
+  Pipe p = pipe_or_fail();
+  LineReader reader(p.read.get(), 100);
+  const auto buffered_only = std::chrono::steady_clock::time_point::min();
+  put(p.write, "one\ntwo\n");
+  CHECK(reader.next(buffered_only).kind == Kind::TimedOut);  // in the pipe, not read yet
+  const ReadLine first = reader.next(std::chrono::steady_clock::now());
+  CHECK(first.kind == Kind::Line);
+  CHECK(first.text == "one");
+  const ReadLine second = reader.next(buffered_only);  // came with the same read
+  CHECK(second.kind == Kind::Line);
+  CHECK(second.text == "two");
+  put(p.write, "three\n");
+  CHECK(reader.next(buffered_only).kind == Kind::TimedOut);
+  const ReadLine third = reader.next(std::chrono::steady_clock::now());
+  CHECK(third.kind == Kind::Line);
+  CHECK(third.text == "three");
+}

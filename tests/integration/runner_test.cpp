@@ -9,6 +9,8 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -190,12 +192,29 @@ struct LogCapture {
   }
 };
 
+// The preamble of most tests here: a probe child started for this test alone, its log captured.
+// `started(adjust)` lets a test change the options (limits, crash counts) before the start.
+struct ProbeTest {
+  TempDir dir;
+  LogCapture logs;
+
+  ChildInvoker& started(const std::function<void(ChildInvokerOptions&)>& adjust = nullptr) {
+    auto options = probe_options(dir);
+    if (adjust) adjust(options);
+    invoker_ = std::make_unique<ChildInvoker>(options);
+    REQUIRE(invoker_->start().ok());
+    return *invoker_;
+  }
+
+ private:
+  std::unique_ptr<ChildInvoker> invoker_;  // declared last: ended while `logs` still captures
+};
+
 }  // namespace
 
-TEST_CASE("runner: a request with measure_memory off gets used_mb 0, the next one measures") {
-  TempDir dir;
-  ChildInvoker invoker(probe_options(dir));
-  REQUIRE(invoker.start().ok());
+TEST_CASE_METHOD(
+    ProbeTest, "runner: a request with measure_memory off gets used_mb 0, the next one measures") {
+  auto& invoker = started();
   InvokeRequest unmeasured = request("hook-1", R"({"eventType":"REQUEST"})");
   unmeasured.measure_memory = false;
   auto reply = invoker.invoke(unmeasured);
@@ -208,10 +227,8 @@ TEST_CASE("runner: a request with measure_memory off gets used_mb 0, the next on
   CHECK(measured->billing.used_mb > 0);
 }
 
-TEST_CASE("runner: normal startup and a request round trip with host billing") {
-  TempDir dir;
-  ChildInvoker invoker(probe_options(dir));
-  REQUIRE(invoker.start().ok());
+TEST_CASE_METHOD(ProbeTest, "runner: normal startup and a request round trip with host billing") {
+  auto& invoker = started();
   CHECK(invoker.starts() == 1);
   auto reply = invoker.invoke(request("req-1", R"({"eventType":"INVOKE","n":1})"));
   REQUIRE(reply.ok());
@@ -271,11 +288,9 @@ TEST_CASE("runner: a command that cannot run fails startup, not the host") {
   CHECK_THAT(started.error().message, Catch::Contains("exit 7"));
 }
 
-TEST_CASE("runner: a crash mid-request is Runner.Crashed and the child is restarted") {
-  TempDir dir;
-  LogCapture logs;
-  ChildInvoker invoker(probe_options(dir));
-  REQUIRE(invoker.start().ok());
+TEST_CASE_METHOD(ProbeTest,
+                 "runner: a crash mid-request is Runner.Crashed and the child is restarted") {
+  auto& invoker = started();
   const pid_t first = invoker.pid();
   auto crashed = invoker.invoke(request("req-c", R"({"do":"crash"})"));
   REQUIRE(crashed.ok());
@@ -291,13 +306,8 @@ TEST_CASE("runner: a crash mid-request is Runner.Crashed and the child is restar
   CHECK(invoker.pid() != first);
 }
 
-TEST_CASE("runner: repeated crashes end in ChildCrashed, for good") {
-  TempDir dir;
-  LogCapture logs;
-  auto options = probe_options(dir);
-  options.max_crashes = 3;
-  ChildInvoker invoker(options);
-  REQUIRE(invoker.start().ok());
+TEST_CASE_METHOD(ProbeTest, "runner: repeated crashes end in ChildCrashed, for good") {
+  auto& invoker = started([](ChildInvokerOptions& o) { o.max_crashes = 3; });
   for (int i = 0; i < 2; ++i) {
     auto r = invoker.invoke(request("c" + std::to_string(i), R"({"do":"crash"})"));
     REQUIRE(r.ok());
@@ -312,13 +322,8 @@ TEST_CASE("runner: repeated crashes end in ChildCrashed, for good") {
   CHECK(after.error().kind == ErrorKind::ChildCrashed);
 }
 
-TEST_CASE("runner: a successful reply resets the crash count") {
-  TempDir dir;
-  LogCapture logs;
-  auto options = probe_options(dir);
-  options.max_crashes = 2;
-  ChildInvoker invoker(options);
-  REQUIRE(invoker.start().ok());
+TEST_CASE_METHOD(ProbeTest, "runner: a successful reply resets the crash count") {
+  auto& invoker = started([](ChildInvokerOptions& o) { o.max_crashes = 2; });
   for (int i = 0; i < 3; ++i) {
     auto crash = invoker.invoke(request("c" + std::to_string(i), R"({"do":"crash"})"));
     REQUIRE(crash.ok());
@@ -329,11 +334,9 @@ TEST_CASE("runner: a successful reply resets the crash count") {
   }
 }
 
-TEST_CASE("runner: a hang past the deadline is Runner.Timeout and the group is killed") {
-  TempDir dir;
-  LogCapture logs;
-  ChildInvoker invoker(probe_options(dir));
-  REQUIRE(invoker.start().ok());
+TEST_CASE_METHOD(ProbeTest,
+                 "runner: a hang past the deadline is Runner.Timeout and the group is killed") {
+  auto& invoker = started();
   const pid_t first = invoker.pid();
   const std::string pidfile = dir.path + "/grandchild.pid";
   auto r = invoker.invoke(request("req-h", R"({"do":"hang","pidfile":")" + pidfile + "\"}", 1500));
@@ -353,10 +356,8 @@ TEST_CASE("runner: a hang past the deadline is Runner.Timeout and the group is k
   CHECK(invoker.starts() == 2);
 }
 
-TEST_CASE("runner: a request whose deadline already passed is not sent") {
-  TempDir dir;
-  ChildInvoker invoker(probe_options(dir));
-  REQUIRE(invoker.start().ok());
+TEST_CASE_METHOD(ProbeTest, "runner: a request whose deadline already passed is not sent") {
+  auto& invoker = started();
   const pid_t pid = invoker.pid();
   auto r = invoker.invoke(request("late", "{}", -1000));
   REQUIRE(r.ok());
@@ -364,11 +365,8 @@ TEST_CASE("runner: a request whose deadline already passed is not sent") {
   CHECK(invoker.pid() == pid);  // the healthy child was left alone
 }
 
-TEST_CASE("runner: garbage on stdout is logged and skipped") {
-  TempDir dir;
-  LogCapture logs;
-  ChildInvoker invoker(probe_options(dir));
-  REQUIRE(invoker.start().ok());
+TEST_CASE_METHOD(ProbeTest, "runner: garbage on stdout is logged and skipped") {
+  auto& invoker = started();
   auto r = invoker.invoke(request("req-g", R"({"do":"garbage"})"));
   REQUIRE(r.ok());
   CHECK_FALSE(r->errors);
@@ -377,12 +375,9 @@ TEST_CASE("runner: garbage on stdout is logged and skipped") {
   CHECK(logs.contains("no protocol message"));
 }
 
-TEST_CASE("runner: user prints go to stderr and never corrupt the protocol") {
-  TempDir dir;
-  LogCapture logs;
+TEST_CASE_METHOD(ProbeTest, "runner: user prints go to stderr and never corrupt the protocol") {
   set_log_level(LogLevel::Info);
-  ChildInvoker invoker(probe_options(dir));
-  REQUIRE(invoker.start().ok());
+  auto& invoker = started();
   auto r = invoker.invoke(request("req-p", R"({"do":"print"})"));
   REQUIRE(r.ok());
   CHECK_FALSE(r->errors);
@@ -390,11 +385,8 @@ TEST_CASE("runner: user prints go to stderr and never corrupt the protocol") {
   CHECK(logs.contains("user print that must not reach the protocol"));
 }
 
-TEST_CASE("runner: a 5 MB stderr flood does not deadlock the child") {
-  TempDir dir;
-  LogCapture logs;
-  ChildInvoker invoker(probe_options(dir));
-  REQUIRE(invoker.start().ok());
+TEST_CASE_METHOD(ProbeTest, "runner: a 5 MB stderr flood does not deadlock the child") {
+  auto& invoker = started();
   auto r = invoker.invoke(request("req-f", R"({"do":"flood","kb":5000})"));
   REQUIRE(r.ok());
   CHECK_FALSE(r->errors);
@@ -404,13 +396,9 @@ TEST_CASE("runner: a 5 MB stderr flood does not deadlock the child") {
   CHECK(logs.count.load() > 1000);
 }
 
-TEST_CASE("runner: an oversized reply is a protocol error and the child keeps serving") {
-  TempDir dir;
-  LogCapture logs;
-  auto options = probe_options(dir);
-  options.max_message_bytes = 1024 * 1024;
-  ChildInvoker invoker(options);
-  REQUIRE(invoker.start().ok());
+TEST_CASE_METHOD(ProbeTest,
+                 "runner: an oversized reply is a protocol error and the child keeps serving") {
+  auto& invoker = started([](ChildInvokerOptions& o) { o.max_message_bytes = 1024 * 1024; });
   const pid_t pid = invoker.pid();
   auto r = invoker.invoke(request("req-big", R"({"do":"huge","bytes":8000000})"));
   REQUIRE(r.ok());
@@ -424,12 +412,10 @@ TEST_CASE("runner: an oversized reply is a protocol error and the child keeps se
   CHECK(invoker.pid() == pid);
 }
 
-TEST_CASE(
+TEST_CASE_METHOD(
+    ProbeTest,
     "runner: a reply with a foreign invokeid is a protocol error and the child is restarted") {
-  TempDir dir;
-  LogCapture logs;
-  ChildInvoker invoker(probe_options(dir));
-  REQUIRE(invoker.start().ok());
+  auto& invoker = started();
   auto r = invoker.invoke(request("req-w", R"({"do":"wrongid"})"));
   REQUIRE(r.ok());
   CHECK(r->errors);
@@ -442,11 +428,9 @@ TEST_CASE(
   CHECK(invoker.starts() == 2);
 }
 
-TEST_CASE("runner: a 100 MB reply line is dropped as it arrives, memory stays bounded") {
-  TempDir dir;
-  LogCapture logs;
-  ChildInvoker invoker(probe_options(dir));  // default max message size: 6 MiB
-  REQUIRE(invoker.start().ok());
+TEST_CASE_METHOD(ProbeTest,
+                 "runner: a 100 MB reply line is dropped as it arrives, memory stays bounded") {
+  auto& invoker = started();  // default max message size: 6 MiB
   const long before_kb = peak_rss_kb(::getpid());
   auto r = invoker.invoke(request("req-100mb", R"({"do":"huge","bytes":100000000})"));
   REQUIRE(r.ok());
@@ -459,11 +443,9 @@ TEST_CASE("runner: a 100 MB reply line is dropped as it arrives, memory stays bo
   CHECK_FALSE(ok->errors);
 }
 
-TEST_CASE("runner: a child that closes stdout but keeps running is ended and replaced") {
-  TempDir dir;
-  LogCapture logs;
-  ChildInvoker invoker(probe_options(dir));
-  REQUIRE(invoker.start().ok());
+TEST_CASE_METHOD(ProbeTest,
+                 "runner: a child that closes stdout but keeps running is ended and replaced") {
+  auto& invoker = started();
   const pid_t first = invoker.pid();
   auto r = invoker.invoke(request("req-c", R"({"do":"closestdout"})"));
   REQUIRE(r.ok());
@@ -475,11 +457,9 @@ TEST_CASE("runner: a child that closes stdout but keeps running is ended and rep
   CHECK(invoker.starts() == 2);
 }
 
-TEST_CASE("runner: a second reply to the same request is dropped, the next request unharmed") {
-  TempDir dir;
-  LogCapture logs;
-  ChildInvoker invoker(probe_options(dir));
-  REQUIRE(invoker.start().ok());
+TEST_CASE_METHOD(
+    ProbeTest, "runner: a second reply to the same request is dropped, the next request unharmed") {
+  auto& invoker = started();
   const pid_t pid = invoker.pid();
   for (int i = 0; i < 20; ++i) {
     INFO("round " << i);
@@ -492,11 +472,9 @@ TEST_CASE("runner: a second reply to the same request is dropped, the next reque
   CHECK(invoker.starts() == 1);
 }
 
-TEST_CASE("runner: a reply nobody asked for that came with the last one is discarded") {
-  TempDir dir;
-  LogCapture logs;
-  ChildInvoker invoker(probe_options(dir));
-  REQUIRE(invoker.start().ok());
+TEST_CASE_METHOD(ProbeTest,
+                 "runner: a reply nobody asked for that came with the last one is discarded") {
+  auto& invoker = started();
   auto r = invoker.invoke(request("req-s1", R"({"do":"stray"})"));
   REQUIRE(r.ok());
   CHECK_FALSE(r->errors);
@@ -509,11 +487,9 @@ TEST_CASE("runner: a reply nobody asked for that came with the last one is disca
   CHECK(logs.has("discarding an unrequested message"));
 }
 
-TEST_CASE("runner: a child that exits 0 after every request is restarted, no request fails") {
-  TempDir dir;
-  LogCapture logs;
-  ChildInvoker invoker(probe_options(dir));
-  REQUIRE(invoker.start().ok());
+TEST_CASE_METHOD(
+    ProbeTest, "runner: a child that exits 0 after every request is restarted, no request fails") {
+  auto& invoker = started();
   for (int i = 0; i < 5; ++i) {
     INFO("request " << i);
     auto r = invoker.invoke(request("req-e" + std::to_string(i), R"({"do":"exit0"})"));
@@ -542,10 +518,8 @@ TEST_CASE("runner: no process outlives the invoker") {
   CHECK(group_members(child).empty());
 }
 
-TEST_CASE("runner: shutdown closes stdin and the child exits on its own") {
-  TempDir dir;
-  ChildInvoker invoker(probe_options(dir));
-  REQUIRE(invoker.start().ok());
+TEST_CASE_METHOD(ProbeTest, "runner: shutdown closes stdin and the child exits on its own") {
+  auto& invoker = started();
   const pid_t pid = invoker.pid();
   invoker.shutdown(5000);
   CHECK(invoker.pid() == -1);

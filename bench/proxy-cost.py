@@ -446,6 +446,13 @@ class Floor:
                                      stdout=subprocess.PIPE, text=True)
         self.address = "127.0.0.1:%s" % self.proc.stdout.readline().strip()
 
+    def hooks_ms(self, conn):
+        """Ends the runtime connection `conn`; its hooks' time per invocation (ms), timed as the
+        proxy's are billed (request written -> reply read), from the floor's line for it."""
+        conn.sock.close()
+        _, invocations, seconds = self.proc.stdout.readline().split()
+        return float(seconds) * 1000 / int(invocations) if int(invocations) else None
+
     def stop(self):
         self.proc.kill()
         self.proc.wait()
@@ -575,6 +582,10 @@ def measure_latency(binary, mode, child, a):
                 r[key]["added_floor_p50_ms"] = at_floor["added_p50_ms"]
                 r[key]["added_floor_p99_ms"] = at_floor["added_p99_ms"]
                 r[key]["added_beyond_floor_p50_ms"] = r[key]["added_p50_ms"] - at_floor["added_p50_ms"]
+                floor_hooks_ms = floor.hooks_ms(floored)
+                if floor_hooks_ms is not None and mode == "intercept":
+                    r[key]["floor_hooks_ms"] = floor_hooks_ms
+                    r[key]["added_floor_beyond_hooks_p50_ms"] = at_floor["added_p50_ms"] - floor_hooks_ms
             spans = sorted(json.loads(control(fake.address, "/bench/post-response")))
         finally:
             log, hook = host.stop()
@@ -776,13 +787,16 @@ def print_table(r):
              i["1024_lambda"]["post_response_p50_ms"], i["1024_lambda"]["post_response_p99_ms"]))
     print()
     print("| intercept, null hook | hooks' billed time per invocation, mean (ms) "
-          "| added p50 beyond the hooks' billed time (ms) |\n|---|---|---|")
-    for size, label in (("1024", "1 KiB"), ("1048576", "1 MiB")):
+          "| added p50 beyond the hooks' billed time (ms) | the floor: its hooks' time (ms) "
+          "| the floor beyond its hooks' time (ms) |\n|---|---|---|---|---|")
+    for size, label in (("1024", "1 KiB"), ("1048576", "1 MiB"), ("1024_response_only", "1 KiB, RESPONSE only")):
         x = r["intercept"][size]
+        floor = ("%.3f | %s" % (x["floor_hooks_ms"], spread(x, "added_floor_beyond_hooks_p50_ms"))
+                 if x.get("floor_hooks_ms") is not None else "— | —")
         if x.get("billed_ms") is None:
-            print("| %s | — (no counters line) | — |" % label)
+            print("| %s | — (no counters line) | — | %s |" % (label, floor))
             continue
-        print("| %s | %.3f | %s |" % (label, x["billed_ms"], spread(x, "added_beyond_billed_p50_ms")))
+        print("| %s | %.3f | %s | %s |" % (label, x["billed_ms"], spread(x, "added_beyond_billed_p50_ms"), floor))
     print()
     print("| | observe | intercept |\n|---|---|---|")
     o, i = r["observe"], r["intercept"]

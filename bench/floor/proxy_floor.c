@@ -13,6 +13,9 @@
  * child before the runtime gets it (GET answers) and the response before the Runtime API does (POST
  * bodies); with HOOKS=response only the latter. That is what intercept mode's two hooks cost at the
  * very least, and with HOOKS=none what observe mode's forwarding does (docs/proxy.md, "Cost").
+ * Each hook is timed as the proxy's are billed (request written -> reply read): when a runtime
+ * connection ends, a line "hooks INVOCATIONS SECONDS" on stdout gives the invocations (POSTs)
+ * served on it and its hooks' time, so that the floor, too, can be seen beyond its hooks' time.
  * Plain C; bench/proxy-cost.py builds it and pairs it with the direct path as it pairs the proxy.
  */
 #define _GNU_SOURCE
@@ -27,12 +30,20 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_MESSAGE (8 << 20)
 
 static char message[MAX_MESSAGE + 1];
 static int to_child = -1, from_child = -1;
+static double hook_seconds;
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
 
 static void die(const char* what) {
   perror(what);
@@ -111,6 +122,7 @@ static void start_child(void) {
 
 /* One write of the length and the body (a 1 MiB one fills the pipe and waits), one read back. */
 static void hook(const char* body, size_t n) {
+  const double start = now();
   uint64_t length = n;
   struct iovec parts[2] = {{&length, sizeof length}, {(void*)body, n}};
   size_t left = sizeof length + n;
@@ -132,6 +144,7 @@ static void hook(const char* body, size_t n) {
     if (r <= 0) die("hook read");
     got += (size_t)r;
   } while (reply[got - 1] != '\n');
+  hook_seconds += now() - start;
 }
 
 static int connect_upstream(int port) {
@@ -147,10 +160,13 @@ static void serve(int runtime, int upstream_port, int request_hook, int response
   const int one = 1;
   setsockopt(runtime, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   setsockopt(upstream, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  unsigned long invocations = 0;
+  hook_seconds = 0;
   for (;;) {
     size_t length, body_at;
     if (read_message(runtime, &length, &body_at) != 0) break;
     const int is_post = message[0] == 'P';
+    invocations += is_post;
     if (is_post && response_hook) hook(message + body_at, length - body_at);
     if (send_full(upstream, message, length) != 0) break;
     if (read_message(upstream, &length, &body_at) != 0) break;
@@ -159,6 +175,8 @@ static void serve(int runtime, int upstream_port, int request_hook, int response
   }
   close(upstream);
   close(runtime);
+  printf("hooks %lu %.9f\n", invocations, hook_seconds);
+  fflush(stdout);
 }
 
 int main(int argc, char** argv) {

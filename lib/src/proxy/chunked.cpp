@@ -41,6 +41,8 @@ ChunkStep ChunkedDecoder::size_line(std::string_view input, size_t max_data) {
     if (input.size() > kMaxSizeLine) return fail();
     return {ChunkStatus::NeedMore, 0, {}};
   }
+  // The same limit whether the line came whole or in pieces: framing must not depend on reads.
+  if (line->size() > kMaxSizeLine) return fail();
   const std::string_view size = trim_ows(line->substr(0, line->find(';')));
   uint64_t value = 0;
   const auto r = std::from_chars(size.data(), size.data() + size.size(), value, 16);

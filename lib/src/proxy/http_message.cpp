@@ -18,6 +18,20 @@ bool is_token(std::string_view s) {
   });
 }
 
+// RFC 9110 §5.5: CR, LF and NUL in a field value are invalid and dangerous (a recipient must
+// reject or replace them); LF never gets this far, it ends the line.
+bool has_forbidden_value_byte(std::string_view value) {
+  return value.find_first_of(std::string_view("\r\0", 2)) != std::string_view::npos;
+}
+
+// RFC 9112 §3.2: a request target holds no whitespace and no control character.
+bool is_request_target(std::string_view s) {
+  return !s.empty() && std::none_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u <= 0x20 || u == 0x7f;
+  });
+}
+
 HeadParse malformed(std::string reason) {
   HeadParse p;
   p.status = HeadStatus::Malformed;
@@ -32,8 +46,7 @@ bool parse_request_line(std::string_view line, RequestHead& head) {
   head.method = std::string(line.substr(0, sp1));
   head.target = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
   head.version = std::string(line.substr(sp2 + 1));
-  return is_token(head.method) && !head.target.empty() &&
-         head.target.find(' ') == std::string::npos &&
+  return is_token(head.method) && is_request_target(head.target) &&
          (head.version == "HTTP/1.1" || head.version == "HTTP/1.0");
 }
 
@@ -41,7 +54,8 @@ bool parse_request_line(std::string_view line, RequestHead& head) {
 std::optional<std::string> parse_field(std::string_view line, RequestHead& head) {
   if (line.front() == ' ' || line.front() == '\t') return "obsolete line folding";
   auto field = parse_field_line(line);
-  if (!field) return "a header field without a colon, or with an invalid name";
+  if (!field)
+    return "a header field without a colon, with an invalid name, or a CR or NUL in its value";
   head.headers.push_back(std::move(*field));
   return std::nullopt;
 }
@@ -97,8 +111,9 @@ std::optional<std::string_view> next_line(std::string_view bytes, size_t& pos) {
 std::optional<std::pair<std::string, std::string>> parse_field_line(std::string_view line) {
   const auto colon = line.find(':');
   if (colon == std::string_view::npos || !is_token(line.substr(0, colon))) return std::nullopt;
-  return std::make_pair(std::string(line.substr(0, colon)),
-                        std::string(trim_ows(line.substr(colon + 1))));
+  const std::string_view value = trim_ows(line.substr(colon + 1));
+  if (has_forbidden_value_byte(value)) return std::nullopt;
+  return std::make_pair(std::string(line.substr(0, colon)), std::string(value));
 }
 
 void append_field_lines(std::string& out, const HeaderList& fields) {
@@ -193,12 +208,19 @@ ResponseHeadParse parse_response_head(std::string_view bytes, size_t max_bytes) 
       if (!parse_status_line(*line, result.head))
         return malformed_response("an invalid status line");
     } else if ((line->front() == ' ' || line->front() == '\t') && !result.head.headers.empty()) {
-      result.head.headers.back().second += ' ';
-      result.head.headers.back().second += trim_ows(*line);
+      const std::string_view more = trim_ows(*line);
+      if (has_forbidden_value_byte(more)) {
+        return malformed_response("a CR or NUL in a header field value");
+      }
+      // One space between non-empty parts: written out again and re-read, the value is the same.
+      std::string& value = result.head.headers.back().second;
+      if (!value.empty() && !more.empty()) value += ' ';
+      value += more;
     } else if (auto field = parse_field_line(*line)) {
       result.head.headers.push_back(std::move(*field));
     } else {
-      return malformed_response("a header field without a colon, or with an invalid name");
+      return malformed_response(
+          "a header field without a colon, with an invalid name, or a CR or NUL in its value");
     }
     line = next_line(bytes, pos);
   }

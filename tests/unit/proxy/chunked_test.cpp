@@ -86,6 +86,7 @@ TEST_CASE("proxy chunked: decoding, at every split point", "[proxy]") {
       {"empty size", "\r\n", ChunkStatus::Malformed, "", {}, 0},
       {"data longer than its size", "2\r\nabc\r\n", ChunkStatus::Malformed, "ab", {}, 0},
       {"trailer without colon", "0\r\nnocolon\r\n\r\n", ChunkStatus::Malformed, "", {}, 0},
+      {"trailer value with a CR", "0\r\nA: 1\r2\r\n\r\n", ChunkStatus::Malformed, "", {}, 0},
       {"trailers over the limit",
        "0\r\nA: " + std::string(200, 'x') + "\r\n\r\n",
        ChunkStatus::Malformed,
@@ -93,6 +94,13 @@ TEST_CASE("proxy chunked: decoding, at every split point", "[proxy]") {
        {},
        0},
       {"size beyond 64 bits", "fffffffffffffffff\r\n", ChunkStatus::Malformed, "", {}, 0},
+      // Over 4 KiB whether it came whole or in pieces: framing must not depend on the reads.
+      {"a size line over 4 KiB",
+       std::string(5000, '0') + "1\r\na\r\n0\r\n\r\n",
+       ChunkStatus::Malformed,
+       "",
+       {},
+       0},
   };
   for (const auto& c : cases) {
     for (size_t piece = 1; piece <= c.wire.size(); ++piece) {

@@ -50,6 +50,21 @@ TEST_CASE("proxy http: request heads", "[proxy]") {
       {next + "NoColon\r\n\r\n", HeadStatus::Malformed, 0, "", "", "", {}},
       {next + "Bad Name: 1\r\n\r\n", HeadStatus::Malformed, 0, "", "", "", {}},
       {next + "A: 1\r\n folded\r\n\r\n", HeadStatus::Malformed, 0, "", "", "", {}},
+      // CR or NUL inside a value could split the message at the next hop (RFC 9110 section 5.5).
+      {next + "A: 1\r2\r\n\r\n", HeadStatus::Malformed, 0, "", "", "", {}},
+      {next + std::string("A: 1\0"
+                          "2\r\n\r\n",
+                          10),
+       HeadStatus::Malformed,
+       0,
+       "",
+       "",
+       "",
+       {}},
+      // No control character or tab in the target (RFC 9112 section 3.2).
+      {"GET /a\tb HTTP/1.1\r\n\r\n", HeadStatus::Malformed, 0, "", "", "", {}},
+      {"GET /a\rb HTTP/1.1\r\n\r\n", HeadStatus::Malformed, 0, "", "", "", {}},
+      {"GET /a\x7f HTTP/1.1\r\n\r\n", HeadStatus::Malformed, 0, "", "", "", {}},
       {next + "A: " + std::string(200, 'x') + "\r\n\r\n", HeadStatus::TooLarge, 0, "", "", "", {}},
       {next + "A: " + std::string(200, 'x'), HeadStatus::TooLarge, 0, "", "", "", {}},
   };
@@ -94,6 +109,13 @@ TEST_CASE("proxy http: response heads from the Runtime API", "[proxy]") {
        200,
        "HTTP/1.1",
        {{"A", "x y"}}},
+      // Written out again and re-read, a joined value must stay the same: no stray space.
+      {ok + "A: x\r\n \r\nB:\r\n y\r\n\r\n",
+       HeadStatus::Complete,
+       ok.size() + 19,
+       200,
+       "HTTP/1.1",
+       {{"A", "x"}, {"B", "y"}}},
       {ok + "A: 1\r\n", HeadStatus::NeedMore, 0, 0, "", {}},
       {"HTTP/1.1 20", HeadStatus::NeedMore, 0, 0, "", {}},
       {"", HeadStatus::NeedMore, 0, 0, "", {}},
@@ -104,6 +126,8 @@ TEST_CASE("proxy http: response heads from the Runtime API", "[proxy]") {
       {"HTTP/1.1 2000 OK\r\n\r\n", HeadStatus::Malformed, 0, 0, "", {}},
       {"SSH-2.0-OpenSSH_9.2\r\n\r\n", HeadStatus::Malformed, 0, 0, "", {}},
       {ok + "NoColon\r\n\r\n", HeadStatus::Malformed, 0, 0, "", {}},
+      {ok + "A: 1\r2\r\n\r\n", HeadStatus::Malformed, 0, 0, "", {}},
+      {ok + "A: 1\r\n 2\r3\r\n\r\n", HeadStatus::Malformed, 0, 0, "", {}},
       {ok + "A: " + std::string(200, 'x') + "\r\n\r\n", HeadStatus::TooLarge, 0, 0, "", {}},
       {ok + "A: " + std::string(200, 'x'), HeadStatus::TooLarge, 0, 0, "", {}},
   };
@@ -208,6 +232,9 @@ TEST_CASE("proxy http: field lines, line ends, whitespace", "[proxy]") {
       {": v", std::nullopt},
       {"A B: v", std::nullopt},
       {"A : v", std::nullopt},
+      {"A: v\rw", std::nullopt},
+      {std::string("A: v\0w", 7), std::nullopt},
+      {"A: v\x01w", std::make_pair("A", "v\x01w")},  // other controls: the next hop's to judge
   };
   for (const auto& [line, field] : fields) {
     INFO(line);

@@ -39,8 +39,9 @@ std::string_view trim_ows(std::string_view s);
 std::optional<std::string_view> next_line(std::string_view bytes, size_t& pos);
 
 /**
- * A `name: value` field line split, the value trimmed; nullopt without a colon or when the name
- * is not a token (RFC 9110 §5.1, §5.6.2).
+ * A `name: value` field line split, the value trimmed; nullopt without a colon, when the name
+ * is not a token (RFC 9110 §5.1, §5.6.2), or when the value holds a CR or a NUL (RFC 9110 §5.5:
+ * invalid and dangerous; a relay forwarding one could split the message for its next hop).
  */
 std::optional<std::pair<std::string, std::string>> parse_field_line(std::string_view line);
 
@@ -73,7 +74,9 @@ struct HeadParse {
 /**
  * Parses the request head at the start of `bytes`: request line, fields, empty line. Accepts
  * bare LF line ends (RFC 9112 §2.2) and optional whitespace around field values; rejects
- * obsolete line folding, a field name with whitespace, and versions other than HTTP/1.0/1.1.
+ * obsolete line folding, a field name with whitespace, a CR or NUL in a field value, a target
+ * with whitespace or a control character (RFC 9112 §3.2), and versions other than
+ * HTTP/1.0/1.1.
  */
 HeadParse parse_request_head(std::string_view bytes, size_t max_bytes);
 
@@ -94,8 +97,8 @@ struct ResponseHeadParse {
 /**
  * Parses the response head at the start of `bytes`: status line, fields, empty line. Accepts
  * bare LF line ends, and replaces obsolete line folding by a space as a user agent must
- * (RFC 9112 §5.2); Malformed for a status line that is not `HTTP/1.x NNN[ reason]` or a field
- * without a colon; TooLarge past `max_bytes`.
+ * (RFC 9112 §5.2); Malformed for a status line that is not `HTTP/1.x NNN[ reason]`, a field
+ * without a colon, or a CR or NUL in a field value; TooLarge past `max_bytes`.
  */
 ResponseHeadParse parse_response_head(std::string_view bytes, size_t max_bytes);
 

@@ -764,7 +764,7 @@ class Extension:
     def _handle_line(self, line):
         try:
             request = json.loads(line)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:  # RecursionError: nested past Python's limit
             _log("skipping a request that is not JSON (%s): %.200s" % (e, line.strip()))
             return None
         context = request.get("context") if isinstance(request, dict) else None

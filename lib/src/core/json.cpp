@@ -43,10 +43,10 @@ Error json_error(const std::string& why, size_t offset) {
 }  // namespace
 
 Result<void> checked_result(Failure failure, const rapidjson::ParseResult& result, size_t consumed,
-                            size_t size) {
+                            size_t size, int max_depth) {
   switch (failure) {
     case Failure::TooDeep:
-      return json_error("nested deeper than " + std::to_string(kMaxJsonDepth) + " levels",
+      return json_error("nested deeper than " + std::to_string(max_depth) + " levels",
                         result.Offset());
     case Failure::NumberOutOfRange:
       return json_error("number out of the range of a double", result.Offset());
@@ -131,7 +131,8 @@ namespace {
 // at a time, where the reader takes a payload's string byte by byte.
 class QuickJson {
  public:
-  explicit QuickJson(std::string_view text) : at_(text.data()), end_(text.data() + text.size()) {}
+  QuickJson(std::string_view text, int max_depth)
+      : at_(text.data()), end_(text.data() + text.size()), max_depth_(max_depth) {}
 
   bool surely_valid() {
     skip_space();
@@ -191,9 +192,9 @@ class QuickJson {
     if (at_ == end_) return false;
     switch (*at_) {
       case '{':
-        return depth < kMaxJsonDepth && object(depth + 1);
+        return depth < max_depth_ && object(depth + 1);
       case '[':
-        return depth < kMaxJsonDepth && array(depth + 1);
+        return depth < max_depth_ && array(depth + 1);
       case '"':
         return string();
       case 't':
@@ -290,12 +291,13 @@ class QuickJson {
 
   const char* at_;
   const char* end_;
+  int max_depth_;
 };
 
 }  // namespace
 
-Result<void> check_json(std::string_view text) {
-  if (QuickJson(text).surely_valid()) return {};
+Result<void> check_json(std::string_view text, int max_depth) {
+  if (QuickJson(text, max_depth).surely_valid()) return {};
   // Numbers are still converted (parse_json rejects one out of a double's range).
   struct Validator {
     // NOLINTBEGIN(readability-identifier-naming): RapidJSON's SAX handler interface.
@@ -314,12 +316,13 @@ Result<void> check_json(std::string_view text) {
   };
   json_detail::UncopiedText stream(text);
   Validator validator;
-  json_detail::CheckedHandler<Validator> checked(validator);
+  json_detail::CheckedHandler<Validator> checked(validator, max_depth);
   rapidjson::Reader reader;
   const rapidjson::ParseResult result =
       reader.Parse<rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag>(stream,
                                                                                         checked);
-  return json_detail::checked_result(checked.failure(), result, stream.Tell(), text.size());
+  return json_detail::checked_result(checked.failure(), result, stream.Tell(), text.size(),
+                                     max_depth);
 }
 
 std::string to_json(const rapidjson::Value& value) {

@@ -85,7 +85,7 @@ std::optional<std::string> client_context_from(const std::string* header) {
 
 }  // namespace
 
-bool is_json_text(std::string_view body) { return check_json(body).ok(); }
+bool is_json_text(std::string_view body) { return check_json(body, kMaxPayloadDepth).ok(); }
 
 HookContext context_from_headers(const HeaderList& headers) {
   HookContext context;

@@ -93,6 +93,10 @@ TEST_CASE("proxy events: the context from an event's headers", "[proxy]") {
   }
 }
 
+namespace {
+std::string deep(int levels) { return std::string(levels, '[') + std::string(levels, ']'); }
+}  // namespace
+
 TEST_CASE("proxy events: REQUEST carries the payload, or its base64", "[proxy]") {
   const HeaderList headers = {{"Lambda-Runtime-Aws-Request-Id", kId},
                               {"Content-Type", "application/json"},
@@ -116,6 +120,13 @@ TEST_CASE("proxy events: REQUEST carries the payload, or its base64", "[proxy]")
       {"two values", "1 2", R"("payloadBase64":"MSAy")"},
       {"bytes", std::string("\0\xff", 2), R"("payloadBase64":"AP8=")"},
       {"a number out of range is not JSON here", "1e400", R"("payloadBase64":"MWU0MDA=")"},
+      {"nested as deep as a payload may be", deep(kMaxPayloadDepth),
+       "\"payload\":" + deep(kMaxPayloadDepth)},
+      // One level more, and the request line around it would be past some readers' limits.
+      {"nested deeper", deep(kMaxPayloadDepth + 1),
+       "\"payloadBase64\":\"" + base64_encode(deep(kMaxPayloadDepth + 1)) + "\""},
+      {"nested as deep as parse_json takes", deep(kMaxJsonDepth),
+       "\"payloadBase64\":\"" + base64_encode(deep(kMaxJsonDepth)) + "\""},
   };
   for (const auto& c : cases) {
     INFO(c.what);

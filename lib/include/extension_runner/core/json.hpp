@@ -46,7 +46,7 @@ struct Number {
 };
 bool convert_number(const char* text, size_t size, Number& out);
 Result<void> checked_result(Failure failure, const rapidjson::ParseResult& result, size_t consumed,
-                            size_t size);
+                            size_t size, int max_depth = kMaxJsonDepth);
 
 // Forwards RapidJSON's SAX events to `Handler` with two repairs (see parse_json): it refuses to
 // open a level beyond kMaxJsonDepth, and numbers arrive as text and are converted here.
@@ -54,7 +54,8 @@ Result<void> checked_result(Failure failure, const rapidjson::ParseResult& resul
 template <typename Handler>
 class CheckedHandler {
  public:
-  explicit CheckedHandler(Handler& handler) : handler_(handler) {}
+  explicit CheckedHandler(Handler& handler, int max_depth = kMaxJsonDepth)
+      : handler_(handler), max_depth_(max_depth) {}
 
   bool Null() { return handler_.Null(); }
   bool Bool(bool b) { return handler_.Bool(b); }
@@ -99,12 +100,13 @@ class CheckedHandler {
 
  private:
   bool enter() {
-    if (++depth_ <= kMaxJsonDepth) return true;
+    if (++depth_ <= max_depth_) return true;
     failure_ = Failure::TooDeep;
     return false;
   }
 
   Handler& handler_;
+  int max_depth_;
   int depth_ = 0;
   Failure failure_ = Failure::None;
 };
@@ -135,9 +137,10 @@ Result<void> parse_json_events(rapidjson::MemoryStream& stream, Handler& handler
  * Is `text` what parse_json accepts? The same checks and the same ProtocolError messages, but
  * no Document is built and no string or number is copied out of `text` (RapidJSON's reader
  * otherwise copies every string byte into its stack): for validating a large payload that is
- * then passed on as it is.
+ * then passed on as it is. `max_depth` lowers the nesting limit for text that will be embedded
+ * in more JSON (its levels add to the embedding's).
  */
-Result<void> check_json(std::string_view text);
+Result<void> check_json(std::string_view text, int max_depth = kMaxJsonDepth);
 
 /** Compact JSON text of a value. */
 std::string to_json(const rapidjson::Value& value);

@@ -30,7 +30,7 @@ std::optional<int64_t> deadline_from_headers(const HeaderList& headers);
 
 /**
  * `{"eventType":"REQUEST","requestId":…,"headers":{…},"payload":<body>|"payloadBase64":…}`:
- * `payload` when `body` is one JSON value (parse_json's rules), else `payloadBase64`;
+ * `payload` when `body` is one JSON value (is_json_text), else `payloadBase64`;
  * `headers` holds the `Lambda-Runtime-*` fields and `Content-Type` (repeated names joined with
  * ", "). Compact and on one line.
  */
@@ -70,7 +70,18 @@ inline constexpr const char* kHttpIntegrationContentType =
  */
 std::optional<std::string> http_integration_prelude(std::string_view start);
 
-/** Is `body` exactly one JSON value by parse_json's rules (no DOM is built)? */
+/**
+ * Deepest nesting of a body the hooks get as `payload`; deeper ones come as `payloadBase64`.
+ * The event and the runner protocol's request line add their own levels, and every reader of
+ * that line must still take it: the host (kMaxJsonDepth) and the SDKs' (Python's json gives up
+ * near 1000 levels, its recursion limit). No Lambda event comes near it.
+ */
+inline constexpr int kMaxPayloadDepth = 512;
+
+/**
+ * Is `body` exactly one JSON value by parse_json's rules, nested at most kMaxPayloadDepth
+ * levels (no DOM is built)?
+ */
 bool is_json_text(std::string_view body);
 
 }  // namespace extension_runner

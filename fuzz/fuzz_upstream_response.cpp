@@ -9,6 +9,7 @@
 
 #include "extension_runner/proxy/http_message.hpp"
 #include "fuzz_check.hpp"
+#include "head_prefixes.hpp"
 
 using namespace extension_runner;
 
@@ -52,24 +53,12 @@ void check_framing(const ResponseHead& head) {
 
 // Byte 0: how many bytes each read adds (1-64); the rest: what the Runtime API answered.
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size == 0) return 0;
-  const size_t piece = 1 + data[0] % 64;
-  const std::string_view bytes = fuzz::as_text(data + 1, size - 1);
-  const ResponseHeadParse whole = parse_response_head(bytes, kMaxHead);
-  if (whole.status == HeadStatus::Malformed) FUZZ_CHECK(!whole.reason.empty());
-  for (size_t have = 0; have < bytes.size(); have = std::min(bytes.size(), have + piece)) {
-    const ResponseHeadParse part = parse_response_head(bytes.substr(0, have), kMaxHead);
-    if (whole.status == HeadStatus::Complete) {
-      if (have < whole.consumed) FUZZ_CHECK(part.status == HeadStatus::NeedMore);
-      if (have >= whole.consumed) FUZZ_CHECK(same(part, whole));
-    } else {
-      FUZZ_CHECK(part.status != HeadStatus::Complete);
-    }
-  }
-  if (whole.status != HeadStatus::Complete) return 0;
-  FUZZ_CHECK(whole.consumed <= kMaxHead && whole.consumed <= bytes.size());
-  check_complete(whole.head);
-  check_written_again(whole.head);
-  check_framing(whole.head);
+  const auto whole = fuzz::complete_head(
+      data, size, [](std::string_view b) { return parse_response_head(b, kMaxHead); }, same);
+  if (!whole) return 0;
+  FUZZ_CHECK(whole->consumed <= kMaxHead);
+  check_complete(whole->head);
+  check_written_again(whole->head);
+  check_framing(whole->head);
   return 0;
 }

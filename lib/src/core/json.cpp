@@ -141,6 +141,9 @@ class QuickJson {
     return at_ == end_;
   }
 
+  /** After surely_valid(): whether the text holds a CR or LF (in valid JSON, whitespace). */
+  bool spans_lines() const { return line_break_; }
+
  private:
   static constexpr uint64_t kOnes = 0x0101010101010101ULL;
   static constexpr uint64_t kHighs = 0x8080808080808080ULL;
@@ -177,7 +180,10 @@ class QuickJson {
     return true;
   }
   void skip_space() {
-    while (at_ != end_ && (*at_ == ' ' || *at_ == '\n' || *at_ == '\r' || *at_ == '\t')) ++at_;
+    while (at_ != end_ && (*at_ == ' ' || *at_ == '\n' || *at_ == '\r' || *at_ == '\t')) {
+      line_break_ |= *at_ == '\n' || *at_ == '\r';
+      ++at_;
+    }
   }
   bool literal(std::string_view word) {
     if (static_cast<size_t>(end_ - at_) < word.size() ||
@@ -292,12 +298,11 @@ class QuickJson {
   const char* at_;
   const char* end_;
   int max_depth_;
+  bool line_break_ = false;
 };
 
-}  // namespace
-
-Result<void> check_json(std::string_view text, int max_depth) {
-  if (QuickJson(text, max_depth).surely_valid()) return {};
+/** check_json's verdict from RapidJSON's reader, for text QuickJson was not sure of. */
+Result<void> validate_json(std::string_view text, int max_depth) {
   // Numbers are still converted (parse_json rejects one out of a double's range).
   struct Validator {
     // NOLINTBEGIN(readability-identifier-naming): RapidJSON's SAX handler interface.
@@ -323,6 +328,21 @@ Result<void> check_json(std::string_view text, int max_depth) {
                                                                                         checked);
   return json_detail::checked_result(checked.failure(), result, stream.Tell(), text.size(),
                                      max_depth);
+}
+
+}  // namespace
+
+Result<void> check_json(std::string_view text, int max_depth) {
+  if (QuickJson(text, max_depth).surely_valid()) return {};
+  return validate_json(text, max_depth);
+}
+
+Result<bool> check_json_spans_lines(std::string_view text, int max_depth) {
+  QuickJson quick(text, max_depth);
+  if (quick.surely_valid()) return quick.spans_lines();
+  if (auto checked = validate_json(text, max_depth); !checked.ok()) return checked.error();
+  // Two memchr scans: find_first_of tests each byte against the set, several times slower.
+  return text.find('\n') != std::string_view::npos || text.find('\r') != std::string_view::npos;
 }
 
 std::string to_json(const rapidjson::Value& value) {

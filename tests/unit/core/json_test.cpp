@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -79,6 +80,32 @@ TEST_CASE("json: check_json accepts and rejects exactly what parse_json does, wi
       CHECK(checked.error().kind == parsed.error().kind);
       CHECK(checked.error().message == parsed.error().message);
     }
+  }
+}
+
+TEST_CASE("json: check_json_spans_lines says whether valid JSON holds a line break") {
+  enum class Expect { Invalid, OneLine, SpansLines };
+  const std::vector<std::tuple<const char*, std::string, Expect>> cases = {
+      {"one line", R"({"a":[1,2],"b":"c"})", Expect::OneLine},
+      {"an LF between tokens", "{\"a\":\n1}", Expect::SpansLines},
+      {"a CR between tokens", "{\"a\":1\r}", Expect::SpansLines},
+      {"CRLF after the value", "[1]\r\n", Expect::SpansLines},
+      {"escaped line breaks stay on one line", R"(["a\nb\r"])", Expect::OneLine},
+      {"a line break beside a \\u escape (the reader's path)", "[\"\\u00e9\",\n1]",
+       Expect::SpansLines},
+      {"a \\u escape on one line (the reader's path)", R"(["\u00e9"])", Expect::OneLine},
+      {"an exponent beside a line break (the reader's path)", "[1e5\n]", Expect::SpansLines},
+      {"a raw line break inside a string", "[\"a\nb\"]", Expect::Invalid},
+      {"a line break after invalid text", "[1,]\n", Expect::Invalid},
+      {"a long string, then a line break", "[\"" + std::string(1 << 16, 'x') + "\"\n]",
+       Expect::SpansLines},
+  };
+  for (const auto& [what, text, expect] : cases) {
+    INFO(what);
+    const Result<bool> spans = check_json_spans_lines(text);
+    REQUIRE(spans.ok() == check_json(text).ok());
+    REQUIRE(spans.ok() == (expect != Expect::Invalid));
+    if (spans.ok()) CHECK(*spans == (expect == Expect::SpansLines));
   }
 }
 

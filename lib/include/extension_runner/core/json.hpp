@@ -142,6 +142,14 @@ Result<void> parse_json_events(rapidjson::MemoryStream& stream, Handler& handler
  */
 Result<void> check_json(std::string_view text, int max_depth = kMaxJsonDepth);
 
+/**
+ * check_json, and whether `text` spans lines: true when it holds a CR or LF, which in valid JSON
+ * can only be whitespace between tokens. In the common case one pass over the text does both
+ * (the proxy checks each payload on an invocation's path, then must know whether it fits on the
+ * runner protocol's line as it is).
+ */
+Result<bool> check_json_spans_lines(std::string_view text, int max_depth = kMaxJsonDepth);
+
 /** Compact JSON text of a value. */
 std::string to_json(const rapidjson::Value& value);
 

@@ -76,6 +76,11 @@ Result<std::optional<uint64_t>> content_length(const HeaderList& headers) {
   std::optional<uint64_t> length;
   for (const auto& [name, value] : headers) {
     if (!iequals(name, "Content-Length")) continue;
+    // An empty field is no length (1*DIGIT): taken as absent, it would let one beside a
+    // Transfer-Encoding through, the shape request smuggling is made of.
+    if (trim_ows(value).empty()) {
+      return make_error(ErrorKind::InvalidInput, "invalid Content-Length: (empty)");
+    }
     std::string_view rest = value;
     while (!rest.empty()) {
       const auto comma = rest.find(',');

@@ -166,6 +166,9 @@ TEST_CASE("proxy http: request body framing, smuggling shapes refused", "[proxy]
       {{{"Content-Length", "99999999999999999999999"}}, false, Kind::None, 0},
       {{{"Transfer-Encoding", "gzip, chunked"}}, false, Kind::None, 0},
       {{{"Transfer-Encoding", "chunked"}, {"Content-Length", "3"}}, false, Kind::None, 0},
+      {{{"Content-Length", ""}}, false, Kind::None, 0},
+      {{{"Content-Length", " \t"}}, false, Kind::None, 0},
+      {{{"Content-Length", ""}, {"Transfer-Encoding", "chunked"}}, false, Kind::None, 0},
   };
   for (const auto& c : cases) {
     INFO((c.headers.empty() ? "" : c.headers.front().first + ": " + c.headers.front().second));

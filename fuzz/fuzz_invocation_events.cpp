@@ -1,4 +1,4 @@
-// context_from_headers, deadline_from_headers, request_event_json, response_event_json,
+// context_from_headers, deadline_from_headers, request_event, response_event,
 // http_integration_prelude, is_json_text (proxy/invocation_events.hpp): the hook events built
 // from what passes through the proxy [docs/runner-protocol.md, "Runtime API proxy"].
 // Input: `Name: value` lines separated by `\n` (each through parse_field_line, lines that do not
@@ -15,6 +15,7 @@
 // header is a JSON object; the deadline is set exactly when the header is a decimal int64.
 #include <algorithm>
 #include <charconv>
+#include <memory>
 
 #include "extension_runner/proxy/base64.hpp"
 #include "extension_runner/proxy/header_mapping.hpp"
@@ -191,7 +192,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& id = context.aws_request_id;
 
   // REQUEST
-  const std::string request = request_event_json(id, body, headers);
+  const auto shared = std::make_shared<const std::string>(body);
+  const std::string request = request_event(id, shared, headers).text();
   const auto request_doc = parse_event(request, "REQUEST", id, headers);
   FUZZ_CHECK(request_doc.MemberCount() == 4);
   check_payload(request_doc, body);
@@ -202,9 +204,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string* error_type = find_header(headers, runtime_header::kErrorType);
   facts.error = error_type != nullptr;
   if (facts.error) facts.error_type = *error_type;
-  facts.body = body;
+  facts.body = shared;
   facts.headers = headers;
-  const std::string buffered = response_event_json(facts);
+  const std::string buffered = response_event(facts).text();
   const auto buffered_doc = parse_event(buffered, "RESPONSE", id, headers);
   FUZZ_CHECK(buffered_doc.MemberCount() == (facts.error ? 6U : 5U));
   FUZZ_CHECK(is_string(json_member(buffered_doc, "status"), facts.error ? "error" : "success"));
@@ -230,9 +232,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   facts.error_type.clear();
   facts.streamed = true;
   facts.bytes = body.size();
-  facts.body = {};
+  facts.body = nullptr;
   facts.prelude_json = prelude;
-  const std::string streamed = response_event_json(facts);
+  const std::string streamed = response_event(facts).text();
   const auto streamed_doc = parse_event(streamed, "RESPONSE", id, headers);
   FUZZ_CHECK(streamed_doc.MemberCount() == (prelude ? 7U : 6U));
   FUZZ_CHECK(is_string(json_member(streamed_doc, "status"), "success"));

@@ -143,7 +143,7 @@ TEST_CASE("proxy: a phase the hooks do not take is neither asked nor copied", "[
     CHECK(hooks.responses().size() == (intercept && c.takes_response ? 1u : 0u));
     std::vector<std::string> copied;
     for (const auto& copy : hooks.wait_observed(0)) {
-      copied.push_back(json_string(*parse_json(copy.event_json), "eventType").value_or(""));
+      copied.push_back(json_string(*parse_json(copy.event.text()), "eventType").value_or(""));
     }
     std::vector<std::string> expected;
     if (!intercept && c.takes_request) expected.emplace_back("REQUEST");

@@ -68,7 +68,7 @@ TEST_CASE("proxy: observe hands event and response through unchanged, then copie
 
   const auto copies = hooks.wait_observed(2);
   CHECK(hooks.requests().empty());  // observe never asks
-  const auto request = parse_json(copies[0].event_json);
+  const auto request = parse_json(copies[0].event.text());
   REQUIRE(request.ok());
   CHECK(json_string(*request, "eventType") == "REQUEST");
   CHECK(json_string(*request, "requestId") == "id-1");
@@ -79,7 +79,7 @@ TEST_CASE("proxy: observe hands event and response through unchanged, then copie
   CHECK(copies[0].context.client_context_json == std::string(R"({"custom":{"tenant":"t1"}})"));
   REQUIRE(copies[0].context.identity.has_value());
   CHECK(copies[0].context.identity->cognito_identity_pool_id == "us-east-1:pool");
-  CHECK(copies[1].event_json ==
+  CHECK(copies[1].event.text() ==
         R"({"eventType":"RESPONSE","requestId":"id-1","status":"success",)"
         R"("headers":{"Content-Type":"application/json"},"payload":{"ok":true}})");
   CHECK(copies[1].context.invoked_function_arn == kArn);  // matched by request id
@@ -210,7 +210,7 @@ TEST_CASE("proxy: any bytes, up to and beyond Lambda's 6 MiB, both ways", "[prox
     const RawMessage next = runtime.read_message();
     CHECK(next.body == bytes);
     CHECK(next.header("Content-Type") == "application/octet-stream");
-    const auto event = parse_json(hooks.requests().at(0).event_json);
+    const auto event = parse_json(hooks.requests().at(0).event.text());
     CHECK(json_string(*event, "payloadBase64") == base64_encode(bytes));
     CHECK_FALSE(event->HasMember("payload"));
   }
@@ -224,7 +224,7 @@ TEST_CASE("proxy: any bytes, up to and beyond Lambda's 6 MiB, both ways", "[prox
     CHECK(next.body == big);
     CHECK(next.header("Content-Length") == std::to_string(big.size()));
     CHECK_FALSE(next.has("Transfer-Encoding"));
-    CHECK(hooks.requests().at(0).event_json.size() > big.size());  // the hook saw it whole
+    CHECK(hooks.requests().at(0).event.text().size() > big.size());  // the hook saw it whole
   }
   SECTION("a 6 MiB response reaches the platform whole, a larger one gets the platform's 413") {
     const std::string largest(kLambdaMaxPayloadBytes, 'r');

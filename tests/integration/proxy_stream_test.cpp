@@ -74,7 +74,7 @@ TEST_CASE("proxy: a streamed response goes through chunk by chunk, trailers and 
   const auto copy = hooks.wait_observed(1).at(0);
   CHECK(hooks.responses().empty());
   CHECK(
-      copy.event_json ==
+      copy.event.text() ==
       R"({"eventType":"RESPONSE","requestId":"s-1","status":"error","errorType":"Custom.LateFailure",)"
       R"("headers":{"Lambda-Runtime-Function-Response-Mode":"streaming",)"
       R"("Content-Type":"application/vnd.awslambda.http-integration-response"},)"
@@ -125,7 +125,7 @@ TEST_CASE("proxy: the runtime disconnecting mid-body", "[proxy]") {
     REQUIRE(error.ok());
     CHECK(json_string(*error, "errorType") == "Extension.ProxyRuntimeDisconnected");
     CHECK_THAT(json_string(*error, "errorMessage").value_or(""), Catch::Contains("after 7 bytes"));
-    const auto copy = parse_json(hooks.wait_observed(1).at(0).event_json);
+    const auto copy = parse_json(hooks.wait_observed(1).at(0).event.text());
     CHECK(json_string(*copy, "status") == "error");
     CHECK(json_int64(*copy, "bytes") == 7);
     CHECK_THAT(log.wait_for("the runtime's connection failed"),

@@ -28,7 +28,9 @@ InvokeRequest hook_request(HookCall call) {
                                         std::move(call.context.identity->cognito_identity_pool_id)};
   }
   request.context.invoked_function_arn = std::move(call.context.invoked_function_arn);
-  request.event_json = std::move(call.event_json);
+  request.event_json = std::move(call.event.head);
+  request.event_payload = std::move(call.event.payload);
+  request.event_end = std::move(call.event.end);
   // The proxy builds the event itself, compact and on one line (proxy/hooks.hpp).
   request.event_compact = true;
   request.deadline_ms = call.deadline_ms;

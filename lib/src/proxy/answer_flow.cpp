@@ -43,19 +43,19 @@ bool RequestHandler::serve_answer(const RequestHead& head, const Route& route) {
   if (const std::string* type = find_header(head.headers, runtime_header::kErrorType)) {
     facts.error_type = *type;
   }
-  facts.body = body->bytes;
+  // Shared: the hook's event, the request upstream and an observe copy all carry this one body.
+  facts.body = std::make_shared<const std::string>(std::move(body->bytes));
   facts.headers = head.headers;
   Decision decision;
   if (intercepting(HookPhase::Response)) {
     HookCall call;
     call.context = context_of(record, id);
-    call.event_json = response_event_json(facts);
+    call.event = response_event(facts);
     call.deadline_ms = shared_.hooks.call_deadline(record ? record->deadline_ms : std::nullopt);
     decision = shared_.hooks.ask(HookPhase::Response, std::move(call));
   }
-  const bool kept = relay(answer_request(head, route, decision, body->bytes));
-  if (observing(HookPhase::Response))
-    observe_answer(context_of(record, id), std::move(facts), std::move(body->bytes));
+  const bool kept = relay(answer_request(head, route, decision, *facts.body));
+  if (observing(HookPhase::Response)) observe_answer(context_of(record, id), std::move(facts));
   return kept;
 }
 
@@ -114,21 +114,19 @@ bool RequestHandler::serve_stream(const RequestHead& head, const Route& route,
     facts.error = true;
     facts.error_type = *error;
   }
-  if (copying_streams()) observe_answer(context_of(record, route.request_id), std::move(facts), {});
+  if (copying_streams()) observe_answer(context_of(record, route.request_id), std::move(facts));
   return kept;
 }
 
-void RequestHandler::observe_answer(const HookContext& context, ResponseFacts facts,
-                                    std::string body) {
+void RequestHandler::observe_answer(const HookContext& context, ResponseFacts facts) {
   const int64_t timeout_ms = shared_.options.hook_timeout_ms;
-  const size_t bytes = body.size();
-  // The copy owns the body; facts.body is re-pointed at it when the event is built.
-  shared_.observe.push(ObserveCopy{
-      [context, facts = std::move(facts), body = std::move(body), timeout_ms]() mutable {
-        facts.body = body;
-        return HookCall{context, response_event_json(facts), wall_clock_ms() + timeout_ms};
-      },
-      bytes, context.aws_request_id, HookPhase::Response});
+  const size_t bytes = facts.body ? facts.body->size() : 0;
+  // The copy shares the body; its event is built on the observe thread.
+  shared_.observe.push(
+      ObserveCopy{[context, facts = std::move(facts), timeout_ms]() {
+                    return HookCall{context, response_event(facts), wall_clock_ms() + timeout_ms};
+                  },
+                  bytes, context.aws_request_id, HookPhase::Response});
 }
 
 }  // namespace extension_runner

@@ -28,30 +28,33 @@ std::optional<std::string> json_object_text(std::string_view text) {
 
 /**
  * Ends the event begun in `buffer` (an object with members, not yet closed) with
- * `,"payload":<body>}` when the body is JSON, else with `,"payloadBase64":"…"}`. A JSON body is
- * appended as it is (one copy, no per-byte writer call: this is on the billed path, once per
- * invocation and direction); one spanning lines is compacted first, so the event stays on one line.
+ * `,"payload":<body>}` when the body is JSON, else with `,"payloadBase64":"…"}`. A JSON body on
+ * one line becomes the event's `payload` piece as it is: no copy, no per-byte writer call (this
+ * is on the billed path, once per invocation and direction); one spanning lines is compacted
+ * first, so the event stays on one line.
  */
-std::string finish_with_payload(rapidjson::StringBuffer& buffer, Writer& w, std::string_view body) {
-  const Result<bool> spans_lines = check_json_spans_lines(body, kMaxPayloadDepth);
+HookEvent finish_with_payload(rapidjson::StringBuffer& buffer, Writer& w, const SharedBody& body) {
+  const std::string_view text = body ? std::string_view(*body) : std::string_view();
+  HookEvent event;
+  const Result<bool> spans_lines = check_json_spans_lines(text, kMaxPayloadDepth);
   if (!spans_lines.ok()) {
     w.Key("payloadBase64");
-    write_string(w, base64_encode(body));
+    write_string(w, base64_encode(text));
     w.EndObject();
-    return std::string(buffer.GetString(), buffer.GetSize());
-  }
-  std::string compact;
-  if (*spans_lines) {
-    compact = to_json(*parse_json(body));
-    body = compact;
+    event.head.assign(buffer.GetString(), buffer.GetSize());
+    return event;
   }
   static constexpr std::string_view kMember = ",\"payload\":";
-  std::string event;
-  event.reserve(buffer.GetSize() + kMember.size() + body.size() + 1);
-  event.append(buffer.GetString(), buffer.GetSize());  // `{…,"headers":{…}`: members so far
-  event.append(kMember);
-  event.append(body);
-  event.push_back('}');
+  event.head.reserve(buffer.GetSize() + kMember.size());
+  event.head.append(buffer.GetString(), buffer.GetSize());  // `{…,"headers":{…}`: members so far
+  event.head.append(kMember);
+  if (*spans_lines) {
+    event.head.append(to_json(*parse_json(text)));
+    event.head.push_back('}');
+    return event;
+  }
+  event.payload = body;
+  event.end = "}";
   return event;
 }
 
@@ -109,8 +112,8 @@ std::optional<int64_t> deadline_from_headers(const HeaderList& headers) {
   return value;
 }
 
-std::string request_event_json(std::string_view request_id, std::string_view body,
-                               const HeaderList& headers) {
+HookEvent request_event(std::string_view request_id, const SharedBody& body,
+                        const HeaderList& headers) {
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
   w.StartObject();
@@ -122,7 +125,7 @@ std::string request_event_json(std::string_view request_id, std::string_view bod
   return finish_with_payload(buffer, w, body);
 }
 
-std::string response_event_json(const ResponseFacts& facts) {
+HookEvent response_event(const ResponseFacts& facts) {
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
   w.StartObject();
@@ -147,7 +150,9 @@ std::string response_event_json(const ResponseFacts& facts) {
     w.RawValue(facts.prelude_json->data(), facts.prelude_json->size(), rapidjson::kObjectType);
   }
   w.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  HookEvent event;
+  event.head.assign(buffer.GetString(), buffer.GetSize());
+  return event;
 }
 
 std::optional<std::string> http_integration_prelude(std::string_view start) {

@@ -55,14 +55,17 @@ bool RequestHandler::serve_next(const RequestHead& head, const Route& route) {
     if (held.status() != 200 || id == nullptr) {
       return write_held_answer(connection_, held.status(), held.headers(), held.body()).ok();
     }
+    // Shared from here on: the hook's event, the runtime's answer and an observe copy all
+    // carry this one body.
+    const SharedBody body = held.take_body();
     // Decided once: the event is built only for a hook that is then asked.
     const bool hooked = intercepting(HookPhase::Request);
-    HookCall call = register_invocation(held, *id, hooked);
+    HookCall call = register_invocation(held, body, *id, hooked);
     const HookContext context = call.context;
     const Decision decision =
         hooked ? shared_.hooks.ask(HookPhase::Request, std::move(call)) : Decision{};
     if (decision.kind == Decision::Kind::Forward || decision.kind == Decision::Kind::Replace) {
-      return deliver_event(held, context, decision);
+      return deliver_event(held, body, context, decision);
     }
     // The hook settled the invocation itself: the runtime waits for the next one.
     (void)shared_.invocations.take(*id);
@@ -72,8 +75,8 @@ bool RequestHandler::serve_next(const RequestHead& head, const Route& route) {
   }
 }
 
-HookCall RequestHandler::register_invocation(const HoldingSink& held, const std::string& request_id,
-                                             bool with_event) {
+HookCall RequestHandler::register_invocation(const HoldingSink& held, const SharedBody& body,
+                                             const std::string& request_id, bool with_event) {
   InvocationRecord record;
   record.context = context_from_headers(held.headers());
   record.context.aws_request_id = request_id;
@@ -81,13 +84,13 @@ HookCall RequestHandler::register_invocation(const HoldingSink& held, const std:
   HookCall call;
   call.context = record.context;
   call.deadline_ms = shared_.hooks.call_deadline(record.deadline_ms);
-  if (with_event) call.event_json = request_event_json(request_id, held.body(), held.headers());
+  if (with_event) call.event = request_event(request_id, body, held.headers());
   shared_.invocations.add(request_id, std::move(record), wall_clock_ms());
   return call;
 }
 
-bool RequestHandler::deliver_event(HoldingSink& held, const HookContext& context,
-                                   const Decision& decision) {
+bool RequestHandler::deliver_event(const HoldingSink& held, const SharedBody& body,
+                                   const HookContext& context, const Decision& decision) {
   handed_out(context.aws_request_id);
   Result<void> written =
       decision.kind == Decision::Kind::Replace
@@ -96,22 +99,21 @@ bool RequestHandler::deliver_event(HoldingSink& held, const HookContext& context
                 substitute_headers(held.headers(), replacement_type(held.headers(), decision),
                                    nullptr),
                 decision.body)
-          : write_held_answer(connection_, held.status(), held.headers(), held.body());
+          : write_held_answer(connection_, held.status(), held.headers(), *body);
   if (!written.ok()) {
     log_warn("proxy: the runtime went away before it got event " + context.aws_request_id);
     return runtime_failed(written.error());
   }
   bump(shared_.stats.invocations);
   if (observing(HookPhase::Request)) {
-    // The body moves into the copy; its event is built on the observe thread.
+    // The copy shares the body; its event is built on the observe thread.
     const int64_t timeout_ms = shared_.options.hook_timeout_ms;
-    const size_t bytes = held.body().size();
-    shared_.observe.push(ObserveCopy{
-        [context, body = std::move(held.body()), headers = held.headers(), timeout_ms]() {
-          return HookCall{context, request_event_json(context.aws_request_id, body, headers),
-                          wall_clock_ms() + timeout_ms};
-        },
-        bytes, context.aws_request_id, HookPhase::Request});
+    shared_.observe.push(
+        ObserveCopy{[context, body, headers = held.headers(), timeout_ms]() {
+                      return HookCall{context, request_event(context.aws_request_id, body, headers),
+                                      wall_clock_ms() + timeout_ms};
+                    },
+                    body->size(), context.aws_request_id, HookPhase::Request});
   }
   return true;
 }

@@ -472,8 +472,9 @@ std::optional<Result<InvokeReply>> ChildInvoker::send_once(const InvokeRequest& 
   discard_unrequested();
   const Attempt attempt{request, std::move(*line), deadline, previous_id, may_resend, Clock::now()};
   switch (write_parts_until(session_->process.stdin_fd().get(),
-                            {attempt.line.head, attempt.line.event, attempt.line.tail}, deadline,
-                            cancel_pipe_.read.get())) {
+                            {attempt.line.head, attempt.line.event, attempt.line.event_payload,
+                             attempt.line.event_end, attempt.line.tail},
+                            deadline, cancel_pipe_.read.get())) {
     case WriteOutcome::Ok:
       break;
     case WriteOutcome::TimedOut:

@@ -185,7 +185,11 @@ Result<EncodedRequest> encode_invoke_request_parts(const InvokeRequest& request)
   EncodedRequest out;
   if (!request.event_compact) {
     write_key(w, "event");
-    if (auto r = write_raw(w, request.event_json, "event"); !r) return r.error();
+    std::string joined;
+    if (request.event_payload)
+      joined = request.event_json + *request.event_payload + request.event_end;
+    const std::string& event = request.event_payload ? joined : request.event_json;
+    if (auto r = write_raw(w, event, "event"); !r) return r.error();
     write_key(w, "deadline");
     w.Int64(request.deadline_ms);
     w.EndObject();
@@ -197,6 +201,10 @@ Result<EncodedRequest> encode_invoke_request_parts(const InvokeRequest& request)
   out.head.append(buffer.GetString(), buffer.GetSize());
   out.head.append(",\"event\":");
   out.event = request.event_json;
+  if (request.event_payload) {
+    out.event_payload = *request.event_payload;
+    out.event_end = request.event_end;
+  }
   out.tail = ",\"deadline\":" + std::to_string(request.deadline_ms) + "}\n";
   return out;
 }
@@ -206,7 +214,8 @@ Result<std::string> encode_invoke_request(const InvokeRequest& request) {
   if (!parts) return parts.error();
   std::string line;
   line.reserve(parts->size());
-  line.append(parts->head).append(parts->event).append(parts->tail);
+  line.append(parts->head).append(parts->event).append(parts->event_payload);
+  line.append(parts->event_end).append(parts->tail);
   line.pop_back();  // the newline
   return line;
 }

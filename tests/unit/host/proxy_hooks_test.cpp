@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -90,7 +91,7 @@ bool wait_blocked(Children& children, int n) {
 HookCall call(const std::string& id, const std::string& event) {
   HookCall c;
   c.context.aws_request_id = id;
-  c.event_json = event;
+  c.event.head = event;
   c.deadline_ms = wall_clock_ms() + 20000;
   return c;
 }
@@ -98,7 +99,9 @@ HookCall call(const std::string& id, const std::string& event) {
 }  // namespace
 
 TEST_CASE("proxy hooks: a hook call becomes the InvokeRequest with the same fields") {
-  HookCall c = call("req-1", R"({"eventType":"REQUEST"})");
+  HookCall c = call("req-1", R"({"eventType":"REQUEST","payload":)");
+  c.event.payload = std::make_shared<const std::string>(R"({"a":1})");
+  c.event.end = "}";
   c.context.client_context_json = R"({"custom":{"a":"b"}})";
   c.context.identity = CognitoIdentity{"id-1", "pool-1"};
   c.context.invoked_function_arn = "arn:aws:lambda:eu-west-1:123:function:f";
@@ -109,7 +112,9 @@ TEST_CASE("proxy hooks: a hook call becomes the InvokeRequest with the same fiel
   CHECK(r.context.identity->cognito_identity_id == "id-1");
   CHECK(r.context.identity->cognito_identity_pool_id == "pool-1");
   CHECK(r.context.invoked_function_arn == c.context.invoked_function_arn);
-  CHECK(r.event_json == c.event_json);
+  CHECK(r.event_json == c.event.head);
+  CHECK(r.event_payload == c.event.payload);  // the same body: shared, not copied
+  CHECK(r.event_end == "}");
   CHECK(r.event_compact);
   CHECK(r.deadline_ms == c.deadline_ms);
   CHECK_FALSE(hook_request(call("req-2", "{}")).context.identity.has_value());

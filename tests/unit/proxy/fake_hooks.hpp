@@ -26,7 +26,7 @@ class ScriptedHooks : public extension_runner::InvocationHooks {
   }
   void observe(extension_runner::HookCall call) override {
     std::unique_lock<std::mutex> lock(mutex_);
-    observed_.push_back(std::move(call.event_json));
+    observed_.push_back(call.event.text());
     ++entered_;
     cv_.notify_all();
     cv_.wait(lock, [this] { return open_; });

@@ -1,6 +1,7 @@
 #include "extension_runner/proxy/invocation_events.hpp"
 
 #include <catch2/catch.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -130,7 +131,12 @@ TEST_CASE("proxy events: REQUEST carries the payload, or its base64", "[proxy]")
   };
   for (const auto& c : cases) {
     INFO(c.what);
-    const std::string event = request_event_json(kId, c.body, headers);
+    const SharedBody body = std::make_shared<const std::string>(c.body);
+    const HookEvent pieces = request_event(kId, body, headers);
+    // A body that goes in as it is rides as the event's payload piece, uncopied.
+    const bool as_is = c.payload == "\"payload\":" + c.body;
+    CHECK((pieces.payload == body) == as_is);
+    const std::string event = pieces.text();
     CHECK(event == head + c.payload + "}");
     CHECK(event.find('\n') == std::string::npos);
     CHECK(parse_json(event).ok());
@@ -145,19 +151,19 @@ TEST_CASE("proxy events: RESPONSE for buffered, error and streamed answers", "[p
   };
   ResponseFacts ok;
   ok.request_id = "r1";
-  ok.body = R"({"statusCode":200})";
+  ok.body = std::make_shared<const std::string>(R"({"statusCode":200})");
   ok.headers = {{"Content-Type", "application/json"}, {"User-Agent", "rt"}};
   ResponseFacts failed;
   failed.request_id = "r2";
   failed.error = true;
   failed.error_type = "Runtime.Unhandled";
-  failed.body = R"({"errorMessage":"boom"})";
+  failed.body = std::make_shared<const std::string>(R"({"errorMessage":"boom"})");
   failed.headers = {{"Lambda-Runtime-Function-Error-Type", "Runtime.Unhandled"}};
   ResponseFacts streamed;
   streamed.request_id = "r3";
   streamed.streamed = true;
   streamed.bytes = 104857600;
-  streamed.body = "never shown";
+  streamed.body = std::make_shared<const std::string>("never shown");
   streamed.prelude_json = R"({"statusCode":201})";
   ResponseFacts broken = streamed;
   broken.error = true;
@@ -180,7 +186,7 @@ TEST_CASE("proxy events: RESPONSE for buffered, error and streamed answers", "[p
   };
   for (const auto& c : cases) {
     INFO(c.what);
-    CHECK(response_event_json(c.facts) == c.expected);
+    CHECK(response_event(c.facts).text() == c.expected);
   }
 }
 

@@ -12,7 +12,7 @@ namespace {
 ObserveCopy copy_of(const std::string& event, size_t bytes, const std::string& request_id = "",
                     HookPhase phase = HookPhase::Response) {
   return ObserveCopy{[event] {
-                       return HookCall{HookContext{}, event, 0};
+                       return HookCall{HookContext{}, HookEvent{event, nullptr, ""}, 0};
                      },
                      bytes, request_id, phase};
 }

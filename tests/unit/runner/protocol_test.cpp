@@ -1,6 +1,7 @@
 #include "extension_runner/runner/protocol.hpp"
 
 #include <catch2/catch.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -127,6 +128,41 @@ TEST_CASE("protocol: a compact event's line has room for its newline") {
     CHECK(parts->event.data() == request.event_json.data());
     CHECK(parts->event.size() == request.event_json.size());
     CHECK(parts->head + std::string(parts->event) + parts->tail == *encoded + "\n");
+  }
+}
+
+TEST_CASE("protocol: an event's shared payload piece is written where it lies") {
+  struct Case {
+    const char* what;
+    bool compact;
+    std::string expected_event;  // as the line carries it
+  };
+  const std::vector<Case> cases = {
+      {"compact: the piece itself, uncopied", true,
+       R"({"eventType":"REQUEST","payload":{"a": 1}})"},
+      {"not compact: the joined text, re-encoded", false,
+       R"({"eventType":"REQUEST","payload":{"a":1}})"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    InvokeRequest request;
+    request.context.aws_request_id = "req";
+    request.event_json = R"({"eventType":"REQUEST","payload":)";
+    request.event_payload = std::make_shared<const std::string>(R"({"a": 1})");
+    request.event_end = "}";
+    request.event_compact = c.compact;
+    request.deadline_ms = 9;
+    auto encoded = encode_invoke_request(request);
+    REQUIRE(encoded.ok());
+    CHECK(encoded->find(",\"event\":" + c.expected_event + ",\"deadline\":9}") !=
+          std::string::npos);
+    auto parts = encode_invoke_request_parts(request);
+    REQUIRE(parts.ok());
+    CHECK((parts->event_payload.data() == request.event_payload->data()) == c.compact);
+    CHECK(parts->head + std::string(parts->event) + std::string(parts->event_payload) +
+              std::string(parts->event_end) + parts->tail ==
+          *encoded + "\n");
+    CHECK(parts->size() == encoded->size() + 1);
   }
 }
 

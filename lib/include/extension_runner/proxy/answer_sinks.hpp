@@ -7,6 +7,7 @@
  */
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,8 +66,13 @@ class HoldingSink : public ResponseSink {
   RelaySink& relay() { return relay_; }
   int status() const { return status_; }
   const HeaderList& headers() const { return headers_; }
-  std::string& body() { return body_; }
   const std::string& body() const { return body_; }
+  /** The body held, moved into shared ownership (no copy); body() is empty from then on. */
+  std::shared_ptr<const std::string> take_body() {
+    auto taken = std::make_shared<const std::string>(std::move(body_));
+    body_.clear();
+    return taken;
+  }
 
  private:
   RelaySink relay_;

@@ -8,6 +8,7 @@
  * child process.
  */
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -32,14 +33,25 @@ struct HookContext {
   std::string invoked_function_arn;
 };
 
+/**
+ * A hook's event, `{"eventType":"REQUEST"|"RESPONSE",…}`: compact, valid JSON on one line (the
+ * adapter may set InvokeRequest::event_compact and pass it on as it is), in pieces: `head`, then
+ * `*payload` and `end` when `payload` is set. A JSON body rides as `payload`, shared with whoever
+ * forwards it rather than copied into the event: it can be a 6 MiB response, on the billed path.
+ */
+struct HookEvent {
+  std::string head;
+  std::shared_ptr<const std::string> payload;
+  std::string end;
+
+  /** The whole text, joined (a copy: for tests and logs, not for the billed path). */
+  std::string text() const { return payload ? head + *payload + end : head; }
+};
+
 /** One request to the hooks: an InvokeRequest's `context`, `event` and `deadline`. */
 struct HookCall {
   HookContext context;
-  /**
-   * `{"eventType":"REQUEST"|"RESPONSE",…}`: compact, valid JSON on one line (the adapter may
-   * set InvokeRequest::event_compact and copy it as it is).
-   */
-  std::string event_json;
+  HookEvent event;
   /** When the answer must be in: epoch ms (the invocation's deadline, capped by the budget). */
   int64_t deadline_ms = 0;
 };

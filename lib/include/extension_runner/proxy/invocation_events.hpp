@@ -5,6 +5,7 @@
  * through the proxy (docs/runner-protocol.md, "Runtime API proxy"). Pure.
  */
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,14 +29,18 @@ HookContext context_from_headers(const HeaderList& headers);
 /** `Lambda-Runtime-Deadline-Ms` (epoch ms [EXT]) when it is a decimal integer. */
 std::optional<int64_t> deadline_from_headers(const HeaderList& headers);
 
+/** A body held for the hooks: shared by the event that carries it and by whoever forwards it. */
+using SharedBody = std::shared_ptr<const std::string>;
+
 /**
  * `{"eventType":"REQUEST","requestId":…,"headers":{…},"payload":<body>|"payloadBase64":…}`:
- * `payload` when `body` is one JSON value (is_json_text), else `payloadBase64`;
- * `headers` holds the `Lambda-Runtime-*` fields and `Content-Type` (repeated names joined with
- * ", "). Compact and on one line.
+ * `payload` when `body` is one JSON value (is_json_text), else `payloadBase64` (a null `body` is
+ * empty); `headers` holds the `Lambda-Runtime-*` fields and `Content-Type` (repeated names joined
+ * with ", "). Compact and on one line. A JSON body on one line is the event's `payload` piece,
+ * `body` itself, uncopied; one spanning lines is compacted into `head`.
  */
-std::string request_event_json(std::string_view request_id, std::string_view body,
-                               const HeaderList& headers);
+HookEvent request_event(std::string_view request_id, const SharedBody& body,
+                        const HeaderList& headers);
 
 /** What the runtime answered for one invocation, as the RESPONSE event tells it. */
 struct ResponseFacts {
@@ -44,7 +49,7 @@ struct ResponseFacts {
   std::string error_type;  ///< `Lambda-Runtime-Function-Error-Type` (header or trailer).
   bool streamed = false;   ///< Streamed: the body went by, only its size is told.
   uint64_t bytes = 0;      ///< Streamed: body bytes forwarded.
-  std::string_view body;   ///< Buffered: the whole body.
+  SharedBody body;         ///< Buffered: the whole body (null: empty).
   /**
    * Streamed with `Content-Type: application/vnd.awslambda.http-integration-response`: the JSON
    * prelude before the 8 NUL bytes (status code, headers, cookies of a Function URL answer).
@@ -56,9 +61,9 @@ struct ResponseFacts {
 /**
  * `{"eventType":"RESPONSE","requestId":…,"status":"success"|"error","errorType"?:…,
  * "headers":{…}, "payload"|"payloadBase64":… | "streamed":true,"bytes":N,"prelude"?:{…}}`.
- * Compact and on one line.
+ * Compact and on one line; `facts.body` in it as request_event() puts its body.
  */
-std::string response_event_json(const ResponseFacts& facts);
+HookEvent response_event(const ResponseFacts& facts);
 
 /** Content type of a Function URL's streamed answer: a JSON prelude, 8 NUL bytes, the body. */
 inline constexpr const char* kHttpIntegrationContentType =

@@ -57,9 +57,10 @@ class RequestHandler {
   // next_flow.cpp
   bool serve_next(const RequestHead& head, const Route& route);
   /** The invocation's record kept, and its REQUEST call (with the event when `with_event`). */
-  HookCall register_invocation(const HoldingSink& held, const std::string& request_id,
-                               bool with_event);
-  bool deliver_event(HoldingSink& held, const HookContext& context, const Decision& decision);
+  HookCall register_invocation(const HoldingSink& held, const SharedBody& body,
+                               const std::string& request_id, bool with_event);
+  bool deliver_event(const HoldingSink& held, const SharedBody& body, const HookContext& context,
+                     const Decision& decision);
   Result<void> settle_for_runtime(const Route& route, const std::string& request_id,
                                   const Decision& decision);
 
@@ -69,7 +70,7 @@ class RequestHandler {
                     const std::optional<InvocationRecord>& record);
   UpstreamRequest answer_request(const RequestHead& head, const Route& route,
                                  const Decision& decision, const std::string& body) const;
-  void observe_answer(const HookContext& context, ResponseFacts facts, std::string body);
+  void observe_answer(const HookContext& context, ResponseFacts facts);
 
   // request_handler.cpp
   /** `request_id` is over for the observe queue (ObserveQueue::settle). */

@@ -8,6 +8,7 @@
  */
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -84,6 +85,13 @@ struct InvokeRequest {
    */
   bool event_compact = false;
   /**
+   * When set, the event's text goes on after `event_json` with `*event_payload`, then
+   * `event_end`: a large piece shared with its owner instead of copied into the request (a
+   * proxy hook's payload, up to a 6 MiB response). Null: `event_json` is the whole event.
+   */
+  std::shared_ptr<const std::string> event_payload;
+  std::string event_end;
+  /**
    * Host-side only, never encoded: whether the invoker measures the child's peak RSS for the
    * reply's `billing.used_mb` (a few /proc reads and getpgid calls per request). False for
    * requests whose billing nobody reads (the proxy's hook calls and observe copies): their
@@ -130,17 +138,21 @@ inline constexpr int kProtocolVersion = 1;
 std::string encode_startup_request(const StartupRequest& request);
 
 /**
- * A request line in the three pieces written with one writev: the text before the event, the
- * event itself (a view of the request's `event_json`, which must outlive this value) and the
- * text after it, newline included. Head and tail alone hold the whole line when the event was
- * re-encoded (`event` is then empty).
+ * A request line in the pieces written with one writev: the text before the event, the event
+ * itself (views of the request's `event_json`, `*event_payload` and `event_end`, which must
+ * outlive this value) and the text after it, newline included. Head and tail alone hold the
+ * whole line when the event was re-encoded (the views are then empty).
  */
 struct EncodedRequest {
   std::string head;
   std::string_view event;
+  std::string_view event_payload;
+  std::string_view event_end;
   std::string tail;
 
-  size_t size() const { return head.size() + event.size() + tail.size(); }
+  size_t size() const {
+    return head.size() + event.size() + event_payload.size() + event_end.size() + tail.size();
+  }
 };
 
 /**
